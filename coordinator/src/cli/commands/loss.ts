@@ -1,0 +1,4 @@
+import type { Command } from 'commander';
+
+/** Registers the `loss` command(s). (Placeholder until implemented.) */
+export function register(_program: Command): void {}

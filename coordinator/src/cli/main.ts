@@ -1,0 +1,57 @@
+/**
+ * attnfit command line. Each command group lives in its own module under ./commands and
+ * registers itself on the program; this file only wires them and maps errors to exit codes
+ * (0 ok, 2 bad input or usage, 1 internal).
+ */
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
+import { gemmBackend } from '@attnfit/shared/kernels';
+import { reportError } from './errors.js';
+import * as generate from './commands/generate.js';
+import * as loss from './commands/loss.js';
+import * as solve from './commands/solve.js';
+import * as dynamic from './commands/dynamic.js';
+import * as cluster from './commands/cluster.js';
+
+export interface CommandModule { register(program: Command): void | Promise<void> }
+
+const MODULES: CommandModule[] = [generate, loss, solve, dynamic, cluster];
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `attnfit ${pkg.version} (gemm: ${gemmBackend()}, node ${process.version})`;
+}
+
+/** Build the program (exported for tests and for --help generation). */
+export async function buildProgram(): Promise<Command> {
+  const program = new Command('attnfit');
+  program
+    .description('Fit and maintain single-layer softmax attention at large n, on a cluster.')
+    .version(version(), '-V, --version', 'print the version and the GEMM kernel in use')
+    .exitOverride()
+    .showHelpAfterError(false)
+    .configureOutput({ writeErr: (s) => { if (!/^error: /.test(s)) process.stderr.write(s); } });
+  for (const m of MODULES) await m.register(program);
+  for (const c of program.commands) c.exitOverride();
+  return program;
+}
+
+/** Run the CLI; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const program = await buildProgram();
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      const msg = err.message.replace(/^error: /, '');
+      return reportError(new AttnfitError(ErrorCodes.USAGE, msg));
+    }
+    return reportError(err);
+  }
+}
+
+const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isEntry) main(process.argv).then((code) => { process.exitCode = code; });
