@@ -1,1 +1,2 @@
-export {};
+export type { Problem, Want, Partials, ArrayPartialKey } from './types.js';
+export { ARRAY_PARTIAL_KEYS } from './types.js';

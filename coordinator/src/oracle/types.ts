@@ -1,0 +1,38 @@
+/**
+ * The oracle: everything the solver may ask of a problem, behind one interface implemented by
+ * the local thread pool (embedded default) and by the NATS cluster. The solver never sees
+ * threads, workers or transports.
+ *
+ * Determinism contract: implementations split rows into the fixed block plan
+ * `planBlocks(n, blockRows)` (independent of thread / worker count) and add block partials in
+ * block order, so results are bitwise identical for any number of threads or workers.
+ */
+import type { Partials, Want } from '@attnfit/shared/math';
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface OracleInfo {
+  kind: 'local' | 'nats' | 'inline';
+  threads?: number;
+  workers?: number;
+  blockRows: number;
+  blocks: number;
+  gemm: string;
+}
+
+export interface Oracle {
+  readonly n: number;
+  readonly d: number;
+  /** ‖B‖²_F (for relative loss). */
+  readonly bNorm2: number;
+  /** Gram matrices A1ᵀA1 and A2ᵀA2 (d×d), for the paper's regulariser. */
+  gram(): Promise<{ G1: Float64Array; G2: Float64Array }>;
+  /** Sum of row-block partials of L at (X, Y), in block order. Rejects (never throws). */
+  evaluate(X: Float64Array, Y: Float64Array, want: Want, opts?: CallOptions): Promise<Partials>;
+  info(): OracleInfo;
+  /** Release threads / connections. Idempotent. */
+  close(): Promise<void>;
+}
