@@ -1,0 +1,179 @@
+/**
+ * File access for the formats in ./npy.ts and ./safetensors.ts: reads that turn OS errors into
+ * AttnfitErrors naming the file, and atomic writes (temp file in the same directory, fsync,
+ * rename), so a failure never leaves a half-written output behind.
+ */
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import { AttnfitError, ErrorCodes } from '../core/index.js';
+import { decodeNpy, encodeNpy } from './npy.js';
+import { decodeSafetensors, encodeSafetensors, type SafetensorsInput } from './safetensors.js';
+import type { NdArray, ReadOptions } from './ndarray.js';
+
+/**
+ * Read a whole file. `label` is how messages name it (default: the path), e.g. "--x X.npy".
+ * @throws AttnfitError FILE_NOT_FOUND (missing), BAD_FILE (a directory, unreadable)
+ */
+export async function readBytes(path: string, label: string = path): Promise<Uint8Array> {
+  try {
+    const buf = await readFile(path);
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  } catch (e) {
+    throw fsReadError(e, label);
+  }
+}
+
+function fsReadError(e: unknown, label: string): AttnfitError {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new AttnfitError(ErrorCodes.FILE_NOT_FOUND, `${label}: file not found`, { cause: e, details: { file: label } });
+  if (code === 'EISDIR') return new AttnfitError(ErrorCodes.BAD_FILE, `${label}: is a directory, expected a file`, { cause: e, details: { file: label } });
+  if (code === 'EACCES' || code === 'EPERM') return new AttnfitError(ErrorCodes.BAD_FILE, `${label}: cannot read (permission denied)`, { cause: e, details: { file: label } });
+  return new AttnfitError(ErrorCodes.INTERNAL, `${label}: read failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+}
+
+/**
+ * Read a .npy file as float64, C order.
+ * @throws AttnfitError FILE_NOT_FOUND, BAD_FILE, BAD_DTYPE — messages start with `label`
+ * @example const { shape, data } = await readNpy('out/X.npy');
+ */
+export async function readNpy(path: string, opts: ReadOptions & { label?: string } = {}): Promise<NdArray> {
+  const label = opts.label ?? path;
+  return decodeNpy(await readBytes(path, label), label, opts);
+}
+
+/**
+ * Read the F64/F32 tensors of a .safetensors file as float64.
+ * @throws AttnfitError FILE_NOT_FOUND, BAD_FILE, BAD_DTYPE
+ */
+export async function readSafetensors(path: string, opts: ReadOptions & { label?: string; only?: readonly string[] } = {}): Promise<Map<string, NdArray>> {
+  const label = opts.label ?? path;
+  return decodeSafetensors(await readBytes(path, label), label, opts);
+}
+
+function fsWriteError(e: unknown, path: string): AttnfitError {
+  if (e instanceof AttnfitError) return e;
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'EEXIST') {
+    return new AttnfitError(ErrorCodes.BAD_OPTION, `${path}: cannot write there (${code === 'EISDIR' ? 'a directory is in the way' : 'a file is in the way'})`, { cause: e, details: { file: path } });
+  }
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new AttnfitError(ErrorCodes.BAD_OPTION, `${path}: cannot write (permission denied)`, { cause: e, details: { file: path } });
+  }
+  return new AttnfitError(ErrorCodes.INTERNAL, `${path}: write failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+}
+
+/** One file of an atomic group write. */
+export interface FileToWrite {
+  path: string;
+  data: Uint8Array | string;
+}
+
+/**
+ * Write several files "all or nothing" as far as a file system allows: every file is first
+ * written and fsync'ed to a temp file in its target directory (directories are created), and
+ * only when all succeeded are they renamed into place. On failure the temp files are removed
+ * and nothing is renamed. Each rename is atomic, so a reader never sees a half-written file.
+ * @throws AttnfitError BAD_OPTION (path not writable / blocked), INTERNAL (disk full etc.)
+ * @example await writeFilesAtomic([{ path: 'out/X.npy', data: encodeNpy(X, [d, d]) }]);
+ */
+export async function writeFilesAtomic(files: readonly FileToWrite[]): Promise<void> {
+  const temps: string[] = [];
+  try {
+    for (const f of files) {
+      const dir = dirname(f.path);
+      await mkdir(dir, { recursive: true });
+      const tmp = join(dir, `.${basename(f.path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+      temps.push(tmp);
+      const fh = await open(tmp, 'wx');
+      try {
+        await fh.writeFile(f.data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+  } catch (e) {
+    await Promise.all(temps.map((t) => rm(t, { force: true })));
+    throw fsWriteError(e, files[temps.length - 1]?.path ?? '(output)');
+  }
+  for (let i = 0; i < files.length; i++) {
+    try {
+      await rename(temps[i]!, files[i]!.path);
+    } catch (e) {
+      await Promise.all(temps.slice(i).map((t) => rm(t, { force: true })));
+      throw fsWriteError(e, files[i]!.path);
+    }
+  }
+}
+
+/** Write one file atomically (temp file + fsync + rename; the directory is created). */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  await writeFilesAtomic([{ path, data }]);
+}
+
+/**
+ * Write float64 `data` of `shape` (C order) as a '<f8' .npy file, atomically.
+ * @example await writeNpy('out/gradX.npy', gradX, [d, d]);
+ */
+export async function writeNpy(path: string, data: ArrayLike<number>, shape: readonly number[]): Promise<void> {
+  await writeFileAtomic(path, encodeNpy(data, shape));
+}
+
+/** Write `value` as pretty JSON (2-space indent, trailing newline), atomically. */
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Write tensors as a .safetensors file, atomically (see encodeSafetensors). */
+export async function writeSafetensors(path: string, tensors: Record<string, SafetensorsInput>, metadata?: Record<string, string>): Promise<void> {
+  await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+}
+
+/**
+ * Check, without creating anything, that `dir` can be used as an output directory: it is a
+ * directory or does not exist yet, and no path component above it is a file.
+ * @param label how the message names it, e.g. "--out"
+ * @throws AttnfitError BAD_OPTION
+ */
+export async function checkOutputDir(dir: string, label: string): Promise<void> {
+  const st = await statOrNull(dir);
+  if (st && !st.isDirectory()) throw new AttnfitError(ErrorCodes.BAD_OPTION, `${label} ${dir}: exists and is not a directory`, { details: { field: label, value: dir } });
+  if (!st) await checkAncestors(dir, label);
+}
+
+/**
+ * Check, without creating anything, that `path` can be written as an output file: it is not a
+ * directory, and its nearest existing ancestor is a directory.
+ * @throws AttnfitError BAD_OPTION
+ */
+export async function checkOutputFile(path: string, label: string): Promise<void> {
+  const st = await statOrNull(path);
+  if (st?.isDirectory()) throw new AttnfitError(ErrorCodes.BAD_OPTION, `${label} ${path}: is a directory, expected a file path`, { details: { field: label, value: path } });
+  if (!st) await checkAncestors(path, label);
+}
+
+async function checkAncestors(path: string, label: string): Promise<void> {
+  let p = dirname(path);
+  for (;;) {
+    const st = await statOrNull(p);
+    if (st) {
+      if (!st.isDirectory()) throw new AttnfitError(ErrorCodes.BAD_OPTION, `${label} ${path}: ${p} is a file, not a directory`, { details: { field: label, value: path } });
+      return;
+    }
+    const up = dirname(p);
+    if (up === p) return;
+    p = up;
+  }
+}
+
+async function statOrNull(p: string): Promise<import('node:fs').Stats | null> {
+  try {
+    return await stat(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException)?.code;
+    if (code === 'ENOENT') return null;
+    if (code === 'ENOTDIR') return null; // an ancestor is a file: checkAncestors reports it
+    throw e;
+  }
+}
