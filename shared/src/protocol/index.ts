@@ -1,1 +1,25 @@
-export {};
+/**
+ * @attnfit/shared/protocol — the versioned wire protocol of the NATS cluster: message types,
+ * subjects, msgpack codec (moreTypes), partials codec, chunking, job spec validation and the
+ * problem blob format.
+ */
+export { PROTOCOL_VERSION, JOB_STATES, TERMINAL_STATES, WIRE_KINDS } from './types.js';
+export type {
+  ProblemRef, WireWant, WirePartials, TaskMsg, ResultMsg, ErrorMsg, ChunkMsg, JobSolveOptions, JobSpec,
+  SubmitMsg, CancelMsg, ProgressMsg, JobDoneMsg, JobState, JobResultSummary, JobRecord, CheckpointMsg,
+  WireMessage, WireKind,
+} from './types.js';
+export {
+  TASK_SUBJECT, TASK_QUEUE, SUBMIT_SUBJECT, CANCEL_SUBJECT, JOB_DONE_SUBJECT, PROGRESS_PREFIX, JOBS_STREAM,
+  JOBS_STREAM_SUBJECTS, JOBS_CONSUMER, JOBS_BUCKET, DATA_BUCKET, JOB_ID_RE,
+  progressSubject, jobKey, checkpointKey, problemObjectName, resultObjectName,
+} from './subjects.js';
+export {
+  encode, decodeRaw, decodeMessage, peekId, errorMessage, encodeError, checkProblemRef,
+  packUpper, unpackUpper, isExactlySymmetric, partialsToWire, wireToPartials, wantToWire,
+} from './codec.js';
+export type { PartialsLike } from './codec.js';
+export { toFrames, Reassembler, DEFAULT_MAX_PAYLOAD, CHUNK_OVERHEAD } from './chunk.js';
+export { validateJobSpec, JOB_METHODS } from './jobspec.js';
+export { packProblem, unpackProblem, sha256Hex, problemRef } from './problem-blob.js';
+export type { ProblemTensors } from './problem-blob.js';

@@ -1,0 +1,51 @@
+/**
+ * Subjects, queue groups and JetStream resource names. One place, so the deploy configs'
+ * permissions (deploy/nats-server.conf) and the code agree.
+ */
+
+/** Block tasks (request/reply) go here; workers join {@link TASK_QUEUE}. */
+export const TASK_SUBJECT = 'attnfit.task';
+/** Queue group of the workers. */
+export const TASK_QUEUE = 'attnfit-workers';
+/** Job submissions (JetStream stream {@link JOBS_STREAM}). */
+export const SUBMIT_SUBJECT = 'attnfit.jobs.submit';
+/** Job cancellations (same stream, same durable consumer, so order is kept). */
+export const CANCEL_SUBJECT = 'attnfit.jobs.cancel';
+/** "A job ended" events (plain NATS): workers evict the job's cached problem. */
+export const JOB_DONE_SUBJECT = 'attnfit.jobs.done';
+/** Progress events: `attnfit.progress.<jobId>`. */
+export const PROGRESS_PREFIX = 'attnfit.progress';
+/** JetStream stream holding submissions and cancellations. */
+export const JOBS_STREAM = 'ATTNFIT_JOBS';
+/** Subjects of {@link JOBS_STREAM}. */
+export const JOBS_STREAM_SUBJECTS: readonly string[] = [SUBMIT_SUBJECT, CANCEL_SUBJECT];
+/** Durable consumer of the coordinator. */
+export const JOBS_CONSUMER = 'attnfit-coordinator';
+/** KV bucket for job records (`job.<id>`) and checkpoints (`ckpt.<id>`). */
+export const JOBS_BUCKET = 'attnfit-jobs';
+/** Object Store bucket for problem tensors and results. */
+export const DATA_BUCKET = 'attnfit-data';
+
+/** Progress subject of one job. */
+export function progressSubject(jobId: string): string {
+  return `${PROGRESS_PREFIX}.${jobId}`;
+}
+/** KV key of a job record. */
+export function jobKey(jobId: string): string {
+  return `job.${jobId}`;
+}
+/** KV key of a job checkpoint. */
+export function checkpointKey(jobId: string): string {
+  return `ckpt.${jobId}`;
+}
+/** Object Store name of a problem blob. */
+export function problemObjectName(hash: string): string {
+  return `problem-${hash}`;
+}
+/** Object Store name of a job's result blob. */
+export function resultObjectName(jobId: string): string {
+  return `result-${jobId}`;
+}
+
+/** Job ids: 1–64 characters of [A-Za-z0-9_-] (safe as subject tokens and KV keys). */
+export const JOB_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;

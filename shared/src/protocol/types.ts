@@ -1,0 +1,217 @@
+/**
+ * attnfit wire protocol — the one versioned types file (STYLE 13). Every message is a msgpack map
+ * with `v` (protocol version), a string `kind`, and a correlation id (`id` for tasks, `jobId`
+ * for job messages). Handlers never throw out: every outcome is a reply (`result` or `error`).
+ *
+ * Bulk problem tensors never travel in these messages: they sit once in the JetStream Object
+ * Store under a content hash ({@link ProblemRef}); per-iteration messages carry X, Y (d² numbers)
+ * and row ranges only.
+ */
+import type { WireError } from '@attnfit/shared/core';
+
+/** Bump on any incompatible change; receivers reply PROTOCOL errors to other versions. */
+export const PROTOCOL_VERSION = 1;
+
+/** Where a problem's tensors live: Object Store object `object`, sha256 `hash` of its bytes. */
+export interface ProblemRef {
+  /** Lower-case hex sha256 of the packed problem blob (see packProblem). */
+  hash: string;
+  n: number;
+  d: number;
+  /** Object Store object name (`problem-<hash>`). */
+  object: string;
+}
+
+/** The quantities a block task asks for (mirrors math `Want`; direction vectors are d×d). */
+export interface WireWant {
+  loss?: boolean;
+  gradX?: boolean;
+  gradY?: boolean;
+  hessXX?: boolean;
+  hessXY?: boolean;
+  normal?: boolean;
+  hvpX?: Float64Array;
+  mixedXY?: Float64Array;
+  mixedYX?: Float64Array;
+}
+
+/** Partials on the wire: like math `Partials`, hessXX packed as its upper triangle. */
+export interface WirePartials {
+  rows: number;
+  loss?: number;
+  gradX?: Float64Array;
+  gradY?: Float64Array;
+  /** Upper triangle (row-major, j ≥ i) of the symmetric d²×d² Hessian: d²(d²+1)/2 numbers. */
+  hessXXUpper?: Float64Array;
+  /** The full d²×d² Hessian partial, only when it is not bit-exactly symmetric. */
+  hessXX?: Float64Array;
+  hessXY?: Float64Array;
+  MtM?: Float64Array;
+  MtB?: Float64Array;
+  hvpX?: Float64Array;
+  mixedXY?: Float64Array;
+  mixedYX?: Float64Array;
+}
+
+/** Coordinator → worker queue group: evaluate rows [r0, r1) of a problem at (X, Y). */
+export interface TaskMsg {
+  v: number;
+  kind: 'task';
+  /** Correlation id, unique per attempt. */
+  id: string;
+  jobId: string;
+  problem: ProblemRef;
+  r0: number;
+  r1: number;
+  X: Float64Array;
+  Y: Float64Array;
+  want: WireWant;
+}
+
+/** Worker → coordinator: the partials of one block task. */
+export interface ResultMsg {
+  v: number;
+  kind: 'result';
+  id: string;
+  r0: number;
+  r1: number;
+  partials: WirePartials;
+  /** Name of the worker that computed it (diagnostics). */
+  worker?: string;
+}
+
+/** Any → any: an error reply, correlated by `id` (or the job id). */
+export interface ErrorMsg {
+  v: number;
+  kind: 'error';
+  id: string;
+  error: WireError;
+}
+
+/** A frame of a message too large for max_payload; `total` frames with seq 0..total-1. */
+export interface ChunkMsg {
+  v: number;
+  kind: 'chunk';
+  id: string;
+  seq: number;
+  total: number;
+  data: Uint8Array;
+}
+
+/** Solve options carried by a job (validated by validateJobSpec; names match the CLI). */
+export interface JobSolveOptions {
+  method?: string;
+  tol?: number;
+  maxIter?: number;
+  starts?: number;
+  seed?: number;
+  blockRows?: number;
+  x0?: Float64Array;
+  y0?: Float64Array;
+}
+
+/** What a submitter asks for. */
+export interface JobSpec {
+  problem: ProblemRef;
+  options: JobSolveOptions;
+  /** Free text label (e.g. the problem path). */
+  name?: string;
+}
+
+/** Submitter → JetStream stream: a new job (the stream's message id is the job id). */
+export interface SubmitMsg {
+  v: number;
+  kind: 'submit';
+  jobId: string;
+  spec: JobSpec;
+  /** Epoch milliseconds. */
+  submittedAt: number;
+}
+
+/** Submitter → JetStream stream: cancel a job. */
+export interface CancelMsg {
+  v: number;
+  kind: 'cancel';
+  jobId: string;
+}
+
+/** Coordinator → `attnfit.progress.<job>`: one solver iteration finished. */
+export interface ProgressMsg {
+  v: number;
+  kind: 'progress';
+  jobId: string;
+  iteration: number;
+  loss: number;
+  relLoss: number;
+  gradNorm?: number;
+  /** Seconds since the job started running. */
+  seconds?: number;
+}
+
+/** Coordinator → `attnfit.jobs.done`: a job ended; workers may evict its problem. */
+export interface JobDoneMsg {
+  v: number;
+  kind: 'job.done';
+  jobId: string;
+  problemHash: string;
+  state: JobState;
+}
+
+/** Job life cycle. queued → running → succeeded | failed | cancelled. */
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** Summary of a finished solve kept in the job record. */
+export interface JobResultSummary {
+  /** Object Store object holding {X, Y, report} (see packResult). */
+  object: string;
+  loss: number;
+  relLoss: number;
+  iterations: number;
+  converged: boolean;
+}
+
+/** The job record kept in KV under `job.<id>`. */
+export interface JobRecord {
+  v: number;
+  kind: 'job';
+  id: string;
+  state: JobState;
+  name?: string;
+  problem: ProblemRef;
+  options: JobSolveOptions;
+  /** Epoch milliseconds. */
+  submittedAt: number;
+  startedAt?: number;
+  endedAt?: number;
+  /** Last completed iteration (checkpointed). */
+  iteration: number;
+  loss?: number;
+  relLoss?: number;
+  /** Iterations this job was resumed from after a coordinator restart. */
+  resumedFrom: number[];
+  cancelRequested?: boolean;
+  error?: WireError;
+  result?: JobResultSummary;
+}
+
+/** The checkpoint kept in KV under `ckpt.<id>`: enough for solve() hooks.resume. */
+export interface CheckpointMsg {
+  v: number;
+  kind: 'checkpoint';
+  jobId: string;
+  iteration: number;
+  X: Float64Array;
+  Y: Float64Array;
+  history: unknown[];
+}
+
+/** Every message kind the codec knows. */
+export type WireMessage =
+  | TaskMsg | ResultMsg | ErrorMsg | ChunkMsg | SubmitMsg | CancelMsg | ProgressMsg | JobDoneMsg
+  | JobRecord | CheckpointMsg;
+export type WireKind = WireMessage['kind'];
+export const WIRE_KINDS: readonly WireKind[] = [
+  'task', 'result', 'error', 'chunk', 'submit', 'cancel', 'progress', 'job.done', 'job', 'checkpoint',
+];
