@@ -1,0 +1,22 @@
+/**
+ * Tunables of the dynamic attention structure, in one frozen object (units in the names).
+ */
+export const DYNAMIC_DEFAULTS = Object.freeze({
+  /** Rebuild threshold exponent: the pending log is flushed when it reaches T = ⌈n^τ⌉ entries. */
+  tau: 0.5,
+  /**
+   * Largest allowed error estimate (relative to the output scale max|V|) of a stored row or of a
+   * corrected query before the exact O(nd) fallback runs. DESIGN §2 says "~1e-11"; we use the
+   * tighter 1e-12 so that observed errors stay ≤ 1e-12 with margin.
+   */
+  errTol: 1e-12,
+  /**
+   * `mode: 'auto'` keeps the n×n logits snapshot (8n² bytes) while it fits in this many bytes,
+   * else switches to the O(nd) 'keys' mode. 256 MiB ⇒ snapshot up to n = 5792.
+   */
+  snapshotMaxBytes: 256 * 1024 * 1024,
+  /** An incremental rebuild touching more than this fraction of the keys becomes a full rebuild. */
+  fullRebuildFraction: 0.5,
+  /** Scratch budget of one row block during (re)builds, in float64 elements (4 MiB). */
+  blockElems: 1 << 19,
+});

@@ -1,0 +1,540 @@
+/**
+ * Dynamic attention maintenance (van den Brand, Song, Zhou, arXiv 2304.02207; DESIGN §2):
+ * keep softmax(Q Kᵀ) V exactly queryable while single entries of K and V change.
+ *
+ * State: current Q, K, V; snapshot keys/values K₀, V₀ from the last rebuild; in 'snapshot' mode
+ * the logits S = Q K₀ᵀ (n×n, 8n² bytes); per row a shift m ≥ row max, ell = Σ_r exp(S − m),
+ * N = exp(S − m)·V₀ (n×d) and an amplification factor `amp` (error estimate = amp·ε relative
+ * to the output scale); a pending log of (kind, key row, column, δ) and the distinct keys it
+ * touches. Updates are O(1); the log is flushed by an incremental rebuild when it reaches
+ * T = ⌈n^τ⌉ entries. A query corrects the stored row with the pending log in O(#pending)
+ * (snapshot mode) and falls back to an exact O(n) / O(nd) row computation when cancellation
+ * (e.g. the dominant key pushed down) makes the corrected value inaccurate.
+ *
+ * 'keys' mode stores no n×n matrix: the old logit of a touched key is recomputed as Q[i]·K₀[r]
+ * (O(d) per touched key per query) and rebuilds recompute Q·K₀[R]ᵀ as well.
+ */
+import { AttnfitError, ErrorCodes, formatValue } from '../core/index.js';
+import { dgemmBase } from '../kernels/index.js';
+import { DYNAMIC_DEFAULTS } from './defaults.js';
+
+/** Memory mode: keep the n×n logits snapshot, or only the snapshot keys (O(nd)). */
+export type DynamicMode = 'snapshot' | 'keys';
+
+export interface DynamicOptions {
+  /** Rebuild threshold exponent τ ∈ [0, 1]: T = ⌈n^τ⌉ pending updates. Default 0.5. */
+  tau?: number;
+  /** Rebuild threshold T (pending log entries) directly; overrides tau. T = 1 is eager rank-one maintenance. */
+  threshold?: number;
+  /** 'snapshot' (8n² bytes), 'keys' (O(nd)) or 'auto' (snapshot while 8n² ≤ snapshotMaxBytes). */
+  mode?: DynamicMode | 'auto';
+  /** Error-estimate tolerance before the exact fallback (relative to the output scale). */
+  errTol?: number;
+  /** Byte limit for the snapshot in 'auto' mode. */
+  snapshotMaxBytes?: number;
+}
+
+/** Counters and sizes reported by {@link DynamicAttention.stats}. */
+export interface DynamicStats {
+  n: number;
+  d: number;
+  mode: DynamicMode;
+  /** Rebuild threshold T (pending log entries). */
+  threshold: number;
+  /** Entries in the pending log. */
+  pending: number;
+  /** Distinct key rows touched by the pending log. */
+  touchedKeys: number;
+  updates: number;
+  queries: number;
+  /** Rebuilds (incremental + full). */
+  rebuilds: number;
+  fullRebuilds: number;
+  /** Rows recomputed exactly during rebuilds because their error estimate exceeded errTol. */
+  repairs: number;
+  /** Queries answered by the exact row computation because the corrected value was not accurate enough. */
+  fallbacks: number;
+  /** Bytes held by the structure's arrays. */
+  bytes: number;
+}
+
+/** A rebuild plan: the touched keys and their gathered rows; rows of the structure are independent given a plan. */
+export interface RebuildPlan {
+  /** Distinct touched key rows. */
+  keys: Int32Array;
+  /** 1 where the key's K row changed (else only V changed). */
+  keyChanged: Uint8Array;
+  /** Current K rows of the touched keys (|R|×d). */
+  KR: Float64Array;
+  /** Snapshot K rows of the touched keys (|R|×d), used in 'keys' mode. */
+  K0R: Float64Array;
+  /** [V₀[R]; V[R]] stacked (2|R|×d). */
+  VR: Float64Array;
+  /** True when the rebuild recomputes every row from scratch. */
+  full: boolean;
+}
+
+const EPS = 2 ** -52;
+const KIND_K = 0;
+const KIND_V = 1;
+
+function badOp(field: string, value: unknown, what: string): AttnfitError {
+  return new AttnfitError(ErrorCodes.BAD_OP, `${field}: ${what} (got ${formatValue(value)})`, { details: { field, value: formatValue(value) } });
+}
+
+function badOption(field: string, value: unknown, what: string): AttnfitError {
+  return new AttnfitError(ErrorCodes.BAD_OPTION, `${field}: ${what} (got ${formatValue(value)})`, { details: { field, value: formatValue(value) } });
+}
+
+/** Resolve the memory mode for an n-row problem ('auto' → snapshot while 8n² ≤ snapshotMaxBytes). */
+export function pickDynamicMode(n: number, mode: DynamicMode | 'auto' = 'auto', snapshotMaxBytes: number = DYNAMIC_DEFAULTS.snapshotMaxBytes): DynamicMode {
+  if (mode === 'snapshot' || mode === 'keys') return mode;
+  return 8 * n * n <= snapshotMaxBytes ? 'snapshot' : 'keys';
+}
+
+/** Rebuild threshold T = ⌈n^τ⌉ (at least 1). */
+export function dynamicThreshold(n: number, tau: number): number {
+  return Math.max(1, Math.ceil(Math.pow(n, tau) - 1e-9));
+}
+
+/**
+ * The lazy dynamic attention structure. Example:
+ * ```ts
+ * const da = DynamicAttention.init(Q, K, V, n, d, { tau: 0.5 });
+ * da.updateK(3, 1, 0.25);          // K[3,1] += 0.25, O(1)
+ * const y = da.query(0, 2);        // (softmax(Q Kᵀ) V)[0,2], exact
+ * ```
+ */
+export class DynamicAttention {
+  readonly n: number;
+  readonly d: number;
+  readonly mode: DynamicMode;
+  /** Rebuild threshold T (pending log entries). */
+  readonly threshold: number;
+  readonly errTol: number;
+
+  private readonly Q: Float64Array;
+  private readonly K: Float64Array;
+  private readonly V: Float64Array;
+  private readonly K0: Float64Array;
+  private readonly V0: Float64Array;
+  private readonly S: Float64Array | null;
+  private readonly m: Float64Array;
+  private readonly ell: Float64Array;
+  private readonly amp: Float64Array;
+  private readonly N: Float64Array;
+  private readonly ampLimit: number;
+
+  // pending log
+  private logKind: Uint8Array;
+  private logRow: Int32Array;
+  private logCol: Int32Array;
+  private logDelta: Float64Array;
+  private logLen = 0;
+  // touched keys
+  private readonly slotOf: Int32Array;
+  private slotKeys: Int32Array;
+  private slotK: Uint8Array;
+  private nSlots = 0;
+  // scratch
+  private acc: Float64Array;
+  private s0buf: Float64Array;
+  private s1buf: Float64Array;
+  private readonly rowBuf: Float64Array;
+
+  private counters = { updates: 0, queries: 0, rebuilds: 0, fullRebuilds: 0, repairs: 0, fallbacks: 0 };
+
+  private constructor(Q: Float64Array, K: Float64Array, V: Float64Array, n: number, d: number, mode: DynamicMode, threshold: number, errTol: number) {
+    this.n = n; this.d = d; this.mode = mode; this.threshold = threshold; this.errTol = errTol;
+    this.ampLimit = errTol / EPS;
+    this.Q = Q; this.K = K; this.V = V;
+    this.K0 = K.slice(); this.V0 = V.slice();
+    this.S = mode === 'snapshot' ? new Float64Array(n * n) : null;
+    this.m = new Float64Array(n); this.ell = new Float64Array(n); this.amp = new Float64Array(n);
+    this.N = new Float64Array(n * d);
+    const cap = Math.max(16, threshold + d);
+    this.logKind = new Uint8Array(cap); this.logRow = new Int32Array(cap); this.logCol = new Int32Array(cap); this.logDelta = new Float64Array(cap);
+    this.slotOf = new Int32Array(n).fill(-1);
+    this.slotKeys = new Int32Array(cap); this.slotK = new Uint8Array(cap);
+    this.acc = new Float64Array(cap); this.s0buf = new Float64Array(cap); this.s1buf = new Float64Array(cap);
+    this.rowBuf = new Float64Array(Math.max(n, d));
+  }
+
+  /**
+   * Build the structure from Q, K, V (n×d row-major float64; copied, the caller's arrays are not
+   * touched). Cost O(n²d) (one full build). Throws AttnfitError SHAPE_MISMATCH / EMPTY /
+   * NON_FINITE / BAD_OPTION naming the argument and the value.
+   */
+  static init(Q: Float64Array, K: Float64Array, V: Float64Array, n: number, d: number, opts: DynamicOptions = {}): DynamicAttention {
+    if (!Number.isInteger(n) || n < 1) throw new AttnfitError(ErrorCodes.EMPTY, `n: must be an integer >= 1 (got ${formatValue(n)})`);
+    if (!Number.isInteger(d) || d < 1) throw new AttnfitError(ErrorCodes.EMPTY, `d: must be an integer >= 1 (got ${formatValue(d)})`);
+    for (const [name, a] of [['Q', Q], ['K', K], ['V', V]] as const) {
+      if (!(a instanceof Float64Array)) throw new AttnfitError(ErrorCodes.BAD_DTYPE, `${name}: must be a Float64Array (got ${Object.prototype.toString.call(a)})`);
+      if (a.length !== n * d) throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `${name}: length must be n*d = ${n * d} (got ${a.length})`, { details: { field: name, value: a.length } });
+      for (let k = 0; k < a.length; k++) {
+        if (!Number.isFinite(a[k]!)) throw new AttnfitError(ErrorCodes.NON_FINITE, `${name}[${Math.floor(k / d)},${k % d}]: must be finite (got ${a[k]})`, { details: { field: name, value: String(a[k]) } });
+      }
+    }
+    const tau = opts.tau ?? DYNAMIC_DEFAULTS.tau;
+    if (typeof tau !== 'number' || !Number.isFinite(tau) || tau < 0 || tau > 1) throw badOption('tau', tau, 'must be a number in [0, 1]');
+    let threshold = dynamicThreshold(n, tau);
+    if (opts.threshold !== undefined) {
+      if (!Number.isInteger(opts.threshold) || opts.threshold < 1) throw badOption('threshold', opts.threshold, 'must be an integer >= 1');
+      threshold = opts.threshold;
+    }
+    const errTol = opts.errTol ?? DYNAMIC_DEFAULTS.errTol;
+    if (typeof errTol !== 'number' || !(errTol > 0)) throw badOption('errTol', errTol, 'must be a number > 0');
+    const modeIn = opts.mode ?? 'auto';
+    if (modeIn !== 'auto' && modeIn !== 'snapshot' && modeIn !== 'keys') throw badOption('mode', modeIn, 'must be one of snapshot, keys, auto');
+    const mode = pickDynamicMode(n, modeIn, opts.snapshotMaxBytes ?? DYNAMIC_DEFAULTS.snapshotMaxBytes);
+    const da = new DynamicAttention(Q.slice(), K.slice(), V.slice(), n, d, mode, threshold, errTol);
+    da.fullBuild();
+    return da;
+  }
+
+  // ---------------------------------------------------------------- updates
+
+  private checkKey(r: number): void {
+    if (!Number.isInteger(r) || r < 0 || r >= this.n) throw badOp('i', r, `row index must be an integer in [0, ${this.n - 1}]`);
+  }
+  private checkCol(c: number): void {
+    if (!Number.isInteger(c) || c < 0 || c >= this.d) throw badOp('j', c, `column index must be an integer in [0, ${this.d - 1}]`);
+  }
+  private checkDelta(x: number, field = 'delta'): void {
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw badOp(field, x, 'must be a finite number');
+  }
+
+  private growLog(): void {
+    const cap = this.logKind.length * 2;
+    const g8 = (a: Uint8Array) => { const b = new Uint8Array(cap); b.set(a); return b; };
+    const g32 = (a: Int32Array) => { const b = new Int32Array(cap); b.set(a); return b; };
+    const g64 = (a: Float64Array) => { const b = new Float64Array(cap); b.set(a); return b; };
+    this.logKind = g8(this.logKind); this.logRow = g32(this.logRow); this.logCol = g32(this.logCol); this.logDelta = g64(this.logDelta);
+    this.slotKeys = g32(this.slotKeys); this.slotK = g8(this.slotK);
+    this.acc = new Float64Array(cap); this.s0buf = new Float64Array(cap); this.s1buf = new Float64Array(cap);
+  }
+
+  private push(kind: number, r: number, c: number, delta: number): void {
+    if (this.logLen === this.logKind.length || this.nSlots === this.slotKeys.length) this.growLog();
+    const k = this.logLen++;
+    this.logKind[k] = kind; this.logRow[k] = r; this.logCol[k] = c; this.logDelta[k] = delta;
+    let s = this.slotOf[r]!;
+    if (s < 0) { s = this.nSlots++; this.slotOf[r] = s; this.slotKeys[s] = r; this.slotK[s] = 0; }
+    if (kind === KIND_K) this.slotK[s] = 1;
+  }
+
+  /** K[r,c] += δ. O(1) amortised; flushes the log (rebuild) when it reaches the threshold. */
+  updateK(r: number, c: number, delta: number): void {
+    this.checkKey(r); this.checkCol(c); this.checkDelta(delta);
+    this.counters.updates++;
+    if (delta === 0) return;
+    this.K[r * this.d + c] += delta;
+    this.push(KIND_K, r, c, delta);
+    if (this.logLen >= this.threshold) this.rebuild();
+  }
+
+  /** V[r,c] += δ. O(1) amortised. */
+  updateV(r: number, c: number, delta: number): void {
+    this.checkKey(r); this.checkCol(c); this.checkDelta(delta);
+    this.counters.updates++;
+    if (delta === 0) return;
+    this.V[r * this.d + c] += delta;
+    this.push(KIND_V, r, c, delta);
+    if (this.logLen >= this.threshold) this.rebuild();
+  }
+
+  /** K[r,c] = x (an update by x − K[r,c]). */
+  setK(r: number, c: number, x: number): void {
+    this.checkKey(r); this.checkCol(c); this.checkDelta(x, 'value');
+    this.updateK(r, c, x - this.K[r * this.d + c]!);
+  }
+
+  /** V[r,c] = x (an update by x − V[r,c]). */
+  setV(r: number, c: number, x: number): void {
+    this.checkKey(r); this.checkCol(c); this.checkDelta(x, 'value');
+    this.updateV(r, c, x - this.V[r * this.d + c]!);
+  }
+
+  private rowUpdate(kind: number, r: number, delta: ArrayLike<number>): void {
+    this.checkKey(r);
+    if (delta == null || typeof delta.length !== 'number' || delta.length !== this.d) throw badOp('delta', delta, `must be an array of d = ${this.d} numbers`);
+    for (let c = 0; c < this.d; c++) this.checkDelta(delta[c]!, `delta[${c}]`);
+    const M = kind === KIND_K ? this.K : this.V;
+    this.counters.updates++;
+    for (let c = 0; c < this.d; c++) {
+      const x = delta[c]!;
+      if (x === 0) continue;
+      M[r * this.d + c] += x;
+      this.push(kind, r, c, x);
+    }
+    if (this.logLen >= this.threshold) this.rebuild();
+  }
+
+  /** K[r,:] += δrow (a token's key edited; d log entries, one rebuild check). */
+  updateKRow(r: number, deltaRow: ArrayLike<number>): void { this.rowUpdate(KIND_K, r, deltaRow); }
+
+  /** V[r,:] += δrow (a token's value edited). */
+  updateVRow(r: number, deltaRow: ArrayLike<number>): void { this.rowUpdate(KIND_V, r, deltaRow); }
+
+  // ---------------------------------------------------------------- queries
+
+  private logit0(i: number, r: number): number {
+    if (this.S) return this.S[i * this.n + r]!;
+    const d = this.d, Q = this.Q, K0 = this.K0;
+    let s = 0;
+    for (let c = 0; c < d; c++) s += Q[i * d + c]! * K0[r * d + c]!;
+    return s;
+  }
+
+  /** Fill s0buf/s1buf for row i from the pending log; returns the new shift. */
+  private correctRow(i: number): number {
+    const ns = this.nSlots, acc = this.acc, d = this.d, Q = this.Q;
+    acc.fill(0, 0, ns);
+    for (let k = 0; k < this.logLen; k++) {
+      if (this.logKind[k] === KIND_K) acc[this.slotOf[this.logRow[k]!]!] += this.logDelta[k]! * Q[i * d + this.logCol[k]!]!;
+    }
+    let mNew = this.m[i]!;
+    for (let s = 0; s < ns; s++) {
+      const s0 = this.logit0(i, this.slotKeys[s]!);
+      const s1 = this.slotK[s] ? s0 + acc[s]! : s0;
+      this.s0buf[s] = s0; this.s1buf[s] = s1;
+      if (s1 > mNew) mNew = s1;
+    }
+    return mNew;
+  }
+
+  /**
+   * Exact entry (softmax(Q Kᵀ) V)[i, j] of the current Q, K, V. O(#pending) in snapshot mode
+   * (O(#pending + #touched·d) in keys mode); O(n) / O(nd) exact fallback on cancellation.
+   */
+  query(i: number, j: number): number {
+    this.checkQueryRow(i); this.checkCol(j);
+    this.counters.queries++;
+    const d = this.d, ns = this.nSlots;
+    if (ns === 0) return this.N[i * d + j]! / this.ell[i]!;
+    const mi = this.m[i]!;
+    const mNew = this.correctRow(i);
+    const sc = Math.exp(mi - mNew);
+    let L = this.ell[i]! * sc, num = this.N[i * d + j]! * sc;
+    let mag = this.amp[i]! * L;
+    const V = this.V, V0 = this.V0;
+    for (let s = 0; s < ns; s++) {
+      const r = this.slotKeys[s]!;
+      const a = Math.exp(this.s0buf[s]! - mNew);
+      let b = a;
+      if (this.slotK[s]) { b = Math.exp(this.s1buf[s]! - mNew); L += b - a; mag += a + b; }
+      num += b * V[r * d + j]! - a * V0[r * d + j]!;
+    }
+    if (!(L > 0) || !(mag <= L * this.ampLimit)) {
+      this.counters.fallbacks++;
+      this.exactRow(i, this.rowBuf, j);
+      return this.rowBuf[0]!;
+    }
+    return num / L;
+  }
+
+  /** Exact row i of softmax(Q Kᵀ) V (length d). O(#pending + #touched·d); exact fallback on cancellation. */
+  queryRow(i: number): Float64Array {
+    this.checkQueryRow(i);
+    this.counters.queries++;
+    const d = this.d, ns = this.nSlots;
+    const out = new Float64Array(d);
+    if (ns === 0) {
+      const L = this.ell[i]!;
+      for (let c = 0; c < d; c++) out[c] = this.N[i * d + c]! / L;
+      return out;
+    }
+    const mi = this.m[i]!;
+    const mNew = this.correctRow(i);
+    const sc = Math.exp(mi - mNew);
+    let L = this.ell[i]! * sc;
+    let mag = this.amp[i]! * L;
+    for (let c = 0; c < d; c++) out[c] = this.N[i * d + c]! * sc;
+    const V = this.V, V0 = this.V0;
+    for (let s = 0; s < ns; s++) {
+      const r = this.slotKeys[s]!;
+      const a = Math.exp(this.s0buf[s]! - mNew);
+      let b = a;
+      if (this.slotK[s]) { b = Math.exp(this.s1buf[s]! - mNew); L += b - a; mag += a + b; }
+      for (let c = 0; c < d; c++) out[c] += b * V[r * d + c]! - a * V0[r * d + c]!;
+    }
+    if (!(L > 0) || !(mag <= L * this.ampLimit)) {
+      this.counters.fallbacks++;
+      this.exactRow(i, out, -1);
+      return out;
+    }
+    for (let c = 0; c < d; c++) out[c] /= L;
+    return out;
+  }
+
+  private checkQueryRow(i: number): void {
+    if (!Number.isInteger(i) || i < 0 || i >= this.n) throw badOp('i', i, `query row must be an integer in [0, ${this.n - 1}]`);
+  }
+
+  /**
+   * Exact softmax row i of the current state: logits Q[i]·K[r] for all r (O(nd)), stable
+   * softmax, times V (column j only when j ≥ 0, written to out[0]; else the whole row to out).
+   */
+  private exactRow(i: number, out: Float64Array, j: number): void {
+    const n = this.n, d = this.d, z = new Float64Array(n);
+    dgemmBase(false, true, 1, n, d, 1, this.Q, i * d, d, this.K, 0, d, 0, z, 0, n);
+    let mx = -Infinity;
+    for (let r = 0; r < n; r++) if (z[r]! > mx) mx = z[r]!;
+    let L = 0;
+    for (let r = 0; r < n; r++) { const e = Math.exp(z[r]! - mx); z[r] = e; L += e; }
+    if (j >= 0) {
+      let num = 0;
+      for (let r = 0; r < n; r++) num += z[r]! * this.V[r * d + j]!;
+      out[0] = num / L;
+    } else {
+      dgemmBase(false, false, 1, d, n, 1 / L, z, 0, n, this.V, 0, d, 0, out, 0, d);
+    }
+  }
+
+  // ---------------------------------------------------------------- rebuilds
+
+  /** Flush the pending log: incremental rebuild (or a full one when most keys are touched). */
+  rebuild(opts: { full?: boolean } = {}): void {
+    if (this.logLen === 0 && !opts.full) return;
+    const plan = this.prepareRebuild(opts);
+    this.rebuildRows(plan, 0, this.n);
+    this.commitRebuild(plan);
+  }
+
+  /**
+   * Step 1 of a rebuild: gather the touched keys (O(|R|d)). The rows [r0, r1) can then be
+   * processed independently by {@link rebuildRows} (e.g. sharded across threads when the
+   * arrays are shared), and {@link commitRebuild} finishes.
+   */
+  prepareRebuild(opts: { full?: boolean } = {}): RebuildPlan {
+    const k = this.nSlots, d = this.d;
+    const full = !!opts.full || k > DYNAMIC_DEFAULTS.fullRebuildFraction * this.n;
+    const keys = this.slotKeys.slice(0, k), keyChanged = this.slotK.slice(0, k);
+    const KR = new Float64Array(k * d), K0R = new Float64Array(k * d), VR = new Float64Array(2 * k * d);
+    for (let s = 0; s < k; s++) {
+      const r = keys[s]!;
+      KR.set(this.K.subarray(r * d, r * d + d), s * d);
+      K0R.set(this.K0.subarray(r * d, r * d + d), s * d);
+      VR.set(this.V0.subarray(r * d, r * d + d), s * d);
+      VR.set(this.V.subarray(r * d, r * d + d), (k + s) * d);
+    }
+    return { keys, keyChanged, KR, K0R, VR, full };
+  }
+
+  /**
+   * Step 2 of a rebuild: update rows [r0, r1) of the shifts, ell, N (and the snapshot columns
+   * of the touched keys). Incremental: S1 = Q[rows]·K[R]ᵀ exactly, raise shifts, then
+   * N ← N·e^{m−m'} + [−A | B]·[V₀[R]; V[R]] as one rectangular product; rows whose error
+   * estimate exceeds errTol are recomputed exactly (O(nd) each).
+   */
+  rebuildRows(plan: RebuildPlan, r0: number, r1: number): void {
+    if (!Number.isInteger(r0) || !Number.isInteger(r1) || r0 < 0 || r1 > this.n || r0 > r1) throw new RangeError(`rebuildRows: need 0 <= r0 <= r1 <= ${this.n} (got ${r0}, ${r1})`);
+    if (plan.full) { this.buildRows(r0, r1); return; }
+    const k = plan.keys.length;
+    if (k === 0) return;
+    const n = this.n, d = this.d, S = this.S;
+    const B = Math.max(1, Math.floor(DYNAMIC_DEFAULTS.blockElems / (3 * k)));
+    const S1 = new Float64Array(Math.min(B, r1 - r0) * k);
+    const S0 = S ? null : new Float64Array(Math.min(B, r1 - r0) * k);
+    const W = new Float64Array(Math.min(B, r1 - r0) * 2 * k);
+    for (let b0 = r0; b0 < r1; b0 += B) {
+      const b1 = Math.min(r1, b0 + B), nb = b1 - b0;
+      dgemmBase(false, true, nb, k, d, 1, this.Q, b0 * d, d, plan.KR, 0, d, 0, S1, 0, k);
+      if (S0) dgemmBase(false, true, nb, k, d, 1, this.Q, b0 * d, d, plan.K0R, 0, d, 0, S0, 0, k);
+      for (let i = b0; i < b1; i++) {
+        const o = (i - b0) * k, w = (i - b0) * 2 * k;
+        const mi = this.m[i]!;
+        let mNew = mi;
+        for (let s = 0; s < k; s++) if (plan.keyChanged[s] && S1[o + s]! > mNew) mNew = S1[o + s]!;
+        const sc = Math.exp(mi - mNew);
+        let L = this.ell[i]! * sc;
+        let mag = this.amp[i]! * L;
+        for (let s = 0; s < k; s++) {
+          const r = plan.keys[s]!;
+          const s0 = S ? S[i * n + r]! : S0![o + s]!;
+          const a = Math.exp(s0 - mNew);
+          let b = a;
+          if (plan.keyChanged[s]) {
+            b = Math.exp(S1[o + s]! - mNew); L += b - a; mag += a + b;
+            if (S) S[i * n + r] = S1[o + s]!;
+          }
+          W[w + s] = -a; W[w + k + s] = b;
+        }
+        if (sc !== 1) for (let c = 0; c < d; c++) this.N[i * d + c] *= sc;
+        this.m[i] = mNew; this.ell[i] = L; this.amp[i] = mag / L;
+      }
+      dgemmBase(false, false, nb, d, 2 * k, 1, W, 0, 2 * k, plan.VR, 0, d, 1, this.N, b0 * d, d);
+      for (let i = b0; i < b1; i++) {
+        const L = this.ell[i]!;
+        if (!(L > 0) || !(this.amp[i]! <= this.ampLimit)) { this.counters.repairs++; this.buildRows(i, i + 1); }
+      }
+    }
+  }
+
+  /** Step 3 of a rebuild: the snapshot keys/values catch up, the log is cleared. */
+  commitRebuild(plan: RebuildPlan): void {
+    const d = this.d;
+    if (plan.full) { this.K0.set(this.K); this.V0.set(this.V); }
+    else {
+      for (const r of plan.keys) {
+        this.K0.set(this.K.subarray(r * d, r * d + d), r * d);
+        this.V0.set(this.V.subarray(r * d, r * d + d), r * d);
+      }
+    }
+    for (let s = 0; s < this.nSlots; s++) this.slotOf[this.slotKeys[s]!] = -1;
+    this.nSlots = 0; this.logLen = 0;
+    this.counters.rebuilds++;
+    if (plan.full) this.counters.fullRebuilds++;
+  }
+
+  private fullBuild(): void {
+    this.buildRows(0, this.n);
+  }
+
+  /** Exact (re)computation of rows [r0, r1) from the current Q, K, V: O((r1−r0)·n·d). */
+  private buildRows(r0: number, r1: number): void {
+    const n = this.n, d = this.d;
+    const B = Math.max(1, Math.floor(DYNAMIC_DEFAULTS.blockElems / n));
+    const E = new Float64Array(Math.min(B, r1 - r0) * n);
+    for (let b0 = r0; b0 < r1; b0 += B) {
+      const b1 = Math.min(r1, b0 + B), nb = b1 - b0;
+      dgemmBase(false, true, nb, n, d, 1, this.Q, b0 * d, d, this.K, 0, d, 0, E, 0, n);
+      if (this.S) this.S.set(E.subarray(0, nb * n), b0 * n);
+      for (let i = 0; i < nb; i++) {
+        let mx = -Infinity;
+        for (let r = 0; r < n; r++) if (E[i * n + r]! > mx) mx = E[i * n + r]!;
+        let L = 0;
+        for (let r = 0; r < n; r++) { const e = Math.exp(E[i * n + r]! - mx); E[i * n + r] = e; L += e; }
+        this.m[b0 + i] = mx; this.ell[b0 + i] = L; this.amp[b0 + i] = 1;
+      }
+      dgemmBase(false, false, nb, d, n, 1, E, 0, n, this.V, 0, d, 0, this.N, b0 * d, d);
+    }
+  }
+
+  // ---------------------------------------------------------------- introspection
+
+  /** Error estimate of stored row i (relative to the output scale): amp·ε. */
+  errorEstimate(i: number): number {
+    this.checkQueryRow(i);
+    return this.amp[i]! * EPS;
+  }
+
+  /** Pending log entries. */
+  get pending(): number { return this.logLen; }
+
+  /** Counters and sizes (a plain object; safe to send over threads and the wire). */
+  stats(): DynamicStats {
+    const n = this.n, d = this.d;
+    const bytes = 8 * (5 * n * d + n * d + 3 * n) + (this.S ? 8 * n * n : 0) + 4 * n
+      + this.logKind.length * (1 + 4 + 4 + 8 + 4 + 1 + 24);
+    return {
+      n, d, mode: this.mode, threshold: this.threshold, pending: this.logLen, touchedKeys: this.nSlots,
+      ...this.counters, bytes,
+    };
+  }
+
+  /** Copies of the current Q, K, V (n×d each). */
+  snapshot(): { Q: Float64Array; K: Float64Array; V: Float64Array } {
+    return { Q: this.Q.slice(), K: this.K.slice(), V: this.V.slice() };
+  }
+}
