@@ -41,11 +41,11 @@ export function validateJobSpec(spec: unknown): JobSpec {
         if (typeof v !== 'string' || !JOB_METHODS.includes(v)) throw bad('options.method', v, `must be one of ${JOB_METHODS.join(', ')}`);
         options.method = v;
         break;
-      case 'tol':
-        if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw bad('options.tol', v, 'must be a finite number >= 0');
-        options.tol = v;
+      case 'tol': case 'gtol': case 'gamma':
+        if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw bad(`options.${k}`, v, 'must be a finite number >= 0');
+        options[k] = v;
         break;
-      case 'maxIter': case 'starts': case 'seed': case 'blockRows': {
+      case 'maxIter': case 'starts': case 'seed': {
         const min = k === 'seed' ? 0 : k === 'maxIter' ? 0 : 1;
         if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw bad(`options.${k}`, v, `must be an integer >= ${min}`);
         options[k] = v;

@@ -102,10 +102,11 @@ export interface ChunkMsg {
 export interface JobSolveOptions {
   method?: string;
   tol?: number;
+  gtol?: number;
+  gamma?: number;
   maxIter?: number;
   starts?: number;
   seed?: number;
-  blockRows?: number;
   x0?: Float64Array;
   y0?: Float64Array;
 }
@@ -202,9 +203,13 @@ export interface CheckpointMsg {
   kind: 'checkpoint';
   jobId: string;
   iteration: number;
+  /** Index of the start being run (multi-start solves). */
+  start: number;
   X: Float64Array;
   Y: Float64Array;
   history: unknown[];
+  /** Solver method state needed to continue deterministically (damping, radius, …). */
+  state?: Record<string, unknown>;
 }
 
 /** Every message kind the codec knows. */

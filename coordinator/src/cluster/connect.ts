@@ -1,0 +1,60 @@
+/**
+ * Connect to NATS with attnfit's auth options and map connection failures to AttnfitError
+ * (AUTH for refused credentials → CLI exit 2; CONNECTION otherwise). Twin of
+ * worker/src/nats-connect.ts (the coordinator may not import the worker package).
+ */
+import { readFileSync } from 'node:fs';
+import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
+
+/** How to reach and authenticate to NATS. */
+export interface NatsAuthOptions {
+  /** Server URL(s), e.g. nats://127.0.0.1:4222. */
+  servers: string | string[];
+  user?: string;
+  pass?: string;
+  /** Path of a .creds file (JWT + nkey seed). */
+  credsFile?: string;
+  /** Client name shown by the server's monitoring. */
+  name?: string;
+}
+
+/**
+ * Connect (rejects, never throws synchronously). User/password fall back to the environment
+ * variables ATTNFIT_NATS_USER / ATTNFIT_NATS_PASS.
+ * @example const nc = await connectNats({ servers: 'nats://127.0.0.1:4222', user: 'worker', pass: 's3cret' });
+ */
+export async function connectNats(o: NatsAuthOptions): Promise<NatsConnection> {
+  const opts: NodeConnectionOptions = { servers: o.servers, maxReconnectAttempts: -1, reconnectTimeWait: 250 };
+  if (o.name) opts.name = o.name;
+  const user = o.user ?? process.env.ATTNFIT_NATS_USER;
+  const pass = o.pass ?? process.env.ATTNFIT_NATS_PASS;
+  if (o.credsFile) {
+    let creds: Uint8Array;
+    try {
+      creds = readFileSync(o.credsFile);
+    } catch (err) {
+      throw new AttnfitError(ErrorCodes.FILE_NOT_FOUND, `--creds: cannot read ${JSON.stringify(o.credsFile)}`, { cause: err });
+    }
+    opts.authenticator = credsAuthenticator(creds);
+  } else if (user !== undefined) {
+    opts.user = user;
+    opts.pass = pass ?? '';
+  }
+  try {
+    return await connect(opts);
+  } catch (err) {
+    throw mapConnectError(err, o.servers, user);
+  }
+}
+
+/** Map a @nats-io connect error to an AttnfitError. */
+export function mapConnectError(err: unknown, servers: string | string[], user: string | undefined): AttnfitError {
+  const e = err as Error & { code?: string };
+  const where = Array.isArray(servers) ? servers.join(',') : servers;
+  const text = `${e?.name ?? ''} ${e?.message ?? String(err)}`;
+  if (/Authorization|authentication|auth/i.test(text)) {
+    return new AttnfitError(ErrorCodes.AUTH, `nats ${where}: credentials refused${user ? ` for user ${JSON.stringify(user)}` : ''} (${e?.message ?? String(err)})`, { cause: err, details: { servers: where, user } });
+  }
+  return new AttnfitError(ErrorCodes.CONNECTION, `nats ${where}: cannot connect (${e?.message ?? String(err)})`, { cause: err, retryable: true, details: { servers: where } });
+}

@@ -1,0 +1,218 @@
+/**
+ * NatsOracle: the Oracle over the NATS cluster. It splits rows into the fixed block plan
+ * planBlocks(n, defaultBlockRows(n, d)) — the same plan as the local engine — sends each block
+ * as a `task` request to the worker queue group (per-task timeout, retries on timeout / worker
+ * loss / retryable errors; tasks are pure and idempotent, late duplicates are ignored because
+ * every attempt has its own reply subject), and adds the partials in block order, so results are
+ * bitwise identical to local evaluation for any number of workers.
+ */
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { createInbox, nuid } from '@nats-io/transport-node';
+import { AttnfitError, ErrorCodes, wireToError } from '@attnfit/shared/core';
+import { dgemmBase, gemmBackend } from '@attnfit/shared/kernels';
+import { bNorm2, defaultBlockRows, planBlocks } from '@attnfit/shared/math';
+import type { Partials, Problem, Want } from '@attnfit/shared/math';
+import {
+  PROTOCOL_VERSION, Reassembler, TASK_SUBJECT, decodeMessage, encode, wantToWire, wireToPartials,
+  type ProblemRef, type TaskMsg,
+} from '@attnfit/shared/protocol';
+import type { CallOptions, Oracle, OracleInfo } from '../oracle/types.js';
+import { reduceInOrder } from '../oracle/local.js';
+
+/** Tunables of the cluster oracle (defaults in {@link NATS_ORACLE_DEFAULTS}). */
+export interface NatsOracleOptions {
+  /** Job id carried by tasks (workers use it to evict cached problems when the job ends). */
+  jobId: string;
+  /** Per-attempt task timeout in milliseconds. */
+  taskTimeoutMs?: number;
+  /** Attempts per block before the evaluation fails. */
+  maxAttempts?: number;
+  /** Block tasks in flight at once. */
+  maxInFlight?: number;
+  /** Rows per block (default defaultBlockRows(n, d): must match the local engine for bitwise equality). */
+  blockRows?: number;
+  /** Called once per retried attempt (diagnostics). */
+  onRetry?: (info: { block: number; attempt: number; error: AttnfitError }) => void;
+}
+
+export const NATS_ORACLE_DEFAULTS = Object.freeze({
+  taskTimeoutMs: 60_000,
+  maxAttempts: 6,
+  maxInFlight: 64,
+});
+
+const RETRYABLE = new Set<string>([ErrorCodes.TIMEOUT, ErrorCodes.WORKER_LOST, ErrorCodes.CONNECTION]);
+
+interface Pending {
+  resolve(p: Partials): void;
+  reject(e: AttnfitError): void;
+  r0: number;
+  r1: number;
+}
+
+/** Oracle whose row blocks are evaluated by remote workers. */
+export class NatsOracle implements Oracle {
+  readonly n: number;
+  readonly d: number;
+  readonly bNorm2: number;
+  private readonly blocks: Array<[number, number]>;
+  private readonly blockRows: number;
+  private readonly inbox: string;
+  private readonly sub: Subscription;
+  private readonly pending = new Map<string, Pending>();
+  private readonly reasm = new Reassembler();
+  private readonly o: Required<Omit<NatsOracleOptions, 'onRetry' | 'blockRows'>> & Pick<NatsOracleOptions, 'onRetry'>;
+  private closed = false;
+  private gramCache: { G1: Float64Array; G2: Float64Array } | undefined;
+  /** Counters for diagnostics and tests. */
+  readonly stats = { tasks: 0, retries: 0, duplicates: 0, workers: new Set<string>() };
+
+  /**
+   * @param nc a connected NATS client (not closed by this oracle)
+   * @param problem the problem tensors (the coordinator holds them for gram / ‖B‖²)
+   * @param ref where workers fetch the same tensors (Object Store, content hash)
+   */
+  constructor(private readonly nc: NatsConnection, private readonly problem: Problem, private readonly ref: ProblemRef, opts: NatsOracleOptions) {
+    this.n = problem.n;
+    this.d = problem.d;
+    this.bNorm2 = bNorm2(problem);
+    this.blockRows = opts.blockRows ?? defaultBlockRows(problem.n, problem.d);
+    this.blocks = planBlocks(problem.n, this.blockRows);
+    this.o = {
+      jobId: opts.jobId,
+      taskTimeoutMs: opts.taskTimeoutMs ?? NATS_ORACLE_DEFAULTS.taskTimeoutMs,
+      maxAttempts: opts.maxAttempts ?? NATS_ORACLE_DEFAULTS.maxAttempts,
+      maxInFlight: opts.maxInFlight ?? NATS_ORACLE_DEFAULTS.maxInFlight,
+      onRetry: opts.onRetry,
+    };
+    this.inbox = createInbox();
+    this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => { if (!err) this.onReply(msg.subject, msg.data); } });
+  }
+
+  private onReply(subject: string, data: Uint8Array): void {
+    const id = subject.slice(this.inbox.length + 1);
+    const p = this.pending.get(id);
+    if (!p) { this.stats.duplicates++; return; }
+    try {
+      const whole = this.reasm.push(data);
+      if (!whole) return;
+      const m = decodeMessage(whole, ['result', 'error']);
+      if (m.id !== id) throw new AttnfitError(ErrorCodes.PROTOCOL, `reply for ${id} carries id ${m.id}`);
+      if (m.kind === 'error') { p.reject(wireToError(m.error)); return; }
+      if (m.r0 !== p.r0 || m.r1 !== p.r1) throw new AttnfitError(ErrorCodes.PROTOCOL, `reply for ${id} covers rows [${m.r0}, ${m.r1}) instead of [${p.r0}, ${p.r1})`);
+      if (m.worker) this.stats.workers.add(m.worker);
+      p.resolve(wireToPartials(m.partials, this.d) as Partials);
+    } catch (err) {
+      p.reject(err instanceof AttnfitError ? err : new AttnfitError(ErrorCodes.PROTOCOL, `bad reply for ${id}: ${(err as Error).message}`, { cause: err }));
+    }
+  }
+
+  /** One attempt: publish the task, await its (possibly chunked) reply or the timeout. */
+  private attempt(task: TaskMsg, signal: AbortSignal | undefined): Promise<Partials> {
+    return new Promise<Partials>((resolve, reject) => {
+      const id = task.id;
+      // Created here so the stack names the caller (STYLE 10).
+      const timeoutErr = new AttnfitError(ErrorCodes.TIMEOUT, `task ${id} (rows ${task.r0}–${task.r1}) got no reply within ${this.o.taskTimeoutMs} ms`, { retryable: true });
+      const done = () => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        this.reasm.drop(id);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => { done(); reject(cancelled(signal)); };
+      const timer = setTimeout(() => { done(); reject(timeoutErr); }, this.o.taskTimeoutMs);
+      this.pending.set(id, {
+        r0: task.r0, r1: task.r1,
+        resolve: (p) => { done(); resolve(p); },
+        reject: (e) => { done(); reject(e); },
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        this.stats.tasks++;
+        this.nc.publish(TASK_SUBJECT, encode(task), { reply: `${this.inbox}.${id}` });
+      } catch (err) {
+        done();
+        reject(new AttnfitError(ErrorCodes.CONNECTION, `cannot publish task ${id}: ${(err as Error).message}`, { cause: err, retryable: true }));
+      }
+    });
+  }
+
+  private async runBlock(i: number, X: Float64Array, Y: Float64Array, want: Want, signal: AbortSignal | undefined): Promise<Partials> {
+    const [r0, r1] = this.blocks[i]!;
+    for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw cancelled(signal);
+      const task: TaskMsg = {
+        v: PROTOCOL_VERSION, kind: 'task', id: nuid.next(), jobId: this.o.jobId, problem: this.ref,
+        r0, r1, X, Y, want: wantToWire(want),
+      };
+      try {
+        return await this.attempt(task, signal);
+      } catch (err) {
+        const e = err as AttnfitError;
+        const retry = (e.retryable || RETRYABLE.has(e.code)) && e.code !== ErrorCodes.CANCELLED && attempt < this.o.maxAttempts && !signal?.aborted;
+        if (!retry) {
+          if (e.code === ErrorCodes.TIMEOUT) throw new AttnfitError(ErrorCodes.WORKER_LOST, `block ${i} (rows ${r0}–${r1}): no worker answered in ${attempt} attempts of ${this.o.taskTimeoutMs} ms — are workers running?`, { cause: e });
+          throw e;
+        }
+        this.stats.retries++;
+        this.o.onRetry?.({ block: i, attempt, error: e });
+      }
+    }
+  }
+
+  /** Sum of block partials at (X, Y) in block order. Rejects (never throws). */
+  async evaluate(X: Float64Array, Y: Float64Array, want: Want, opts: CallOptions = {}): Promise<Partials> {
+    if (this.closed) throw new AttnfitError(ErrorCodes.INTERNAL, 'NatsOracle: evaluate after close');
+    const dd = this.d * this.d;
+    if (X.length !== dd || Y.length !== dd) throw new AttnfitError(ErrorCodes.INTERNAL, `NatsOracle: X and Y must have ${dd} entries (got ${X.length}, ${Y.length})`);
+    const signal = opts.signal;
+    const results = new Array<Partials | undefined>(this.blocks.length);
+    let next = 0;
+    let failed: unknown;
+    const lane = async () => {
+      while (next < this.blocks.length && failed === undefined) {
+        const i = next++;
+        try {
+          results[i] = await this.runBlock(i, X, Y, want, signal);
+        } catch (err) {
+          failed ??= err;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.o.maxInFlight, this.blocks.length) }, lane));
+    if (failed !== undefined) throw failed;
+    // Deterministic reduce: block order, the very fold the local engine uses.
+    return reduceInOrder(results as Partials[]);
+  }
+
+  async gram(): Promise<{ G1: Float64Array; G2: Float64Array }> {
+    if (!this.gramCache) {
+      // The same products as the worker's `gram` handler (local engine), so the regulariser
+      // terms are bitwise identical to a local solve.
+      const { n, d, A1, A2 } = this.problem;
+      const G1 = new Float64Array(d * d), G2 = new Float64Array(d * d);
+      dgemmBase(true, false, d, d, n, 1, A1, 0, d, A1, 0, d, 0, G1, 0, d);
+      dgemmBase(true, false, d, d, n, 1, A2, 0, d, A2, 0, d, 0, G2, 0, d);
+      this.gramCache = { G1, G2 };
+    }
+    return { G1: this.gramCache.G1.slice(), G2: this.gramCache.G2.slice() };
+  }
+
+  info(): OracleInfo {
+    return { kind: 'nats', workers: this.stats.workers.size, blockRows: this.blockRows, blocks: this.blocks.length, gemm: gemmBackend() };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.pending.values()) p.reject(new AttnfitError(ErrorCodes.CANCELLED, 'NatsOracle closed'));
+    this.pending.clear();
+    if (!this.nc.isClosed()) this.sub.unsubscribe();
+  }
+}
+
+function cancelled(signal: AbortSignal | undefined): AttnfitError {
+  const r = signal?.reason;
+  if (r instanceof AttnfitError) return r;
+  return new AttnfitError(ErrorCodes.CANCELLED, 'evaluation cancelled', r === undefined ? {} : { cause: r });
+}

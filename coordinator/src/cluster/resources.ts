@@ -1,0 +1,65 @@
+/**
+ * JetStream resources of the cluster: the job stream + durable consumer, the job KV bucket and
+ * the data Object Store. The coordinator creates them (idempotently); clients and workers only
+ * open them.
+ */
+import type { NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
+import {
+  DATA_BUCKET, JOBS_CONSUMER, JOBS_STREAM, JOBS_STREAM_SUBJECTS, sha256Hex, unpackProblem,
+  type ProblemRef, type ProblemTensors,
+} from '@attnfit/shared/protocol';
+import { JobStore, clusterResourceError } from '../jobs/store.js';
+
+/** Seconds a delivered submission may stay un-acked before redelivery. */
+export const JOBS_ACK_WAIT_S = 60;
+
+/** Handles the coordinator works with. */
+export interface ClusterResources {
+  js: JetStreamClient;
+  store: JobStore;
+  os: ObjectStore;
+}
+
+/** Create (or confirm) stream, durable consumer, KV bucket and Object Store. */
+export async function ensureClusterResources(nc: NatsConnection): Promise<ClusterResources> {
+  try {
+    const jsm = await jetstreamManager(nc);
+    const cfg = { name: JOBS_STREAM, subjects: [...JOBS_STREAM_SUBJECTS], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: 120e9 };
+    try {
+      await jsm.streams.info(JOBS_STREAM);
+    } catch {
+      await jsm.streams.add(cfg);
+    }
+    try {
+      await jsm.consumers.info(JOBS_STREAM, JOBS_CONSUMER);
+    } catch {
+      await jsm.consumers.add(JOBS_STREAM, { durable_name: JOBS_CONSUMER, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: JOBS_ACK_WAIT_S * 1e9 });
+    }
+    const store = await JobStore.open(nc, true);
+    const os = await new Objm(nc).create(DATA_BUCKET, { storage: StorageType.File });
+    return { js: jetstream(nc), store, os };
+  } catch (err) {
+    throw clusterResourceError('cluster resources', err);
+  }
+}
+
+/** Open the data Object Store (clients; NOT_FOUND when the cluster is not initialised). */
+export async function openDataStore(nc: NatsConnection): Promise<ObjectStore> {
+  try {
+    return await new Objm(nc).open(DATA_BUCKET);
+  } catch (err) {
+    throw clusterResourceError(`object store ${DATA_BUCKET}`, err);
+  }
+}
+
+/** Fetch a problem blob by reference and check its content hash. */
+export async function fetchProblem(os: ObjectStore, ref: ProblemRef): Promise<ProblemTensors> {
+  const blob = await os.getBlob(ref.object);
+  if (!blob) throw new AttnfitError(ErrorCodes.NOT_FOUND, `problem ${ref.object}: not in object store ${DATA_BUCKET}`);
+  const got = sha256Hex(blob);
+  if (got !== ref.hash) throw new AttnfitError(ErrorCodes.PROTOCOL, `problem ${ref.object}: content hash ${got} does not match ${ref.hash}`);
+  return unpackProblem(blob);
+}
