@@ -1,1 +1,14 @@
-export {};
+export {
+  openDynamicSession, ThreadDynamicSession, openNatsDynamicSession, NatsDynamicSession, startDynamicService,
+  DYN_OPEN_SUBJECT, DYN_QUEUE, DYN_SUBJECT_PREFIX, DYN_SESSION_OPS, dynSessionSubject, dynamicThreadPath,
+} from './dynamic/index.js';
+export type { DynamicSession, NatsDynamicOptions, DynamicServiceOptions, DynamicServiceHandle } from './dynamic/index.js';
+export { createOracle, LocalOracle, InlineOracle, reduceInOrder } from './oracle/index.js';
+export type { Oracle, OracleInfo, CallOptions, CreateOracleOptions, LocalOracleOptions } from './oracle/index.js';
+export { getEnginePool, shutdownEngine, defaultThreads, EnginePool } from './engine/index.js';
+export {
+  solve, SOLVE_DEFAULTS, NEWTON_MAX_D, autoMethod, validateSolveOptions, randomStart, buildReport, writeSolveOutputs, lossCurveSvg,
+} from './solver/index.js';
+export type {
+  SolveMethod, StopReason, SolveOptions, SolveHooks, SolveResult, IterationRecord, IterationEvent, MethodState, StartResult, SolveReport,
+} from './solver/index.js';

@@ -1,4 +1,105 @@
+/**
+ * `attnfit solve PROBLEM [--out DIR] [--x0 X.npy] [--y0 Y.npy] [--method M] [--tol REL] [--gtol G]
+ *   [--max-iter N] [--starts K] [--seed S] [--threads T] [--gamma G] [--progress FILE] [--json]`
+ *
+ * Fits X, Y with the solver over the local engine and writes X.npy, Y.npy, report.json and
+ * loss.svg into --out atomically. SIGINT / SIGTERM: the best iterate so far is written with
+ * `interrupted: true` and the exit code is 130 (a second signal exits at once).
+ */
 import type { Command } from 'commander';
+import { appendFileSync } from 'node:fs';
+import { checkOutputDir, loadMatrix, loadProblem } from '@attnfit/shared/io';
+import { defaultThreads, shutdownEngine } from '../../engine/index.js';
+import { createOracle } from '../../oracle/index.js';
+import { buildReport, SOLVE_DEFAULTS, solve, writeSolveOutputs } from '../../solver/index.js';
+import type { IterationEvent, SolveMethod, SolveOptions } from '../../solver/index.js';
+import { choiceOption, floatOption, intOption } from '../options.js';
 
-/** Registers the `solve` command(s). (Placeholder until implemented.) */
-export function register(_program: Command): void {}
+/** Defaults of `attnfit solve` beyond SOLVE_DEFAULTS. */
+export const SOLVE_CLI_DEFAULTS = Object.freeze({ out: 'attnfit-solve' });
+
+const METHODS = ['newton', 'newton-cg', 'lbfgs', 'adam'] as const;
+
+interface SolveCliOpts {
+  out: string; x0?: string; y0?: string; method?: SolveMethod; tol: number; gtol: number; maxIter: number;
+  starts: number; seed: number; threads?: number; gamma: number; progress?: string; json?: boolean;
+}
+
+/** Registers `attnfit solve`. */
+export function register(program: Command): void {
+  program
+    .command('solve')
+    .summary('fit X, Y (Newton on the variable-projection objective) and write X.npy, Y.npy, report.json, loss.svg')
+    .description(
+      'Minimise L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F. Y is solved exactly for each X (variable projection);\n' +
+      `the method works on X. Default method: newton for d ≤ 24, newton-cg above. Random starts: X0 ~ N(0, 1/d²).\n` +
+      'Ctrl-C writes the best iterate so far (report.json "interrupted": true) and exits 130.')
+    .argument('<PROBLEM>', 'problem directory (A1.npy A2.npy A3.npy B.npy) or .safetensors file')
+    .option('--out <DIR>', 'output directory (created if missing; files replaced atomically)', SOLVE_CLI_DEFAULTS.out)
+    .option('--x0 <X.npy>', 'warm start X (d×d); used by start 0')
+    .option('--y0 <Y.npy>', 'warm start Y (d×d); Y is recomputed exactly from X, so it only matters with --max-iter 0')
+    .option('--method <M>', `one of ${METHODS.join(', ')} (default: newton for d ≤ 24, else newton-cg)`, choiceOption('--method', METHODS))
+    .option('--tol <REL>', 'stop when the relative loss L/‖B‖² ≤ REL (> 0)', floatOption('--tol', { gt: 0 }), SOLVE_DEFAULTS.tol)
+    .option('--gtol <G>', 'stop when ‖∇f‖_F/‖B‖²_F ≤ G (reduced gradient, >= 0)', floatOption('--gtol', { ge: 0 }), SOLVE_DEFAULTS.gtol)
+    .option('--max-iter <N>', 'iterations per start (integer >= 0)', intOption('--max-iter', 0), SOLVE_DEFAULTS.maxIter)
+    .option('--starts <K>', 'seeded starts (integer >= 1); the best is kept, all are reported', intOption('--starts', 1, 100000), SOLVE_DEFAULTS.starts)
+    .option('--seed <S>', 'seed of the random starts (start k uses S + k)', intOption('--seed', 0, 2 ** 32 - 1), SOLVE_DEFAULTS.seed)
+    .option('--threads <T>', 'local threads (integer >= 1, default: all cores)', intOption('--threads', 1, 4096))
+    .option('--gamma <G>', 'paper regulariser weight: minimise L + ½G‖A1XA2ᵀ‖² (>= 0; report.loss stays unregularised)', floatOption('--gamma', { ge: 0 }), SOLVE_DEFAULTS.gamma)
+    .option('--progress <FILE>', 'append one JSON line per iteration to FILE ("-" = stderr)')
+    .option('--json', 'print report.json on stdout')
+    .action(async (problem: string, opts: SolveCliOpts) => { await runSolve(problem, opts); });
+}
+
+async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
+  // 1. Validate everything before computing.
+  await checkOutputDir(o.out, '--out');
+  const problem = await loadProblem(problemPath);
+  const d = problem.d;
+  const opts: SolveOptions = {
+    method: o.method ?? 'auto', tol: o.tol, gtol: o.gtol, maxIter: o.maxIter, starts: o.starts, seed: o.seed, gamma: o.gamma,
+  };
+  if (o.x0) opts.x0 = (await loadMatrix(o.x0, { rows: d, cols: d, field: '--x0' })).data;
+  if (o.y0) opts.y0 = (await loadMatrix(o.y0, { rows: d, cols: d, field: '--y0' })).data;
+  const threads = o.threads ?? defaultThreads();
+
+  // 2. Signals: first one stops the solve gracefully, a second one exits at once.
+  const ac = new AbortController();
+  let signals = 0;
+  const onSignal = (): void => {
+    signals++;
+    if (signals > 1) process.exit(130);
+    ac.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const tty = process.stderr.isTTY === true;
+  const t0 = performance.now();
+  const oracle = await createOracle(problem, { threads });
+  try {
+    const onIteration = (e: IterationEvent): void => {
+      if (o.progress) {
+        const line = `${JSON.stringify({ start: e.start, iteration: e.iteration, loss: e.loss, relLoss: e.relLoss, gradNorm: e.gradNorm, seconds: e.seconds })}\n`;
+        if (o.progress === '-') process.stderr.write(line); else appendFileSync(o.progress, line);
+      }
+      if (tty) process.stderr.write(`\rattnfit solve: start ${e.start} iter ${e.iteration}  relLoss ${e.relLoss.toExponential(3)}  |grad| ${e.gradNorm.toExponential(2)}  ${e.seconds.toFixed(1)}s   `);
+    };
+    const result = await solve(oracle, opts, { onIteration, signal: ac.signal });
+    if (tty) process.stderr.write('\n');
+    const info = oracle.info();
+    const report = buildReport(result, {
+      n: problem.n, d, threads: info.threads ?? null, gemm: info.gemm, oracle: info.kind, blockRows: info.blockRows,
+      seconds: (performance.now() - t0) / 1000, options: opts,
+    });
+    await writeSolveOutputs(o.out, result.X, result.Y, d, report);
+    if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else process.stderr.write(`attnfit solve: ${result.message} (${result.method}, ${result.iterations} iterations, ${report.seconds.toFixed(2)} s); wrote ${o.out}\n`);
+    if (result.interrupted) process.exitCode = 130;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await oracle.close();
+    await shutdownEngine();
+  }
+}

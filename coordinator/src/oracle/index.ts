@@ -1,0 +1,29 @@
+/**
+ * Oracle composition root: the only place that chooses an Oracle implementation.
+ */
+import type { Problem } from '@attnfit/shared/math';
+import { InlineOracle, LocalOracle } from './local.js';
+import type { Oracle } from './types.js';
+
+export { LocalOracle, InlineOracle, reduceInOrder } from './local.js';
+export type { LocalOracleOptions } from './local.js';
+export type { Oracle, OracleInfo, CallOptions } from './types.js';
+
+/** Options of {@link createOracle}. */
+export interface CreateOracleOptions {
+  /** Threads of the local pool (default os.availableParallelism()); 0 = inline (no threads). */
+  threads?: number;
+  /** Rows per block (default defaultBlockRows(n, d)). */
+  blockRows?: number;
+}
+
+/**
+ * Choose the oracle for a problem (local thread pool by default).
+ * @example const oracle = await createOracle(problem, { threads: 2 });
+ */
+export async function createOracle(problem: Problem, opts: CreateOracleOptions = {}): Promise<Oracle> {
+  const o: { blockRows?: number } = {};
+  if (opts.blockRows !== undefined) o.blockRows = opts.blockRows;
+  if (opts.threads === 0) return new InlineOracle(problem, o);
+  return new LocalOracle(problem, opts.threads === undefined ? o : { ...o, threads: opts.threads });
+}

@@ -1,0 +1,116 @@
+/**
+ * LocalOracle: the Oracle over the local engine (piscina threads, SharedArrayBuffer tensors).
+ * InlineOracle: the same contract computed on the calling thread (tests, tiny problems).
+ * Both evaluate the fixed block plan planBlocks(n, defaultBlockRows(n, d)) and add the block
+ * partials in block order, so results are bitwise identical for any thread count.
+ */
+import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
+import { dgemmBase, gemmBackend } from '@attnfit/shared/kernels';
+import { blockPartials, bNorm2, combinePartials, defaultBlockRows, emptyPartials, planBlocks } from '@attnfit/shared/math';
+import type { Partials, Problem, Want } from '@attnfit/shared/math';
+import { defaultThreads, getEnginePool } from '../engine/index.js';
+import type { EnginePool, RegisteredProblem } from '../engine/index.js';
+import type { CallOptions, Oracle, OracleInfo } from './types.js';
+
+function checkXY(d: number, X: Float64Array, Y: Float64Array): void {
+  if (!(X instanceof Float64Array) || X.length !== d * d) throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `evaluate: X must be a Float64Array of d×d = ${d * d} (got length ${(X as { length?: number })?.length})`);
+  if (!(Y instanceof Float64Array) || Y.length !== d * d) throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `evaluate: Y must be a Float64Array of d×d = ${d * d} (got length ${(Y as { length?: number })?.length})`);
+}
+
+/** Sum partials in the given (block) order. */
+export function reduceInOrder(parts: readonly Partials[]): Partials {
+  let acc = emptyPartials();
+  for (const p of parts) acc = combinePartials(acc, p);
+  return acc;
+}
+
+/** Options of the local oracles. */
+export interface LocalOracleOptions {
+  /** Threads (default os.availableParallelism()). */
+  threads?: number;
+  /** Rows per block (default defaultBlockRows(n, d)); must be the same everywhere for identical results. */
+  blockRows?: number;
+}
+
+abstract class BaseOracle implements Oracle {
+  readonly n: number;
+  readonly d: number;
+  readonly bNorm2: number;
+  readonly blockRows: number;
+  protected readonly ranges: Array<[number, number]>;
+  protected closed = false;
+  constructor(p: Problem, blockRows?: number) {
+    if (!(p.n >= 1 && p.d >= 1)) throw new AttnfitError(ErrorCodes.EMPTY, `problem: n and d must be >= 1 (got n=${p.n}, d=${p.d})`);
+    this.n = p.n; this.d = p.d;
+    this.bNorm2 = bNorm2(p);
+    this.blockRows = blockRows ?? defaultBlockRows(p.n, p.d);
+    this.ranges = planBlocks(p.n, this.blockRows);
+  }
+  abstract gram(): Promise<{ G1: Float64Array; G2: Float64Array }>;
+  abstract evaluate(X: Float64Array, Y: Float64Array, want: Want, opts?: CallOptions): Promise<Partials>;
+  abstract info(): OracleInfo;
+  protected checkOpen(): void {
+    if (this.closed) throw new AttnfitError(ErrorCodes.INTERNAL, 'oracle is closed');
+  }
+  async close(): Promise<void> { this.closed = true; }
+}
+
+/**
+ * Oracle over the process's piscina pool. Example:
+ * `const o = new LocalOracle(problem, { threads: 2 }); const p = await o.evaluate(X, Y, { loss: true });`
+ */
+export class LocalOracle extends BaseOracle {
+  private readonly pool: EnginePool;
+  private readonly reg: RegisteredProblem;
+  private gramCache: Promise<{ G1: Float64Array; G2: Float64Array }> | null = null;
+  constructor(p: Problem, opts: LocalOracleOptions = {}) {
+    super(p, opts.blockRows);
+    this.pool = getEnginePool(opts.threads ?? defaultThreads());
+    this.reg = this.pool.register(p);
+  }
+  async gram(): Promise<{ G1: Float64Array; G2: Float64Array }> {
+    this.checkOpen();
+    this.gramCache ??= this.pool.gram(this.reg);
+    return this.gramCache;
+  }
+  async evaluate(X: Float64Array, Y: Float64Array, want: Want, opts: CallOptions = {}): Promise<Partials> {
+    this.checkOpen();
+    checkXY(this.d, X, Y);
+    const parts = await this.pool.blocks(this.reg, this.ranges, X, Y, want, opts);
+    return reduceInOrder(parts);
+  }
+  info(): OracleInfo {
+    return { kind: 'local', threads: this.pool.threads, blockRows: this.blockRows, blocks: this.ranges.length, gemm: gemmBackend() };
+  }
+}
+
+/**
+ * The same contract without threads: blocks computed in order on the calling thread (checks the
+ * AbortSignal between blocks). Bitwise identical to LocalOracle.
+ */
+export class InlineOracle extends BaseOracle {
+  constructor(private readonly p: Problem, opts: Pick<LocalOracleOptions, 'blockRows'> = {}) {
+    super(p, opts.blockRows);
+  }
+  async gram(): Promise<{ G1: Float64Array; G2: Float64Array }> {
+    this.checkOpen();
+    const { n, d, A1, A2 } = this.p;
+    const G1 = new Float64Array(d * d), G2 = new Float64Array(d * d);
+    dgemmBase(true, false, d, d, n, 1, A1, 0, d, A1, 0, d, 0, G1, 0, d);
+    dgemmBase(true, false, d, d, n, 1, A2, 0, d, A2, 0, d, 0, G2, 0, d);
+    return { G1, G2 };
+  }
+  async evaluate(X: Float64Array, Y: Float64Array, want: Want, opts: CallOptions = {}): Promise<Partials> {
+    this.checkOpen();
+    checkXY(this.d, X, Y);
+    let acc = emptyPartials();
+    for (const [r0, r1] of this.ranges) {
+      if (opts.signal?.aborted) throw new AttnfitError(ErrorCodes.CANCELLED, 'evaluation cancelled');
+      acc = combinePartials(acc, blockPartials(this.p, r0, r1, X, Y, want));
+    }
+    return acc;
+  }
+  info(): OracleInfo {
+    return { kind: 'inline', threads: 1, blockRows: this.blockRows, blocks: this.ranges.length, gemm: gemmBackend() };
+  }
+}

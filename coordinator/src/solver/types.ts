@@ -1,0 +1,121 @@
+/**
+ * Solver options, hooks, records and results. The solver sees only the Oracle.
+ */
+
+export type SolveMethod = 'newton' | 'newton-cg' | 'lbfgs' | 'adam';
+export type StopReason = 'tol' | 'gradient' | 'max-iter' | 'stalled' | 'interrupted';
+
+/** Options of {@link solve}. Defaults: SOLVE_DEFAULTS. */
+export interface SolveOptions {
+  /** Method; 'auto' picks newton for d ≤ NEWTON_MAX_D, newton-cg above. */
+  method: SolveMethod | 'auto';
+  /** Stop when relative loss L/‖B‖² ≤ tol (> 0). */
+  tol: number;
+  /** Stop when ‖∇f‖_F / ‖B‖²_F ≤ gtol (reduced gradient, ≥ 0). */
+  gtol: number;
+  /** Maximum iterations (steps) per start (≥ 0). */
+  maxIter: number;
+  /** Number of seeded starts (≥ 1); the best is returned. */
+  starts: number;
+  /** Seed of the random starts (start k uses seed + k). */
+  seed: number;
+  /** Paper regulariser weight γ ≥ 0: objective L + ½γ‖A1 X A2ᵀ‖²_F. */
+  gamma: number;
+  /** Warm start X (d×d row-major), used for start 0. */
+  x0?: Float64Array;
+  /** Warm start Y (d×d). Y is recomputed exactly from X (variable projection), so y0 only
+   * defines the reported point when maxIter = 0. */
+  y0?: Float64Array;
+}
+
+/** One recorded iteration (iteration 0 is the starting point). */
+export interface IterationRecord {
+  iteration: number;
+  /** Unregularised loss L(X, Y) (no ½). */
+  loss: number;
+  /** L / ‖B‖²_F. */
+  relLoss: number;
+  /** Objective minimised: L + ½γ‖A1XA2ᵀ‖² (equals loss when γ = 0). */
+  objective: number;
+  /** ‖∇f(X)‖_F of the reduced objective. */
+  gradNorm: number;
+  /** Seconds since the start began. */
+  seconds: number;
+  /** Step length accepted by the line search (newton, lbfgs), step norm (newton-cg, adam). */
+  step?: number;
+  /** newton: Levenberg–Marquardt shift μ to try first at the next iteration. */
+  damping?: number;
+  /** newton-cg: trust-region radius for the next iteration. */
+  radius?: number;
+}
+
+/** Method state needed to continue deterministically (beyond X, Y and the iteration). */
+export interface MethodState {
+  damping?: number;
+  radius?: number;
+  lbfgs?: { s: number[][]; y: number[][] };
+  adam?: { m: number[]; v: number[]; t: number; lr: number };
+}
+
+/** What onIteration receives. */
+export type IterationEvent = IterationRecord & { start: number; X: Float64Array; Y: Float64Array; state: MethodState };
+
+/** A finished start (resume input and report entry). */
+export interface StartResult {
+  start: number;
+  /** 'x0' (the warm start) or 'random' (seed). */
+  init: 'x0' | 'random';
+  seed?: number;
+  X: Float64Array;
+  Y: Float64Array;
+  loss: number;
+  relLoss: number;
+  objective: number;
+  gradNorm: number;
+  iterations: number;
+  converged: boolean;
+  stopReason: StopReason;
+  message: string;
+  seconds: number;
+  history: IterationRecord[];
+}
+
+/** Hooks of {@link solve}. */
+export interface SolveHooks {
+  onIteration?(rec: IterationEvent): void | Promise<void>;
+  signal?: AbortSignal;
+  /** Continue a solve from a checkpoint (the last onIteration event of start `start`). */
+  resume?: {
+    X: Float64Array;
+    Y: Float64Array;
+    iteration: number;
+    history: IterationRecord[];
+    state?: MethodState;
+    /** Start index being resumed (default 0). */
+    start?: number;
+    /** Results of the starts before `start`. */
+    previous?: StartResult[];
+  };
+}
+
+/** Result of {@link solve}: the best start, plus every start. */
+export interface SolveResult {
+  method: SolveMethod;
+  X: Float64Array;
+  Y: Float64Array;
+  loss: number;
+  relLoss: number;
+  objective: number;
+  gradNorm: number;
+  iterations: number;
+  converged: boolean;
+  stopReason: StopReason;
+  /** Plain-language outcome, e.g. "stationary point, relative loss 0.23 — not a zero-residual fit". */
+  message: string;
+  interrupted: boolean;
+  /** Index of the best start. */
+  bestStart: number;
+  seconds: number;
+  history: IterationRecord[];
+  starts: StartResult[];
+}

@@ -1,0 +1,48 @@
+/**
+ * piscina thread entry (`@attnfit/worker/thread` → dist/thread.js). Caches problem tensors by
+ * id (LRU of {@link THREAD_CACHE_PROBLEMS}), runs one handler per task and never throws: every
+ * outcome is a ThreadReply (errors as WireError). Message format: ./thread-protocol.ts.
+ */
+import { AttnfitError, ErrorCodes, errorToWire } from '@attnfit/shared/core';
+import type { Problem } from '@attnfit/shared/math';
+import { handlers } from './handlers.js';
+import type { ThreadReply, ThreadTask, ThreadTensors } from './thread-protocol.js';
+
+/** Problems kept per thread (least recently used is dropped first). */
+export const THREAD_CACHE_PROBLEMS = 4;
+
+const cache = new Map<string, Problem>();
+
+function toProblem(t: ThreadTensors): Problem {
+  const { n, d } = t;
+  for (const k of ['A1', 'A2', 'A3', 'B'] as const) {
+    const a = t[k];
+    if (!(a instanceof Float64Array) || a.length !== n * d) {
+      throw new AttnfitError(ErrorCodes.PROTOCOL, `thread task: tensor ${k} must be a Float64Array of ${n}×${d} (got length ${(a as { length?: number })?.length})`);
+    }
+  }
+  return { n, d, A1: t.A1, A2: t.A2, A3: t.A3, B: t.B };
+}
+
+/** Run one task (default export: piscina calls it once per task). */
+export default async function run(task: ThreadTask): Promise<ThreadReply> {
+  try {
+    let problem = cache.get(task.problemId);
+    if (problem) {
+      cache.delete(task.problemId); cache.set(task.problemId, problem); // LRU touch
+    } else {
+      if (!task.tensors) return { ok: false, miss: true };
+      problem = toProblem(task.tensors);
+      cache.set(task.problemId, problem);
+      while (cache.size > THREAD_CACHE_PROBLEMS) cache.delete(cache.keys().next().value as string);
+    }
+    const h = handlers[task.kind] as (m: unknown, c: { problem: Problem; abort?: Int32Array }) => Promise<unknown>;
+    if (typeof h !== 'function') throw new AttnfitError(ErrorCodes.PROTOCOL, `thread task: unknown kind ${JSON.stringify(task.kind)}`);
+    const ctx: { problem: Problem; abort?: Int32Array } = { problem };
+    if (task.abort) ctx.abort = task.abort;
+    const value = await h(task.msg, ctx);
+    return { ok: true, value } as ThreadReply;
+  } catch (err) {
+    return { ok: false, error: errorToWire(err) };
+  }
+}
