@@ -45,7 +45,9 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+      // `attnfit` with no command prints help on stderr with a non-zero code: that is a usage error.
+      if (err.code === 'commander.help') return err.exitCode === 0 ? 0 : 2;
       const msg = err.message.replace(/^error: /, '');
       return reportError(new AttnfitError(ErrorCodes.USAGE, msg));
     }
