@@ -1,4 +1,120 @@
+/**
+ * `attnfit dynamic --q Q.npy --k K.npy --v V.npy --ops OPS.jsonl [--tau T] [--mode M]` — replay
+ * an ops file against the lazy dynamic attention structure and print one JSON line per query.
+ * The whole ops file is validated before anything is printed (bad line → exit 2, BAD_OP).
+ *
+ * `attnfit dynamic serve --nats URL …` — serve dynamic sessions over NATS until SIGINT/SIGTERM.
+ */
 import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
+import { DynamicAttention, applyDynamicOp, parseDynamicOp, type DynamicOp } from '@attnfit/shared/dynamic';
+import { loadMatrix } from '@attnfit/shared/io';
+import { choiceOption, collect, floatOption } from '../options.js';
 
-/** Registers the `dynamic` command(s). (Placeholder until implemented.) */
-export function register(_program: Command): void {}
+interface DynamicCliOptions { q: string; k: string; v: string; ops: string; tau: number; mode: 'auto' | 'snapshot' | 'keys'; stats?: boolean }
+
+/** Parse and validate a whole ops file (JSON lines; blank lines ignored). */
+export async function readOpsFile(path: string, n: number, d: number): Promise<DynamicOp[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? ErrorCodes.FILE_NOT_FOUND : ErrorCodes.BAD_FILE;
+    throw new AttnfitError(code, `--ops ${path}: cannot read (${(err as Error).message})`, { cause: err });
+  }
+  const lines = text.split('\n');
+  const ops: DynamicOp[] = [];
+  for (let k = 0; k < lines.length; k++) {
+    const line = lines[k]!.trim();
+    if (line === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (err) {
+      throw new AttnfitError(ErrorCodes.BAD_OP, `${path} line ${k + 1}: invalid JSON (${(err as Error).message})`, { details: { file: path, line: k + 1 } });
+    }
+    try {
+      ops.push(parseDynamicOp(value, n, d));
+    } catch (err) {
+      throw new AttnfitError(ErrorCodes.BAD_OP, `${path} line ${k + 1}: ${(err as Error).message}`, { cause: err, details: { file: path, line: k + 1 } });
+    }
+  }
+  return ops;
+}
+
+async function runDynamic(o: DynamicCliOptions): Promise<void> {
+  const Q = await loadMatrix(o.q, { field: '--q' });
+  const n = Q.rows, d = Q.cols;
+  if (n === 0 || d === 0) throw new AttnfitError(ErrorCodes.EMPTY, `--q ${o.q}: shape [${n}, ${d}] has no rows or columns`);
+  const K = await loadMatrix(o.k, { field: '--k', rows: n, cols: d });
+  const V = await loadMatrix(o.v, { field: '--v', rows: n, cols: d });
+  const ops = await readOpsFile(o.ops, n, d);
+  const da = DynamicAttention.init(Q.data, K.data, V.data, n, d, { tau: o.tau, mode: o.mode });
+  let out: string[] = [];
+  const flush = () => { if (out.length) { process.stdout.write(out.join('')); out = []; } };
+  for (const op of ops) {
+    const v = applyDynamicOp(da, op);
+    if (v === undefined) continue;
+    if (typeof v === 'number') out.push(`{"i":${op.i},"j":${(op as { j: number }).j},"value":${JSON.stringify(v)}}\n`);
+    else out.push(`{"i":${op.i},"values":${JSON.stringify(Array.from(v))}}\n`);
+    if (out.length >= 4096) flush();
+  }
+  flush();
+  if (o.stats) process.stderr.write(`${JSON.stringify(da.stats())}\n`);
+}
+
+async function runServe(o: { nats: string[]; user?: string; pass?: string; token?: string; maxSessions?: number }): Promise<void> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { startDynamicService } = await import('../../dynamic/service.js');
+  let nc;
+  try {
+    nc = await connect({
+      servers: o.nats, name: 'attnfit-dynamic',
+      ...(o.user !== undefined ? { user: o.user } : {}), ...(o.pass !== undefined ? { pass: o.pass } : {}),
+      ...(o.token !== undefined ? { token: o.token } : {}),
+    });
+  } catch (err) {
+    const auth = /auth/i.test(String((err as Error).message));
+    throw new AttnfitError(auth ? ErrorCodes.AUTH : ErrorCodes.CONNECTION, `--nats ${o.nats.join(',')}: cannot connect (${(err as Error).message})`, { cause: err });
+  }
+  const svc = await startDynamicService(nc, { maxSessions: o.maxSessions ?? 64, log: (l) => process.stderr.write(`${l}\n`) });
+  process.stderr.write(`attnfit dynamic: serving sessions on ${o.nats.join(',')}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
+    process.on('SIGINT', stop); process.on('SIGTERM', stop);
+  });
+  await svc.stop();
+  await nc.drain();
+}
+
+/** Registers `attnfit dynamic` and `attnfit dynamic serve`. */
+export function register(program: Command): void {
+  const cmd = program
+    .command('dynamic')
+    .description('replay K/V updates and queries (JSON lines) against the exact lazy dynamic attention structure')
+    .option('--q <file>', 'queries Q (.npy, n×d)')
+    .option('--k <file>', 'keys K (.npy, n×d)')
+    .option('--v <file>', 'values V (.npy, n×d)')
+    .option('--ops <file>', 'ops file: one JSON object per line, {"op":"updateK"|"updateV","i":r,"j":c,"delta":x} or {"op":"query","i":i,"j":j}')
+    .option('--tau <t>', 'rebuild after ⌈n^τ⌉ pending updates (0 ≤ τ ≤ 1)', floatOption('--tau', { ge: 0, le: 1 }), 0.5)
+    .option('--mode <m>', 'memory mode: snapshot (8n² bytes), keys (O(nd)), auto', choiceOption('--mode', ['auto', 'snapshot', 'keys'] as const), 'auto')
+    .option('--stats', 'print the structure counters as JSON on stderr at the end')
+    .action(async (o: Partial<DynamicCliOptions>) => {
+      for (const f of ['q', 'k', 'v', 'ops'] as const) {
+        if (!o[f]) throw new AttnfitError(ErrorCodes.USAGE, `dynamic: missing required option --${f}`);
+      }
+      await runDynamic(o as DynamicCliOptions);
+    });
+  cmd
+    .command('serve')
+    .description('serve dynamic attention sessions over NATS (subjects attnfit.dyn.*) until SIGINT/SIGTERM')
+    .option('--nats <url>', 'NATS server URL (repeatable)', collect)
+    .option('--user <name>', 'NATS user')
+    .option('--pass <password>', 'NATS password')
+    .option('--token <token>', 'NATS token')
+    .action(async (o: { nats?: string[]; user?: string; pass?: string; token?: string }) => {
+      if (!o.nats?.length) throw new AttnfitError(ErrorCodes.USAGE, 'dynamic serve: missing required option --nats');
+      await runServe(o as { nats: string[] });
+    });
+}
