@@ -1,4 +1,3 @@
-export {
 export { createOracle, LocalOracle, InlineOracle, reduceInOrder } from './oracle/index.js';
 export type { Oracle, OracleInfo, CallOptions, CreateOracleOptions, LocalOracleOptions } from './oracle/index.js';
 export { getEnginePool, shutdownEngine, defaultThreads, EnginePool } from './engine/index.js';
