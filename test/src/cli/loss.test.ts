@@ -110,6 +110,10 @@ test('loss, written gradients and norms match an independent implementation and 
   assert.equal(Array.from(gX.data), Array.from(inproc.gradX!));
   assert.equal(Array.from(gY.data), Array.from(inproc.gradY!));
   assert.is(o.loss, inproc.loss);
+  // Inline (--threads 1) and pooled evaluations print identical numbers.
+  const r1 = await cli('loss', dir, '--x', join(tmp, 'X.npy'), '--y', join(tmp, 'Y.npy'), '--threads', '1');
+  assert.is(r1.code, 0, r1.stderr);
+  assert.is(r1.stdout, r.stdout);
 });
 
 test('Hessian (d=3) matches central differences of the independent gradient', async () => {
@@ -170,7 +174,7 @@ test('bad loss inputs: exit 2, one stderr line naming code and field, no outputs
     [[P, '--x', join(tmp, 'missing.npy'), '--y', Y, ...outs], 'FILE_NOT_FOUND', `--x ${join(tmp, 'missing.npy')}: file not found`],
     [[P, '--x', join(FIX, 'npy', 'bad_i8.npy'), '--y', Y, ...outs], 'BAD_DTYPE', /--x .*bad_i8\.npy: dtype '<i8'/],
     [[P, '--x', join(FIX, 'npy', 'bad_truncated.npy'), '--y', Y, ...outs], 'BAD_FILE', /--x .*bad_truncated\.npy: truncated/],
-    [[P, '--x', X, '--y', Y, '--threads', '0', ...outs], 'BAD_OPTION', '--threads: must be an integer >= 1 (got "0")'],
+    [[P, '--x', X, '--y', Y, '--threads', '0', ...outs], 'BAD_OPTION', '--threads: must be an integer in [1, 4096] (got "0")'],
     [[P, '--x', X, '--y', Y, '--grad-out', file, '--hessian-out', ho], 'BAD_OPTION', `--grad-out ${file}: exists and is not a directory`],
     [[P, '--x', X, '--y', Y, '--grad-out', go, '--hessian-out', tmp], 'BAD_OPTION', /--hessian-out .*: is a directory, expected a file path/],
     [[P, '--y', Y, ...outs], 'USAGE', /required option '--x <X\.npy>' not specified/],

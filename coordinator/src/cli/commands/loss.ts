@@ -6,14 +6,17 @@
  * when B = 0), gradNorm* = Frobenius norms of ∇_X L, ∇_Y L. Optionally writes gradX.npy and
  * gradY.npy (d×d, of L) into --grad-out and the d²×d² Hessian of L in row-major vec(X) at fixed
  * Y into --hessian-out. Every input is validated before anything is computed or written.
+ * Evaluated by the local oracle (thread pool; --threads 1 computes inline): results are bitwise
+ * identical for any thread count.
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { evaluateProblem } from '@attnfit/shared/math';
 import { checkOutputDir, checkOutputFile, encodeNpy, loadMatrix, loadProblem, writeFilesAtomic, type FileToWrite } from '@attnfit/shared/io';
+import { defaultThreads, shutdownEngine } from '../../engine/index.js';
+import { createOracle } from '../../oracle/index.js';
 import { intOption } from '../options.js';
 
-interface LossOpts { x: string; y: string; gradOut?: string; hessianOut?: string; threads: number }
+interface LossOpts { x: string; y: string; gradOut?: string; hessianOut?: string; threads?: number }
 
 /** Registers `attnfit loss`. */
 export function register(program: Command): void {
@@ -29,7 +32,7 @@ export function register(program: Command): void {
     .requiredOption('--y <Y.npy>', 'Y, a d×d float .npy')
     .option('--grad-out <DIR>', 'write gradX.npy and gradY.npy (d×d, gradients of L) into DIR (created if missing)')
     .option('--hessian-out <H.npy>', 'write the d²×d² Hessian of L in row-major vec(X) at fixed Y (8·d⁴ bytes)')
-    .option('--threads <N>', 'worker threads (integer >= 1; currently evaluated on one thread)', intOption('--threads', 1), 1)
+    .option('--threads <N>', 'local threads (integer >= 1, default: all cores; 1 = no thread pool)', intOption('--threads', 1, 4096))
     .action(async (problem: string, opts: LossOpts) => { await runLoss(problem, opts); });
 }
 
@@ -47,8 +50,17 @@ async function runLoss(problemPath: string, o: LossOpts): Promise<void> {
   if (o.gradOut !== undefined) await checkOutputDir(o.gradOut, '--grad-out');
   if (o.hessianOut !== undefined) await checkOutputFile(o.hessianOut, '--hessian-out');
 
-  // 2. Evaluate. TODO(solver helper): route --threads through the thread-pool oracle.
-  const part = await evaluateProblem(p, X.data, Y.data, { loss: true, gradX: true, gradY: true, hessXX: o.hessianOut !== undefined });
+  // 2. Evaluate through the oracle: fixed block plan, partials added in block order, so the
+  //    numbers are bitwise identical for any --threads (1 = inline, no pool).
+  const threads = o.threads ?? defaultThreads();
+  const oracle = await createOracle(p, { threads: threads === 1 ? 0 : threads });
+  let part;
+  try {
+    part = await oracle.evaluate(X.data, Y.data, { loss: true, gradX: true, gradY: true, hessXX: o.hessianOut !== undefined });
+  } finally {
+    await oracle.close();
+    await shutdownEngine();
+  }
   const loss = part.loss!;
   let b2 = 0;
   for (let i = 0; i < p.B.length; i++) b2 += p.B[i]! * p.B[i]!;
