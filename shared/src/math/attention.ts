@@ -1,0 +1,376 @@
+/**
+ * Row-block partials of the attention-regression loss L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F
+ * and its derivatives (DESIGN §1). Notation for a block of query rows J = [r0, r1), m = r1 − r0:
+ *   S = A1_J X A2ᵀ (m×n), F = softmax_rows(S), H = A3 Y (n×d), M = F A3 (m×d), FH = F H = M Y,
+ *   C = FH − B_J, Q = C Hᵀ, P = Jrow(F, Q) = F∘Q − ρ·F with ρ_j = C_j·FH_j, U = F A2 (m×d).
+ * Memory is O(m·n + n·d + m·d²); no n×n matrix unless the block holds every row.
+ */
+import { dgemmBase, softmaxRowsBase, jrowBase } from '../kernels/index.js';
+import { AttnfitError, ErrorCodes } from '../core/index.js';
+import type { Partials, Problem, Want } from './types.js';
+import { planBlocks, defaultBlockRows } from './blocks.js';
+import { combinePartials, emptyPartials } from './partials.js';
+
+/** Rows of the Gauss–Newton Kronecker panel processed at once (panel is d² × (g·d)). */
+const GN_PANEL_ELEMENTS = 1 << 18;
+
+function shapeError(field: string, got: number, need: number): AttnfitError {
+  return new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `${field}: length must be ${need} (got ${got})`, { details: { field, value: got, expected: need } });
+}
+
+function checkProblemShape(p: Pick<Problem, 'n' | 'd' | 'A1' | 'A2' | 'A3'> & { B?: Float64Array }, withB: boolean): void {
+  const { n, d } = p;
+  if (!Number.isInteger(n) || n < 0) throw new AttnfitError(ErrorCodes.BAD_OPTION, `n: must be an integer >= 0 (got ${n})`, { details: { field: 'n', value: n } });
+  if (!Number.isInteger(d) || d < 1) throw new AttnfitError(ErrorCodes.BAD_OPTION, `d: must be an integer >= 1 (got ${d})`, { details: { field: 'd', value: d } });
+  const nd = n * d;
+  if (p.A1.length < nd) throw shapeError('A1', p.A1.length, nd);
+  if (p.A2.length < nd) throw shapeError('A2', p.A2.length, nd);
+  if (p.A3.length < nd) throw shapeError('A3', p.A3.length, nd);
+  if (withB && (p.B === undefined || p.B.length < nd)) throw shapeError('B', p.B?.length ?? 0, nd);
+}
+
+function checkDD(field: string, a: Float64Array | undefined, d: number): void {
+  if (a === undefined) return;
+  if (!(a instanceof Float64Array)) throw new AttnfitError(ErrorCodes.BAD_OPTION, `${field}: must be a Float64Array (got ${typeof a})`, { details: { field } });
+  if (a.length !== d * d) throw shapeError(field, a.length, d * d);
+}
+
+const gemm = dgemmBase;
+
+/**
+ * Partials for query rows [r0, r1) of problem p at (X, Y) (d×d row-major each). Returns only the
+ * fields asked for in `want` (plus `rows`); every field is a plain sum over the block's rows, so
+ * blocks combine with {@link combinePartials}. Derivatives are of L (no ½):
+ * gradX = 2 A1ᵀ P A2; gradY = 2 Mᵀ C; hessXX exact ∇²ₓL (d²×d², row-major vec(X));
+ * hessXY[(a,b),(c,e)] = ∂²L/∂X_ab∂Y_ce; MtM = MᵀM, MtB = MᵀB; hvpX = ∇²ₓL·vec(V);
+ * mixedXY = H_xy vec(Vy); mixedYX = H_yx vec(Vx). Cost O(m·n·d) for loss/gradients/products,
+ * O(m·n·d² + m·d⁵) for hessXX, O(m·n·d² + m·d⁴) for hessXY.
+ * Example: `blockPartials(p, 0, p.n, X, Y, { loss: true, gradX: true })`.
+ */
+export function blockPartials(p: Problem, r0: number, r1: number, X: Float64Array, Y: Float64Array, want: Want): Partials {
+  checkProblemShape(p, true);
+  const { n, d, A1, A2, A3, B } = p;
+  if (!Number.isInteger(r0) || !Number.isInteger(r1) || r0 < 0 || r1 < r0 || r1 > n) {
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `rows: need integers 0 <= r0 <= r1 <= n = ${n} (got [${r0}, ${r1}))`, { details: { field: 'rows', value: [r0, r1] } });
+  }
+  checkDD('X', X, d); checkDD('Y', Y, d);
+  checkDD('want.hvpX', want.hvpX, d); checkDD('want.mixedXY', want.mixedXY, d); checkDD('want.mixedYX', want.mixedYX, d);
+
+  const m = r1 - r0, dd = d * d;
+  const out: Partials = { rows: m };
+  const needC = !!(want.loss || want.gradX || want.gradY || want.hessXX || want.hessXY || want.hvpX || want.mixedXY || want.mixedYX);
+  if (m === 0) {
+    if (want.loss) out.loss = 0;
+    if (want.gradX) out.gradX = new Float64Array(dd);
+    if (want.gradY) out.gradY = new Float64Array(dd);
+    if (want.hessXX) out.hessXX = new Float64Array(dd * dd);
+    if (want.hessXY) out.hessXY = new Float64Array(dd * dd);
+    if (want.normal) { out.MtM = new Float64Array(dd); out.MtB = new Float64Array(dd); }
+    if (want.hvpX) out.hvpX = new Float64Array(dd);
+    if (want.mixedXY) out.mixedXY = new Float64Array(dd);
+    if (want.mixedYX) out.mixedYX = new Float64Array(dd);
+    return out;
+  }
+  const offA1 = r0 * d, offB = r0 * d;
+
+  // Forward: F = softmax(A1_J X A2ᵀ), M = F A3.
+  const T = new Float64Array(m * d);
+  gemm(false, false, m, d, d, 1, A1, offA1, d, X, 0, d, 0, T, 0, d);
+  const F = new Float64Array(m * n);
+  gemm(false, true, m, n, d, 1, T, 0, d, A2, 0, d, 0, F, 0, n);
+  softmaxRowsBase(m, n, F, 0, n, F, 0, n);
+  const M = new Float64Array(m * d);
+  gemm(false, false, m, d, n, 1, F, 0, n, A3, 0, d, 0, M, 0, d);
+
+  if (want.normal) {
+    const MtM = new Float64Array(dd), MtB = new Float64Array(dd);
+    gemm(true, false, d, d, m, 1, M, 0, d, M, 0, d, 0, MtM, 0, d);
+    gemm(true, false, d, d, m, 1, M, 0, d, B, offB, d, 0, MtB, 0, d);
+    out.MtM = MtM; out.MtB = MtB;
+  }
+  if (!needC) return out;
+
+  // H = A3 Y (all keys), FH = M Y, C = FH − B_J.
+  const H = new Float64Array(n * d);
+  gemm(false, false, n, d, d, 1, A3, 0, d, Y, 0, d, 0, H, 0, d);
+  const FH = new Float64Array(m * d);
+  gemm(false, false, m, d, d, 1, M, 0, d, Y, 0, d, 0, FH, 0, d);
+  const C = new Float64Array(m * d);
+  let loss = 0;
+  for (let i = 0; i < m * d; i++) { const c = FH[i]! - B[offB + i]!; C[i] = c; loss += c * c; }
+  if (want.loss) out.loss = loss;
+
+  if (want.gradY) {
+    const gY = new Float64Array(dd);
+    gemm(true, false, d, d, m, 2, M, 0, d, C, 0, d, 0, gY, 0, d);
+    out.gradY = gY;
+  }
+
+  // P = Jrow(F, C Hᵀ) with ρ_j = C_j·FH_j; PA2 = P A2.
+  let P: Float64Array | undefined, PA2: Float64Array | undefined;
+  if (want.gradX || want.hessXX || want.hvpX) {
+    P = new Float64Array(m * n);
+    gemm(false, true, m, n, d, 1, C, 0, d, H, 0, d, 0, P, 0, n);
+    const rho = rowDots(m, d, C, FH);
+    jrowBase(m, n, F, 0, n, P, 0, n, P, 0, n, rho, 0);
+    PA2 = new Float64Array(m * d);
+    gemm(false, false, m, d, n, 1, P, 0, n, A2, 0, d, 0, PA2, 0, d);
+    if (want.gradX) {
+      const gX = new Float64Array(dd);
+      gemm(true, false, d, d, m, 2, A1, offA1, d, PA2, 0, d, 0, gX, 0, d);
+      out.gradX = gX;
+    }
+  }
+
+  if (want.hvpX) out.hvpX = hvpXBlock(m, n, d, A1, offA1, A2, F, H, FH, P!, want.hvpX);
+  if (want.mixedXY) out.mixedXY = mixedXYBlock(m, n, d, A1, offA1, A2, A3, F, H, FH, M, C, want.mixedXY);
+  if (want.mixedYX) out.mixedYX = mixedYXBlock(m, n, d, A1, offA1, A2, A3, F, Y, M, C, want.mixedYX);
+  if (want.hessXX || want.hessXY) {
+    const U = new Float64Array(m * d);
+    gemm(false, false, m, d, n, 1, F, 0, n, A2, 0, d, 0, U, 0, d);
+    hessBlocks(m, n, d, A1, offA1, A2, A3, F, H, FH, M, C, U, P, PA2, !!want.hessXX, !!want.hessXY, out);
+  }
+  return out;
+}
+
+/** r[j] = a_j · b_j for the rows of two m×d matrices. */
+function rowDots(m: number, d: number, a: Float64Array, b: Float64Array): Float64Array {
+  const r = new Float64Array(m);
+  for (let j = 0; j < m; j++) {
+    let s = 0;
+    for (let c = 0; c < d; c++) s += a[j * d + c]! * b[j * d + c]!;
+    r[j] = s;
+  }
+  return r;
+}
+
+/** dS = A1_J V A2ᵀ (m×n). */
+function logitDirection(m: number, n: number, d: number, A1: Float64Array, offA1: number, A2: Float64Array, V: Float64Array): Float64Array {
+  const TV = new Float64Array(m * d);
+  gemm(false, false, m, d, d, 1, A1, offA1, d, V, 0, d, 0, TV, 0, d);
+  const dS = new Float64Array(m * n);
+  gemm(false, true, m, n, d, 1, TV, 0, d, A2, 0, d, 0, dS, 0, n);
+  return dS;
+}
+
+/**
+ * HVP: dS = A1 V A2ᵀ; dF = Jrow(F, dS); dQ = (dF H) Hᵀ;
+ * dP = Jrow(F, dQ) + P∘dS − rowsum(F∘dS)·P − rowsum(P∘dS)·F; result 2 A1ᵀ dP A2.
+ */
+function hvpXBlock(m: number, n: number, d: number, A1: Float64Array, offA1: number, A2: Float64Array,
+  F: Float64Array, H: Float64Array, FH: Float64Array, P: Float64Array, V: Float64Array): Float64Array {
+  const dS = logitDirection(m, n, d, A1, offA1, A2, V);
+  const rs = new Float64Array(m), rp = new Float64Array(m);
+  for (let j = 0; j < m; j++) {
+    let s = 0, t = 0;
+    const o = j * n;
+    for (let k = 0; k < n; k++) { const ds = dS[o + k]!; s += F[o + k]! * ds; t += P[o + k]! * ds; }
+    rs[j] = s; rp[j] = t;
+  }
+  const W = new Float64Array(m * n); // dF, then dQ, then dP
+  jrowBase(m, n, F, 0, n, dS, 0, n, W, 0, n, rs, 0);
+  const dFH = new Float64Array(m * d);
+  gemm(false, false, m, d, n, 1, W, 0, n, H, 0, d, 0, dFH, 0, d);
+  gemm(false, true, m, n, d, 1, dFH, 0, d, H, 0, d, 0, W, 0, n);
+  const rq = rowDots(m, d, dFH, FH); // rowsum(F∘dQ)_j = dFH_j · FH_j
+  for (let j = 0; j < m; j++) {
+    const o = j * n, q = rq[j]!, s = rs[j]!, t = rp[j]!;
+    for (let k = 0; k < n; k++) {
+      const f = F[o + k]!;
+      W[o + k] = f * (W[o + k]! - q) + P[o + k]! * (dS[o + k]! - s) - t * f;
+    }
+  }
+  return projectBack(m, n, d, A1, offA1, A2, W);
+}
+
+/** 2 A1_Jᵀ (W A2) for an m×n W. */
+function projectBack(m: number, n: number, d: number, A1: Float64Array, offA1: number, A2: Float64Array, W: Float64Array): Float64Array {
+  const WA2 = new Float64Array(m * d);
+  gemm(false, false, m, d, n, 1, W, 0, n, A2, 0, d, 0, WA2, 0, d);
+  const r = new Float64Array(d * d);
+  gemm(true, false, d, d, m, 2, A1, offA1, d, WA2, 0, d, 0, r, 0, d);
+  return r;
+}
+
+/** Mixed XY: dH = A3 Vy, dC = F dH = M Vy, dQ = dC Hᵀ + C dHᵀ; result 2 A1ᵀ Jrow(F, dQ) A2. */
+function mixedXYBlock(m: number, n: number, d: number, A1: Float64Array, offA1: number, A2: Float64Array, A3: Float64Array,
+  F: Float64Array, H: Float64Array, FH: Float64Array, M: Float64Array, C: Float64Array, Vy: Float64Array): Float64Array {
+  const dH = new Float64Array(n * d);
+  gemm(false, false, n, d, d, 1, A3, 0, d, Vy, 0, d, 0, dH, 0, d);
+  const dC = new Float64Array(m * d);
+  gemm(false, false, m, d, d, 1, M, 0, d, Vy, 0, d, 0, dC, 0, d);
+  const dQ = new Float64Array(m * n);
+  gemm(false, true, m, n, d, 1, dC, 0, d, H, 0, d, 0, dQ, 0, n);
+  gemm(false, true, m, n, d, 1, C, 0, d, dH, 0, d, 1, dQ, 0, n);
+  // rowsum(F∘dQ)_j = dC_j·FH_j + C_j·dC_j
+  const r = new Float64Array(m);
+  for (let j = 0; j < m; j++) {
+    let s = 0;
+    for (let c = 0; c < d; c++) { const i = j * d + c; s += dC[i]! * (FH[i]! + C[i]!); }
+    r[j] = s;
+  }
+  jrowBase(m, n, F, 0, n, dQ, 0, n, dQ, 0, n, r, 0);
+  return projectBack(m, n, d, A1, offA1, A2, dQ);
+}
+
+/** Mixed YX: dF = Jrow(F, A1 Vx A2ᵀ), dM = dF A3; result 2 (dMᵀ C + Mᵀ dM Y). */
+function mixedYXBlock(m: number, n: number, d: number, A1: Float64Array, offA1: number, A2: Float64Array, A3: Float64Array,
+  F: Float64Array, Y: Float64Array, M: Float64Array, C: Float64Array, Vx: Float64Array): Float64Array {
+  const dS = logitDirection(m, n, d, A1, offA1, A2, Vx);
+  jrowBase(m, n, F, 0, n, dS, 0, n, dS, 0, n, null, 0);
+  const dM = new Float64Array(m * d);
+  gemm(false, false, m, d, n, 1, dS, 0, n, A3, 0, d, 0, dM, 0, d);
+  const dC = new Float64Array(m * d);
+  gemm(false, false, m, d, d, 1, dM, 0, d, Y, 0, d, 0, dC, 0, d);
+  const r = new Float64Array(d * d);
+  gemm(true, false, d, d, m, 2, dM, 0, d, C, 0, d, 0, r, 0, d);
+  gemm(true, false, d, d, m, 2, M, 0, d, dC, 0, d, 1, r, 0, d);
+  return r;
+}
+
+/**
+ * Exact Hessian blocks, batched (no per-row n×n matrix).
+ * hessXX = 2 Σ_j (a_j a_jᵀ) ⊗ (A2ᵀ M_j A2), M_j = W Wᵀ + diag(p) − p fᵀ − f pᵀ, W = J_j H, in three parts:
+ *   diag(P):  2 Σ_{j,k} P_jk (a_j a_jᵀ)[a,a'] A2[k,b] A2[k,b']     (loop over b: P (A2[:,b]∘A2))
+ *   Gauss–Newton: 2 Σ_j (a_j ⊗ U_j)(a_j ⊗ U_j)ᵀ, U_j = A2ᵀ J_j H = Σ_k F_jk A2[k,:]ᵀ H[k,:] − u_j FH_jᵀ
+ *   rank-2:  −2 (Zvᵀ Zu + Zuᵀ Zv), Zv[j,(a,b)] = A1[j,a] (P A2)[j,b], Zu[j,(a,b)] = A1[j,a] U[j,b].
+ * hessXY[(a,b),(c,e)] = 2 Σ_j A1[j,a] (G_j[b,c] C[j,e] + (G_j Y)[b,e] M[j,c]), G_j = A2ᵀ J_j A3:
+ *   = 2 [Σ_jk A1[j,a] C[j,e] F_jk A2[k,b] A3[k,c] + Σ_jk A1[j,a] M[j,c] F_jk A2[k,b] H[k,e]
+ *        − Σ_j A1[j,a] U[j,b] M[j,c] (C + FH)[j,e]].
+ */
+function hessBlocks(m: number, n: number, d: number, A1: Float64Array, offA1: number, A2: Float64Array, A3: Float64Array,
+  F: Float64Array, H: Float64Array, FH: Float64Array, M: Float64Array, C: Float64Array, U: Float64Array,
+  P: Float64Array | undefined, PA2: Float64Array | undefined, wantXX: boolean, wantXY: boolean, out: Partials): void {
+  const dd = d * d, d4 = dd * dd;
+  // Row-wise Kronecker panels (m × d²).
+  const kron = (L: Float64Array, offL: number, R: Float64Array): Float64Array => {
+    const Z = new Float64Array(m * dd);
+    for (let j = 0; j < m; j++) for (let a = 0; a < d; a++) {
+      const l = L[offL + j * d + a]!, o = j * dd + a * d;
+      for (let b = 0; b < d; b++) Z[o + b] = l * R[j * d + b]!;
+    }
+    return Z;
+  };
+  const Kb = new Float64Array(n * d);        // column-b Kronecker slab of the keys (n×d)
+  const FKb = new Float64Array(m * d);       // F · Kb
+  const Rb = new Float64Array(dd * d);       // d²×d result slab
+  const Uall = wantXX ? new Float64Array(m * dd) : undefined; // U_j (d×d) per row
+  const hXX = wantXX ? new Float64Array(d4) : undefined;
+  const hXY = wantXY ? new Float64Array(d4) : undefined;
+  const Z11 = wantXX ? kron(A1, offA1, A1.subarray(offA1)) : undefined;  // A1[j,a] A1[j,a']
+  const Z3 = wantXY ? kron(A1, offA1, M) : undefined;                     // A1[j,a] M[j,c]
+  const CF = wantXY ? new Float64Array(m * d) : undefined;
+  if (CF) for (let i = 0; i < m * d; i++) CF[i] = C[i]! + FH[i]!;
+
+  for (let b = 0; b < d; b++) {
+    // FK2H_b[j,e] = Σ_k F_jk A2[k,b] H[k,e]
+    for (let k = 0; k < n; k++) { const s = A2[k * d + b]!; for (let e = 0; e < d; e++) Kb[k * d + e] = s * H[k * d + e]!; }
+    gemm(false, false, m, d, n, 1, F, 0, n, Kb, 0, d, 0, FKb, 0, d);
+    if (Uall) {
+      for (let j = 0; j < m; j++) {
+        const u = U[j * d + b]!;
+        for (let e = 0; e < d; e++) Uall[j * dd + b * d + e] = FKb[j * d + e]! - u * FH[j * d + e]!;
+      }
+    }
+    if (hXY) {
+      // T3a slab: Z3ᵀ FK2H_b → [(a,c), e]
+      gemm(true, false, dd, d, m, 2, Z3!, 0, dd, FKb, 0, d, 0, Rb, 0, d);
+      // T1 slab: Σ_j A1[j,a] FKb'[j,c] C[j,e] with FKb' = F (A2[:,b]∘A3)
+      for (let k = 0; k < n; k++) { const s = A2[k * d + b]!; for (let c = 0; c < d; c++) Kb[k * d + c] = s * A3[k * d + c]!; }
+      gemm(false, false, m, d, n, 1, F, 0, n, Kb, 0, d, 0, FKb, 0, d);
+      const Zb = kron(A1, offA1, FKb);
+      gemm(true, false, dd, d, m, 2, Zb, 0, dd, C, 0, d, 1, Rb, 0, d);
+      for (let a = 0; a < d; a++) for (let c = 0; c < d; c++) {
+        const src = (a * d + c) * d, dst = (a * d + b) * dd + c * d;
+        for (let e = 0; e < d; e++) hXY[dst + e] += Rb[src + e]!;
+      }
+    }
+    if (hXX) {
+      // diag(P) slab: Z11ᵀ (P (A2[:,b]∘A2)) → [(a,a'), b']
+      for (let k = 0; k < n; k++) { const s = A2[k * d + b]!; for (let c = 0; c < d; c++) Kb[k * d + c] = s * A2[k * d + c]!; }
+      gemm(false, false, m, d, n, 1, P!, 0, n, Kb, 0, d, 0, FKb, 0, d);
+      gemm(true, false, dd, d, m, 2, Z11!, 0, dd, FKb, 0, d, 0, Rb, 0, d);
+      for (let a = 0; a < d; a++) for (let a2 = 0; a2 < d; a2++) {
+        const src = (a * d + a2) * d, dst = (a * d + b) * dd + a2 * d;
+        for (let b2 = 0; b2 < d; b2++) hXX[dst + b2] += Rb[src + b2]!;
+      }
+    }
+  }
+
+  if (hXY) {
+    // − 2 Σ_j A1[j,a] U[j,b] M[j,c] CF[j,e]
+    const Z2 = kron(A1, offA1, U);
+    const Wce = new Float64Array(m * dd);
+    for (let j = 0; j < m; j++) for (let c = 0; c < d; c++) {
+      const mc = M[j * d + c]!, o = j * dd + c * d;
+      for (let e = 0; e < d; e++) Wce[o + e] = mc * CF![j * d + e]!;
+    }
+    gemm(true, false, dd, dd, m, -2, Z2, 0, dd, Wce, 0, dd, 1, hXY, 0, dd);
+    out.hessXY = hXY;
+  }
+
+  if (hXX) {
+    // Gauss–Newton part: panel V[(a,b), (j,e)] = A1[j,a] U_j[b,e]; hXX += 2 V Vᵀ.
+    const g = Math.max(1, Math.min(m, Math.floor(GN_PANEL_ELEMENTS / (dd * d))));
+    const cols = g * d;
+    const Vp = new Float64Array(dd * cols);
+    for (let j0 = 0; j0 < m; j0 += g) {
+      const gj = Math.min(g, m - j0);
+      for (let a = 0; a < d; a++) for (let bb = 0; bb < d; bb++) {
+        const row = (a * d + bb) * cols;
+        for (let jj = 0; jj < gj; jj++) {
+          const j = j0 + jj, s = A1[offA1 + j * d + a]!, u0 = j * dd + bb * d, o = row + jj * d;
+          for (let e = 0; e < d; e++) Vp[o + e] = s * Uall![u0 + e]!;
+        }
+      }
+      gemm(false, true, dd, dd, gj * d, 2, Vp, 0, cols, Vp, 0, cols, 1, hXX, 0, dd);
+    }
+    // Rank-2 part.
+    const Zv = kron(A1, offA1, PA2!), Zu = kron(A1, offA1, U);
+    gemm(true, false, dd, dd, m, -2, Zv, 0, dd, Zu, 0, dd, 1, hXX, 0, dd);
+    gemm(true, false, dd, dd, m, -2, Zu, 0, dd, Zv, 0, dd, 1, hXX, 0, dd);
+    // Exact symmetry (the parts are symmetric up to rounding).
+    for (let i = 0; i < dd; i++) for (let j = i + 1; j < dd; j++) {
+      const v = 0.5 * (hXX[i * dd + j]! + hXX[j * dd + i]!);
+      hXX[i * dd + j] = v; hXX[j * dd + i] = v;
+    }
+    out.hessXX = hXX;
+  }
+}
+
+/**
+ * The single-thread reference path: Σ blockPartials over planBlocks(n, blockRows), combined in
+ * block order (bitwise equal to any scheduler that reduces the same blocks in the same order).
+ * Example: `evaluateProblem(p, X, Y, { loss: true, gradX: true, gradY: true })`.
+ */
+export function evaluateProblem(p: Problem, X: Float64Array, Y: Float64Array, want: Want, blockRows?: number): Partials {
+  checkProblemShape(p, true);
+  const br = blockRows ?? defaultBlockRows(p.n, p.d);
+  const acc = emptyPartials();
+  for (const [r0, r1] of planBlocks(p.n, br)) combinePartials(acc, blockPartials(p, r0, r1, X, Y, want));
+  if (p.n === 0) combinePartials(acc, blockPartials(p, 0, 0, X, Y, want));
+  return acc;
+}
+
+/**
+ * Attention output softmax_rows(A1 X A2ᵀ) A3 Y (n×d row-major), computed in row blocks (memory
+ * O(blockRows·n)). Used by `attnfit generate` to plant B. Example: `attentionForward(p, X, Y)`.
+ */
+export function attentionForward(p: Pick<Problem, 'n' | 'd' | 'A1' | 'A2' | 'A3'>, X: Float64Array, Y: Float64Array): Float64Array {
+  checkProblemShape(p, false);
+  const { n, d, A1, A2, A3 } = p;
+  checkDD('X', X, d); checkDD('Y', Y, d);
+  const H = new Float64Array(n * d);
+  gemm(false, false, n, d, d, 1, A3, 0, d, Y, 0, d, 0, H, 0, d);
+  const out = new Float64Array(n * d);
+  const br = defaultBlockRows(n, d);
+  const T = new Float64Array(br * d), F = new Float64Array(br * n);
+  for (const [r0, r1] of planBlocks(n, br)) {
+    const m = r1 - r0;
+    gemm(false, false, m, d, d, 1, A1, r0 * d, d, X, 0, d, 0, T, 0, d);
+    gemm(false, true, m, n, d, 1, T, 0, d, A2, 0, d, 0, F, 0, n);
+    softmaxRowsBase(m, n, F, 0, n, F, 0, n);
+    gemm(false, false, m, d, n, 1, F, 0, n, H, 0, d, 0, out, r0 * d, d);
+  }
+  return out;
+}
