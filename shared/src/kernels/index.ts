@@ -1,3 +1,11 @@
 export { dgemm, dgemmBase, gemmBackend, setGemmBackend } from './gemm.js';
 export type { GemmFn } from './gemm.js';
 export { dgemmRef } from './gemm-ref.js';
+export { softmaxRows, softmaxRowsBase, jrow, jrowBase } from './softmax.js';
+export { cholesky, choleskyBase, choleskySolveBase, solveSPD } from './cholesky.js';
+export { luFactorBase, luSolveBase, solveGeneral } from './lu.js';
+export { ldlt, ldltSolve, inertia } from './ldlt.js';
+export type { LdltFactor, Inertia } from './ldlt.js';
+export { symEig, symEigBase, symEigMin } from './eigen.js';
+export type { SymEig } from './eigen.js';
+export { NotPositiveDefiniteError, SingularMatrixError } from './linalg-errors.js';
