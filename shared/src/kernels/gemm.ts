@@ -1,19 +1,55 @@
 /**
  * GEMM entry points. `dgemm` is the checked public entry (argument errors name the argument and
  * its value); `dgemmBase` is the unchecked entry for hot loops. Both dispatch to the active
- * backend (reference TypeScript until a faster backend registers itself).
+ * backend, chosen when this module loads:
+ *   'wasm-simd' (default: WebAssembly SIMD, wasm-gemm.ts) → 'ts' (packed plain TypeScript,
+ *   gemm-ts.ts) when WebAssembly is unavailable → 'ts-ref' (gemm-ref.ts, the test oracle).
+ * Environment ATTNFIT_GEMM=ts|ref|wasm forces one (read once, at load). A native backend may
+ * replace the choice later through {@link setGemmBackend}.
  */
 import { dgemmRef } from './gemm-ref.js';
+import { dgemmTs } from './gemm-ts.js';
+import { dgemmWasm, wasmGemmAvailable } from './wasm-gemm.js';
+import { wasmLoadError } from './wasm-module.js';
 
 export type GemmFn = typeof dgemmRef;
+
+const backends = new Map<string, GemmFn>([['ts-ref', dgemmRef], ['ts', dgemmTs]]);
+if (wasmGemmAvailable) backends.set('wasm-simd', dgemmWasm);
 
 let active: { name: string; fn: GemmFn } = { name: 'ts-ref', fn: dgemmRef };
 
 /** Name of the GEMM backend in use (reported by `attnfit --version` and in reports). */
 export function gemmBackend(): string { return active.name; }
 
-/** Install a GEMM backend (used by the WebAssembly / native loaders). */
-export function setGemmBackend(name: string, fn: GemmFn): void { active = { name, fn }; }
+/** Names of the GEMM backends usable in this thread (e.g. ['ts-ref', 'ts', 'wasm-simd']). */
+export function gemmBackends(): string[] { return [...backends.keys()]; }
+
+/**
+ * Install a GEMM backend and make it active (used by the WebAssembly / native loaders). With
+ * `fn` omitted, activates an already registered backend by name (throws RangeError naming it if
+ * unknown). Example: `setGemmBackend('ts')`.
+ */
+export function setGemmBackend(name: string, fn?: GemmFn): void {
+  const f = fn ?? backends.get(name);
+  if (!f) throw new RangeError(`setGemmBackend: unknown backend '${name}' (have: ${[...backends.keys()].join(', ')})`);
+  backends.set(name, f);
+  active = { name, fn: f };
+}
+
+/** Why the WebAssembly backend is missing ('' if it loaded). */
+export function gemmWasmLoadError(): string { return wasmLoadError; }
+
+function envChoice(): string | undefined {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.ATTNFIT_GEMM?.trim().toLowerCase() || undefined;
+}
+
+{
+  const want = envChoice();
+  const name = want === 'ts' ? 'ts' : want === 'ref' || want === 'ts-ref' ? 'ts-ref' : wasmGemmAvailable ? 'wasm-simd' : 'ts';
+  setGemmBackend(name);
+}
 
 /** Unchecked GEMM: row-major C = alpha·op(A)·op(B) + beta·C. See {@link dgemmRef}. */
 export function dgemmBase(

@@ -1,0 +1,75 @@
+/**
+ * GEMM block loops (BLIS `frame/3/gemm` layer), shared by every packed backend. The backend
+ * supplies the workspace (a Float64Array: a JS array, or a view of WebAssembly memory) and the
+ * macro-kernel; this file owns the loop nest, packing calls, β handling and copying C out.
+ * Block sizes and their reasoning: gemm-blocking.ts.
+ */
+import type { GemmBlocking } from './gemm-blocking.js';
+import { packA, packB } from './gemm-pack.js';
+
+/** A packed GEMM backend: block sizes, a workspace and a macro-kernel. */
+export interface GemmEngine {
+  readonly blocking: GemmBlocking;
+  /** Returns a workspace of at least `len` float64 elements (valid until the next call). */
+  workspace(len: number): Float64Array;
+  /**
+   * Cbuf[0:mc, 0:nc] (acc ? += : =) Ã·B̃ where Ã (mc×kc) starts at element aOff and B̃ (kc×nc) at
+   * bOff of the workspace, Cbuf at cOff with leading dimension ldc; mc, nc multiples of mr, nr.
+   */
+  macro(mc: number, nc: number, kc: number, aOff: number, bOff: number, cOff: number, ldc: number, acc: boolean): void;
+}
+
+const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
+
+/** C = β·C on an M×N block (β = 0 writes zeros and never reads C). */
+export function scaleC(M: number, N: number, beta: number, C: Float64Array, offC: number, ldc: number): void {
+  for (let i = 0; i < M; i++) {
+    const c0 = offC + i * ldc;
+    if (beta === 0) C.fill(0, c0, c0 + N);
+    else if (beta !== 1) for (let j = 0; j < N; j++) C[c0 + j] *= beta;
+  }
+}
+
+/**
+ * Blocked row-major GEMM C = alpha·op(A)·op(B) + beta·C on `eng` (unchecked arguments; same
+ * contract as dgemmRef, including: β = 0 never reads C; K = 0 or alpha = 0 only scales C).
+ */
+export function gemmBlocked(
+  eng: GemmEngine,
+  transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+  A: Float64Array, offA: number, lda: number,
+  B: Float64Array, offB: number, ldb: number,
+  beta: number, C: Float64Array, offC: number, ldc: number,
+): void {
+  if (M === 0 || N === 0) return;
+  if (alpha === 0 || K === 0) { scaleC(M, N, beta, C, offC, ldc); return; }
+  const { mr, nr, mc: MC, kc: KC, nc: NC } = eng.blocking;
+  const ncMax = roundUp(Math.min(N, NC), nr), mcMax = roundUp(Math.min(M, MC), mr), kcMax = Math.min(K, KC);
+  // Workspace layout (elements): [ Ã: mcMax·kcMax | B̃: K·ncMax | Cbuf: mcMax·ncMax ].
+  const aOff = 0, bOff = mcMax * kcMax, cOff = bOff + K * ncMax;
+  let ws = eng.workspace(cOff + mcMax * ncMax);
+  for (let jc = 0; jc < N; jc += NC) {
+    const nc = Math.min(NC, N - jc), ncp = roundUp(nc, nr);
+    for (let pc = 0; pc < K; pc += KC) packB(transB, B, offB, ldb, pc, jc, Math.min(KC, K - pc), nc, nr, ws, bOff + pc * ncp);
+    for (let ic = 0; ic < M; ic += MC) {
+      const mc = Math.min(MC, M - ic), mcp = roundUp(mc, mr);
+      if (beta !== 0) {
+        for (let i = 0; i < mc; i++) {
+          const src = offC + (ic + i) * ldc + jc, d = cOff + i * ncp;
+          if (beta === 1) ws.set(C.subarray(src, src + nc), d);
+          else for (let j = 0; j < nc; j++) ws[d + j] = beta * C[src + j]!;
+        }
+      }
+      for (let pc = 0; pc < K; pc += KC) {
+        const kc = Math.min(KC, K - pc);
+        packA(transA, A, offA, lda, ic, pc, mc, kc, mr, alpha, ws, aOff);
+        eng.macro(mcp, ncp, kc, aOff, bOff + pc * ncp, cOff, ncp, pc > 0 || beta !== 0);
+        ws = eng.workspace(0); // the macro-kernel may not move memory, but re-read the view anyway
+      }
+      for (let i = 0; i < mc; i++) {
+        const s = cOff + i * ncp;
+        C.set(ws.subarray(s, s + nc), offC + (ic + i) * ldc + jc);
+      }
+    }
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Loads the WebAssembly kernels generated at build time (dist/kernels/wasm-bytes.js, from
+ * shared/wasm/*.wat) and instantiates them synchronously. When the generated file is missing
+ * (tsc run without the shared build script) or the engine lacks SIMD, `wasmKernels` is null and
+ * callers fall back to TypeScript; `wasmLoadError` says why.
+ */
+
+// Minimal typings for the WebAssembly JS API (the repo's `lib` has no DOM / WebAssembly types).
+// `declare` emits nothing: at run time the name resolves to the engine's global WebAssembly.
+/** A WasmMemory: `buffer` is replaced (old views detach) when it grows. */
+export interface WasmMemory { readonly buffer: ArrayBuffer; grow(deltaPages: number): number; }
+/** A WasmGlobal holding an i32. */
+export interface WasmGlobal { readonly value: number; }
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports?: object) => { readonly exports: Record<string, unknown> };
+};
+
+/** Exports of gemm.wat. */
+export interface GemmWasmExports {
+  readonly memory: WasmMemory;
+  readonly MR: WasmGlobal;
+  readonly NR: WasmGlobal;
+  macro(mc: number, nc: number, kc: number, a: number, b: number, c: number, ldc: number, acc: number): void;
+}
+
+/** Exports of vexp.wat. */
+export interface VexpWasmExports {
+  readonly memory: WasmMemory;
+  vexp(src: number, dst: number, n: number): void;
+  rowMax(p: number, n: number): number;
+  expShiftSum(src: number, dst: number, n: number, shift: number): number;
+}
+
+function decode(b64: string): Uint8Array {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+function instantiate<T>(b64: string): T {
+  return new WebAssembly.Instance(new WebAssembly.Module(decode(b64))).exports as unknown as T;
+}
+
+/** Why the WebAssembly kernels are unavailable ('' when they loaded). */
+export let wasmLoadError = '';
+
+/** The instantiated kernels of this thread, or null. */
+export let wasmKernels: { gemm: GemmWasmExports; vexp: VexpWasmExports } | null = null;
+
+try {
+  const bytes = await import('./wasm-bytes.js');
+  wasmKernels = { gemm: instantiate<GemmWasmExports>(bytes.GEMM_WASM_BASE64), vexp: instantiate<VexpWasmExports>(bytes.VEXP_WASM_BASE64) };
+} catch (err) {
+  wasmLoadError = err instanceof Error ? err.message : String(err);
+}

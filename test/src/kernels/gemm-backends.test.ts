@@ -1,0 +1,127 @@
+// WebAssembly SIMD and packed-TS GEMM backends against the reference kernel (the oracle):
+// odd shapes across block edges, all transposes, strides, offsets, alpha/beta variants,
+// β = 0 with NaN in C, K = 0, memory growth, and backend selection (ATTNFIT_GEMM).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import {
+  dgemm, dgemmRef, dgemmWasm, dgemmWasmPacked, dgemmTs, dgemmTsPacked, gemmBackend, gemmBackends,
+  setGemmBackend, wasmGemmAvailable, gemmWasmLoadError, GEMM_BLOCKING,
+} from '@attnfit/shared/kernels';
+import { rng, randMatrix, relErr } from '../helpers/rng.js';
+
+type Gemm = typeof dgemmRef;
+const r = rng(20261123);
+
+/** Runs `f` and the reference on the same padded/offset operands; returns [got, want, C0]. */
+function run(f: Gemm, tA: boolean, tB: boolean, M: number, N: number, K: number, alpha: number, beta: number, pad = 0, nanC = false) {
+  const lda = (tA ? M : K) + pad, ldb = (tB ? K : N) + pad, ldc = N + pad;
+  const offA = pad * 3, offB = pad * 5, offC = pad * 7;
+  const A = randMatrix(r, offA + (tA ? K : M) * lda + 1, 1), B = randMatrix(r, offB + (tB ? N : K) * ldb + 1, 1);
+  const C0 = randMatrix(r, offC + M * ldc + 1, 1);
+  if (nanC) for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) C0[offC + i * ldc + j] = NaN;
+  const want = C0.slice(), got = C0.slice();
+  dgemmRef(tA, tB, M, N, K, alpha, A, offA, Math.max(lda, 1), B, offB, Math.max(ldb, 1), beta, want, offC, ldc);
+  f(tA, tB, M, N, K, alpha, A, offA, Math.max(lda, 1), B, offB, Math.max(ldb, 1), beta, got, offC, ldc);
+  return { got, want, C0 };
+}
+
+const packed: [string, Gemm][] = [['wasm-packed', dgemmWasmPacked], ['ts-packed', dgemmTsPacked], ['wasm', dgemmWasm], ['ts', dgemmTs]];
+const { mr, nr, mc, kc, nc } = GEMM_BLOCKING.wasm;
+
+test('the WebAssembly kernels load in this build', () => {
+  assert.ok(wasmGemmAvailable, `wasm gemm unavailable: ${gemmWasmLoadError()}`);
+  assert.equal(gemmWasmLoadError(), '');
+});
+
+test('packed backends equal the reference: odd shapes, edge tiles, all transposes, strides, offsets', () => {
+  const shapes: [number, number, number][] = [
+    [1, 1, 1], [mr - 1, nr + 1, 3], [mr + 1, nr - 1, 1], [7, 9, 5], [1, 37, 19], [29, 1, 31],
+    [mc + 3, 2 * nr + 5, kc + 7], [2 * mr + 1, nc + 3, 17], [33, 21, 2 * kc + 1],
+  ];
+  for (const [name, f] of packed) for (const [M, N, K] of shapes) for (const tA of [false, true]) for (const tB of [false, true]) {
+    for (const pad of [0, 3]) {
+      const { got, want } = run(f, tA, tB, M, N, K, 0.75, 0.5, pad);
+      const e = relErr(got, want);
+      assert.ok(e < 1e-13, `${name} M=${M} N=${N} K=${K} tA=${tA} tB=${tB} pad=${pad}: rel err ${e}`);
+    }
+  }
+});
+
+test('alpha/beta variants, including alpha = 0 and beta = 1 / -1 / 0', () => {
+  for (const [name, f] of packed) for (const alpha of [1, -2.5, 0]) for (const beta of [0, 1, -1, 0.3]) {
+    const { got, want } = run(f, false, true, 19, 23, 11, alpha, beta, 2);
+    assert.ok(relErr(got, want) < 1e-13, `${name} alpha=${alpha} beta=${beta}`);
+  }
+});
+
+test('beta = 0 never reads C: NaN in C does not propagate; entries outside the block are untouched', () => {
+  for (const [name, f] of packed) for (const tA of [false, true]) for (const tB of [false, true]) {
+    const { got, want, C0 } = run(f, tA, tB, 13, 2 * nr + 3, 9, 1.5, 0, 4, true);
+    assert.ok(got.every((v) => !Number.isNaN(v)), `${name}: NaN leaked`);
+    assert.ok(relErr(got, want) < 1e-13, name);
+    // padding columns of each C row and the leading offset keep their old values
+    const ldc = 2 * nr + 3 + 4, offC = 28;
+    for (let i = 0; i < offC; i++) assert.is(got[i], C0[i]);
+    for (let i = 0; i < 13; i++) for (let j = 2 * nr + 3; j < ldc; j++) if (offC + i * ldc + j < got.length) assert.is(got[offC + i * ldc + j], C0[offC + i * ldc + j]);
+  }
+});
+
+test('K = 0 only scales C (beta = 0 clears it, even over NaN)', () => {
+  for (const [name, f] of packed) {
+    let { got, want } = run(f, false, false, 5, 6, 0, 1, 0.5, 1);
+    assert.equal(Array.from(got), Array.from(want), `${name} beta=0.5`);
+    ({ got, want } = run(f, true, true, 5, 6, 0, 1, 0, 1, true));
+    assert.equal(Array.from(got), Array.from(want), `${name} beta=0`);
+    assert.ok(got.every((v) => !Number.isNaN(v)));
+  }
+});
+
+test('the WebAssembly and packed-TS kernels are bitwise identical (same packing and summation order)', () => {
+  for (const [M, N, K] of [[mc + 5, nc + 9, kc + 3], [64, 64, 64]] as const) {
+    const A = randMatrix(r, M, K), B = randMatrix(r, N, K);
+    const c1 = new Float64Array(M * N), c2 = new Float64Array(M * N);
+    dgemmWasmPacked(false, true, M, N, K, 1, A, 0, K, B, 0, K, 0, c1, 0, N);
+    dgemmTsPacked(false, true, M, N, K, 1, A, 0, K, B, 0, K, 0, c2, 0, N);
+    assert.ok(c1.every((v, i) => Object.is(v, c2[i])), `M=${M} N=${N} K=${K}`);
+  }
+});
+
+test('WebAssembly memory grows for a large K panel and results stay right', () => {
+  const M = 6, N = nc + 7, K = 3001; // packed B: K × NC·8 B ≈ 12 MiB > the initial 1 MiB
+  const { got, want } = run(dgemmWasmPacked, true, false, M, N, K, 1, 0, 1);
+  assert.ok(relErr(got, want) < 1e-12, `rel err ${relErr(got, want)}`);
+});
+
+test('backend selection: wasm-simd by default, setGemmBackend switches, unknown names are rejected', () => {
+  assert.is(gemmBackend(), 'wasm-simd');
+  assert.equal(gemmBackends().sort(), ['ts', 'ts-ref', 'wasm-simd']);
+  const A = randMatrix(r, 40, 30), B = randMatrix(r, 30, 50);
+  const outs: Float64Array[] = [];
+  for (const name of ['ts', 'ts-ref', 'wasm-simd']) {
+    setGemmBackend(name);
+    assert.is(gemmBackend(), name);
+    const C = new Float64Array(40 * 50);
+    dgemm(false, false, 40, 50, 30, 1, A, 0, 30, B, 0, 50, 0, C, 0, 50);
+    outs.push(C);
+  }
+  assert.ok(relErr(outs[0]!, outs[1]!) < 1e-14 && relErr(outs[2]!, outs[1]!) < 1e-14);
+  assert.throws(() => setGemmBackend('cuda'), (e: unknown) => e instanceof RangeError && /unknown backend 'cuda'/.test(e.message));
+  assert.is(gemmBackend(), 'wasm-simd');
+});
+
+test('ATTNFIT_GEMM=ts forces the TypeScript fallback, =ref the reference kernel', () => {
+  const cwd = fileURLToPath(new URL('.', import.meta.url));
+  const probe = "import('@attnfit/shared/kernels').then((k) => process.stdout.write(k.gemmBackend()))";
+  const backendWith = (v: string | undefined) => {
+    const env = { ...process.env };
+    if (v === undefined) delete env.ATTNFIT_GEMM; else env.ATTNFIT_GEMM = v;
+    return execFileSync(process.execPath, ['-e', probe], { cwd, env, encoding: 'utf8' });
+  };
+  assert.is(backendWith('ts'), 'ts');
+  assert.is(backendWith('ref'), 'ts-ref');
+  assert.is(backendWith(undefined), 'wasm-simd');
+});
+
+test.run();
