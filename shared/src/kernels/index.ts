@@ -1,6 +1,12 @@
 export { dgemm, dgemmBase, gemmBackend, setGemmBackend } from './gemm.js';
 export type { GemmFn } from './gemm.js';
 export { dgemmRef } from './gemm-ref.js';
+export { gemmBackends, gemmWasmLoadError } from './gemm.js';
+export { dgemmTs, dgemmTsPacked } from './gemm-ts.js';
+export { dgemmWasm, dgemmWasmPacked, wasmGemmAvailable } from './wasm-gemm.js';
+export { GEMM_BLOCKING, GEMM_SMALL_MNK } from './gemm-blocking.js';
+export type { GemmBlocking } from './gemm-blocking.js';
+export { vexp, vexpBase, vexpScalar, expShiftSum, vexpBackend } from './vexp.js';
 export { softmaxRows, softmaxRowsBase, jrow, jrowBase } from './softmax.js';
 export { cholesky, choleskyBase, choleskySolveBase, solveSPD } from './cholesky.js';
 export { luFactorBase, luSolveBase, solveGeneral } from './lu.js';
