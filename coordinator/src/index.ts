@@ -2,7 +2,7 @@ export { createOracle, LocalOracle, InlineOracle, reduceInOrder } from './oracle
 export type { Oracle, OracleInfo, CallOptions, CreateOracleOptions, LocalOracleOptions } from './oracle/index.js';
 export { getEnginePool, shutdownEngine, defaultThreads, EnginePool } from './engine/index.js';
 export {
-  solve, SOLVE_DEFAULTS, NEWTON_MAX_D, autoMethod, validateSolveOptions, randomStart, buildReport, writeSolveOutputs, lossCurveSvg,
+  solve, SOLVE_DEFAULTS, NEWTON_MAX_D, autoMethod, Reduced, validateSolveOptions, randomStart, buildReport, writeSolveOutputs, lossCurveSvg,
 } from './solver/index.js';
 export type {
   SolveMethod, StopReason, SolveOptions, SolveHooks, SolveResult, IterationRecord, IterationEvent, MethodState, StartResult, SolveReport,
