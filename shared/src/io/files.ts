@@ -3,13 +3,13 @@
  * AttnfitErrors naming the file, and atomic writes (temp file in the same directory, fsync,
  * rename), so a failure never leaves a half-written output behind.
  */
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { AttnfitError, ErrorCodes } from '../core/index.js';
-import { decodeNpy, encodeNpy } from './npy.js';
+import { checkNpyDataSize, encodeNpy, npyFromData, npyIsNativeF64C, parseNpyHeader } from './npy.js';
 import { decodeSafetensors, encodeSafetensors, type SafetensorsInput } from './safetensors.js';
-import type { NdArray, ReadOptions } from './ndarray.js';
+import { allocF64, type NdArray, type ReadOptions } from './ndarray.js';
 
 /**
  * Read a whole file. `label` is how messages name it (default: the path), e.g. "--x X.npy".
@@ -32,14 +32,63 @@ function fsReadError(e: unknown, label: string): AttnfitError {
   return new AttnfitError(ErrorCodes.INTERNAL, `${label}: read failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 }
 
+/** Read exactly `dst.length` bytes at `position` (in ≤ 1 GiB calls: one read is capped at 2 GiB). */
+async function readFully(fh: FileHandle, dst: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < dst.length) {
+    const { bytesRead } = await fh.read(dst, done, Math.min(dst.length - done, 1 << 30), position + done);
+    if (bytesRead === 0) throw new Error(`unexpected end of file at byte ${position + done}`);
+    done += bytesRead;
+  }
+}
+
 /**
- * Read a .npy file as float64, C order.
+ * Read a .npy file as float64, C order. Streams: the header is read first and validated, then
+ * '<f8' C-order data is read straight into the result (no intermediate copy), so files larger
+ * than 2 GiB work too.
  * @throws AttnfitError FILE_NOT_FOUND, BAD_FILE, BAD_DTYPE — messages start with `label`
  * @example const { shape, data } = await readNpy('out/X.npy');
  */
 export async function readNpy(path: string, opts: ReadOptions & { label?: string } = {}): Promise<NdArray> {
   const label = opts.label ?? path;
-  return decodeNpy(await readBytes(path, label), label, opts);
+  let fh: FileHandle;
+  try { fh = await open(path, 'r'); } catch (e) { throw fsReadError(e, label); }
+  try {
+    let size: number;
+    try {
+      const st = await fh.stat();
+      if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+      size = st.size;
+    } catch (e) { throw fsReadError(e, label); }
+    // Magic + version + header length, then the header itself; parseNpyHeader validates both.
+    const pre = new Uint8Array(Math.min(size, 12));
+    await readFully(fh, pre, 0);
+    let headLen = pre.length;
+    if (pre.length >= 12 && pre[0] === 0x93 && pre[1] === 0x4e && pre[6]! >= 1 && pre[6]! <= 3) {
+      const dv = new DataView(pre.buffer);
+      headLen = Math.min(size, pre[6] === 1 ? 10 + dv.getUint16(8, true) : 12 + dv.getUint32(8, true));
+    }
+    const head = new Uint8Array(Math.max(headLen, pre.length));
+    head.set(pre);
+    if (head.length > pre.length) await readFully(fh, head.subarray(pre.length), pre.length);
+    const h = parseNpyHeader(head, label);
+    checkNpyDataSize(h, size - h.dataOffset, label);
+    const need = size - h.dataOffset;
+    const shared = !!opts.shared;
+    if (npyIsNativeF64C(h)) {
+      const data = allocF64(need / 8, shared);
+      await readFully(fh, new Uint8Array(data.buffer, 0, need), h.dataOffset);
+      return { shape: h.shape, data, dtype: h.descr };
+    }
+    const buf = new Uint8Array(need);
+    await readFully(fh, buf, h.dataOffset);
+    return npyFromData(h, buf, shared);
+  } catch (e) {
+    if (e instanceof AttnfitError) throw e;
+    throw fsReadError(e, label);
+  } finally {
+    await fh.close();
+  }
 }
 
 /**

@@ -49,8 +49,9 @@ export function decodeFloats(
   const out = allocF64(count, shared);
   const nativeLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   if (littleEndian === nativeLE) {
-    // Copy into an aligned buffer, then view it: one memcpy, no per-element DataView calls.
-    const raw = bytes.slice(offset, offset + count * itemBytes);
+    // View the bytes when aligned, else copy into an aligned buffer first; no per-element calls.
+    const at = bytes.byteOffset + offset;
+    const raw = at % itemBytes === 0 ? new Uint8Array(bytes.buffer, at, count * itemBytes) : bytes.slice(offset, offset + count * itemBytes);
     if (itemBytes === 8) out.set(new Float64Array(raw.buffer, raw.byteOffset, count));
     else out.set(new Float32Array(raw.buffer, raw.byteOffset, count));
     return out;

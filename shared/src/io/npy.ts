@@ -180,20 +180,41 @@ function describeDescr(descr: string): string {
  */
 export function decodeNpy(bytes: Uint8Array, name: string, opts: ReadOptions = {}): NdArray {
   const h = parseNpyHeader(bytes, name);
-  const [item, le] = FLOAT_DTYPES[h.descr]!;
-  const count = shapeSize(h.shape);
-  const need = count * item;
-  const have = bytes.length - h.dataOffset;
+  checkNpyDataSize(h, bytes.length - h.dataOffset, name);
+  return npyFromData(h, bytes.subarray(h.dataOffset), !!opts.shared);
+}
+
+/** Bytes per element of a header's dtype (the header was validated by parseNpyHeader). */
+export function npyItemBytes(h: NpyHeader): 4 | 8 {
+  return FLOAT_DTYPES[h.descr]![0];
+}
+
+/**
+ * Throw BAD_FILE unless exactly `have` data bytes follow the header (truncated or trailing data).
+ */
+export function checkNpyDataSize(h: NpyHeader, have: number, name: string): void {
+  const need = shapeSize(h.shape) * npyItemBytes(h);
   if (have < need) {
     throw badFile(name, `truncated: header says shape ${formatShape(h.shape)} of '${h.descr}' (${need} bytes of data) but the file has ${have}`);
   }
   if (have > need) {
     throw badFile(name, `size mismatch: header says shape ${formatShape(h.shape)} of '${h.descr}' (${need} bytes of data) but the file has ${have}`);
   }
-  const shared = !!opts.shared;
-  let data = decodeFloats(bytes, h.dataOffset, count, item, le, shared && !(h.fortranOrder && h.shape.length >= 2));
-  if (h.fortranOrder && h.shape.length >= 2) data = fortranToC(data, h.shape, shared);
-  return { shape: h.shape, data, dtype: h.descr };
+}
+
+/** True when the data bytes can be copied verbatim into a C-order float64 array. */
+export function npyIsNativeF64C(h: NpyHeader): boolean {
+  const nativeLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  return h.descr === (nativeLE ? '<f8' : '>f8') && !(h.fortranOrder && h.shape.length >= 2);
+}
+
+/** Decode the data bytes (exactly the size the header says) to float64 C order. */
+export function npyFromData(h: NpyHeader, data: Uint8Array, shared: boolean): NdArray {
+  const [item, le] = FLOAT_DTYPES[h.descr]!;
+  const fortran = h.fortranOrder && h.shape.length >= 2;
+  let out = decodeFloats(data, 0, shapeSize(h.shape), item, le, shared && !fortran);
+  if (fortran) out = fortranToC(out, h.shape, shared);
+  return { shape: h.shape, data: out, dtype: h.descr };
 }
 
 /**

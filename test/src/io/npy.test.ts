@@ -147,6 +147,11 @@ test('writeNpy is atomic: writes the file, leaves no temp files, creates the dir
     try { await readNpy(join(dir, 'nope.npy'), { label: '--x nope.npy' }); } catch (e) { err = e; }
     assert.is((err as AttnfitError).code, 'FILE_NOT_FOUND');
     assert.is((err as Error).message, '--x nope.npy: file not found');
+    // A directory where a file is expected: BAD_FILE.
+    err = undefined;
+    try { await readNpy(dir); } catch (e) { err = e; }
+    assert.is((err as AttnfitError).code, 'BAD_FILE');
+    assert.is((err as Error).message, `${dir}: is a directory, expected a file`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
