@@ -9,6 +9,7 @@
  * Jrow: O = F∘G − rowsum(F∘G)·F, the softmax backward (Jacobian-transpose product per row).
  */
 import { checkInt, checkMatrix } from './checks.js';
+import { expShiftSum } from './vexp.js';
 
 /**
  * Unchecked row softmax of a rows×cols block. In place when O === S with the same offset and
@@ -48,12 +49,8 @@ export function softmaxRowsBase(
       if (lse) lse[offLse + i] = Infinity;
       continue;
     }
-    let sum = 0;
-    for (let j = 0; j < cols; j++) {
-      const e = Math.exp(S[s0 + j]! - mx);
-      O[o0 + j] = e;
-      sum += e;
-    }
+    // O[i,j] = exp(S[i,j] − mx) and their sum, vectorised (vexp.ts: < 1 ulp, fixed summation order).
+    const sum = expShiftSum(cols, S, s0, mx, O, o0);
     const inv = 1 / sum;
     for (let j = 0; j < cols; j++) O[o0 + j] *= inv;
     if (lse) lse[offLse + i] = mx + Math.log(sum);
