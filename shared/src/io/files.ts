@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { AttnfitError, ErrorCodes } from '../core/index.js';
 import { checkNpyDataSize, encodeNpy, npyFromData, npyIsNativeF64C, parseNpyHeader } from './npy.js';
-import { decodeSafetensors, encodeSafetensors, type SafetensorsInput } from './safetensors.js';
-import { allocF64, type NdArray, type ReadOptions } from './ndarray.js';
+import { encodeSafetensors, parseSafetensorsHeader, safetensorsItemBytes, type SafetensorsInput } from './safetensors.js';
+import { allocF64, decodeFloats, shapeSize, type NdArray, type ReadOptions } from './ndarray.js';
 
 /**
  * Read a whole file. `label` is how messages name it (default: the path), e.g. "--x X.npy".
@@ -54,12 +54,7 @@ export async function readNpy(path: string, opts: ReadOptions & { label?: string
   let fh: FileHandle;
   try { fh = await open(path, 'r'); } catch (e) { throw fsReadError(e, label); }
   try {
-    let size: number;
-    try {
-      const st = await fh.stat();
-      if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-      size = st.size;
-    } catch (e) { throw fsReadError(e, label); }
+    const size = await fileSize(fh, label);
     // Magic + version + header length, then the header itself; parseNpyHeader validates both.
     const pre = new Uint8Array(Math.min(size, 12));
     await readFully(fh, pre, 0);
@@ -92,12 +87,60 @@ export async function readNpy(path: string, opts: ReadOptions & { label?: string
 }
 
 /**
- * Read the F64/F32 tensors of a .safetensors file as float64.
+ * Read the F64/F32 tensors of a .safetensors file as float64. Streams: the header is read and
+ * validated first, then only the wanted tensors (`only`) are read, each straight into place.
  * @throws AttnfitError FILE_NOT_FOUND, BAD_FILE, BAD_DTYPE
+ * @example const t = await readSafetensors('p.safetensors', { only: ['A1'] }); t.get('A1')!.shape
  */
 export async function readSafetensors(path: string, opts: ReadOptions & { label?: string; only?: readonly string[] } = {}): Promise<Map<string, NdArray>> {
   const label = opts.label ?? path;
-  return decodeSafetensors(await readBytes(path, label), label, opts);
+  let fh: FileHandle;
+  try { fh = await open(path, 'r'); } catch (e) { throw fsReadError(e, label); }
+  try {
+    const size = await fileSize(fh, label);
+    const pre = new Uint8Array(Math.min(size, 8));
+    await readFully(fh, pre, 0);
+    let headLen = pre.length;
+    if (pre.length === 8) {
+      const n = new DataView(pre.buffer).getBigUint64(0, true);
+      if (n <= BigInt(size - 8)) headLen = 8 + Number(n);
+    }
+    const head = new Uint8Array(headLen);
+    head.set(pre);
+    if (headLen > pre.length) await readFully(fh, head.subarray(pre.length), pre.length);
+    const h = parseSafetensorsHeader(head, label, size);
+    const out = new Map<string, NdArray>();
+    const nativeLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+    for (const [key, t] of h.tensors) {
+      if (opts.only && !opts.only.includes(key)) continue;
+      const item = safetensorsItemBytes(t, key, label);
+      const count = shapeSize(t.shape), need = count * item;
+      let data: Float64Array;
+      if (item === 8 && nativeLE) {
+        data = allocF64(count, !!opts.shared);
+        await readFully(fh, new Uint8Array(data.buffer, 0, need), h.dataStart + t.dataOffsets[0]);
+      } else {
+        const buf = new Uint8Array(need);
+        await readFully(fh, buf, h.dataStart + t.dataOffsets[0]);
+        data = decodeFloats(buf, 0, count, item, true, !!opts.shared);
+      }
+      out.set(key, { shape: t.shape, data, dtype: t.dtype });
+    }
+    return out;
+  } catch (e) {
+    if (e instanceof AttnfitError) throw e;
+    throw fsReadError(e, label);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function fileSize(fh: FileHandle, label: string): Promise<number> {
+  try {
+    const st = await fh.stat();
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    return st.size;
+  } catch (e) { throw fsReadError(e, label); }
 }
 
 function fsWriteError(e: unknown, path: string): AttnfitError {

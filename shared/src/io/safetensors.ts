@@ -43,15 +43,18 @@ const ALL_DTYPE_BYTES: Readonly<Record<string, number>> = Object.freeze({
  * Parse and validate a safetensors header: JSON shape, dtypes, shapes, offsets (each tensor's
  * byte length equals its element count × item size; tensors tile the data buffer exactly).
  * Unsupported dtypes are reported only when the tensor is decoded.
+ * @param bytes the file, or at least its first 8 + N bytes (then pass `fileSize`)
+ * @param fileSize total file size in bytes (default bytes.length)
  * @throws AttnfitError BAD_FILE naming the file (and the tensor)
  */
-export function parseSafetensorsHeader(bytes: Uint8Array, name: string): SafetensorsHeader {
-  if (bytes.length < 8) throw badFile(name, `not a .safetensors file (${bytes.length} bytes, shorter than the 8-byte header length)`);
+export function parseSafetensorsHeader(bytes: Uint8Array, name: string, fileSize: number = bytes.length): SafetensorsHeader {
+  if (fileSize < 8 || bytes.length < 8) throw badFile(name, `not a .safetensors file (${fileSize} bytes, shorter than the 8-byte header length)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = dv.getBigUint64(0, true);
-  if (n > BigInt(MAX_HEADER_BYTES) || Number(n) > bytes.length - 8) {
-    throw badFile(name, `not a .safetensors file or truncated: header length ${n} but the file has ${bytes.length - 8} bytes after it`);
+  if (n > BigInt(MAX_HEADER_BYTES) || Number(n) > fileSize - 8) {
+    throw badFile(name, `not a .safetensors file or truncated: header length ${n} but the file has ${fileSize - 8} bytes after it`);
   }
+  if (Number(n) > bytes.length - 8) throw badFile(name, 'internal: header bytes not supplied');
   const hlen = Number(n);
   const text = new TextDecoder('utf-8').decode(bytes.subarray(8, 8 + hlen));
   if (!text.startsWith('{')) throw badFile(name, 'not a .safetensors file: header does not start with "{"');
@@ -59,7 +62,7 @@ export function parseSafetensorsHeader(bytes: Uint8Array, name: string): Safeten
   try { json = JSON.parse(text); } catch (e) { throw badFile(name, `malformed safetensors header JSON: ${(e as Error).message}`, e); }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw badFile(name, 'malformed safetensors header: not a JSON object');
   const dataStart = 8 + hlen;
-  const bufLen = bytes.length - dataStart;
+  const bufLen = fileSize - dataStart;
   const tensors = new Map<string, SafetensorsEntry>();
   let metadata: Record<string, string> = {};
   for (const [key, raw] of Object.entries(json as Record<string, unknown>)) {
@@ -114,15 +117,24 @@ export function decodeSafetensors(bytes: Uint8Array, name: string, opts: ReadOpt
   const out = new Map<string, NdArray>();
   for (const [key, t] of h.tensors) {
     if (opts.only && !opts.only.includes(key)) continue;
-    const item = ITEM_BYTES[t.dtype];
-    if (!item) {
-      throw new AttnfitError(ErrorCodes.BAD_DTYPE,
-        `${name}: tensor '${key}' has dtype ${t.dtype}, which is not supported: use F64 or F32`, { details: { file: name, tensor: key, dtype: t.dtype } });
-    }
+    const item = safetensorsItemBytes(t, key, name);
     const data = decodeFloats(bytes, h.dataStart + t.dataOffsets[0], shapeSize(t.shape), item, true, !!opts.shared);
     out.set(key, { shape: t.shape, data, dtype: t.dtype });
   }
   return out;
+}
+
+/**
+ * Bytes per element of a tensor we can decode (F64 → 8, F32 → 4).
+ * @throws AttnfitError BAD_DTYPE naming the file and the tensor
+ */
+export function safetensorsItemBytes(t: SafetensorsEntry, key: string, name: string): 4 | 8 {
+  const item = ITEM_BYTES[t.dtype];
+  if (!item) {
+    throw new AttnfitError(ErrorCodes.BAD_DTYPE,
+      `${name}: tensor '${key}' has dtype ${t.dtype}, which is not supported: use F64 or F32`, { details: { file: name, tensor: key, dtype: t.dtype } });
+  }
+  return item;
 }
 
 /** A tensor to write: float64 values in C order, stored as F64 (default) or F32. */

@@ -2,12 +2,18 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { AttnfitError } from '@attnfit/shared/core';
 import { decodeSafetensors, encodeSafetensors, parseSafetensorsHeader, readSafetensors, decodeNpy } from '@attnfit/shared/io';
 
 const FIX = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 const npyExpected = JSON.parse(readFileSync(join(FIX, 'npy', 'expected.json'), 'utf8')) as { good: Record<string, { data: number[] }> };
+
+let tmp = '';
+test.before(async () => { tmp = await mkdtemp(join(tmpdir(), 'attnfit-st-')); });
+test.after(async () => { await rm(tmp, { recursive: true, force: true }); });
 
 function errOf(fn: () => unknown): AttnfitError {
   try { fn(); } catch (e) { assert.instance(e, AttnfitError); return e as AttnfitError; }
@@ -70,7 +76,7 @@ test('encode → decode round trip (F64 exact, F32 rounded), header 8-byte align
   assert.equal(parseSafetensorsHeader(bytes, 'rt').metadata, { k: 'v' });
 });
 
-test('malformed files: BAD_FILE with a precise reason', () => {
+test('malformed files: BAD_FILE with a precise reason (in memory and streamed from disk)', async () => {
   const d16 = new Uint8Array(16);
   const ok = { x: { dtype: 'F64', shape: [2], data_offsets: [0, 16] } };
   const cases: [Uint8Array, RegExp][] = [
@@ -95,6 +101,14 @@ test('malformed files: BAD_FILE with a precise reason', () => {
     assert.is(e.code, 'BAD_FILE', e.message);
     assert.ok(e.message.startsWith('bad.safetensors: '), e.message);
     assert.match(e.message, re);
+    // The streaming reader (header first, then tensors) says exactly the same.
+    const path = join(tmp, 'bad.safetensors');
+    await writeFile(path, bytes);
+    let err: unknown;
+    try { await readSafetensors(path, { label: 'bad.safetensors' }); } catch (x) { err = x; }
+    assert.instance(err, AttnfitError);
+    assert.is((err as AttnfitError).code, 'BAD_FILE');
+    assert.is((err as Error).message, e.message);
   }
   // Sanity: the base case is fine.
   assert.equal(decodeSafetensors(raw(ok, d16), 'ok').get('x')!.shape, [2]);
