@@ -118,7 +118,8 @@ export class DynamicAttention {
   private readonly V: Float64Array;
   private readonly K0: Float64Array;
   private readonly V0: Float64Array;
-  private readonly S: Float64Array | null;
+  /** Snapshot logits stored transposed: ST[r·n + i] = Q[i]·K₀[r], so a key's column is contiguous for rebuilds. */
+  private readonly ST: Float64Array | null;
   private readonly m: Float64Array;
   private readonly ell: Float64Array;
   private readonly amp: Float64Array;
@@ -149,7 +150,7 @@ export class DynamicAttention {
     this.ampLimit = errTol / EPS;
     this.Q = Q; this.K = K; this.V = V;
     this.K0 = K.slice(); this.V0 = V.slice();
-    this.S = mode === 'snapshot' ? new Float64Array(n * n) : null;
+    this.ST = mode === 'snapshot' ? new Float64Array(n * n) : null;
     this.m = new Float64Array(n); this.ell = new Float64Array(n); this.amp = new Float64Array(n);
     this.N = new Float64Array(n * d);
     const cap = Math.max(16, threshold + d);
@@ -279,7 +280,7 @@ export class DynamicAttention {
   // ---------------------------------------------------------------- queries
 
   private logit0(i: number, r: number): number {
-    if (this.S) return this.S[i * this.n + r]!;
+    if (this.ST) return this.ST[r * this.n + i]!;
     const d = this.d, Q = this.Q, K0 = this.K0;
     let s = 0;
     for (let c = 0; c < d; c++) s += Q[i * d + c]! * K0[r * d + c]!;
@@ -432,15 +433,27 @@ export class DynamicAttention {
     if (plan.full) { this.buildRows(r0, r1); return; }
     const k = plan.keys.length;
     if (k === 0) return;
-    const n = this.n, d = this.d, S = this.S;
-    const B = Math.max(1, Math.floor(DYNAMIC_DEFAULTS.blockElems / (3 * k)));
+    const n = this.n, d = this.d, ST = this.ST;
+    const B = Math.max(1, Math.floor(DYNAMIC_DEFAULTS.blockElems / (4 * k)));
     const S1 = new Float64Array(Math.min(B, r1 - r0) * k);
-    const S0 = S ? null : new Float64Array(Math.min(B, r1 - r0) * k);
+    const S0 = new Float64Array(Math.min(B, r1 - r0) * k);
     const W = new Float64Array(Math.min(B, r1 - r0) * 2 * k);
     for (let b0 = r0; b0 < r1; b0 += B) {
       const b1 = Math.min(r1, b0 + B), nb = b1 - b0;
       dgemmBase(false, true, nb, k, d, 1, this.Q, b0 * d, d, plan.KR, 0, d, 0, S1, 0, k);
-      if (S0) dgemmBase(false, true, nb, k, d, 1, this.Q, b0 * d, d, plan.K0R, 0, d, 0, S0, 0, k);
+      if (ST) {
+        // gather the old logit columns (contiguous in the transposed snapshot), write the new ones
+        for (let s = 0; s < k; s++) {
+          const base = plan.keys[s]! * n, changed = plan.keyChanged[s];
+          for (let i = b0; i < b1; i++) {
+            const o = (i - b0) * k + s;
+            S0[o] = ST[base + i]!;
+            if (changed) ST[base + i] = S1[o]!;
+          }
+        }
+      } else {
+        dgemmBase(false, true, nb, k, d, 1, this.Q, b0 * d, d, plan.K0R, 0, d, 0, S0, 0, k);
+      }
       for (let i = b0; i < b1; i++) {
         const o = (i - b0) * k, w = (i - b0) * 2 * k;
         const mi = this.m[i]!;
@@ -450,14 +463,9 @@ export class DynamicAttention {
         let L = this.ell[i]! * sc;
         let mag = this.amp[i]! * L;
         for (let s = 0; s < k; s++) {
-          const r = plan.keys[s]!;
-          const s0 = S ? S[i * n + r]! : S0![o + s]!;
-          const a = Math.exp(s0 - mNew);
+          const a = Math.exp(S0[o + s]! - mNew);
           let b = a;
-          if (plan.keyChanged[s]) {
-            b = Math.exp(S1[o + s]! - mNew); L += b - a; mag += a + b;
-            if (S) S[i * n + r] = S1[o + s]!;
-          }
+          if (plan.keyChanged[s]) { b = Math.exp(S1[o + s]! - mNew); L += b - a; mag += a + b; }
           W[w + s] = -a; W[w + k + s] = b;
         }
         if (sc !== 1) for (let c = 0; c < d; c++) this.N[i * d + c] *= sc;
@@ -499,7 +507,8 @@ export class DynamicAttention {
     for (let b0 = r0; b0 < r1; b0 += B) {
       const b1 = Math.min(r1, b0 + B), nb = b1 - b0;
       dgemmBase(false, true, nb, n, d, 1, this.Q, b0 * d, d, this.K, 0, d, 0, E, 0, n);
-      if (this.S) this.S.set(E.subarray(0, nb * n), b0 * n);
+      const ST = this.ST;
+      if (ST) for (let r = 0; r < n; r++) for (let i = 0; i < nb; i++) ST[r * n + b0 + i] = E[i * n + r]!;
       for (let i = 0; i < nb; i++) {
         let mx = -Infinity;
         for (let r = 0; r < n; r++) if (E[i * n + r]! > mx) mx = E[i * n + r]!;
@@ -525,7 +534,7 @@ export class DynamicAttention {
   /** Counters and sizes (a plain object; safe to send over threads and the wire). */
   stats(): DynamicStats {
     const n = this.n, d = this.d;
-    const bytes = 8 * (5 * n * d + n * d + 3 * n) + (this.S ? 8 * n * n : 0) + 4 * n
+    const bytes = 8 * (5 * n * d + n * d + 3 * n) + (this.ST ? 8 * n * n : 0) + 4 * n
       + this.logKind.length * (1 + 4 + 4 + 8 + 4 + 1 + 24);
     return {
       n, d, mode: this.mode, threshold: this.threshold, pending: this.logLen, touchedKeys: this.nSlots,
