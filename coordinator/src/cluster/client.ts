@@ -93,7 +93,7 @@ export class ClusterClient {
    * Resolve with the job's record once it is terminal (succeeded / failed / cancelled).
    * `onProgress` sees every progress event; rejects TIMEOUT after timeoutMs (if given).
    */
-  async waitFor(jobId: string, o: { onProgress?: (p: ProgressMsg) => void; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<JobRecord> {
+  async waitFor(jobId: string, o: { onProgress?: (p: ProgressMsg) => void; timeoutMs?: number; signal?: AbortSignal; mustExist?: boolean } = {}): Promise<JobRecord> {
     checkJobId(jobId);
     const ac = new AbortController();
     const timeoutErr = new AttnfitError(ErrorCodes.TIMEOUT, `job ${jobId}: not finished within ${o.timeoutMs} ms`);
@@ -106,7 +106,7 @@ export class ClusterClient {
       : undefined;
     try {
       let last: JobRecord | undefined;
-      for await (const r of this.store.watch(jobId, (x) => TERMINAL_STATES.has(x.state), ac.signal)) last = r;
+      for await (const r of this.store.watch(jobId, (x) => TERMINAL_STATES.has(x.state), ac.signal, o.mustExist ?? true)) last = r;
       if (last && TERMINAL_STATES.has(last.state)) return last;
       if (timedOut) throw timeoutErr;
       throw new AttnfitError(ErrorCodes.CANCELLED, `waiting for job ${jobId} was interrupted`);

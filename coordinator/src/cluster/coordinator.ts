@@ -39,6 +39,9 @@ export interface CoordinatorOptions extends NatsAuthOptions {
 
 export const COORDINATOR_DEFAULTS = Object.freeze({ maxJobs: 1 });
 
+/** How long startup retries creating the JetStream resources (ms). */
+export const RESOURCE_RETRY_MS = 30_000;
+
 /** A running coordinator. */
 export interface CoordinatorService {
   readonly name: string;
@@ -61,12 +64,22 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   const name = opts.name ?? `attnfit-coordinator-${hostname()}-${process.pid}`;
   const maxJobs = opts.maxJobs ?? COORDINATOR_DEFAULTS.maxJobs;
   const nc = await connectNats({ ...opts, name });
-  let res: ClusterResources;
-  try {
-    res = await ensureClusterResources(nc);
-  } catch (err) {
-    await nc.close();
-    throw err;
+  let res: ClusterResources | undefined;
+  // A fresh JetStream cluster needs a few seconds to elect its meta leader: retry transient
+  // failures (never AUTH) for up to RESOURCE_RETRY_MS.
+  const deadline = Date.now() + RESOURCE_RETRY_MS;
+  for (let attempt = 1; !res; attempt++) {
+    try {
+      res = await ensureClusterResources(nc);
+    } catch (err) {
+      const code = (err as AttnfitError).code;
+      if (code === ErrorCodes.AUTH || Date.now() > deadline) {
+        await nc.close();
+        throw err;
+      }
+      log(`attnfit coordinator: JetStream not ready (attempt ${attempt}): ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
   const { js, store, os } = res;
   const queue: string[] = [];
@@ -145,7 +158,11 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       }
       const result: SolveResult = await solve(oracle, solveOpts, hooks);
       if (ac.signal.aborted) throw ac.signal.reason;
-      const report = buildClusterReport(result, { jobId: id, problem: rec.problem, workers: [...oracle.stats.workers], tasks: oracle.stats.tasks, retries: oracle.stats.retries, resumedFrom: rec.resumedFrom, blockRows: oracle.info().blockRows });
+      const info = oracle.info();
+      const report = buildClusterReport(result, {
+        jobId: id, problem: rec.problem, workers: [...oracle.stats.workers], tasks: oracle.stats.tasks, retries: oracle.stats.retries,
+        resumedFrom: rec.resumedFrom, blockRows: info.blockRows, gemm: info.gemm, options: solveOpts,
+      });
       const object = resultObjectName(id);
       await os.putBlob({ name: object }, encode({ X: result.X, Y: result.Y, report }));
       await finish(rec, 'succeeded', { iteration: result.iterations, loss: result.loss, relLoss: result.relLoss, result: { object, loss: result.loss, relLoss: result.relLoss, iterations: result.iterations, converged: result.converged } });

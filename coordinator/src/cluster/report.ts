@@ -1,9 +1,11 @@
 /**
- * report.json of a cluster job: the same fields as `attnfit solve` writes (loss, relLoss,
- * iterations, converged, stopReason, method, seconds, history, starts) plus a `cluster` block.
+ * report.json of a cluster job: exactly the fields `attnfit solve` writes (the solver's
+ * buildReport, oracle "nats") plus a `cluster` block (job id, problem hash, workers, tasks,
+ * retries, resumes).
  */
 import type { ProblemRef } from '@attnfit/shared/protocol';
-import type { SolveResult } from '../solver/types.js';
+import { buildReport } from '../solver/index.js';
+import type { SolveOptions, SolveResult } from '../solver/types.js';
 
 /** Cluster facts added to the report. */
 export interface ClusterReportExtra {
@@ -14,31 +16,23 @@ export interface ClusterReportExtra {
   retries: number;
   resumedFrom: number[];
   blockRows: number;
+  gemm: string;
+  /** Effective solve options. */
+  options: SolveOptions;
 }
 
 /** Build the JSON-safe report of a finished cluster solve (X, Y are stored separately). */
 export function buildClusterReport(r: SolveResult, extra: ClusterReportExtra): Record<string, unknown> {
+  const { method: _m, ...options } = extra.options;
+  const base = buildReport(r, {
+    n: extra.problem.n, d: extra.problem.d, threads: null, gemm: extra.gemm, oracle: 'nats', blockRows: extra.blockRows,
+    seconds: r.seconds, options,
+  });
   return {
-    loss: r.loss,
-    relLoss: r.relLoss,
-    objective: r.objective,
-    gradNorm: r.gradNorm,
-    iterations: r.iterations,
-    converged: r.converged,
-    stopReason: r.stopReason,
-    message: r.message,
-    method: r.method,
-    interrupted: r.interrupted,
-    seconds: r.seconds,
-    bestStart: r.bestStart,
-    history: r.history,
-    starts: r.starts.map(({ X: _x, Y: _y, ...s }) => s),
+    ...base,
     cluster: {
       jobId: extra.jobId,
       problemHash: extra.problem.hash,
-      n: extra.problem.n,
-      d: extra.problem.d,
-      blockRows: extra.blockRows,
       workers: extra.workers,
       tasks: extra.tasks,
       retries: extra.retries,

@@ -89,17 +89,17 @@ export class JobStore {
 
   /**
    * Yield the job's record now and on every change until `until(rec)` is true or the signal
-   * aborts. Rejects NOT_FOUND if the job does not exist.
+   * aborts. Rejects NOT_FOUND if the job does not exist (unless mustExist is false).
    */
-  async *watch(id: string, until: (r: JobRecord) => boolean, signal?: AbortSignal): AsyncGenerator<JobRecord> {
+  async *watch(id: string, until: (r: JobRecord) => boolean, signal?: AbortSignal, mustExist = true): AsyncGenerator<JobRecord> {
     const w = await this.kv.watch({ key: jobKey(id) });
     const onAbort = () => w.stop();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       let seen = false;
-      // The watcher first delivers the current value (if any), then each update.
-      const first = await this.get(id);
-      if (!first) throw new AttnfitError(ErrorCodes.NOT_FOUND, `job ${JSON.stringify(id)}: no such job`, { details: { field: 'job', value: id } });
+      // The watcher first delivers the current value (if any), then each update. A job just
+      // submitted may not have a record yet (mustExist = false): its creation is an update.
+      if (mustExist && !(await this.get(id))) throw new AttnfitError(ErrorCodes.NOT_FOUND, `job ${JSON.stringify(id)}: no such job`, { details: { field: 'job', value: id } });
       for await (const e of w) {
         if (e.operation !== 'PUT') continue;
         const r = decodeMessage(e.value, 'job');

@@ -15,6 +15,7 @@ import { AttnfitError, ErrorCodes, wireToError } from '@attnfit/shared/core';
 import { checkOutputDir, loadMatrix, loadProblem, writeJsonAtomic, writeNpy } from '@attnfit/shared/io';
 import { JOB_METHODS, type JobRecord, type JobSolveOptions } from '@attnfit/shared/protocol';
 import { ClusterClient } from '../../cluster/client.js';
+import { clusterResourceError } from '../../jobs/store.js';
 import type { NatsAuthOptions } from '../../cluster/connect.js';
 import { runCoordinator } from '../../cluster/coordinator.js';
 import { reportError } from '../errors.js';
@@ -64,6 +65,8 @@ async function withClient<T>(f: AuthFlags, fn: (c: ClusterClient) => Promise<T>)
   const c = await ClusterClient.connect(authOptions(f));
   try {
     return await fn(c);
+  } catch (err) {
+    throw clusterResourceError('cluster request', err);
   } finally {
     await c.close();
   }
@@ -234,6 +237,7 @@ export function register(program: Command): void {
         process.stdout.write(`${jobId}\n`);
         if (!f.wait) return;
         const rec = await c.waitFor(jobId, {
+          mustExist: false,
           onProgress: (p) => process.stderr.write(`attnfit: job ${jobId} iter ${p.iteration} loss ${fmt(p.loss)} relLoss ${fmt(p.relLoss)}${p.gradNorm !== undefined ? ` grad ${fmt(p.gradNorm)}` : ''}\n`),
         });
         if (rec.state === 'succeeded') {
@@ -246,6 +250,8 @@ export function register(program: Command): void {
           process.stderr.write(`attnfit: job ${jobId} succeeded: relLoss ${fmt(rec.relLoss)} after ${rec.iteration} iterations\n`);
         }
         process.exitCode = finalExit(rec);
+      } catch (err) {
+        throw clusterResourceError('submit', err);
       } finally {
         await c.close();
       }

@@ -1,0 +1,136 @@
+/**
+ * In-process tests of the worker service and the NatsOracle against a real nats-server:
+ * malformed / unknown-version tasks get error replies (the worker survives), missing problems
+ * give NOT_FOUND, results are bitwise equal to local block evaluation, large replies are chunked
+ * under a small max_payload, and the oracle retries a lost task and ignores duplicates.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Objm } from '@nats-io/obj';
+import { evaluateProblem, blockPartials, type Problem } from '@attnfit/shared/math';
+import {
+  DATA_BUCKET, PROTOCOL_VERSION, TASK_QUEUE, TASK_SUBJECT, decodeMessage, encode, encodeError, packProblem, partialsToWire,
+  problemRef, wireToPartials, type TaskMsg,
+} from '@attnfit/shared/protocol';
+import { startWorkerService, type WorkerService } from '@attnfit/worker/service';
+import { NatsOracle } from '@attnfit/coordinator';
+import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
+import { rng, randMatrix } from '../helpers/rng.js';
+
+function bitsEqual(a: Float64Array | undefined, b: Float64Array | undefined): boolean {
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
+}
+
+function problem(n: number, d: number, seed: number): Problem {
+  const r = rng(seed);
+  return { n, d, A1: randMatrix(r, n, d), A2: randMatrix(r, n, d), A3: randMatrix(r, n, d), B: randMatrix(r, n, d) };
+}
+
+let server: NatsServerHandle;
+let nc: NatsConnection;
+let worker: WorkerService;
+const p = problem(40, 8, 7);
+const blob = packProblem(p);
+const ref = problemRef(blob, p.n, p.d);
+const X = randMatrix(rng(1), 8, 8, 0.3);
+const Y = randMatrix(rng(2), 8, 8);
+
+test.before(async () => {
+  // A small max_payload so that a d = 8 Hessian reply (≥ 16.6 kB) must be chunked.
+  server = await startNatsServer({ config: 'max_payload: 16384' });
+  nc = await connect({ servers: server.url });
+  const os = await new Objm(nc).create(DATA_BUCKET);
+  await os.putBlob({ name: ref.object }, blob);
+  worker = await startWorkerService({ servers: server.url, threads: 1, log: () => undefined });
+});
+
+test.after(async () => {
+  await worker?.drain();
+  await nc?.close();
+  await server?.stop();
+});
+
+function task(over: Partial<TaskMsg> = {}): TaskMsg {
+  return { v: PROTOCOL_VERSION, kind: 'task', id: 't-1', jobId: 'job-1', problem: ref, r0: 0, r1: 16, X, Y, want: { loss: true, gradX: true }, ...over };
+}
+
+test('malformed bytes and unknown versions get PROTOCOL error replies; the worker keeps serving', async () => {
+  const r1 = decodeMessage((await nc.request(TASK_SUBJECT, new Uint8Array([0xc1, 1, 2]), { timeout: 5000 })).data, 'error');
+  assert.is(r1.error.code, 'PROTOCOL');
+  const r2 = decodeMessage((await nc.request(TASK_SUBJECT, encode({ ...task(), v: 42 }), { timeout: 5000 })).data, 'error');
+  assert.is(r2.error.code, 'PROTOCOL');
+  assert.is(r2.id, 't-1');
+  assert.match(r2.error.message, /unsupported protocol version 42/);
+  const r3 = decodeMessage((await nc.request(TASK_SUBJECT, encode(task({ r0: 30, r1: 50 })), { timeout: 5000 })).data, 'error');
+  assert.is(r3.error.code, 'PROTOCOL');
+  assert.match(r3.error.message, /\[30, 50\)/);
+  const ok = decodeMessage((await nc.request(TASK_SUBJECT, encode(task()), { timeout: 10_000 })).data, 'result');
+  assert.is(ok.id, 't-1');
+});
+
+test('a task for a problem missing from the object store gets NOT_FOUND', async () => {
+  const missing = { ...ref, hash: 'f'.repeat(64), object: `problem-${'f'.repeat(64)}` };
+  const r = decodeMessage((await nc.request(TASK_SUBJECT, encode(task({ problem: missing })), { timeout: 5000 })).data, 'error');
+  assert.is(r.error.code, 'NOT_FOUND');
+});
+
+test('worker results equal local block partials bitwise; the problem is fetched once', async () => {
+  const before = worker.stats().fetches;
+  const m = decodeMessage((await nc.request(TASK_SUBJECT, encode(task({ id: 't-2', r0: 8, r1: 24 })), { timeout: 10_000 })).data, 'result');
+  const got = wireToPartials(m.partials, p.d);
+  const want = blockPartials(p, 8, 24, X, Y, { loss: true, gradX: true });
+  assert.ok(Object.is(got.loss, want.loss));
+  assert.ok(bitsEqual(got.gradX, want.gradX));
+  assert.is(worker.stats().fetches, before);
+});
+
+test('NatsOracle: chunked Hessian replies, block-order reduce equals evaluateProblem bitwise', async () => {
+  const oracle = new NatsOracle(nc, p, ref, { jobId: 'job-2', blockRows: 8 });
+  const want = { loss: true, gradX: true, gradY: true, hessXX: true, normal: true };
+  const got = await oracle.evaluate(X, Y, want);
+  const ref8 = evaluateProblem(p, X, Y, want, 8);
+  assert.ok(Object.is(got.loss, ref8.loss));
+  for (const k of ['gradX', 'gradY', 'hessXX', 'MtM', 'MtB'] as const) assert.ok(bitsEqual(got[k], ref8[k]), k);
+  assert.is(got.rows, p.n);
+  assert.equal(oracle.info().blocks, 5);
+  await oracle.close();
+});
+
+test('NatsOracle retries a lost task and ignores duplicate replies', async () => {
+  // A second server-side responder in the same queue group would race the real worker, so use a
+  // separate connection that answers on its own subject by stopping the real worker first.
+  await worker.drain();
+  const fake = await connect({ servers: server.url });
+  let seen = 0;
+  fake.subscribe(TASK_SUBJECT, {
+    queue: TASK_QUEUE,
+    callback: (_e, msg) => {
+      seen++;
+      if (seen === 1) return; // lose the first task: the oracle must time out and retry
+      try {
+        const t = decodeMessage(msg.data, 'task');
+        const part = blockPartials(p, t.r0, t.r1, t.X, t.Y, t.want);
+        const reply = encode({ v: PROTOCOL_VERSION, kind: 'result', id: t.id, r0: t.r0, r1: t.r1, partials: partialsToWire(part, p.d) });
+        msg.respond(reply);
+        msg.respond(reply); // a duplicate
+      } catch (err) {
+        msg.respond(encodeError('', err));
+      }
+    },
+  });
+  await fake.flush();
+  const retries: number[] = [];
+  const oracle = new NatsOracle(nc, p, ref, { jobId: 'job-3', blockRows: 20, taskTimeoutMs: 300, maxInFlight: 1, onRetry: (i) => retries.push(i.block) });
+  const got = await oracle.evaluate(X, Y, { loss: true });
+  assert.ok(Object.is(got.loss, evaluateProblem(p, X, Y, { loss: true }, 20).loss));
+  assert.equal(retries, [0]);
+  assert.ok(oracle.stats.duplicates >= 1);
+  await oracle.close();
+  await fake.close();
+  worker = await startWorkerService({ servers: server.url, threads: 1, log: () => undefined });
+});
+
+test.run();
