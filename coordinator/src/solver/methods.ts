@@ -4,6 +4,7 @@
  * Method state that is not derivable from X lives in a {@link MethodState} (checkpointed).
  */
 import { ADAM, ARMIJO_C1, LBFGS_MEMORY, MAX_BACKTRACK, TR_RADIUS0, TR_RADIUS_MAX } from './defaults.js';
+import { symEigMin } from '@attnfit/shared/kernels';
 import { axpy, cholesky, cholSolveInPlace, dot, meanDiag, norm } from './linalg.js';
 import type { Point, Reduced } from './reduced.js';
 import type { MethodState, SolveMethod } from './types.js';
@@ -34,10 +35,11 @@ async function armijo(red: Reduced, pt: Point, p: Float64Array, t0 = 1): Promise
 }
 
 /**
- * Newton on the reduced objective with the exact Schur-complement Hessian, Levenberg–Marquardt
- * damping (the smallest shift τ ≥ μ for which S + τI is positive definite, found by Cholesky;
- * for an indefinite S that is ≈ −λ_min + margin) and Armijo backtracking. μ shrinks 10× after a
- * full step and grows 10× after a shortened one.
+ * Newton on the reduced objective with the exact Schur-complement Hessian S, eigen-shift /
+ * Levenberg–Marquardt damping and Armijo backtracking: the step solves (S + τI)p = −∇f with
+ * τ = μ when S + μI is positive definite (Cholesky), else τ = −λ_min(S) + max(μ, 1e-8·scale)
+ * (scale = mean |diag S|). μ shrinks 10× after a full step (to 0 below 1e-14·scale) and grows
+ * to max(10τ, 1e-8·scale) after a shortened one; μ is kept in the record for resume.
  */
 export function newton(red: Reduced, init: MethodState = {}): Method {
   let mu = init.damping ?? 0;
@@ -49,6 +51,15 @@ export function newton(red: Reduced, init: MethodState = {}): Method {
       const scale = Math.max(meanDiag(S, N), Number.MIN_VALUE);
       let tau = mu;
       let L = cholesky(S, N, tau);
+      if (!L) {
+        // Indefinite (or too weakly damped): eigen-shift past the most negative eigenvalue.
+        let lmin = NaN;
+        try { lmin = symEigMin(N, S); } catch { /* non-finite S: fall through to the 10× ladder */ }
+        if (Number.isFinite(lmin)) {
+          tau = Math.max(tau, -lmin + Math.max(mu, 1e-8 * scale));
+          L = cholesky(S, N, tau);
+        }
+      }
       for (let k = 0; !L && k < 60; k++) {
         tau = tau === 0 ? 1e-10 * scale : tau * 10;
         L = cholesky(S, N, tau);
