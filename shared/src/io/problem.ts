@@ -2,7 +2,7 @@
  * Loading and validating attention-regression problems and d×d matrices from user files.
  *
  * A problem is either a directory with A1.npy A2.npy A3.npy B.npy, or one .safetensors file with
- * tensors A1 A2 A3 B (a directory without A1.npy but with problem.safetensors also works). All
+ * tensors A1 A2 A3 B (a directory holding problem.safetensors and no A1.npy also works). All
  * four must be 2-d, the same n×d, n, d ≥ 1, and finite. Messages name the file and the value.
  */
 import { stat } from 'node:fs/promises';
@@ -72,7 +72,12 @@ export async function loadProblem(path: string, opts: LoadProblemOptions = {}): 
   if (kind === 'dir') {
     const hasA1 = (await kindOf(join(path, 'A1.npy'))) !== null;
     const st = join(path, 'problem.safetensors');
-    if (!hasA1 && (await kindOf(st)) === 'file') stPath = st;
+    const hasSt = (await kindOf(st)) === 'file';
+    if (hasA1 && hasSt) {
+      throw new AttnfitError(ErrorCodes.BAD_FILE,
+        `${path}: holds both A1.npy and problem.safetensors, so the problem is ambiguous: pass ${st} to use the safetensors file, or move one of them away`, { details: { file: path } });
+    }
+    if (hasSt) stPath = st;
     else {
       format = 'npy';
       for (const t of PROBLEM_TENSORS) {

@@ -80,6 +80,10 @@ test('generate --format safetensors writes problem.safetensors that loads like t
     assert.equal(Array.from(ps[k]), Array.from(pn[k]), k);
     assert.equal(Array.from(pd[k]), Array.from(pn[k]), k);
   }
+  // Re-generating in the other format replaces the problem files: the directory stays unambiguous.
+  assert.is((await cli('generate', '--n', '5', '--d', '2', '--out', s)).code, 0);
+  assert.equal((await readdir(s)).sort(), ['A1.npy', 'A2.npy', 'A3.npy', 'B.npy', 'X_true.npy', 'Y_true.npy', 'problem.json']);
+  assert.is((await loadProblem(s)).n, 5);
 });
 
 test('bad generate options: exit 2, [CODE] and the option named, nothing written', async () => {
@@ -102,8 +106,11 @@ test('bad generate options: exit 2, [CODE] and the option named, nothing written
     [['--n', '4', '--d', '2', '--out', join(file, 'sub')], 'BAD_OPTION', /plain-file is a file, not a directory/],
     [['--n', '100000', '--d', '100000', '--out', out], 'BAD_OPTION', /n·d = 10000000000 exceeds/],
   ];
-  for (const [args, code, re] of cases) {
-    const r = await cli('generate', ...args);
+  // Run four at a time (independent processes); check in case order.
+  const results: Awaited<ReturnType<typeof cli>>[] = [];
+  for (let i = 0; i < cases.length; i += 4) results.push(...await Promise.all(cases.slice(i, i + 4).map(([args]) => cli('generate', ...args))));
+  for (const [k, [args, code, re]] of cases.entries()) {
+    const r = results[k]!;
     assert.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.is(r.stdout, '');
     assert.ok(r.stderr.startsWith(`attnfit: error [${code}]: `), r.stderr);

@@ -181,8 +181,11 @@ test('bad loss inputs: exit 2, one stderr line naming code and field, no outputs
     [['--x', X, '--y', Y], 'USAGE', /missing required argument 'PROBLEM'/],
     [[P, P, '--x', X, '--y', Y], 'USAGE', /too many arguments/],
   ];
-  for (const [args, code, msg] of cases) {
-    const r = await cli('loss', ...args);
+  // Run four at a time (independent processes); check in case order.
+  const results: Awaited<ReturnType<typeof cli>>[] = [];
+  for (let i = 0; i < cases.length; i += 4) results.push(...await Promise.all(cases.slice(i, i + 4).map(([args]) => cli('loss', ...args))));
+  for (const [k, [args, code, msg]] of cases.entries()) {
+    const r = results[k]!;
     assert.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.is(r.stdout, '');
     const line = r.stderr.trimEnd();

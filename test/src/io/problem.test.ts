@@ -47,6 +47,12 @@ test('a directory holding problem.safetensors (no A1.npy) loads it', async () =>
   const p = await loadProblem(dir);
   assert.is(p.source.format, 'safetensors');
   assert.is(p.n, 7);
+  // Both formats in one directory: refused as ambiguous, the file path still works.
+  await copyFile(join(PROB, 'A1.npy'), join(dir, 'A1.npy'));
+  const e = await errOf(loadProblem(dir));
+  assert.is(e.code, 'BAD_FILE');
+  assert.match(e.message, /holds both A1\.npy and problem\.safetensors/);
+  assert.is((await loadProblem(join(dir, 'problem.safetensors'))).n, 7);
 });
 
 test('FILE_NOT_FOUND names the missing file', async () => {

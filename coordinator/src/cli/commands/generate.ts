@@ -12,6 +12,7 @@
  * The same (n, d, seed, scale) gives bit-identical files on every machine.
  */
 import type { Command } from 'commander';
+import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import { attentionForward } from '@attnfit/shared/math';
@@ -153,6 +154,9 @@ async function runGenerate(o: GenerateOpts): Promise<void> {
   };
   files.push({ path: join(o.out, 'problem.json'), data: `${JSON.stringify(meta, null, 2)}\n` });
   await writeFilesAtomic(files);
+  // Remove the other format's problem files left by an earlier run, so DIR is never ambiguous.
+  const stale = o.format === 'npy' ? ['problem.safetensors'] : ['A1.npy', 'A2.npy', 'A3.npy', 'B.npy'];
+  await Promise.all(stale.map((f) => rm(join(o.out, f), { force: true })));
   const names = files.map((f) => basename(f.path));
   if (o.json) process.stdout.write(`${JSON.stringify({ out: o.out, n: o.n, d: o.d, seed: o.seed, scale: o.scale, format: o.format, files: names })}\n`);
   else process.stdout.write(`attnfit: wrote planted problem n=${o.n} d=${o.d} (seed ${o.seed}, scale ${o.scale}) to ${o.out}: ${names.join(' ')}\n`);
