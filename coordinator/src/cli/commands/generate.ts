@@ -111,9 +111,10 @@ export function register(program: Command): void {
     .command('generate')
     .summary('write a planted problem (A1 A2 A3 B, X_true, Y_true)')
     .description(
-      'Write a planted problem: A1, A2, A3 ~ N(0, 1/d) (n×d), X_true ~ N(0, scale²), Y_true ~ N(0, 1) (d×d),\n' +
-      'B = softmax_rows(A1 X_true A2ᵀ) A3 Y_true. Files: A1.npy A2.npy A3.npy B.npy (or problem.safetensors),\n' +
-      'X_true.npy, Y_true.npy, problem.json. Deterministic: xoshiro128** seeded by splitmix32, Box–Muller normals.')
+      'Write a planted problem: A1, A2, A3 ~ N(0, 1/d) (n×d), X_true ~ N(0, scale²), Y_true ~ N(0, 1) (d×d), ' +
+      'B = softmax_rows(A1 X_true A2ᵀ) A3 Y_true.\n\n' +
+      'Files: A1.npy A2.npy A3.npy B.npy (or problem.safetensors), X_true.npy, Y_true.npy, problem.json. ' +
+      'Deterministic: xoshiro128** seeded by splitmix32(seed), 53-bit uniforms, Box–Muller normals.')
     .requiredOption('--n <N>', 'rows n (integer >= 1)', intOption('--n', 1))
     .requiredOption('--d <D>', 'dimension d (integer >= 1)', intOption('--d', 1))
     .option('--seed <S>', 'RNG seed, integer in [0, 4294967295]', intOption('--seed', 0, 2 ** 32 - 1), GENERATE_DEFAULTS.seed)

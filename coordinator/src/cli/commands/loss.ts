@@ -24,9 +24,10 @@ export function register(program: Command): void {
     .command('loss')
     .summary('loss, gradient norms (and gradients / Hessian files) at given X, Y')
     .description(
-      'Evaluate L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F (no ½) and print one JSON object\n' +
-      '{"loss","relLoss","gradNormX","gradNormY"} on stdout (relLoss = loss / ‖B‖²_F; norms are Frobenius).\n' +
-      'PROBLEM is a directory with A1.npy A2.npy A3.npy B.npy (or problem.safetensors) or a .safetensors file.')
+      'Evaluate L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F (no ½) and print one JSON object ' +
+      '{"loss","relLoss","gradNormX","gradNormY"} on stdout (relLoss = loss / ‖B‖²_F; norms are Frobenius).\n\n' +
+      'PROBLEM is a directory with A1.npy A2.npy A3.npy B.npy (or problem.safetensors) or a .safetensors file. ' +
+      'Exit 0 ok, 2 bad input (with "attnfit: error [CODE]: message" on stderr), 1 internal error.')
     .argument('<PROBLEM>', 'problem directory or .safetensors file')
     .requiredOption('--x <X.npy>', 'X, a d×d float .npy')
     .requiredOption('--y <Y.npy>', 'Y, a d×d float .npy')
