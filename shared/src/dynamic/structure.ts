@@ -15,7 +15,7 @@
  * (O(d) per touched key per query) and rebuilds recompute Q·K₀[R]ᵀ as well.
  */
 import { AttnfitError, ErrorCodes, formatValue } from '../core/index.js';
-import { dgemmBase } from '../kernels/index.js';
+import { dgemmBase, expShiftSum, vexpBase } from '../kernels/index.js';
 import { DYNAMIC_DEFAULTS } from './defaults.js';
 
 /** Memory mode: keep the n×n logits snapshot, or only the snapshot keys (O(nd)). */
@@ -381,8 +381,7 @@ export class DynamicAttention {
     dgemmBase(false, true, 1, n, d, 1, this.Q, i * d, d, this.K, 0, d, 0, z, 0, n);
     let mx = -Infinity;
     for (let r = 0; r < n; r++) if (z[r]! > mx) mx = z[r]!;
-    let L = 0;
-    for (let r = 0; r < n; r++) { const e = Math.exp(z[r]! - mx); z[r] = e; L += e; }
+    const L = expShiftSum(n, z, 0, mx, z, 0);
     if (j >= 0) {
       let num = 0;
       for (let r = 0; r < n; r++) num += z[r]! * this.V[r * d + j]!;
@@ -454,19 +453,28 @@ export class DynamicAttention {
       } else {
         dgemmBase(false, true, nb, k, d, 1, this.Q, b0 * d, d, plan.K0R, 0, d, 0, S0, 0, k);
       }
+      // raise the shifts, then all 2·nb·k exponentials of the block in one vectorised call
       for (let i = b0; i < b1; i++) {
         const o = (i - b0) * k, w = (i - b0) * 2 * k;
-        const mi = this.m[i]!;
-        let mNew = mi;
+        let mNew = this.m[i]!;
         for (let s = 0; s < k; s++) if (plan.keyChanged[s] && S1[o + s]! > mNew) mNew = S1[o + s]!;
-        const sc = Math.exp(mi - mNew);
+        for (let s = 0; s < k; s++) {
+          W[w + s] = S0[o + s]! - mNew;
+          W[w + k + s] = (plan.keyChanged[s] ? S1[o + s]! : S0[o + s]!) - mNew;
+        }
+        S1[o] = mNew; // S1 row no longer needed: keep the new shift there
+      }
+      vexpBase(W, 0, nb * 2 * k, W, 0);
+      for (let i = b0; i < b1; i++) {
+        const o = (i - b0) * k, w = (i - b0) * 2 * k;
+        const mi = this.m[i]!, mNew = S1[o]!;
+        const sc = mNew === mi ? 1 : Math.exp(mi - mNew);
         let L = this.ell[i]! * sc;
         let mag = this.amp[i]! * L;
         for (let s = 0; s < k; s++) {
-          const a = Math.exp(S0[o + s]! - mNew);
-          let b = a;
-          if (plan.keyChanged[s]) { b = Math.exp(S1[o + s]! - mNew); L += b - a; mag += a + b; }
-          W[w + s] = -a; W[w + k + s] = b;
+          const a = W[w + s]!;
+          if (plan.keyChanged[s]) { const b = W[w + k + s]!; L += b - a; mag += a + b; }
+          W[w + s] = -a;
         }
         if (sc !== 1) for (let c = 0; c < d; c++) this.N[i * d + c] *= sc;
         this.m[i] = mNew; this.ell[i] = L; this.amp[i] = mag / L;
@@ -484,9 +492,11 @@ export class DynamicAttention {
     const d = this.d;
     if (plan.full) { this.K0.set(this.K); this.V0.set(this.V); }
     else {
-      for (const r of plan.keys) {
-        this.K0.set(this.K.subarray(r * d, r * d + d), r * d);
-        this.V0.set(this.V.subarray(r * d, r * d + d), r * d);
+      const k = plan.keys.length;
+      for (let s = 0; s < k; s++) {
+        const r = plan.keys[s]!;
+        this.K0.set(plan.KR.subarray(s * d, s * d + d), r * d);
+        this.V0.set(plan.VR.subarray((k + s) * d, (k + s) * d + d), r * d);
       }
     }
     for (let s = 0; s < this.nSlots; s++) this.slotOf[this.slotKeys[s]!] = -1;
@@ -512,8 +522,7 @@ export class DynamicAttention {
       for (let i = 0; i < nb; i++) {
         let mx = -Infinity;
         for (let r = 0; r < n; r++) if (E[i * n + r]! > mx) mx = E[i * n + r]!;
-        let L = 0;
-        for (let r = 0; r < n; r++) { const e = Math.exp(E[i * n + r]! - mx); E[i * n + r] = e; L += e; }
+        const L = expShiftSum(n, E, i * n, mx, E, i * n);
         this.m[b0 + i] = mx; this.ell[b0 + i] = L; this.amp[b0 + i] = 1;
       }
       dgemmBase(false, false, nb, d, n, 1, E, 0, n, this.V, 0, d, 0, this.N, b0 * d, d);
