@@ -1,7 +1,8 @@
 /**
  * Symmetric eigen-decomposition A = V diag(λ) Vᵀ by Householder tridiagonalization and the
- * implicit QL algorithm (EISPACK tred2/tql2, as in JAMA). Cost ~9n³ flops (n = 1024: a few
- * seconds in plain TypeScript). Used for eigen-shift damping of Newton Hessians.
+ * implicit QL algorithm (EISPACK tred2/tql2, as in JAMA), run on the transposed work array so
+ * every O(n³) loop is contiguous in row-major storage. Cost ~9n³ flops. Used for eigen-shift
+ * damping of Newton Hessians.
  */
 import { checkInt, checkMatrix, checkFinite } from './checks.js';
 
@@ -15,20 +16,21 @@ export interface SymEig {
 }
 
 /**
- * Unchecked tridiagonalization + QL on the n×n row-major work matrix V (overwritten with the
- * eigenvectors as columns); d receives the eigenvalues ascending; e is scratch (length n).
+ * Unchecked tridiagonalization + QL on the symmetric n×n row-major work matrix V (overwritten
+ * with the eigenvectors as columns when wantVectors, else with scratch); d receives the
+ * eigenvalues ascending; e is scratch (length n). Eigenvalues only costs ~4n³/3 flops.
  * Returns false if QL failed to converge (only for non-finite input).
  */
-export function symEigBase(n: number, V: Float64Array, d: Float64Array, e: Float64Array): boolean {
+export function symEigBase(n: number, V: Float64Array, d: Float64Array, e: Float64Array, wantVectors = true): boolean {
   if (n === 0) return true;
   // --- tred2: Householder reduction to tridiagonal form.
-  for (let j = 0; j < n; j++) d[j] = V[(n - 1) * n + j]!;
+  for (let j = 0; j < n; j++) d[j] = V[j * n + (n - 1)]!;
   for (let i = n - 1; i > 0; i--) {
     let scale = 0, h = 0;
     for (let k = 0; k < i; k++) scale += Math.abs(d[k]!);
     if (scale === 0) {
       e[i] = d[i - 1]!;
-      for (let j = 0; j < i; j++) { d[j] = V[(i - 1) * n + j]!; V[i * n + j] = 0; V[j * n + i] = 0; }
+      for (let j = 0; j < i; j++) { d[j] = V[j * n + (i - 1)]!; V[j * n + i] = 0; V[i * n + j] = 0; }
     } else {
       for (let k = 0; k < i; k++) { d[k] = d[k]! / scale; h += d[k]! * d[k]!; }
       let f = d[i - 1]!;
@@ -40,11 +42,11 @@ export function symEigBase(n: number, V: Float64Array, d: Float64Array, e: Float
       for (let j = 0; j < i; j++) e[j] = 0;
       for (let j = 0; j < i; j++) {
         f = d[j]!;
-        V[j * n + i] = f;
+        V[i * n + j] = f;
         g = e[j]! + V[j * n + j]! * f;
         for (let k = j + 1; k <= i - 1; k++) {
-          g += V[k * n + j]! * d[k]!;
-          e[k] = e[k]! + V[k * n + j]! * f;
+          g += V[j * n + k]! * d[k]!;
+          e[k] = e[k]! + V[j * n + k]! * f;
         }
         e[j] = g;
       }
@@ -54,29 +56,34 @@ export function symEigBase(n: number, V: Float64Array, d: Float64Array, e: Float
       for (let j = 0; j < i; j++) e[j] = e[j]! - hh * d[j]!;
       for (let j = 0; j < i; j++) {
         f = d[j]!; g = e[j]!;
-        for (let k = j; k <= i - 1; k++) V[k * n + j] = V[k * n + j]! - (f * e[k]! + g * d[k]!);
-        d[j] = V[(i - 1) * n + j]!;
-        V[i * n + j] = 0;
+        for (let k = j; k <= i - 1; k++) V[j * n + k] = V[j * n + k]! - (f * e[k]! + g * d[k]!);
+        d[j] = V[j * n + (i - 1)]!;
+        V[j * n + i] = 0;
       }
     }
     d[i] = h;
   }
+  if (!wantVectors) {
+    // Eigenvalues only: the tridiagonal's diagonal is V's diagonal; skip the accumulation.
+    for (let j = 0; j < n; j++) d[j] = V[j * n + j]!;
+  } else {
   for (let i = 0; i < n - 1; i++) {
-    V[(n - 1) * n + i] = V[i * n + i]!;
+    V[i * n + (n - 1)] = V[i * n + i]!;
     V[i * n + i] = 1;
     const h = d[i + 1]!;
     if (h !== 0) {
-      for (let k = 0; k <= i; k++) d[k] = V[k * n + i + 1]! / h;
+      for (let k = 0; k <= i; k++) d[k] = V[(i + 1) * n + k]! / h;
       for (let j = 0; j <= i; j++) {
         let g = 0;
-        for (let k = 0; k <= i; k++) g += V[k * n + i + 1]! * V[k * n + j]!;
-        for (let k = 0; k <= i; k++) V[k * n + j] = V[k * n + j]! - g * d[k]!;
+        for (let k = 0; k <= i; k++) g += V[(i + 1) * n + k]! * V[j * n + k]!;
+        for (let k = 0; k <= i; k++) V[j * n + k] = V[j * n + k]! - g * d[k]!;
       }
     }
-    for (let k = 0; k <= i; k++) V[k * n + i + 1] = 0;
+    for (let k = 0; k <= i; k++) V[(i + 1) * n + k] = 0;
   }
-  for (let j = 0; j < n; j++) { d[j] = V[(n - 1) * n + j]!; V[(n - 1) * n + j] = 0; }
-  V[(n - 1) * n + n - 1] = 1;
+  for (let j = 0; j < n; j++) { d[j] = V[j * n + (n - 1)]!; V[j * n + (n - 1)] = 0; }
+  V[(n - 1) * n + (n - 1)] = 1;
+  }
   e[0] = 0;
 
   // --- tql2: implicit QL on the tridiagonal matrix.
@@ -119,11 +126,11 @@ export function symEigBase(n: number, V: Float64Array, d: Float64Array, e: Float
           c = p / r;
           p = c * d[i]! - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]!);
-          for (let k = 0; k < n; k++) {
-            const row = k * n;
-            h = V[row + i + 1]!;
-            V[row + i + 1] = s * V[row + i]! + c * h;
-            V[row + i] = c * V[row + i]! - s * h;
+          const ci = i * n, ci1 = (i + 1) * n;
+          if (wantVectors) for (let k = 0; k < n; k++) {
+            h = V[ci1 + k]!;
+            V[ci1 + k] = s * V[ci + k]! + c * h;
+            V[ci + k] = c * V[ci + k]! - s * h;
           }
         }
         p = -s * s2 * c3 * el1 * e[l]! / dl1;
@@ -140,8 +147,13 @@ export function symEigBase(n: number, V: Float64Array, d: Float64Array, e: Float
     for (let j = i + 1; j < n; j++) if (d[j]! < p) { k = j; p = d[j]!; }
     if (k !== i) {
       d[k] = d[i]!; d[i] = p;
-      for (let j = 0; j < n; j++) { const t = V[j * n + i]!; V[j * n + i] = V[j * n + k]!; V[j * n + k] = t; }
+      if (wantVectors) for (let j = 0; j < n; j++) { const t = V[i * n + j]!; V[i * n + j] = V[k * n + j]!; V[k * n + j] = t; }
     }
+  }
+  // The loops above ran on Vᵀ (eigenvector k in row k, so the hot loops are contiguous);
+  // transpose back so that column k holds eigenvector k.
+  if (wantVectors) for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) {
+    const t = V[i * n + j]!; V[i * n + j] = V[j * n + i]!; V[j * n + i] = t;
   }
   return true;
 }
@@ -163,8 +175,23 @@ export function symEig(n: number, A: Float64Array, offA = 0, lda = n): SymEig {
   return { n, values, vectors: V };
 }
 
-/** Smallest eigenvalue of the symmetric n×n matrix A (via {@link symEig}). Example: `symEigMin(2, H)`. */
+/**
+ * Eigenvalues (ascending) of the symmetric n×n matrix at A[offA] (lda; not modified), without
+ * eigenvectors (~4n³/3 flops). Example: `symEigValues(2, new Float64Array([2, 1, 1, 2]))` → [1, 3].
+ */
+export function symEigValues(n: number, A: Float64Array, offA = 0, lda = n): Float64Array {
+  checkInt('symEigValues', 'n', n, 0);
+  checkMatrix('symEigValues', 'A', A, n, n, offA, lda);
+  checkFinite('symEigValues', 'A', A, n, n, offA, lda);
+  const V = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) V[i * n + j] = A[offA + i * lda + j]!;
+  const values = new Float64Array(n), e = new Float64Array(n);
+  if (!symEigBase(n, V, values, e, false)) throw new RangeError(`symEigValues: QL iteration did not converge (n ${n})`);
+  return values;
+}
+
+/** Smallest eigenvalue of the symmetric n×n matrix A (eigenvalues only). Example: `symEigMin(2, H)`. */
 export function symEigMin(n: number, A: Float64Array, offA = 0, lda = n): number {
   if (n === 0) throw new RangeError('symEigMin: n must be an integer >= 1 (got 0)');
-  return symEig(n, A, offA, lda).values[0]!;
+  return symEigValues(n, A, offA, lda)[0]!;
 }

@@ -12,6 +12,6 @@ export { cholesky, choleskyBase, choleskySolveBase, solveSPD } from './cholesky.
 export { luFactorBase, luSolveBase, solveGeneral } from './lu.js';
 export { ldlt, ldltSolve, inertia } from './ldlt.js';
 export type { LdltFactor, Inertia } from './ldlt.js';
-export { symEig, symEigBase, symEigMin } from './eigen.js';
+export { symEig, symEigBase, symEigMin, symEigValues } from './eigen.js';
 export type { SymEig } from './eigen.js';
 export { NotPositiveDefiniteError, SingularMatrixError } from './linalg-errors.js';

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  cholesky, choleskyBase, solveSPD, solveGeneral, ldlt, ldltSolve, inertia, symEig, symEigMin,
+  cholesky, choleskyBase, solveSPD, solveGeneral, ldlt, ldltSolve, inertia, symEig, symEigMin, symEigValues,
   NotPositiveDefiniteError, SingularMatrixError,
 } from '@attnfit/shared/kernels';
 import { rng, randMatrix, relErr } from '../helpers/rng.js';
@@ -93,6 +93,8 @@ test('symEig: A V = V Λ and Vᵀ V = I to 1e-12, ascending values (n = 1, 2, 10
     const I = new Float64Array(n * n); for (let i = 0; i < n; i++) I[i * n + i] = 1;
     assert.ok(relErr(mul(n, tr(n, V), V), I) < 1e-12, `n=${n} orthogonality`);
     for (let k = 1; k < n; k++) assert.ok(values[k - 1]! <= values[k]!);
+    const only = symEigValues(n, A);
+    assert.ok(relErr(only, values) < 1e-12, `eigenvalues-only path n=${n} ${relErr(only, values)}`);
   }
 });
 
