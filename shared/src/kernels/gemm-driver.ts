@@ -13,8 +13,9 @@ export interface GemmEngine {
   /** Returns a workspace of at least `len` float64 elements (valid until the next call). */
   workspace(len: number): Float64Array;
   /**
-   * Cbuf[0:mc, 0:nc] (acc ? += : =) Ã·B̃ where Ã (mc×kc) starts at element aOff and B̃ (kc×nc) at
-   * bOff of the workspace, Cbuf at cOff with leading dimension ldc; mc, nc multiples of mr, nr.
+   * Cbuf[0:mc, 0:nc] (acc ? += : =) Ã·B̃ where Ã (mc×kc, row-major, leading dimension kc) starts
+   * at element aOff and B̃ (kc×nc, NR-column micro-panels, see packB) at bOff of the workspace,
+   * Cbuf at cOff with leading dimension ldc; mc, nc multiples of mr, nr.
    */
   macro(mc: number, nc: number, kc: number, aOff: number, bOff: number, cOff: number, ldc: number, acc: boolean): void;
 }
@@ -50,7 +51,7 @@ export function gemmBlocked(
   let ws = eng.workspace(cOff + mcMax * ncMax);
   for (let jc = 0; jc < N; jc += NC) {
     const nc = Math.min(NC, N - jc), ncp = roundUp(nc, nr);
-    for (let pc = 0; pc < K; pc += KC) packB(transB, B, offB, ldb, pc, jc, Math.min(KC, K - pc), nc, nr, ws, bOff + pc * ncp);
+    for (let pc = 0; pc < K; pc += KC) packB(transB, B, offB, ldb, pc, jc, Math.min(KC, K - pc), nc, nr, alpha, ws, bOff + pc * ncp);
     for (let ic = 0; ic < M; ic += MC) {
       const mc = Math.min(MC, M - ic), mcp = roundUp(mc, mr);
       if (beta !== 0) {
@@ -62,7 +63,7 @@ export function gemmBlocked(
       }
       for (let pc = 0; pc < K; pc += KC) {
         const kc = Math.min(KC, K - pc);
-        packA(transA, A, offA, lda, ic, pc, mc, kc, mr, alpha, ws, aOff);
+        packA(transA, A, offA, lda, ic, pc, mc, kc, mcp, ws, aOff);
         eng.macro(mcp, ncp, kc, aOff, bOff + pc * ncp, cOff, ncp, pc > 0 || beta !== 0);
         ws = eng.workspace(0); // the macro-kernel may not move memory, but re-read the view anyway
       }

@@ -11,25 +11,27 @@ let ws = new Float64Array(0);
 
 /**
  * Macro-kernel with the 4×4 micro-kernel inlined: C[ir:ir+4, jr:jr+4] (=|+=) Σ_k Ã[:,k]·B̃[k,:].
- * Sixteen scalar accumulators; Ã and B̃ are read sequentially (k-major micro-panels).
+ * Sixteen scalar accumulators; the four Ã rows (leading dimension kc) and the B̃ micro-panel are
+ * read sequentially in k.
  */
 function macroTs(mc: number, nc: number, kc: number, aOff: number, bOff: number, cOff: number, ldc: number, acc: boolean): void {
   const w = ws;
   for (let jr = 0; jr < nc; jr += 4) {
     const bp = bOff + jr * kc;
     for (let ir = 0; ir < mc; ir += 4) {
-      let a = aOff + ir * kc, b = bp;
+      let a0 = aOff + ir * kc, b = bp;
+      const a1 = kc, a2 = 2 * kc, a3 = 3 * kc;
       let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
       let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-      for (let k = 0; k < kc; k++, a += 4, b += 4) {
+      for (let k = 0; k < kc; k++, a0++, b += 4) {
         const b0 = w[b]!, b1 = w[b + 1]!, b2 = w[b + 2]!, b3 = w[b + 3]!;
-        let x = w[a]!;
+        let x = w[a0]!;
         c00 += x * b0; c01 += x * b1; c02 += x * b2; c03 += x * b3;
-        x = w[a + 1]!;
+        x = w[a0 + a1]!;
         c10 += x * b0; c11 += x * b1; c12 += x * b2; c13 += x * b3;
-        x = w[a + 2]!;
+        x = w[a0 + a2]!;
         c20 += x * b0; c21 += x * b1; c22 += x * b2; c23 += x * b3;
-        x = w[a + 3]!;
+        x = w[a0 + a3]!;
         c30 += x * b0; c31 += x * b1; c32 += x * b2; c33 += x * b3;
       }
       let c = cOff + ir * ldc + jr;

@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// GEMM benchmark: GFLOP/s (2·M·N·K / time) per shape for attnfit's backends (wasm-simd, packed
+// ts, reference ts-ref on small shapes) and numpy (when python3 + numpy are present), one
+// thread. Prints a markdown table (median of ≥ 5 runs, min–max) and writes
+// bench/results/gemm.{json,md}.  Usage: node bench/gemm.mjs   (env BENCH_RUNS=N)
+import { dgemmWasm, dgemmTs, dgemmRef, gemmBackend, vexpBackend, wasmGemmAvailable } from '@attnfit/shared/kernels';
+import { machine, machineMd, numpyInfo, runPython, stats, table, timeMs, writeResults, randn, fmt, RUNS } from './lib/common.mjs';
+
+const n = 4096;
+/** [label, M, N, K, transA, transB] — squares, then the products of one loss+gradient evaluation. */
+const SHAPES = [
+  ['square 256³', 256, 256, 256, false, false],
+  ['square 512³', 512, 512, 512, false, false],
+  ['square 1024³', 1024, 1024, 1024, false, false],
+  ...[16, 64].flatMap((d) => [
+    [`S = T·A2ᵀ  n×n×d, d=${d}`, n, n, d, false, true],
+    [`F·H  n×d×n, d=${d}`, n, d, n, false, false],
+    [`A1ᵀ·(P·A2)  d×d×n, d=${d}`, d, d, n, true, false],
+  ]),
+];
+const REF_MAX_MNK = 512 ** 3;
+
+const backends = [['wasm-simd', dgemmWasm], ['ts', dgemmTs], ['ts-ref', dgemmRef]].filter(([name]) => name !== 'wasm-simd' || wasmGemmAvailable);
+const np = numpyInfo();
+const m = machine({ gemm: gemmBackend(), vexp: vexpBackend(), numpy: np?.numpy ?? null });
+console.error(`gemm bench: ${m.cpu}, ${m.cores} cores, node ${m.node}, backend ${m.gemm}, numpy ${m.numpy ?? 'absent'}`);
+
+const results = [];
+for (const [label, M, N, K, tA, tB] of SHAPES) {
+  const A = randn(M * K, 1), B = randn(K * N, 2), C = new Float64Array(M * N);
+  const lda = tA ? M : K, ldb = tB ? K : N, flops = 2 * M * N * K;
+  const row = { label, M, N, K, transA: tA, transB: tB, gflops: {} };
+  for (const [name, f] of backends) {
+    if (name === 'ts-ref' && M * N * K > REF_MAX_MNK) continue;
+    const s = timeMs(() => f(tA, tB, M, N, K, 1, A, 0, lda, B, 0, ldb, 0, C, 0, N));
+    row.gflops[name] = { median: flops / s.median / 1e6, min: flops / s.max / 1e6, max: flops / s.min / 1e6, ms: s };
+    console.error(`  ${label.padEnd(28)} ${name.padEnd(9)} ${fmt(row.gflops[name].median, 2)} GFLOP/s`);
+  }
+  results.push(row);
+}
+if (np) {
+  const spec = SHAPES.map(([, M, N, K, tA, tB]) => [M, N, K, +tA, +tB].join(',')).join(';');
+  const py = runPython('numpy_gemm.py', [String(RUNS), spec]);
+  py.results.forEach((r, i) => {
+    const s = stats(r.ms), flops = 2 * SHAPES[i][1] * SHAPES[i][2] * SHAPES[i][3];
+    results[i].gflops.numpy = { median: flops / s.median / 1e6, min: flops / s.max / 1e6, max: flops / s.min / 1e6, ms: s };
+  });
+}
+
+const cols = ['wasm-simd', 'ts', 'ts-ref', ...(np ? ['numpy'] : [])];
+const cell = (g) => (g ? `${fmt(g.median, 2)} (${fmt(g.min, 1)}–${fmt(g.max, 1)})` : '—');
+const md = [
+  '## GEMM, GFLOP/s (float64, one thread)',
+  '',
+  machineMd(m),
+  '',
+  table(['shape (M×N×K)', ...cols], results.map((r) => [`${r.label} (${r.M}×${r.N}×${r.K}${r.transA ? ' Aᵀ' : ''}${r.transB ? ' Bᵀ' : ''})`, ...cols.map((c) => cell(r.gflops[c]))])),
+  '',
+  `ts-ref (the reference kernel / test oracle) is timed only up to ${REF_MAX_MNK} multiply-adds.`,
+].join('\n');
+console.log(md);
+const [j] = writeResults('gemm', { machine: m, runs: RUNS, results }, md);
+console.error(`wrote ${j} (+ .md)`);

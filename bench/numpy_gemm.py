@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""numpy dgemm reference timings for bench/gemm.mjs (benchmark only, one thread).
+
+Usage: numpy_gemm.py RUNS 'M,N,K,transA,transB;...'
+Prints one JSON line: {"numpy": version, "results": [{"shape": [M,N,K,tA,tB], "ms": [..]}]}.
+op(A) is M x K, op(B) is K x N; transposes are taken as strided views (as attnfit receives them).
+"""
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def main():
+    runs = int(sys.argv[1])
+    shapes = [tuple(int(v) for v in s.split(",")) for s in sys.argv[2].split(";") if s]
+    rng = np.random.default_rng(1)
+    out = []
+    for m, n, k, ta, tb in shapes:
+        a = rng.standard_normal((k, m) if ta else (m, k))
+        b = rng.standard_normal((n, k) if tb else (k, n))
+        opa = a.T if ta else a
+        opb = b.T if tb else b
+        c = np.empty((m, n))
+        np.matmul(opa, opb, out=c)  # warm-up
+        ms = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            np.matmul(opa, opb, out=c)
+            ms.append((time.perf_counter() - t0) * 1e3)
+        out.append({"shape": [m, n, k, ta, tb], "ms": ms})
+    print(json.dumps({"numpy": np.__version__, "results": out}))
+
+
+if __name__ == "__main__":
+    main()
