@@ -21,6 +21,7 @@ function shapeError(field: string, got: number, need: number): AttnfitError {
 function checkProblemShape(p: Pick<Problem, 'n' | 'd' | 'A1' | 'A2' | 'A3'> & { B?: Float64Array }, withB: boolean): void {
   const { n, d } = p;
   if (!Number.isInteger(n) || n < 0) throw new AttnfitError(ErrorCodes.BAD_OPTION, `n: must be an integer >= 0 (got ${n})`, { details: { field: 'n', value: n } });
+  if (d === 0) throw new AttnfitError(ErrorCodes.EMPTY, `d: must be >= 1 (got 0)`, { details: { field: 'd', value: d } });
   if (!Number.isInteger(d) || d < 1) throw new AttnfitError(ErrorCodes.BAD_OPTION, `d: must be an integer >= 1 (got ${d})`, { details: { field: 'd', value: d } });
   const nd = n * d;
   if (p.A1.length < nd) throw shapeError('A1', p.A1.length, nd);
@@ -36,6 +37,18 @@ function checkDD(field: string, a: Float64Array | undefined, d: number): void {
 }
 
 const gemm = dgemmBase;
+
+/**
+ * Reusable m×n scratch (fresh 8 MiB arrays cost ~4 ms each to allocate and fault in). One pool
+ * per module instance, i.e. per thread; blockPartials is synchronous, so there is no reentrancy.
+ * Every user overwrites the whole view before reading it. Slots: 0 F, 1 P, 2 dS/dQ, 3 W.
+ */
+const scratchPool: Float64Array[] = [];
+function scratch(slot: number, len: number): Float64Array {
+  let b = scratchPool[slot];
+  if (b === undefined || b.length < len) { b = new Float64Array(len); scratchPool[slot] = b; }
+  return b.length === len ? b : b.subarray(0, len);
+}
 
 /**
  * Partials for query rows [r0, r1) of problem p at (X, Y) (d×d row-major each). Returns only the
@@ -76,7 +89,7 @@ export function blockPartials(p: Problem, r0: number, r1: number, X: Float64Arra
   // Forward: F = softmax(A1_J X A2ᵀ), M = F A3.
   const T = new Float64Array(m * d);
   gemm(false, false, m, d, d, 1, A1, offA1, d, X, 0, d, 0, T, 0, d);
-  const F = new Float64Array(m * n);
+  const F = scratch(0, m * n);
   gemm(false, true, m, n, d, 1, T, 0, d, A2, 0, d, 0, F, 0, n);
   softmaxRowsBase(m, n, F, 0, n, F, 0, n);
   const M = new Float64Array(m * d);
@@ -109,7 +122,7 @@ export function blockPartials(p: Problem, r0: number, r1: number, X: Float64Arra
   // P = Jrow(F, C Hᵀ) with ρ_j = C_j·FH_j; PA2 = P A2.
   let P: Float64Array | undefined, PA2: Float64Array | undefined;
   if (want.gradX || want.hessXX || want.hvpX) {
-    P = new Float64Array(m * n);
+    P = scratch(1, m * n);
     gemm(false, true, m, n, d, 1, C, 0, d, H, 0, d, 0, P, 0, n);
     const rho = rowDots(m, d, C, FH);
     jrowBase(m, n, F, 0, n, P, 0, n, P, 0, n, rho, 0);
@@ -148,7 +161,7 @@ function rowDots(m: number, d: number, a: Float64Array, b: Float64Array): Float6
 function logitDirection(m: number, n: number, d: number, A1: Float64Array, offA1: number, A2: Float64Array, V: Float64Array): Float64Array {
   const TV = new Float64Array(m * d);
   gemm(false, false, m, d, d, 1, A1, offA1, d, V, 0, d, 0, TV, 0, d);
-  const dS = new Float64Array(m * n);
+  const dS = scratch(2, m * n);
   gemm(false, true, m, n, d, 1, TV, 0, d, A2, 0, d, 0, dS, 0, n);
   return dS;
 }
@@ -167,7 +180,7 @@ function hvpXBlock(m: number, n: number, d: number, A1: Float64Array, offA1: num
     for (let k = 0; k < n; k++) { const ds = dS[o + k]!; s += F[o + k]! * ds; t += P[o + k]! * ds; }
     rs[j] = s; rp[j] = t;
   }
-  const W = new Float64Array(m * n); // dF, then dQ, then dP
+  const W = scratch(3, m * n); // dF, then dQ, then dP
   jrowBase(m, n, F, 0, n, dS, 0, n, W, 0, n, rs, 0);
   const dFH = new Float64Array(m * d);
   gemm(false, false, m, d, n, 1, W, 0, n, H, 0, d, 0, dFH, 0, d);
@@ -199,7 +212,7 @@ function mixedXYBlock(m: number, n: number, d: number, A1: Float64Array, offA1: 
   gemm(false, false, n, d, d, 1, A3, 0, d, Vy, 0, d, 0, dH, 0, d);
   const dC = new Float64Array(m * d);
   gemm(false, false, m, d, d, 1, M, 0, d, Vy, 0, d, 0, dC, 0, d);
-  const dQ = new Float64Array(m * n);
+  const dQ = scratch(2, m * n);
   gemm(false, true, m, n, d, 1, dC, 0, d, H, 0, d, 0, dQ, 0, n);
   gemm(false, true, m, n, d, 1, C, 0, d, dH, 0, d, 1, dQ, 0, n);
   // rowsum(F∘dQ)_j = dC_j·FH_j + C_j·dC_j

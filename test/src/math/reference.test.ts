@@ -83,6 +83,17 @@ test('block-partition invariance n=300 d=8: 1, 2 and 7 row blocks agree to 1e-12
   for (const k of ARRAY_PARTIAL_KEYS) assert.equal(Array.from(byHand[k]!), Array.from(seven[k]!), `bitwise ${k}`);
 });
 
+test('repeated evaluations interleaved with other shapes and wants are bitwise identical (no scratch leaks)', () => {
+  const big = randomInstance(45, 50, 3), small = randomInstance(46, 9, 2);
+  const want = { loss: true, gradX: true, hessXX: true, hvpX: randMatrix(big.r, 3, 3), mixedXY: randMatrix(big.r, 3, 3), mixedYX: randMatrix(big.r, 3, 3) };
+  const first = evaluateProblem(big.p, big.X, big.Y, want, 16);
+  evaluateProblem(small.p, small.X, small.Y, { loss: true, gradX: true, hvpX: randMatrix(small.r, 2, 2) }, 4);
+  evaluateProblem(big.p, big.X, big.Y, { mixedXY: randMatrix(big.r, 3, 3) }, 50);
+  const again = evaluateProblem(big.p, big.X, big.Y, want, 16);
+  assert.is(again.loss, first.loss);
+  for (const k of ['gradX', 'hessXX', 'hvpX', 'mixedXY', 'mixedYX'] as const) assert.equal(Array.from(again[k]!), Array.from(first[k]!), k);
+});
+
 test('blockPartials returns only the requested fields; empty blocks give zero partials', () => {
   const { p, X, Y } = randomInstance(42, 10, 2);
   const part = blockPartials(p, 3, 7, X, Y, { gradY: true });
@@ -105,6 +116,8 @@ test('blockPartials rejects bad rows and shapes with codes naming the field', ()
   assert.is(c3, 'SHAPE_MISMATCH'); assert.match(m3!, /want.hvpX/);
   const [c4] = code(() => blockPartials({ ...p, B: new Float64Array(2) }, 0, 6, X, Y, { loss: true }));
   assert.is(c4, 'SHAPE_MISMATCH');
+  const [c5, m5] = code(() => blockPartials({ ...p, d: 0 }, 0, 6, new Float64Array(0), new Float64Array(0), { loss: true }));
+  assert.is(c5, 'EMPTY'); assert.match(m5!, /d: must be >= 1 \(got 0\)/);
 });
 
 test('combinePartials adds in place, copies missing arrays, and reports length mismatches', () => {
