@@ -72,6 +72,13 @@ test('ATTNFIT_NO_SAB=1: plain copies per thread, same bits', async () => {
     assertBitwise(await o.evaluate(X, Y, want), evaluateProblem(p, X, Y, want, BLOCK_ROWS), 'no-SAB');
     const g = await o.gram();
     assertBitwise({ rows: 0, gradX: g.G1 }, { rows: 0, gradX: await new InlineOracle(p).gram().then((x) => x.G1) }, 'gram');
+    // without a shared abort flag, cancellation aborts the piscina tasks (threads are replaced)
+    const ac = new AbortController();
+    const pending = o.evaluate(X, Y, { hessXX: true }, { signal: ac.signal });
+    ac.abort();
+    const e = await pending.then(() => null, (err: unknown) => err);
+    assert.is((e as AttnfitError).code, 'CANCELLED');
+    assertBitwise(await o.evaluate(X, Y, want), evaluateProblem(p, X, Y, want, BLOCK_ROWS), 'no-SAB after cancel');
   } finally {
     delete process.env.ATTNFIT_NO_SAB;
   }
