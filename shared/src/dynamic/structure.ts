@@ -32,6 +32,12 @@ export interface DynamicOptions {
   errTol?: number;
   /** Byte limit for the snapshot in 'auto' mode. */
   snapshotMaxBytes?: number;
+  /**
+   * De-amortised rebuilds: when the log reaches T the rebuild runs in the background, ⌈n/T⌉
+   * rows per later update, so no single update pays the whole O(nTd) rebuild (worst-case
+   * update O(nd) instead of O(nTd)). New updates go to a second log meanwhile. Default false.
+   */
+  deamortize?: boolean;
 }
 
 /** Counters and sizes reported by {@link DynamicAttention.stats}. */
@@ -56,6 +62,9 @@ export interface DynamicStats {
   fallbacks: number;
   /** Bytes held by the structure's arrays. */
   bytes: number;
+  deamortized: boolean;
+  /** Rows still to process by the background rebuild (de-amortised mode; 0 when none is running). */
+  backgroundRows: number;
 }
 
 /** A rebuild plan: the touched keys and their gathered rows; rows of the structure are independent given a plan. */
@@ -72,6 +81,9 @@ export interface RebuildPlan {
   VR: Float64Array;
   /** True when the rebuild recomputes every row from scratch. */
   full: boolean;
+  /** Snapshot K/V after this plan (materialised on demand for exact row repairs). */
+  Kref?: Float64Array;
+  Vref?: Float64Array;
 }
 
 const EPS = 2 ** -52;
@@ -112,6 +124,8 @@ export class DynamicAttention {
   /** Rebuild threshold T (pending log entries). */
   readonly threshold: number;
   readonly errTol: number;
+  /** True when rebuilds are de-amortised (see {@link DynamicOptions.deamortize}). */
+  readonly deamortized: boolean;
 
   private readonly Q: Float64Array;
   private readonly K: Float64Array;
@@ -143,10 +157,20 @@ export class DynamicAttention {
   private s1buf: Float64Array;
   private readonly rowBuf: Float64Array;
 
+  // de-amortised background rebuild: plan, rows done, log entries it covers, key → plan slot
+  private bg: RebuildPlan | null = null;
+  private bgDone = 0;
+  private bgLog = 0;
+  private readonly planSlot: Int32Array;
+  private readonly rowsPerStep: number;
+
   private counters = { updates: 0, queries: 0, rebuilds: 0, fullRebuilds: 0, repairs: 0, fallbacks: 0 };
 
-  private constructor(Q: Float64Array, K: Float64Array, V: Float64Array, n: number, d: number, mode: DynamicMode, threshold: number, errTol: number) {
+  private constructor(Q: Float64Array, K: Float64Array, V: Float64Array, n: number, d: number, mode: DynamicMode, threshold: number, errTol: number, deamortize: boolean) {
     this.n = n; this.d = d; this.mode = mode; this.threshold = threshold; this.errTol = errTol;
+    this.deamortized = deamortize;
+    this.planSlot = new Int32Array(deamortize ? n : 0).fill(-1);
+    this.rowsPerStep = Math.ceil(n / threshold);
     this.ampLimit = errTol / EPS;
     this.Q = Q; this.K = K; this.V = V;
     this.K0 = K.slice(); this.V0 = V.slice();
@@ -188,7 +212,9 @@ export class DynamicAttention {
     const modeIn = opts.mode ?? 'auto';
     if (modeIn !== 'auto' && modeIn !== 'snapshot' && modeIn !== 'keys') throw badOption('mode', modeIn, 'must be one of snapshot, keys, auto');
     const mode = pickDynamicMode(n, modeIn, opts.snapshotMaxBytes ?? DYNAMIC_DEFAULTS.snapshotMaxBytes);
-    const da = new DynamicAttention(Q.slice(), K.slice(), V.slice(), n, d, mode, threshold, errTol);
+    const deamortize = opts.deamortize ?? false;
+    if (typeof deamortize !== 'boolean') throw badOption('deamortize', deamortize, 'must be a boolean');
+    const da = new DynamicAttention(Q.slice(), K.slice(), V.slice(), n, d, mode, threshold, errTol, deamortize);
     da.fullBuild();
     return da;
   }
@@ -219,9 +245,48 @@ export class DynamicAttention {
     if (this.logLen === this.logKind.length || this.nSlots === this.slotKeys.length) this.growLog();
     const k = this.logLen++;
     this.logKind[k] = kind; this.logRow[k] = r; this.logCol[k] = c; this.logDelta[k] = delta;
+    this.touch(kind, r);
+  }
+
+  private touch(kind: number, r: number): void {
     let s = this.slotOf[r]!;
     if (s < 0) { s = this.nSlots++; this.slotOf[r] = s; this.slotKeys[s] = r; this.slotK[s] = 0; }
     if (kind === KIND_K) this.slotK[s] = 1;
+  }
+
+  /** Drop the first `count` log entries (covered by a finished background rebuild); re-derive the touched keys. */
+  private dropLogPrefix(count: number): void {
+    const rest = this.logLen - count;
+    this.logKind.copyWithin(0, count, this.logLen); this.logRow.copyWithin(0, count, this.logLen);
+    this.logCol.copyWithin(0, count, this.logLen); this.logDelta.copyWithin(0, count, this.logLen);
+    this.logLen = rest;
+    for (let s = 0; s < this.nSlots; s++) this.slotOf[this.slotKeys[s]!] = -1;
+    this.nSlots = 0;
+    for (let k = 0; k < rest; k++) this.touch(this.logKind[k]!, this.logRow[k]!);
+  }
+
+  /** Rebuild policy after an update: synchronous at T, or start/advance the background rebuild. */
+  private afterUpdate(): void {
+    if (!this.deamortized) { if (this.logLen >= this.threshold) this.rebuild(); return; }
+    if (!this.bg && this.logLen >= this.threshold) {
+      const plan = this.prepareRebuild({}, false);
+      this.bg = plan; this.bgDone = 0; this.bgLog = this.logLen;
+      for (let s = 0; s < plan.keys.length; s++) this.planSlot[plan.keys[s]!] = s;
+    }
+    if (this.bg) this.stepBackground(this.rowsPerStep);
+  }
+
+  private stepBackground(rows: number): void {
+    const plan = this.bg!;
+    const r1 = Math.min(this.n, this.bgDone + rows);
+    this.rebuildRows(plan, this.bgDone, r1);
+    this.bgDone = r1;
+    if (r1 < this.n) return;
+    for (const r of plan.keys) this.planSlot[r] = -1;
+    this.bg = null; this.bgDone = 0;
+    this.commitSnapshot(plan);
+    this.dropLogPrefix(this.bgLog);
+    this.bgLog = 0;
   }
 
   /** K[r,c] += δ. O(1) amortised; flushes the log (rebuild) when it reaches the threshold. */
@@ -231,7 +296,7 @@ export class DynamicAttention {
     if (delta === 0) return;
     this.K[r * this.d + c] += delta;
     this.push(KIND_K, r, c, delta);
-    if (this.logLen >= this.threshold) this.rebuild();
+    this.afterUpdate();
   }
 
   /** V[r,c] += δ. O(1) amortised. */
@@ -241,7 +306,7 @@ export class DynamicAttention {
     if (delta === 0) return;
     this.V[r * this.d + c] += delta;
     this.push(KIND_V, r, c, delta);
-    if (this.logLen >= this.threshold) this.rebuild();
+    this.afterUpdate();
   }
 
   /** K[r,c] = x (an update by x − K[r,c]). */
@@ -268,7 +333,7 @@ export class DynamicAttention {
       M[r * this.d + c] += x;
       this.push(kind, r, c, x);
     }
-    if (this.logLen >= this.threshold) this.rebuild();
+    this.afterUpdate();
   }
 
   /** K[r,:] += δrow (a token's key edited; d log entries, one rebuild check). */
@@ -279,24 +344,42 @@ export class DynamicAttention {
 
   // ---------------------------------------------------------------- queries
 
-  private logit0(i: number, r: number): number {
+  /** True when row i already reflects the running background rebuild (its snapshot is the plan's). */
+  private frozenRow(i: number): boolean { return this.bg !== null && i < this.bgDone; }
+
+  /** Snapshot logit of row i, key r (the plan's key rows for rows the background rebuild has passed). */
+  private logit0(i: number, r: number, frozen: boolean): number {
     if (this.ST) return this.ST[r * this.n + i]!;
-    const d = this.d, Q = this.Q, K0 = this.K0;
+    const d = this.d, Q = this.Q;
+    let K0 = this.K0, off = r * d;
+    if (frozen) {
+      const ps = this.planSlot[r]!;
+      if (ps >= 0 && this.bg!.keyChanged[ps]) { K0 = this.bg!.KR; off = ps * d; }
+    }
     let s = 0;
-    for (let c = 0; c < d; c++) s += Q[i * d + c]! * K0[r * d + c]!;
+    for (let c = 0; c < d; c++) s += Q[i * d + c]! * K0[off + c]!;
     return s;
   }
 
+  /** Snapshot value row of key r for row i's reference: [array, offset]. */
+  private v0Ref(r: number, frozen: boolean): [Float64Array, number] {
+    if (frozen) {
+      const ps = this.planSlot[r]!;
+      if (ps >= 0) return [this.bg!.VR, (this.bg!.keys.length + ps) * this.d];
+    }
+    return [this.V0, r * this.d];
+  }
+
   /** Fill s0buf/s1buf for row i from the pending log; returns the new shift. */
-  private correctRow(i: number): number {
+  private correctRow(i: number, frozen: boolean): number {
     const ns = this.nSlots, acc = this.acc, d = this.d, Q = this.Q;
     acc.fill(0, 0, ns);
-    for (let k = 0; k < this.logLen; k++) {
+    for (let k = frozen ? this.bgLog : 0; k < this.logLen; k++) {
       if (this.logKind[k] === KIND_K) acc[this.slotOf[this.logRow[k]!]!] += this.logDelta[k]! * Q[i * d + this.logCol[k]!]!;
     }
     let mNew = this.m[i]!;
     for (let s = 0; s < ns; s++) {
-      const s0 = this.logit0(i, this.slotKeys[s]!);
+      const s0 = this.logit0(i, this.slotKeys[s]!, frozen);
       const s1 = this.slotK[s] ? s0 + acc[s]! : s0;
       this.s0buf[s] = s0; this.s1buf[s] = s1;
       if (s1 > mNew) mNew = s1;
@@ -313,18 +396,19 @@ export class DynamicAttention {
     this.counters.queries++;
     const d = this.d, ns = this.nSlots;
     if (ns === 0) return this.N[i * d + j]! / this.ell[i]!;
-    const mi = this.m[i]!;
-    const mNew = this.correctRow(i);
+    const mi = this.m[i]!, frozen = this.frozenRow(i);
+    const mNew = this.correctRow(i, frozen);
     const sc = Math.exp(mi - mNew);
     let L = this.ell[i]! * sc, num = this.N[i * d + j]! * sc;
     let mag = this.amp[i]! * L;
-    const V = this.V, V0 = this.V0;
+    const V = this.V;
     for (let s = 0; s < ns; s++) {
       const r = this.slotKeys[s]!;
       const a = Math.exp(this.s0buf[s]! - mNew);
       let b = a;
       if (this.slotK[s]) { b = Math.exp(this.s1buf[s]! - mNew); L += b - a; mag += a + b; }
-      num += b * V[r * d + j]! - a * V0[r * d + j]!;
+      const [V0, o0] = this.v0Ref(r, frozen);
+      num += b * V[r * d + j]! - a * V0[o0 + j]!;
     }
     if (!(L > 0) || !(mag <= L * this.ampLimit)) {
       this.counters.fallbacks++;
@@ -345,19 +429,20 @@ export class DynamicAttention {
       for (let c = 0; c < d; c++) out[c] = this.N[i * d + c]! / L;
       return out;
     }
-    const mi = this.m[i]!;
-    const mNew = this.correctRow(i);
+    const mi = this.m[i]!, frozen = this.frozenRow(i);
+    const mNew = this.correctRow(i, frozen);
     const sc = Math.exp(mi - mNew);
     let L = this.ell[i]! * sc;
     let mag = this.amp[i]! * L;
     for (let c = 0; c < d; c++) out[c] = this.N[i * d + c]! * sc;
-    const V = this.V, V0 = this.V0;
+    const V = this.V;
     for (let s = 0; s < ns; s++) {
       const r = this.slotKeys[s]!;
       const a = Math.exp(this.s0buf[s]! - mNew);
       let b = a;
       if (this.slotK[s]) { b = Math.exp(this.s1buf[s]! - mNew); L += b - a; mag += a + b; }
-      for (let c = 0; c < d; c++) out[c] += b * V[r * d + c]! - a * V0[r * d + c]!;
+      const [V0, o0] = this.v0Ref(r, frozen);
+      for (let c = 0; c < d; c++) out[c] += b * V[r * d + c]! - a * V0[o0 + c]!;
     }
     if (!(L > 0) || !(mag <= L * this.ampLimit)) {
       this.counters.fallbacks++;
@@ -395,6 +480,7 @@ export class DynamicAttention {
 
   /** Flush the pending log: incremental rebuild (or a full one when most keys are touched). */
   rebuild(opts: { full?: boolean } = {}): void {
+    if (this.bg) this.stepBackground(this.n);
     if (this.logLen === 0 && !opts.full) return;
     const plan = this.prepareRebuild(opts);
     this.rebuildRows(plan, 0, this.n);
@@ -406,9 +492,10 @@ export class DynamicAttention {
    * processed independently by {@link rebuildRows} (e.g. sharded across threads when the
    * arrays are shared), and {@link commitRebuild} finishes.
    */
-  prepareRebuild(opts: { full?: boolean } = {}): RebuildPlan {
+  prepareRebuild(opts: { full?: boolean } = {}, allowFull = true): RebuildPlan {
+    if (this.bg) throw new AttnfitError(ErrorCodes.INTERNAL, 'prepareRebuild: a background rebuild is running (call rebuild() to finish it first)');
     const k = this.nSlots, d = this.d;
-    const full = !!opts.full || k > DYNAMIC_DEFAULTS.fullRebuildFraction * this.n;
+    const full = !!opts.full || (allowFull && k > DYNAMIC_DEFAULTS.fullRebuildFraction * this.n);
     const keys = this.slotKeys.slice(0, k), keyChanged = this.slotK.slice(0, k);
     const KR = new Float64Array(k * d), K0R = new Float64Array(k * d), VR = new Float64Array(2 * k * d);
     for (let s = 0; s < k; s++) {
@@ -482,13 +569,38 @@ export class DynamicAttention {
       dgemmBase(false, false, nb, d, 2 * k, 1, W, 0, 2 * k, plan.VR, 0, d, 1, this.N, b0 * d, d);
       for (let i = b0; i < b1; i++) {
         const L = this.ell[i]!;
-        if (!(L > 0) || !(this.amp[i]! <= this.ampLimit)) { this.counters.repairs++; this.buildRows(i, i + 1); }
+        if (!(L > 0) || !(this.amp[i]! <= this.ampLimit)) {
+          this.counters.repairs++;
+          const ref = this.planRefs(plan);
+          this.buildRows(i, i + 1, ref.K, ref.V);
+        }
       }
     }
   }
 
+  /** Snapshot K/V after a plan (K₀/V₀ with the plan's key rows replaced), materialised once per plan. */
+  private planRefs(plan: RebuildPlan): { K: Float64Array; V: Float64Array } {
+    if (!plan.Kref || !plan.Vref) {
+      const d = this.d, k = plan.keys.length;
+      const K = this.K0.slice(), V = this.V0.slice();
+      for (let s = 0; s < k; s++) {
+        const r = plan.keys[s]!;
+        K.set(plan.KR.subarray(s * d, s * d + d), r * d);
+        V.set(plan.VR.subarray((k + s) * d, (k + s) * d + d), r * d);
+      }
+      plan.Kref = K; plan.Vref = V;
+    }
+    return { K: plan.Kref, V: plan.Vref };
+  }
+
   /** Step 3 of a rebuild: the snapshot keys/values catch up, the log is cleared. */
   commitRebuild(plan: RebuildPlan): void {
+    this.commitSnapshot(plan);
+    for (let s = 0; s < this.nSlots; s++) this.slotOf[this.slotKeys[s]!] = -1;
+    this.nSlots = 0; this.logLen = 0;
+  }
+
+  private commitSnapshot(plan: RebuildPlan): void {
     const d = this.d;
     if (plan.full) { this.K0.set(this.K); this.V0.set(this.V); }
     else {
@@ -499,8 +611,6 @@ export class DynamicAttention {
         this.V0.set(plan.VR.subarray((k + s) * d, (k + s) * d + d), r * d);
       }
     }
-    for (let s = 0; s < this.nSlots; s++) this.slotOf[this.slotKeys[s]!] = -1;
-    this.nSlots = 0; this.logLen = 0;
     this.counters.rebuilds++;
     if (plan.full) this.counters.fullRebuilds++;
   }
@@ -509,14 +619,14 @@ export class DynamicAttention {
     this.buildRows(0, this.n);
   }
 
-  /** Exact (re)computation of rows [r0, r1) from the current Q, K, V: O((r1−r0)·n·d). */
-  private buildRows(r0: number, r1: number): void {
+  /** Exact (re)computation of rows [r0, r1) from Q and the given K, V (default current): O((r1−r0)·n·d). */
+  private buildRows(r0: number, r1: number, Kref: Float64Array = this.K, Vref: Float64Array = this.V): void {
     const n = this.n, d = this.d;
     const B = Math.max(1, Math.floor(DYNAMIC_DEFAULTS.blockElems / n));
     const E = new Float64Array(Math.min(B, r1 - r0) * n);
     for (let b0 = r0; b0 < r1; b0 += B) {
       const b1 = Math.min(r1, b0 + B), nb = b1 - b0;
-      dgemmBase(false, true, nb, n, d, 1, this.Q, b0 * d, d, this.K, 0, d, 0, E, 0, n);
+      dgemmBase(false, true, nb, n, d, 1, this.Q, b0 * d, d, Kref, 0, d, 0, E, 0, n);
       const ST = this.ST;
       if (ST) for (let r = 0; r < n; r++) for (let i = 0; i < nb; i++) ST[r * n + b0 + i] = E[i * n + r]!;
       for (let i = 0; i < nb; i++) {
@@ -525,7 +635,7 @@ export class DynamicAttention {
         const L = expShiftSum(n, E, i * n, mx, E, i * n);
         this.m[b0 + i] = mx; this.ell[b0 + i] = L; this.amp[b0 + i] = 1;
       }
-      dgemmBase(false, false, nb, d, n, 1, E, 0, n, this.V, 0, d, 0, this.N, b0 * d, d);
+      dgemmBase(false, false, nb, d, n, 1, E, 0, n, Vref, 0, d, 0, this.N, b0 * d, d);
     }
   }
 
@@ -547,7 +657,7 @@ export class DynamicAttention {
       + this.logKind.length * (1 + 4 + 4 + 8 + 4 + 1 + 24);
     return {
       n, d, mode: this.mode, threshold: this.threshold, pending: this.logLen, touchedKeys: this.nSlots,
-      ...this.counters, bytes,
+      ...this.counters, bytes, deamortized: this.deamortized, backgroundRows: this.bg ? this.n - this.bgDone : 0,
     };
   }
 

@@ -46,15 +46,16 @@ test('threshold T = ceil(n^tau) and auto mode by snapshot size', () => {
 });
 
 /** Random interleaved updates and queries vs brute force; returns the structure's stats. */
-function randomRun(seed: number, n: number, d: number, tau: number, mode: DynamicMode, ops: number, logitScale: number) {
+function randomRun(seed: number, n: number, d: number, tau: number, mode: DynamicMode, ops: number, logitScale: number, deamortize = false) {
   const R = rng(seed);
   const s = Math.sqrt(logitScale / Math.sqrt(d));
   const Q = randMatrix(R, n, d, s), K = randMatrix(R, n, d, s), V = randMatrix(R, n, d, 1);
-  const da = DynamicAttention.init(Q, K, V, n, d, { tau, mode });
+  const da = DynamicAttention.init(Q, K, V, n, d, { tau, mode, deamortize });
   assert.is(da.mode, mode);
   const Kt = K.slice(), Vt = V.slice();
-  let worst = 0;
+  let worst = 0, sawBackground = false;
   for (let t = 0; t < ops; t++) {
+    if (deamortize && da.stats().backgroundRows > 0) sawBackground = true;
     const u = R();
     const r = Math.floor(R() * n), c = Math.floor(R() * d);
     if (u < 0.3) { const dl = randn(R) * s; da.updateK(r, c, dl); Kt[r * d + c] += dl; }
@@ -76,6 +77,7 @@ function randomRun(seed: number, n: number, d: number, tau: number, mode: Dynami
     }
   }
   assert.ok(worst <= TOL, `seed ${seed} tau ${tau} ${mode}: worst error ${worst}`);
+  if (deamortize) assert.ok(sawBackground, 'a background rebuild was in progress at some query');
   return da.stats();
 }
 
@@ -90,6 +92,24 @@ for (const mode of ['snapshot', 'keys'] as const) {
   }
 }
 
+for (const mode of ['snapshot', 'keys'] as const) {
+  test(`de-amortised rebuilds (background rows per update) stay exact, ${mode}`, () => {
+    for (const tau of [0.25, 0.5, 0.75]) {
+      const st = randomRun(500 + Math.round(tau * 100), 64, 8, tau, mode, 600, 50, true);
+      assert.ok(st.rebuilds > 0);
+      assert.ok(st.deamortized);
+    }
+    // explicit rebuild() finishes the background work and flushes everything
+    const R = rng(4);
+    const da = DynamicAttention.init(randMatrix(R, 20, 3, 2), randMatrix(R, 20, 3, 2), randMatrix(R, 20, 3), 20, 3, { threshold: 4, deamortize: true, mode });
+    for (let t = 0; t < 5; t++) da.updateK(t, 1, 1);
+    assert.ok(da.stats().backgroundRows > 0);
+    da.rebuild();
+    assert.is(da.pending, 0);
+    assert.is(da.stats().backgroundRows, 0);
+  });
+}
+
 test('moderate logits, larger n, both modes agree with brute force', () => {
   randomRun(7, 200, 16, 0.5, 'snapshot', 300, 5);
   randomRun(8, 200, 16, 0.5, 'keys', 300, 5);
@@ -100,8 +120,8 @@ for (const mode of ['snapshot', 'keys'] as const) {
     const n = 40, d = 4;
     const R = rng(77);
     const Q = randMatrix(R, n, d, 4), K = randMatrix(R, n, d, 4), V = randMatrix(R, n, d, 1);
-    for (const tau of [0.25, 0.75]) {
-      const da = DynamicAttention.init(Q, K, V, n, d, { tau, mode });
+    for (const [tau, deamortize] of [[0.25, false], [0.75, false], [0.5, true]] as const) {
+      const da = DynamicAttention.init(Q, K, V, n, d, { tau, mode, deamortize });
       const Kt = K.slice();
       let worst = 0;
       for (let i = 0; i < n; i++) {
