@@ -97,7 +97,7 @@ export function newtonCg(red: Reduced, init: MethodState = {}): Method {
     async step(pt) {
       const g = pt.g!, N = red.dd;
       const gn = norm(g);
-      const eta = Math.min(0.5, Math.sqrt(gn / Math.max(red.bNorm2, Number.MIN_VALUE)));
+      const eta = Math.min(0.5, Math.sqrt(gn / red.gradScale));
       const xs = Math.max(1, norm(pt.X));
       for (let attempt = 0; attempt < MAX_BACKTRACK; attempt++) {
         if (radius < 1e-14 * xs) break;

@@ -7,6 +7,7 @@
  */
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import { dgemmBase } from '@attnfit/shared/kernels';
+import { relLoss } from '@attnfit/shared/math';
 import type { Oracle } from '../oracle/types.js';
 import { RIDGE_REL } from './defaults.js';
 import { cholesky, cholSolveInPlace, norm, transpose } from './linalg.js';
@@ -34,6 +35,8 @@ export class Reduced {
   readonly d: number;
   readonly dd: number;
   readonly bNorm2: number;
+  /** Scale of the gradient test: ‖B‖²_F, or 1 when B = 0. */
+  readonly gradScale: number;
   /** Oracle evaluations so far. */
   evaluations = 0;
   private constructor(
@@ -46,6 +49,7 @@ export class Reduced {
     this.d = oracle.d;
     this.dd = oracle.d * oracle.d;
     this.bNorm2 = oracle.bNorm2;
+    this.gradScale = oracle.bNorm2 > 0 ? oracle.bNorm2 : 1;
   }
 
   /** Build (fetches the Gram matrices when γ > 0). */
@@ -98,7 +102,7 @@ export class Reduced {
     if (p.loss === undefined) throw missing('loss');
     const r = this.reg(X);
     const out: Point = {
-      X, Y, loss: p.loss, relLoss: p.loss / this.bNorm2, objective: p.loss + (r ? r.value : 0), gradNorm: NaN, cholG,
+      X, Y, loss: p.loss, relLoss: relLoss(p.loss, this.bNorm2), objective: p.loss + (r ? r.value : 0), gradNorm: NaN, cholG,
     };
     if (grad) {
       if (!p.gradX) throw missing('gradX');

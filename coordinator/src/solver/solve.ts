@@ -108,7 +108,7 @@ async function runStart(red: Reduced, method: SolveMethod, o: SolveOptions, s: S
     if (!s.resume) await emit(pt);
     for (;;) {
       if (pt.relLoss <= o.tol) { stop = 'tol'; break; }
-      if (pt.gradNorm <= o.gtol * red.bNorm2) { stop = 'gradient'; break; }
+      if (pt.gradNorm <= o.gtol * red.gradScale) { stop = 'gradient'; break; }
       if (iteration >= o.maxIter) { stop = 'max-iter'; break; }
       if (signal?.aborted) { stop = 'interrupted'; break; }
       const r = await m.step(pt);

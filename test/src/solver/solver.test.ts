@@ -113,6 +113,15 @@ test('stationary point with non-zero residual is reported as such; multi-start k
   assert.ok(!(r.stopReason === 'tol'));
 });
 
+test('B = 0: relative loss falls back to the absolute loss; Y* = 0 fits exactly', async () => {
+  const p = { ...P4, B: new Float64Array(P4.n * P4.d) };
+  const r = await solve(new InlineOracle(p), { method: 'newton', maxIter: 3 });
+  assert.is(r.loss, 0);
+  assert.is(r.relLoss, 0);
+  assert.is(r.stopReason, 'tol');
+  assert.ok(r.converged);
+});
+
 test('gamma > 0: objective includes the regulariser, loss stays unregularised', async () => {
   const r = await solve(new InlineOracle(P4), { method: 'newton', x0: perturbed(P4.Xtrue, 0.05, 9), gamma: 1e-3, maxIter: 5 });
   const h = r.history[r.history.length - 1]!;
