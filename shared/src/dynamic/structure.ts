@@ -156,6 +156,8 @@ export class DynamicAttention {
   private s0buf: Float64Array;
   private s1buf: Float64Array;
   private readonly rowBuf: Float64Array;
+  /** Rebuild scratch (reused, grows on demand) so steady-state updates allocate nothing big. */
+  private work = new Float64Array(0);
 
   // de-amortised background rebuild: plan, rows done, log entries it covers, key → plan slot
   private bg: RebuildPlan | null = null;
@@ -521,9 +523,9 @@ export class DynamicAttention {
     if (k === 0) return;
     const n = this.n, d = this.d, ST = this.ST;
     const B = Math.max(1, Math.floor(DYNAMIC_DEFAULTS.blockElems / (4 * k)));
-    const S1 = new Float64Array(Math.min(B, r1 - r0) * k);
-    const S0 = new Float64Array(Math.min(B, r1 - r0) * k);
-    const W = new Float64Array(Math.min(B, r1 - r0) * 2 * k);
+    const blk = Math.min(B, r1 - r0) * k;
+    if (this.work.length < 4 * blk) this.work = new Float64Array(4 * blk);
+    const S1 = this.work.subarray(0, blk), S0 = this.work.subarray(blk, 2 * blk), W = this.work.subarray(2 * blk, 4 * blk);
     for (let b0 = r0; b0 < r1; b0 += B) {
       const b1 = Math.min(r1, b0 + B), nb = b1 - b0;
       dgemmBase(false, true, nb, k, d, 1, this.Q, b0 * d, d, plan.KR, 0, d, 0, S1, 0, k);
@@ -649,6 +651,9 @@ export class DynamicAttention {
 
   /** Pending log entries. */
   get pending(): number { return this.logLen; }
+
+  /** Rows the running background rebuild still has to process (0 when none runs). */
+  get backgroundRows(): number { return this.bg ? this.n - this.bgDone : 0; }
 
   /** Counters and sizes (a plain object; safe to send over threads and the wire). */
   stats(): DynamicStats {

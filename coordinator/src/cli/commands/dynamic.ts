@@ -12,7 +12,7 @@ import { DynamicAttention, applyDynamicOp, parseDynamicOp, type DynamicOp } from
 import { loadMatrix } from '@attnfit/shared/io';
 import { choiceOption, collect, floatOption } from '../options.js';
 
-interface DynamicCliOptions { q: string; k: string; v: string; ops: string; tau: number; mode: 'auto' | 'snapshot' | 'keys'; stats?: boolean }
+interface DynamicCliOptions { q: string; k: string; v: string; ops: string; tau: number; mode: 'auto' | 'snapshot' | 'keys'; stats?: boolean; deamortize?: boolean }
 
 /** Parse and validate a whole ops file (JSON lines; blank lines ignored). */
 export async function readOpsFile(path: string, n: number, d: number): Promise<DynamicOp[]> {
@@ -50,7 +50,7 @@ async function runDynamic(o: DynamicCliOptions): Promise<void> {
   const K = await loadMatrix(o.k, { field: '--k', rows: n, cols: d });
   const V = await loadMatrix(o.v, { field: '--v', rows: n, cols: d });
   const ops = await readOpsFile(o.ops, n, d);
-  const da = DynamicAttention.init(Q.data, K.data, V.data, n, d, { tau: o.tau, mode: o.mode });
+  const da = DynamicAttention.init(Q.data, K.data, V.data, n, d, { tau: o.tau, mode: o.mode, deamortize: !!o.deamortize });
   let out: string[] = [];
   const flush = () => { if (out.length) { process.stdout.write(out.join('')); out = []; } };
   for (const op of ops) {
@@ -99,6 +99,7 @@ export function register(program: Command): void {
     .option('--ops <file>', 'ops file: one JSON object per line, {"op":"updateK"|"updateV","i":r,"j":c,"delta":x} or {"op":"query","i":i,"j":j}')
     .option('--tau <t>', 'rebuild after ⌈n^τ⌉ pending updates (0 ≤ τ ≤ 1)', floatOption('--tau', { ge: 0, le: 1 }), 0.5)
     .option('--mode <m>', 'memory mode: snapshot (8n² bytes), keys (O(nd)), auto', choiceOption('--mode', ['auto', 'snapshot', 'keys'] as const), 'auto')
+    .option('--deamortize', 'spread each rebuild over the next ⌈n^τ⌉ updates (bounded per-update latency)')
     .option('--stats', 'print the structure counters as JSON on stderr at the end')
     .action(async (o: Partial<DynamicCliOptions>) => {
       for (const f of ['q', 'k', 'v', 'ops'] as const) {
