@@ -5,6 +5,7 @@ export { gemmBackends, gemmWasmLoadError } from './gemm.js';
 export { dgemmTs, dgemmTsPacked } from './gemm-ts.js';
 export { dgemmWasm, dgemmWasmPacked, wasmGemmAvailable } from './wasm-gemm.js';
 export { GEMM_BLOCKING, GEMM_SMALL_MNK } from './gemm-blocking.js';
+export { scaleC } from './gemm-driver.js';
 export type { GemmBlocking } from './gemm-blocking.js';
 export { vexp, vexpBase, vexpScalar, expShiftSum, vexpBackend } from './vexp.js';
 export { softmaxRows, softmaxRowsBase, jrow, jrowBase } from './softmax.js';

@@ -1,0 +1,9 @@
+/** Status of the optional native BLAS GEMM backend in this thread. */
+export interface NativeBlasStatus {
+  /** The addon file exists and loaded. */ loaded: boolean;
+  /** It is the active GEMM backend ('native-blas'). */ active: boolean;
+  /** Why it is not loaded / not active ('' otherwise). */ reason: string;
+  /** BLAS configuration string (e.g. OpenBLAS build flags). */ config: string;
+}
+/** { loaded, active, reason, config } — importing the module registers the addon when built. */
+export declare function nativeBlasStatus(): NativeBlasStatus;

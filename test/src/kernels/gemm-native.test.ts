@@ -1,0 +1,41 @@
+// Optional native BLAS backend (shared/native, built only by `npm run build:native`). When the
+// addon is built it must equal the reference kernel within rounding and become the active
+// backend; when it is not, importing the loader must change nothing and say why.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { nativeBlasStatus } from '@attnfit/shared/native';
+import { dgemm, dgemmRef, gemmBackend, gemmBackends } from '@attnfit/shared/kernels';
+import { rng, randMatrix, relErr } from '../helpers/rng.js';
+
+const st = nativeBlasStatus();
+
+test('the loader reports its state; without the addon the WebAssembly backend stays active', () => {
+  if (st.loaded) {
+    assert.ok(st.active, st.reason);
+    assert.is(gemmBackend(), 'native-blas');
+    assert.ok(gemmBackends().includes('native-blas'));
+    assert.ok(st.config.length > 0);
+  } else {
+    assert.ok(st.reason.length > 0);
+    assert.is(gemmBackend(), 'wasm-simd');
+    assert.not.ok(gemmBackends().includes('native-blas'));
+  }
+});
+
+test('the active backend equals the reference: transposes, strides, offsets, alpha/beta, β = 0 over NaN, K = 0', () => {
+  const r = rng(5);
+  for (const [M, N, K] of [[1, 1, 1], [7, 9, 5], [130, 67, 300], [6, 5, 0]] as const) for (const tA of [false, true]) for (const tB of [false, true]) {
+    for (const [alpha, beta] of [[1, 0], [0.5, 1], [-2, 0.25]] as const) {
+      const lda = (tA ? M : K) + 2, ldb = (tB ? K : N) + 1, ldc = N + 3, off = 4;
+      const A = randMatrix(r, off + (tA ? K : M) * lda + 1, 1), B = randMatrix(r, off + (tB ? N : K) * ldb + 1, 1);
+      const C0 = randMatrix(r, off + M * ldc, 1);
+      if (beta === 0) for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) C0[off + i * ldc + j] = NaN;
+      const want = C0.slice(), got = C0.slice();
+      dgemmRef(tA, tB, M, N, K, alpha, A, off, Math.max(1, lda), B, off, Math.max(1, ldb), beta, want, off, ldc);
+      dgemm(tA, tB, M, N, K, alpha, A, off, Math.max(1, lda), B, off, Math.max(1, ldb), beta, got, off, ldc);
+      assert.ok(relErr(got, want) < 1e-13, `${gemmBackend()} M=${M} N=${N} K=${K} tA=${tA} tB=${tB} alpha=${alpha} beta=${beta}`);
+    }
+  }
+});
+
+test.run();
