@@ -100,7 +100,7 @@ export class BlockPool {
   private async runAll(reg: RegisteredProblem, kind: ThreadTask['kind'], msgs: unknown[], opts: RunOptions): Promise<unknown[]> {
     const timeoutErr = opts.timeoutMs !== undefined ? new AttnfitError(ErrorCodes.TIMEOUT, `evaluation timed out after ${opts.timeoutMs} ms`, { retryable: true }) : undefined;
     if (opts.signal?.aborted) throw cancelled('evaluation cancelled before it started');
-    const abort = sabEnabled() ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+    const abort = this.shared ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
     const hard = new AbortController();
     let backstop: NodeJS.Timeout | undefined;
     let timer: NodeJS.Timeout | undefined;

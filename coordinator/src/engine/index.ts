@@ -3,12 +3,12 @@
  * running the worker's thread entry. See ./pool.ts.
  */
 import { availableParallelism } from 'node:os';
-import { EnginePool } from './pool.js';
+import { EnginePool, sabEnabled } from './pool.js';
 
 export { EnginePool, threadEntryPath, sabEnabled, ABORT_BACKSTOP_MS } from './pool.js';
 export type { RegisteredProblem, RunOptions } from './pool.js';
 
-let current: EnginePool | null = null;
+const pools = new Map<string, EnginePool>();
 
 /** Default thread count: os.availableParallelism(). */
 export function defaultThreads(): number {
@@ -16,25 +16,21 @@ export function defaultThreads(): number {
 }
 
 /**
- * The process's engine pool with `threads` threads (default: all cores). A pool with another
- * thread count is replaced (the old one is destroyed once its in-flight work is done).
+ * The process's engine pool with `threads` threads (default: all cores), created on first use
+ * and reused by every oracle after that. (A process normally uses one thread count; pools of
+ * other counts — e.g. in tests — live side by side until {@link shutdownEngine}.)
  * @example const pool = getEnginePool(2);
  */
 export function getEnginePool(threads: number = defaultThreads()): EnginePool {
-  if (current && current.threads === threads && current.shared === sabEnabledNow()) return current;
-  const old = current;
-  current = new EnginePool(threads);
-  if (old) void old.destroy();
-  return current;
+  const key = `${threads}:${sabEnabled() ? 'sab' : 'copy'}`;
+  let p = pools.get(key);
+  if (!p) { p = new EnginePool(threads); pools.set(key, p); }
+  return p;
 }
 
-function sabEnabledNow(): boolean {
-  return typeof SharedArrayBuffer === 'function' && process.env.ATTNFIT_NO_SAB !== '1';
-}
-
-/** Destroy the process's pool (lets the process exit). Idempotent. */
+/** Destroy every engine pool of the process (lets the process exit). Idempotent. */
 export async function shutdownEngine(): Promise<void> {
-  const p = current;
-  current = null;
-  if (p) await p.destroy();
+  const all = [...pools.values()];
+  pools.clear();
+  await Promise.all(all.map((p) => p.destroy()));
 }
