@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // GEMM benchmark: GFLOP/s (2·M·N·K / time) per shape for attnfit's backends (wasm-simd, packed
-// ts, reference ts-ref on small shapes) and numpy (when python3 + numpy are present), one
+// ts, reference ts-ref on small shapes, native-blas when built) and numpy (when python3 + numpy are present), one
 // thread. Prints a markdown table (median of ≥ 5 runs, min–max) and writes
 // bench/results/gemm.{json,md}.  Usage: node bench/gemm.mjs   (env BENCH_RUNS=N)
-import { dgemmWasm, dgemmTs, dgemmRef, gemmBackend, vexpBackend, wasmGemmAvailable } from '@attnfit/shared/kernels';
+import { dgemmBase, gemmBackend, gemmBackends, setGemmBackend, vexpBackend } from '@attnfit/shared/kernels';
+import { nativeBlasStatus } from '@attnfit/shared/native';
 import { machine, machineMd, numpyInfo, runPython, stats, table, timeMs, writeResults, randn, fmt, RUNS } from './lib/common.mjs';
 
 const n = 4096;
@@ -20,9 +21,11 @@ const SHAPES = [
 ];
 const REF_MAX_MNK = 512 ** 3;
 
-const backends = [['wasm-simd', dgemmWasm], ['ts', dgemmTs], ['ts-ref', dgemmRef]].filter(([name]) => name !== 'wasm-simd' || wasmGemmAvailable);
+const nat = nativeBlasStatus();
+const defaultBackend = gemmBackend();
+const backends = ['wasm-simd', 'ts', 'ts-ref', 'native-blas'].filter((b) => gemmBackends().includes(b));
 const np = numpyInfo();
-const m = machine({ gemm: gemmBackend(), vexp: vexpBackend(), numpy: np?.numpy ?? null });
+const m = machine({ gemm: defaultBackend, vexp: vexpBackend(), numpy: np?.numpy ?? null, nativeBlas: nat.loaded ? nat.config : `absent: ${nat.reason}` });
 console.error(`gemm bench: ${m.cpu}, ${m.cores} cores, node ${m.node}, backend ${m.gemm}, numpy ${m.numpy ?? 'absent'}`);
 
 const results = [];
@@ -30,9 +33,14 @@ for (const [label, M, N, K, tA, tB] of SHAPES) {
   const A = randn(M * K, 1), B = randn(K * N, 2), C = new Float64Array(M * N);
   const lda = tA ? M : K, ldb = tB ? K : N, flops = 2 * M * N * K;
   const row = { label, M, N, K, transA: tA, transB: tB, gflops: {} };
-  for (const [name, f] of backends) {
+  for (const name of backends) {
     if (name === 'ts-ref' && M * N * K > REF_MAX_MNK) continue;
-    const s = timeMs(() => f(tA, tB, M, N, K, 1, A, 0, lda, B, 0, ldb, 0, C, 0, N));
+    setGemmBackend(name);
+    // small products: several calls per timed sample (≥ ~5·10⁷ multiply-adds) and more warm-up,
+    // so JIT tier-up and timer resolution do not dominate; times are per call
+    const inner = Math.max(1, Math.round(5e7 / (M * N * K)));
+    const s0 = timeMs(() => { for (let i = 0; i < inner; i++) dgemmBase(tA, tB, M, N, K, 1, A, 0, lda, B, 0, ldb, 0, C, 0, N); }, RUNS, inner > 1 ? 3 : 1);
+    const s = { median: s0.median / inner, min: s0.min / inner, max: s0.max / inner, runs: s0.runs };
     row.gflops[name] = { median: flops / s.median / 1e6, min: flops / s.max / 1e6, max: flops / s.min / 1e6, ms: s };
     console.error(`  ${label.padEnd(28)} ${name.padEnd(9)} ${fmt(row.gflops[name].median, 2)} GFLOP/s`);
   }
@@ -47,7 +55,8 @@ if (np) {
   });
 }
 
-const cols = ['wasm-simd', 'ts', 'ts-ref', ...(np ? ['numpy'] : [])];
+setGemmBackend(defaultBackend);
+const cols = [...backends, ...(np ? ['numpy'] : [])];
 const cell = (g) => (g ? `${fmt(g.median, 2)} (${fmt(g.min, 1)}–${fmt(g.max, 1)})` : '—');
 const md = [
   '## GEMM, GFLOP/s (float64, one thread)',
@@ -57,6 +66,7 @@ const md = [
   table(['shape (M×N×K)', ...cols], results.map((r) => [`${r.label} (${r.M}×${r.N}×${r.K}${r.transA ? ' Aᵀ' : ''}${r.transB ? ' Bᵀ' : ''})`, ...cols.map((c) => cell(r.gflops[c]))])),
   '',
   `ts-ref (the reference kernel / test oracle) is timed only up to ${REF_MAX_MNK} multiply-adds.`,
+  `native-blas: ${nat.loaded ? `${nat.config} (OPENBLAS_CORETYPE as in this environment${process.env.OPENBLAS_CORETYPE ? `: ${process.env.OPENBLAS_CORETYPE}` : ''})` : `not measured (${nat.reason})`}.`,
 ].join('\n');
 console.log(md);
 const [j] = writeResults('gemm', { machine: m, runs: RUNS, results }, md);

@@ -13,7 +13,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluateProblem } from '@attnfit/shared/math';
-import { gemmBackend, vexpBackend } from '@attnfit/shared/kernels';
+import { gemmBackend, gemmBackends, setGemmBackend, vexpBackend } from '@attnfit/shared/kernels';
+import { nativeBlasStatus } from '@attnfit/shared/native';
 import { encodeNpy, loadMatrix } from '@attnfit/shared/io';
 import { machine, machineMd, numpyInfo, runPython, stats, table, timeMs, writeResults, randn, fmt, RUNS, repoDir, numpyEnv } from './lib/common.mjs';
 
@@ -24,7 +25,10 @@ const DS = [16, 64];
 const WANT = { loss: true, gradX: true, gradY: true };
 
 const np = numpyInfo();
-const m = machine({ gemm: gemmBackend(), vexp: vexpBackend(), numpy: np?.numpy ?? null });
+const nat = nativeBlasStatus();
+setGemmBackend('wasm-simd'); // the default product configuration; native-blas is an extra column
+const m = machine({ gemm: gemmBackend(), vexp: vexpBackend(), numpy: np?.numpy ?? null, nativeBlas: nat.loaded ? nat.config : `absent: ${nat.reason}` });
+const withNative = gemmBackends().includes('native-blas');
 console.error(`loss bench: ${m.cpu}, ${m.cores} cores, node ${m.node}, gemm ${m.gemm}, exp ${m.vexp}, numpy ${m.numpy ?? 'absent'}`);
 
 function problem(n, d, seed) {
@@ -42,6 +46,7 @@ const inproc = [];
 for (const d of DS) for (const n of NS) {
   const s = timeAttnfit(n, d);
   inproc.push({ n, d, attnfit: s });
+  if (withNative) { setGemmBackend('native-blas'); inproc.at(-1).native = timeAttnfit(n, d); setGemmBackend('wasm-simd'); }
   console.error(`  attnfit n=${n} d=${d}: ${fmt(s.median)} ms`);
 }
 if (np) {
@@ -88,7 +93,7 @@ for (const d of DS) {
       }
       return { s: stats(t), json: JSON.parse(out.trim().split('\n').pop()) };
     };
-    const a = wall(process.execPath, [cli, 'loss', join(dir, 'p'), ...xy, '--grad-out', join(dir, 'ga'), '--threads', '1'], process.env);
+    const a = wall(process.execPath, [cli, 'loss', join(dir, 'p'), ...xy, '--grad-out', join(dir, 'ga'), '--threads', '1'], { ...process.env, ATTNFIT_GEMM: 'wasm' });
     const row = { n: procN, d, attnfit: a.s, attnfitOut: a.json };
     if (np) {
       const b = wall('python3', [join(repoDir, 'bench', 'numpy_loss.py'), 'process', join(dir, 'p'), ...xy.filter((_, i) => i % 2), join(dir, 'gn')], numpyEnv());
@@ -119,7 +124,8 @@ const md = [
   '',
   '### In process (evaluateProblem vs numpy, random problem, loss + ∇X + ∇Y)',
   '',
-  table(['n', 'd', 'attnfit', 'numpy', 'attnfit / numpy'], inproc.map((r) => [r.n, r.d, c(r.attnfit), c(r.numpy), ratio(r.attnfit, r.numpy)])),
+  table(['n', 'd', 'attnfit (wasm-simd)', ...(withNative ? ['attnfit (native-blas)'] : []), 'numpy', 'attnfit / numpy', ...(withNative ? ['native / numpy'] : [])],
+    inproc.map((r) => [r.n, r.d, c(r.attnfit), ...(withNative ? [c(r.native)] : []), c(r.numpy), ratio(r.attnfit, r.numpy), ...(withNative ? [ratio(r.native, r.numpy)] : [])])),
   '',
   '### Time exponent in n (attnfit, least squares of log t on log n)',
   '',
