@@ -141,7 +141,7 @@ function runOnce(method, Q, K, V, n, d, ops) {
   let rebuildMs = 0, done = 0, sink = 0;
   const start = performance.now();
   for (const op of ops) {
-    const before = isDyn ? obj.pending : 0, bgBefore = isDyn ? obj.backgroundRows : 0;
+    const before = isDyn && op.k !== 2 ? obj.stats().rebuilds : 0, bgBefore = isDyn ? obj.backgroundRows : 0;
     const a = performance.now();
     if (op.k === 0) obj.updateK(op.r, op.c, op.x);
     else if (op.k === 1) obj.updateV(op.r, op.c, op.x);
@@ -149,8 +149,8 @@ function runOnce(method, Q, K, V, n, d, ops) {
     else sink += obj.query(op.i, op.j);
     const dt = performance.now() - a;
     if (op.k === 2) qry.push(dt); else upd.push(dt);
-    if (isDyn && op.k !== 2 && obj.threshold > 1 && (obj.deamortized ? bgBefore > 0 || obj.backgroundRows > 0 : obj.pending <= before)) rebuildMs += dt;
-    if (isDyn && op.k !== 2 && obj.threshold === 1) rebuildMs += dt;
+    // time of updates that did rebuild work (a whole rebuild, or a background step)
+    if (isDyn && op.k !== 2 && (obj.deamortized ? bgBefore > 0 || obj.backgroundRows > 0 || obj.stats().rebuilds > before : obj.stats().rebuilds > before)) rebuildMs += dt;
     done++;
     if (performance.now() - start > BUDGET_MS && done < ops.length) break;
   }

@@ -2,7 +2,7 @@
  * Tunables of the dynamic attention structure, in one frozen object (units in the names).
  */
 export const DYNAMIC_DEFAULTS = Object.freeze({
-  /** Rebuild threshold exponent: the pending log is flushed when it reaches T = ⌈n^τ⌉ entries. */
+  /** Rebuild threshold exponent: the pending log is flushed after T = ⌈n^τ⌉ updates (a token-row edit counts as one). */
   tau: 0.5,
   /**
    * Largest allowed error estimate (relative to the output scale max|V|) of a stored row or of a

@@ -7,7 +7,7 @@
  * N = exp(S − m)·V₀ (n×d) and an amplification factor `amp` (error estimate = amp·ε relative
  * to the output scale); a pending log of (kind, key row, column, δ) and the distinct keys it
  * touches. Updates are O(1); the log is flushed by an incremental rebuild when it reaches
- * T = ⌈n^τ⌉ entries. A query corrects the stored row with the pending log in O(#pending)
+ * T = ⌈n^τ⌉ updates (an entry or a token-row edit each). A query corrects the stored row with the pending log in O(#pending)
  * (snapshot mode) and falls back to an exact O(n) / O(nd) row computation when cancellation
  * (e.g. the dominant key pushed down) makes the corrected value inaccurate.
  *
@@ -24,7 +24,7 @@ export type DynamicMode = 'snapshot' | 'keys';
 export interface DynamicOptions {
   /** Rebuild threshold exponent τ ∈ [0, 1]: T = ⌈n^τ⌉ pending updates. Default 0.5. */
   tau?: number;
-  /** Rebuild threshold T (pending log entries) directly; overrides tau. T = 1 is eager rank-one maintenance. */
+  /** Rebuild threshold T (updates) directly; overrides tau. T = 1 is eager rank-one maintenance. */
   threshold?: number;
   /** 'snapshot' (8n² bytes), 'keys' (O(nd)) or 'auto' (snapshot while 8n² ≤ snapshotMaxBytes). */
   mode?: DynamicMode | 'auto';
@@ -33,7 +33,7 @@ export interface DynamicOptions {
   /** Byte limit for the snapshot in 'auto' mode. */
   snapshotMaxBytes?: number;
   /**
-   * De-amortised rebuilds: when the log reaches T the rebuild runs in the background, ⌈n/T⌉
+   * De-amortised rebuilds: after T updates the rebuild runs in the background, ⌈n/T⌉
    * rows per later update, so no single update pays the whole O(nTd) rebuild (worst-case
    * update O(nd) instead of O(nTd)). New updates go to a second log meanwhile. Default false.
    */
@@ -45,7 +45,7 @@ export interface DynamicStats {
   n: number;
   d: number;
   mode: DynamicMode;
-  /** Rebuild threshold T (pending log entries). */
+  /** Rebuild threshold T (updates; a token-row edit counts as one). */
   threshold: number;
   /** Entries in the pending log. */
   pending: number;
@@ -121,7 +121,7 @@ export class DynamicAttention {
   readonly n: number;
   readonly d: number;
   readonly mode: DynamicMode;
-  /** Rebuild threshold T (pending log entries). */
+  /** Rebuild threshold T (updates; a token-row edit counts as one). */
   readonly threshold: number;
   readonly errTol: number;
   /** True when rebuilds are de-amortised (see {@link DynamicOptions.deamortize}). */
@@ -146,6 +146,8 @@ export class DynamicAttention {
   private logCol: Int32Array;
   private logDelta: Float64Array;
   private logLen = 0;
+  /** Update operations (entry or token-row edits) since the last rebuild started: the rebuild trigger. */
+  private pendingOps = 0;
   // touched keys
   private readonly slotOf: Int32Array;
   private slotKeys: Int32Array;
@@ -269,10 +271,11 @@ export class DynamicAttention {
 
   /** Rebuild policy after an update: synchronous at T, or start/advance the background rebuild. */
   private afterUpdate(): void {
-    if (!this.deamortized) { if (this.logLen >= this.threshold) this.rebuild(); return; }
-    if (!this.bg && this.logLen >= this.threshold) {
+    this.pendingOps++;
+    if (!this.deamortized) { if (this.pendingOps >= this.threshold) this.rebuild(); return; }
+    if (!this.bg && this.pendingOps >= this.threshold) {
       const plan = this.prepareRebuild({}, false);
-      this.bg = plan; this.bgDone = 0; this.bgLog = this.logLen;
+      this.bg = plan; this.bgDone = 0; this.bgLog = this.logLen; this.pendingOps = 0;
       for (let s = 0; s < plan.keys.length; s++) this.planSlot[plan.keys[s]!] = s;
     }
     if (this.bg) this.stepBackground(this.rowsPerStep);
@@ -291,7 +294,7 @@ export class DynamicAttention {
     this.bgLog = 0;
   }
 
-  /** K[r,c] += δ. O(1) amortised; flushes the log (rebuild) when it reaches the threshold. */
+  /** K[r,c] += δ. O(1) amortised; flushes the log (rebuild) after T updates. */
   updateK(r: number, c: number, delta: number): void {
     this.checkKey(r); this.checkCol(c); this.checkDelta(delta);
     this.counters.updates++;
@@ -338,7 +341,7 @@ export class DynamicAttention {
     this.afterUpdate();
   }
 
-  /** K[r,:] += δrow (a token's key edited; d log entries, one rebuild check). */
+  /** K[r,:] += δrow (a token's key edited: d log entries, counted as one update). */
   updateKRow(r: number, deltaRow: ArrayLike<number>): void { this.rowUpdate(KIND_K, r, deltaRow); }
 
   /** V[r,:] += δrow (a token's value edited). */
@@ -599,7 +602,7 @@ export class DynamicAttention {
   commitRebuild(plan: RebuildPlan): void {
     this.commitSnapshot(plan);
     for (let s = 0; s < this.nSlots; s++) this.slotOf[this.slotKeys[s]!] = -1;
-    this.nSlots = 0; this.logLen = 0;
+    this.nSlots = 0; this.logLen = 0; this.pendingOps = 0;
   }
 
   private commitSnapshot(plan: RebuildPlan): void {
