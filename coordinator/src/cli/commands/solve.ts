@@ -31,9 +31,10 @@ export function register(program: Command): void {
     .command('solve')
     .summary('fit X, Y (Newton on the variable-projection objective) and write X.npy, Y.npy, report.json, loss.svg')
     .description(
-      'Minimise L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F. Y is solved exactly for each X (variable projection);\n' +
-      `the method works on X. Default method: newton for d ≤ 24, newton-cg above. Random starts: X0 ~ N(0, 1/d²).\n` +
-      'Ctrl-C writes the best iterate so far (report.json "interrupted": true) and exits 130.')
+      'Minimise L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F. Y is solved exactly for each X (variable projection); the method works on X. ' +
+      'Default method: newton for d ≤ 24, newton-cg above. Random starts: X0 ~ N(0, 1/d²), start k seeded with --seed + k.\n\n' +
+      'Writes X.npy, Y.npy, report.json and loss.svg into --out. Ctrl-C / SIGTERM writes the best iterate so far (report.json "interrupted": true) and exits 130. ' +
+      'Exit 0 ok, 2 bad input (with "attnfit: error [CODE]: message" on stderr), 1 internal error.')
     .argument('<PROBLEM>', 'problem directory (A1.npy A2.npy A3.npy B.npy) or .safetensors file')
     .option('--out <DIR>', 'output directory (created if missing; files replaced atomically)', SOLVE_CLI_DEFAULTS.out)
     .option('--x0 <X.npy>', 'warm start X (d×d); used by start 0')
