@@ -3,7 +3,7 @@
 // ts, reference ts-ref on small shapes, native-blas when built) and numpy (when python3 + numpy are present), one
 // thread. Prints a markdown table (median of ≥ 5 runs, min–max) and writes
 // bench/results/gemm.{json,md}.  Usage: node bench/gemm.mjs   (env BENCH_RUNS=N)
-import { dgemmBase, gemmBackend, gemmBackends, setGemmBackend, vexpBackend } from '@attnfit/shared/kernels';
+import { dgemmBase, gemmBackend, gemmBackends, setGemmBackend, vexp, vexpBackend } from '@attnfit/shared/kernels';
 import { nativeBlasStatus } from '@attnfit/shared/native';
 import { machine, machineMd, numpyInfo, runPython, stats, table, timeMs, writeResults, randn, fmt, RUNS } from './lib/common.mjs';
 
@@ -46,6 +46,15 @@ for (const [label, M, N, K, tA, tB] of SHAPES) {
   }
   results.push(row);
 }
+// exp throughput (G exp/s) on softmax-range inputs x ∈ [−30, 0]
+const EXP_N = 1 << 20;
+const xs = randn(EXP_N, 3).map((v) => -Math.abs(v) * 10), ys = new Float64Array(EXP_N);
+const expRows = [
+  ['attnfit vexp', timeMs(() => vexp(xs, 0, EXP_N, ys, 0), RUNS, 3)],
+  ['Math.exp loop', timeMs(() => { for (let i = 0; i < EXP_N; i++) ys[i] = Math.exp(xs[i]); }, RUNS, 3)],
+];
+if (np) expRows.push(['numpy exp', stats(runPython('numpy_gemm.py', [String(RUNS), '', String(EXP_N)]).exp_ms)]);
+const gexp = (s) => ({ median: EXP_N / s.median / 1e6, min: EXP_N / s.max / 1e6, max: EXP_N / s.min / 1e6 });
 if (np) {
   const spec = SHAPES.map(([, M, N, K, tA, tB]) => [M, N, K, +tA, +tB].join(',')).join(';');
   const py = runPython('numpy_gemm.py', [String(RUNS), spec]);
@@ -67,7 +76,11 @@ const md = [
   '',
   `ts-ref (the reference kernel / test oracle) is timed only up to ${REF_MAX_MNK} multiply-adds.`,
   `native-blas: ${nat.loaded ? `${nat.config} (OPENBLAS_CORETYPE as in this environment${process.env.OPENBLAS_CORETYPE ? `: ${process.env.OPENBLAS_CORETYPE}` : ''})` : `not measured (${nat.reason})`}.`,
+  '',
+  `## exp, G exp/s (${EXP_N} values in [−30, 0], one thread)`,
+  '',
+  table(['kernel', 'G exp/s'], expRows.map(([name, s]) => [name, `${fmt(gexp(s).median, 3)} (${fmt(gexp(s).min, 3)}–${fmt(gexp(s).max, 3)})`])),
 ].join('\n');
 console.log(md);
-const [j] = writeResults('gemm', { machine: m, runs: RUNS, results }, md);
+const [j] = writeResults('gemm', { machine: m, runs: RUNS, results, exp: expRows.map(([name, s]) => ({ name, ms: s, gexps: gexp(s) })) }, md);
 console.error(`wrote ${j} (+ .md)`);

@@ -91,7 +91,8 @@ export function vexpBase(x: Float64Array, off: number, n: number, out: Float64Ar
 
 /**
  * out[offOut + i] = exp(x[off + i]) for 0 ≤ i < n (< 1 ulp; see the module comment). In place
- * when out === x and offOut === off. Example: `vexp(s, 0, s.length, s, 0)`.
+ * when out === x and offOut === off; otherwise the two ranges must not overlap.
+ * Example: `vexp(s, 0, s.length, s, 0)`.
  */
 export function vexp(x: Float64Array, off: number, n: number, out: Float64Array, offOut: number): void {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`vexp: n must be an integer >= 0 (got ${n})`);
@@ -106,8 +107,8 @@ export function vexp(x: Float64Array, off: number, n: number, out: Float64Array,
  * out[offOut + j] = exp(x[off + j] − shift) for 0 ≤ j < n; returns Σ_j out[offOut + j] (unchecked).
  * The sum runs in two lanes (even j, odd j) per chunk of 32768, lanes added at the end of each
  * chunk — the same order on the WebAssembly and JS paths, so results are deterministic and
- * identical. In place when out === x and offOut === off. This is the inner loop of a stable
- * softmax row (shift = row max). Example: `const s = expShiftSum(n, S, row, mx, F, row)`.
+ * identical. In place when out === x and offOut === off (other overlaps are not allowed). This is
+ * the inner loop of a stable softmax row (shift = row max). Example: `const s = expShiftSum(n, S, row, mx, F, row)`.
  */
 export function expShiftSum(n: number, x: Float64Array, off: number, shift: number, out: Float64Array, offOut: number): number {
   if (!vx || n < SMALL) {
