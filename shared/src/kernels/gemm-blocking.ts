@@ -9,15 +9,19 @@
  *
  * Reasoning for the numbers (target: a core with 32–48 KiB L1d, ≥ 1 MiB L2, float64 = 8 bytes):
  * - MR×NR is fixed by registers: the tile's MR·NR/2 f64x2 accumulators + NR/2 B vectors + one
- *   broadcast A value must fit the 16 xmm registers V8 allocates on x64 (wasm: 4×4 → 8+2+1).
+ *   broadcast A value must fit the 16 xmm registers V8 allocates on x64. WebAssembly 2×8:
+ *   8 + 4 + 1 = 13. Measured (1024³, this repo's bench): 2×8 ≈ 23, 4×4 ≈ 20, 6×4 / 4×6 / 3×8
+ *   ≈ 12–13 (spills), 8×2 ≈ 9 GFLOP/s; unrolling k by 2 or 4 was slower. The loop then issues
+ *   8 mul + 8 add per k: without FMA (not in Node 20's WebAssembly) that is ~8 flops/cycle peak.
  *   The plain-TS kernel keeps 16 scalar accumulators (4×4) — V8 spills a few, still fastest in JS.
- * - KC = 256: one KC×NR B micro-panel (256·4·8 = 8 KiB) plus one MR×KC A micro-panel (8 KiB) stay
- *   in L1 for the whole micro-kernel; KC is also long enough to amortise loading/storing C.
- * - MC = 128: the packed MC×KC A block (128·256·8 = 256 KiB) stays in L2 while the macro-kernel
- *   sweeps all NC columns; the C buffer MC×NC (128·512·8 = 512 KiB) shares L2 with it.
- * - NC = 512: the KC×NC B panel (1 MiB) streams from L2/L3 once per MC block; a larger NC only
- *   grows the C buffer. For attention shapes (K = d ≤ 64) there is one pc step and C blocks are
- *   produced in a single pass.
+ * - KC = 256: one KC×NR B micro-panel (256·8·8 = 16 KiB) plus the MR rows of Ã it multiplies
+ *   (2·256·8 = 4 KiB) stay in L1 for the whole micro-kernel; KC is also long enough to amortise
+ *   loading/storing the C tile.
+ * - MC = 128: the Ã block (128·256·8 = 256 KiB, row-major, see packA) stays in L2 while the
+ *   macro-kernel sweeps all NC columns; the C buffer MC×NC (128·512·8 = 512 KiB) shares L2.
+ * - NC = 512: the KC×NC B̃ panel (1 MiB) streams from L2/L3 once per MC block; a larger NC only
+ *   grows the C buffer (1024–4096 measured no better). For attention shapes (K = d ≤ 64) there
+ *   is one pc step and C blocks are produced in a single pass.
  */
 export interface GemmBlocking {
   /** Rows of the register tile. */ readonly mr: number;
