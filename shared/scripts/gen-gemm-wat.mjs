@@ -5,8 +5,8 @@
 // only to change the tile shape:  node shared/scripts/gen-gemm-wat.mjs [MR] [NR] [UNROLL] > shared/wasm/gemm.wat
 // The tile must fit the 16 xmm registers V8 uses on x64: MR·NR/2 accumulators + NR/2 B vectors
 // + 1 broadcast A value ≤ 16 (4×4: 8+2+1, 2×8: 8+4+1, 6×4: 12+2+1 …).
-const MR = Number(process.argv[2] ?? 4);
-const NR = Number(process.argv[3] ?? 4);
+const MR = Number(process.argv[2] ?? 2);
+const NR = Number(process.argv[3] ?? 8);
 const U = Number(process.argv[4] ?? 1); // k-loop unroll (the driver guarantees nothing about kc % U: a remainder loop handles it)
 if (!(MR >= 1 && NR >= 2 && NR % 2 === 0)) throw new Error(`bad tile ${MR}x${NR}`);
 const NV = NR / 2; // v128 vectors per row of the tile
