@@ -76,6 +76,7 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
   let store: Promise<ObjectStore> | undefined;
   const counters = { tasks: 0, errors: 0, fetches: 0 };
   const inFlight = new Set<Promise<void>>();
+  let ready = false;
 
   const objectStore = (): Promise<ObjectStore> => {
     store ??= new Objm(nc).open(DATA_BUCKET).catch((err: unknown) => {
@@ -160,10 +161,17 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
     }
   }
 
+  let subError: Error | undefined;
   const taskSub: Subscription = nc.subscribe(TASK_SUBJECT, {
     queue: TASK_QUEUE,
     callback: (err, msg) => {
-      if (err) { log(`attnfit worker: subscription error: ${err.message}`); return; }
+      if (err) {
+        subError ??= err;
+        log(`attnfit worker: subscription error: ${err.message}`);
+        // Without the task subscription this process is useless: close (runWorker then exits).
+        if (ready) void nc.close();
+        return;
+      }
       const p = handle(msg);
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));
@@ -185,6 +193,14 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
     },
   });
   await nc.flush();
+  // The server answers a forbidden SUB with -ERR before the flush's PONG: fail fast with AUTH.
+  if (subError) {
+    const e = subError as Error;
+    await nc.close();
+    await pool.destroy();
+    throw new AttnfitError(ErrorCodes.AUTH, `nats: not allowed to serve tasks as a worker (${e.message})`, { cause: e });
+  }
+  ready = true;
 
   let draining: Promise<void> | undefined;
   const closed = nc.closed().then(async (err) => {

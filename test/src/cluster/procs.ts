@@ -66,10 +66,12 @@ export function cli(args: string[], env: Record<string, string> = {}): CliProc {
   };
 }
 
-/** Run a CLI command to completion. */
-export async function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; stdout: string }> {
+/** Run a CLI command to completion (killed after timeoutMs so a hang fails instead of blocking the suite). */
+export async function run(args: string[], env: Record<string, string> = {}, timeoutMs = 90_000): Promise<{ code: number; out: string; stdout: string }> {
   const p = cli(args, env);
+  const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
   const code = await p.exit;
+  clearTimeout(t);
   return { code, out: p.out(), stdout: p.stdout() };
 }
 

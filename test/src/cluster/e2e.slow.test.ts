@@ -1,0 +1,134 @@
+/**
+ * End to end over a real nats-server using deploy/auth.conf (users + permissions): a coordinator
+ * and two worker PROCESSES; a submitted warm-started problem gives X.npy bitwise identical to a
+ * local `attnfit solve`; wrong credentials are refused (exit 2, AUTH); the worker user cannot
+ * submit; SIGKILL of the only worker mid-job is survived once another worker joins.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readNpy, writeNpy } from '@attnfit/shared/io';
+import { ClusterClient } from '@attnfit/coordinator';
+import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
+import { rng, randn } from '../helpers/rng.js';
+import { PASSWORDS, SERVER_ENV, includeAuth, run, startCoordinatorProc, startWorkerProc, stopAll, type CliProc } from './procs.js';
+
+let server: NatsServerHandle;
+let work: string;
+let coord: CliProc | undefined;
+const workers: CliProc[] = [];
+let url = '';
+const asUser = (u: keyof typeof PASSWORDS) => ['--nats', url, '--user', u, '--pass', PASSWORDS[u]];
+
+test.before(async () => {
+  for (const [k, v] of Object.entries(SERVER_ENV)) process.env[k] = v; // the server reads passwords from its env
+  server = await startNatsServer({ rawConfig: ({ port, dir }) => `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${join(dir, 'js')}" }\n${includeAuth(dir)}\n` });
+  url = server.url;
+  work = mkdtempSync(join(tmpdir(), 'attnfit-e2e-'));
+  const gen = await run(['generate', '--n', '128', '--d', '4', '--seed', '11', '--out', join(work, 'p')]);
+  assert.is(gen.code, 0, gen.out);
+  const Xt = await readNpy(join(work, 'p', 'X_true.npy'));
+  const r = rng(5);
+  const x0 = Xt.data.map((v) => v + 0.05 * randn(r));
+  await writeNpy(join(work, 'x0.npy'), x0, [4, 4]);
+  coord = await startCoordinatorProc([...asUser('coordinator'), '--task-timeout-ms', '1500', '--max-attempts', '40']);
+  workers.push(await startWorkerProc(asUser('worker')));
+  workers.push(await startWorkerProc(['--nats', url], { ATTNFIT_NATS_USER: 'worker', ATTNFIT_NATS_PASS: PASSWORDS.worker }));
+});
+
+test.after(async () => {
+  await stopAll([...workers, coord]);
+  await server?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test('submit --wait over two worker processes: X.npy and Y.npy bitwise identical to local solve', async () => {
+  const opts = ['--x0', join(work, 'x0.npy'), '--method', 'newton'];
+  const sub = await run(['submit', join(work, 'p'), ...asUser('submitter'), ...opts, '--wait', '--out', join(work, 'cluster')]);
+  assert.is(sub.code, 0, sub.out);
+  assert.match(sub.stdout, /^[A-Za-z0-9_-]+\n$/);
+  assert.match(sub.out, /iter 1 loss/);
+  const local = await run(['solve', join(work, 'p'), ...opts, '--out', join(work, 'local')]);
+  assert.is(local.code, 0, local.out);
+  for (const f of ['X.npy', 'Y.npy']) assert.ok(readFileSync(join(work, 'cluster', f)).equals(readFileSync(join(work, 'local', f))), `${f} differs`);
+  const rc = JSON.parse(readFileSync(join(work, 'cluster', 'report.json'), 'utf8')) as { relLoss: number; oracle: string; converged: boolean; cluster: { workers: string[] } };
+  const rl = JSON.parse(readFileSync(join(work, 'local', 'report.json'), 'utf8')) as { relLoss: number; iterations: number };
+  assert.is(rc.relLoss, rl.relLoss);
+  assert.ok(rc.relLoss < 1e-12);
+  assert.is(rc.oracle, 'nats');
+  assert.ok(rc.cluster.workers.length >= 1);
+  // status / jobs / result work for the submitter after the job ended.
+  const id = sub.stdout.trim();
+  const st = await run(['status', id, ...asUser('submitter')]);
+  assert.is(st.code, 0, st.out);
+  assert.is((JSON.parse(st.stdout) as { state: string }).state, 'succeeded');
+  const jobs = await run(['jobs', ...asUser('submitter')]);
+  assert.match(jobs.stdout, new RegExp(`${id}\\s+succeeded`));
+  const res = await run(['result', id, ...asUser('submitter'), '--out', join(work, 'again')]);
+  assert.is(res.code, 0, res.out);
+  assert.ok(readFileSync(join(work, 'again', 'X.npy')).equals(readFileSync(join(work, 'local', 'X.npy'))));
+});
+
+test('wrong credentials are refused with exit 2 and code AUTH; unknown jobs are NOT_FOUND', async () => {
+  const bad = await run(['jobs', '--nats', url, '--user', 'submitter', '--pass', 'not-the-password']);
+  assert.is(bad.code, 2, bad.out);
+  assert.match(bad.out, /attnfit: error \[AUTH\]: .*credentials refused for user "submitter"/);
+  const none = await run(['status', 'no-such-job', ...asUser('submitter')]);
+  assert.is(none.code, 2);
+  assert.match(none.out, /\[NOT_FOUND\]: job "no-such-job"/);
+  const noUrl = await run(['jobs']);
+  assert.is(noUrl.code, 2);
+  assert.match(noUrl.out, /\[USAGE\]: --nats/);
+});
+
+test('the worker user cannot submit jobs (AUTH, exit 2), nor can the submitter serve tasks', async () => {
+  const r = await run(['submit', join(work, 'p'), ...asUser('worker')]);
+  assert.is(r.code, 2, r.out);
+  assert.match(r.out, /attnfit: error \[AUTH\]: .*(permission|Permissions Violation)/i);
+  const w = await run(['worker', ...asUser('submitter'), '--threads', '1']);
+  assert.is(w.code, 2, w.out);
+  assert.match(w.out, /\[AUTH\]/);
+});
+
+test('SIGKILL of the only worker mid-job: tasks are retried and the job succeeds on a new worker', async () => {
+  // Keep one worker: stop the second gracefully (drain), so the job depends on the one we kill.
+  const second = workers.pop()!;
+  second.kill('SIGTERM');
+  assert.is(await second.exit, 0);
+  const client = await ClusterClient.connect({ servers: url, user: 'submitter', pass: PASSWORDS.submitter });
+  try {
+    const Xt = await readNpy(join(work, 'p', 'X_true.npy'));
+    const { A1, A2, A3, B } = await loadP(join(work, 'p'));
+    const { jobId } = await client.submit({ n: 128, d: 4, A1, A2, A3, B }, { method: 'adam', maxIter: 150, tol: 1e-300, gtol: 0, x0: Xt.data.map((v) => v + 0.2) }, 'kill-test');
+    let killed = false;
+    let resolveKilled!: () => void;
+    const killedP = new Promise<void>((r) => { resolveKilled = r; });
+    const done = client.waitFor(jobId, {
+      mustExist: false,
+      onProgress: (p) => {
+        if (!killed && p.iteration >= 1) { killed = true; workers[0]!.kill('SIGKILL'); resolveKilled(); }
+      },
+    });
+    await killedP;
+    await workers[0]!.exit;
+    workers.shift();
+    assert.is((await client.status(jobId)).state, 'running');
+    workers.push(await startWorkerProc(asUser('worker')));
+    const rec = await done;
+    assert.is(rec.state, 'succeeded', JSON.stringify(rec.error));
+    const res = await client.result(jobId);
+    const cl = res.report.cluster as { retries: number };
+    assert.ok(cl.retries >= 1, `retries ${cl.retries}`);
+  } finally {
+    await client.close();
+  }
+});
+
+async function loadP(dir: string): Promise<{ A1: Float64Array; A2: Float64Array; A3: Float64Array; B: Float64Array }> {
+  const [A1, A2, A3, B] = await Promise.all(['A1', 'A2', 'A3', 'B'].map(async (k) => (await readNpy(join(dir, `${k}.npy`))).data));
+  return { A1: A1!, A2: A2!, A3: A3!, B: B! };
+}
+
+test.run();
