@@ -33,6 +33,7 @@ export function validateSolveOptions(opts: Partial<SolveOptions>, d: number): So
   if (!Number.isSafeInteger(o.maxIter) || o.maxIter < 0) throw bad('maxIter', o.maxIter, 'must be an integer >= 0');
   if (!Number.isSafeInteger(o.starts) || o.starts < 1) throw bad('starts', o.starts, 'must be an integer >= 1');
   if (!Number.isSafeInteger(o.seed)) throw bad('seed', o.seed, 'must be an integer');
+  if (o.concurrency !== undefined && (!Number.isSafeInteger(o.concurrency) || o.concurrency < 1)) throw bad('concurrency', o.concurrency, 'must be an integer >= 1');
   if (!(typeof o.gamma === 'number' && o.gamma >= 0 && Number.isFinite(o.gamma))) throw bad('gamma', o.gamma, 'must be a finite number >= 0');
   for (const k of ['x0', 'y0'] as const) {
     const a = o[k];
@@ -142,8 +143,10 @@ function better(a: StartResult, b: StartResult | null): boolean {
 
 /**
  * Fit X, Y (d×d) minimising L(X, Y) (+ ½γ‖A1XA2ᵀ‖²) with variable projection: Y = Y*(X) exact,
- * the chosen method on X. Runs `starts` starts in sequence (start 0 = x0 when given, else random;
- * start k > 0 random with seed + k) and returns the best, with every start's summary.
+ * the chosen method on X. Runs `starts` starts (start 0 = x0 when given, else random; start k > 0
+ * random with seed + k), `concurrency` at a time (default 1: in sequence; resume is always
+ * sequential), and returns the best (lowest objective, ties → lower start), with every start's
+ * summary. Results do not depend on concurrency.
  * Rejects with BAD_OPTION / SHAPE_MISMATCH for bad options; returns (not rejects) when
  * interrupted via hooks.signal, with interrupted = true and the best iterate so far.
  * @example const r = await solve(oracle, { ...SOLVE_DEFAULTS, method: 'newton', x0 }, {});
@@ -152,25 +155,47 @@ export async function solve(oracle: Oracle, opts: Partial<SolveOptions>, hooks: 
   const t0 = performance.now();
   const o = validateSolveOptions(opts, oracle.d);
   const method: SolveMethod = o.method === 'auto' ? autoMethod(oracle.d) : o.method;
-  const red = await Reduced.create(oracle, o.gamma, hooks.signal);
+  // An inner controller stops sibling starts when one fails (parallel starts).
+  const inner = new AbortController();
+  const signal = hooks.signal ? AbortSignal.any([hooks.signal, inner.signal]) : inner.signal;
+  const hk: SolveHooks = { ...hooks, signal };
+  const red = await Reduced.create(oracle, o.gamma, signal);
   const resume = hooks.resume;
   const first = resume?.start ?? 0;
   const starts: StartResult[] = resume?.previous ? [...resume.previous] : [];
-  let best: StartResult | null = null;
-  for (const r of starts) if (better(r, best)) best = r;
-  let interrupted = false;
-  for (let k = first; k < o.starts; k++) {
-    const useX0 = k === 0 && o.x0 !== undefined;
-    const input: StartInput = useX0
-      ? { start: k, init: 'x0', X0: o.x0! }
+  const inputFor = (k: number): StartInput => {
+    const input: StartInput = k === 0 && o.x0 !== undefined
+      ? { start: k, init: 'x0', X0: o.x0 }
       : { start: k, init: 'random', seed: o.seed + k, X0: randomStart(oracle.d, o.seed + k) };
     if (k === 0 && o.y0) input.Y0 = o.y0;
     if (resume && k === first) input.resume = resume;
-    const r = await runStart(red, method, o, input, hooks);
+    return input;
+  };
+  const conc = resume ? 1 : Math.max(1, Math.min(o.concurrency ?? 1, o.starts - first));
+  const results: Array<StartResult | undefined> = [];
+  let next = first;
+  await Promise.all(Array.from({ length: conc }, async () => {
+    while (next < o.starts && !signal.aborted) {
+      const k = next++;
+      try {
+        const r = await runStart(red, method, o, inputFor(k), hk);
+        results[k - first] = r;
+        if (r.stopReason === 'interrupted') break;
+      } catch (err) {
+        inner.abort(err);
+        throw err;
+      }
+    }
+  }));
+  let interrupted = false;
+  for (const r of results) {
+    if (!r) continue;
     starts.push(r);
-    if (better(r, best)) best = r;
-    if (r.stopReason === 'interrupted') { interrupted = true; break; }
+    if (r.stopReason === 'interrupted') interrupted = true;
   }
+  // Best in start order (ties → lower start): independent of concurrency and completion order.
+  let best: StartResult | null = null;
+  for (const r of starts) if (better(r, best)) best = r;
   const b = best!;
   return {
     method, X: b.X, Y: b.Y, loss: b.loss, relLoss: b.relLoss, objective: b.objective, gradNorm: b.gradNorm,

@@ -19,6 +19,9 @@ export interface SolveOptions {
   starts: number;
   /** Seed of the random starts (start k uses seed + k). */
   seed: number;
+  /** Starts run at once on the shared oracle (≥ 1, default 1). Results do not depend on it;
+   * onIteration events of different starts then interleave. Resume is always sequential. */
+  concurrency?: number;
   /** Paper regulariser weight γ ≥ 0: objective L + ½γ‖A1 X A2ᵀ‖²_F. */
   gamma: number;
   /** Warm start X (d×d row-major), used for start 0. */

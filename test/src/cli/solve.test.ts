@@ -73,6 +73,19 @@ test('threads 1 and 2 write bitwise-identical X.npy and Y.npy; report.json and l
   assert.match(readFileSync(join(outs[1]!, 'loss.svg'), 'utf8'), /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
 });
 
+test('--starts 3: threads 1 (sequential) and 2 (two starts at a time) pick the same best start, same bits', async () => {
+  const outs = [join(dir, 's1'), join(dir, 's2')];
+  for (const [i, t] of [[0, '1'], [1, '2']] as const) {
+    const r = await run(['solve', prob, '--out', outs[i]!, '--starts', '3', '--seed', '4', '--max-iter', '6', '--threads', t]);
+    assert.is(r.code, 0, r.stderr);
+  }
+  assert.ok(readFileSync(join(outs[0]!, 'X.npy')).equals(readFileSync(join(outs[1]!, 'X.npy'))), 'X.npy differs');
+  const [a, b] = outs.map((o) => JSON.parse(readFileSync(join(o, 'report.json'), 'utf8')));
+  assert.is(a.bestStart, b.bestStart);
+  assert.equal(a.starts.map((s: { seed: number; loss: number }) => [s.seed, s.loss]), b.starts.map((s: { seed: number; loss: number }) => [s.seed, s.loss]));
+  assert.equal(a.starts.map((s: { seed: number }) => s.seed), [4, 5, 6]);
+});
+
 test('--json prints report.json on stdout', async () => {
   const r = await run(['solve', prob, '--out', join(dir, 'oj'), '--x0', join(dir, 'x0.npy'), '--threads', '1', '--method', 'lbfgs', '--max-iter', '3', '--json']);
   assert.is(r.code, 0, r.stderr);

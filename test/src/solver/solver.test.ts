@@ -122,6 +122,17 @@ test('B = 0: relative loss falls back to the absolute loss; Y* = 0 fits exactly'
   assert.ok(r.converged);
 });
 
+test('parallel starts (concurrency 3) give the same result as sequential starts', async () => {
+  const opts = { method: 'newton' as const, starts: 3, seed: 2, maxIter: 8 };
+  const a = await solve(new InlineOracle(P4), opts);
+  const b = await solve(new InlineOracle(P4), { ...opts, concurrency: 3 });
+  assert.is(b.bestStart, a.bestStart);
+  assert.equal(Array.from(b.X), Array.from(a.X));
+  assert.equal(b.starts.map((s) => [s.start, s.loss, s.iterations]), a.starts.map((s) => [s.start, s.loss, s.iterations]));
+  const e = await solve(new InlineOracle(P4), { ...opts, concurrency: 0 }).then(() => null, (err: unknown) => err);
+  assert.is((e as AttnfitError).code, 'BAD_OPTION');
+});
+
 test('gamma > 0: objective includes the regulariser, loss stays unregularised', async () => {
   const r = await solve(new InlineOracle(P4), { method: 'newton', x0: perturbed(P4.Xtrue, 0.05, 9), gamma: 1e-3, maxIter: 5 });
   const h = r.history[r.history.length - 1]!;

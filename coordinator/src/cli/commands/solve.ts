@@ -43,7 +43,7 @@ export function register(program: Command): void {
     .option('--tol <REL>', 'stop when the relative loss L/‖B‖² ≤ REL (> 0)', floatOption('--tol', { gt: 0 }), SOLVE_DEFAULTS.tol)
     .option('--gtol <G>', 'stop when ‖∇f‖_F/‖B‖²_F ≤ G (reduced gradient, >= 0)', floatOption('--gtol', { ge: 0 }), SOLVE_DEFAULTS.gtol)
     .option('--max-iter <N>', 'iterations per start (integer >= 0)', intOption('--max-iter', 0), SOLVE_DEFAULTS.maxIter)
-    .option('--starts <K>', 'seeded starts (integer >= 1); the best is kept, all are reported', intOption('--starts', 1, 100000), SOLVE_DEFAULTS.starts)
+    .option('--starts <K>', 'seeded starts (integer >= 1), up to --threads at a time; the best is kept, all are reported', intOption('--starts', 1, 100000), SOLVE_DEFAULTS.starts)
     .option('--seed <S>', 'seed of the random starts (start k uses S + k)', intOption('--seed', 0, 2 ** 32 - 1), SOLVE_DEFAULTS.seed)
     .option('--threads <T>', 'local threads (integer >= 1, default: all cores)', intOption('--threads', 1, 4096))
     .option('--gamma <G>', 'paper regulariser weight: minimise L + ½G‖A1XA2ᵀ‖² (>= 0; report.loss stays unregularised)', floatOption('--gamma', { ge: 0 }), SOLVE_DEFAULTS.gamma)
@@ -63,6 +63,9 @@ async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
   if (o.x0) opts.x0 = (await loadMatrix(o.x0, { rows: d, cols: d, field: '--x0' })).data;
   if (o.y0) opts.y0 = (await loadMatrix(o.y0, { rows: d, cols: d, field: '--y0' })).data;
   const threads = o.threads ?? defaultThreads();
+  // Several starts run side by side on the pool (one start of a single-block problem keeps only
+  // one thread busy); results do not depend on it.
+  opts.concurrency = Math.min(o.starts, threads);
 
   // 2. Signals: first one stops the solve gracefully, a second one exits at once.
   const ac = new AbortController();
