@@ -79,14 +79,19 @@ export class ClusterClient {
     return this.store.list();
   }
 
-  /** Ask the coordinator to cancel; with waitMs, resolve with the record once it is terminal. */
-  async cancel(jobId: string, waitMs = 0): Promise<JobRecord> {
-    const rec = await this.status(jobId);
-    if (TERMINAL_STATES.has(rec.state)) return rec;
+  /**
+   * Ask the coordinator to cancel; with waitMs, resolve with the record once it is terminal.
+   * With mustExist = false the cancel is published even before the coordinator has recorded the
+   * job (the stream keeps submit → cancel order), resolving undefined when not waiting.
+   */
+  async cancel(jobId: string, waitMs = 0, mustExist = true): Promise<JobRecord | undefined> {
+    checkJobId(jobId);
+    const rec = mustExist ? await this.status(jobId) : await this.store.get(jobId);
+    if (rec && TERMINAL_STATES.has(rec.state)) return rec;
     const msg: CancelMsg = { v: PROTOCOL_VERSION, kind: 'cancel', jobId };
     await this.publish(CANCEL_SUBJECT, encode(msg), `cancel-${jobId}-${Date.now()}`);
     if (waitMs <= 0) return rec;
-    return this.waitFor(jobId, { timeoutMs: waitMs });
+    return this.waitFor(jobId, { timeoutMs: waitMs, mustExist });
   }
 
   /**

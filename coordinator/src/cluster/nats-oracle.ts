@@ -31,6 +31,8 @@ export interface NatsOracleOptions {
   maxInFlight?: number;
   /** Rows per block (default defaultBlockRows(n, d): must match the local engine for bitwise equality). */
   blockRows?: number;
+  /** How long to keep waiting (ms) while no worker at all is subscribed before failing. */
+  noWorkersTimeoutMs?: number;
   /** Called once per retried attempt (diagnostics). */
   onRetry?: (info: { block: number; attempt: number; error: AttnfitError }) => void;
 }
@@ -39,6 +41,7 @@ export const NATS_ORACLE_DEFAULTS = Object.freeze({
   taskTimeoutMs: 60_000,
   maxAttempts: 6,
   maxInFlight: 64,
+  noWorkersTimeoutMs: 300_000,
 });
 
 const RETRYABLE = new Set<string>([ErrorCodes.TIMEOUT, ErrorCodes.WORKER_LOST, ErrorCodes.CONNECTION]);
@@ -83,16 +86,22 @@ export class NatsOracle implements Oracle {
       taskTimeoutMs: opts.taskTimeoutMs ?? NATS_ORACLE_DEFAULTS.taskTimeoutMs,
       maxAttempts: opts.maxAttempts ?? NATS_ORACLE_DEFAULTS.maxAttempts,
       maxInFlight: opts.maxInFlight ?? NATS_ORACLE_DEFAULTS.maxInFlight,
+      noWorkersTimeoutMs: opts.noWorkersTimeoutMs ?? NATS_ORACLE_DEFAULTS.noWorkersTimeoutMs,
       onRetry: opts.onRetry,
     };
     this.inbox = createInbox();
-    this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => { if (!err) this.onReply(msg.subject, msg.data); } });
+    this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => { if (!err) this.onReply(msg.subject, msg.data, msg.headers?.code ?? 0); } });
   }
 
-  private onReply(subject: string, data: Uint8Array): void {
+  private onReply(subject: string, data: Uint8Array, status: number): void {
     const id = subject.slice(this.inbox.length + 1);
     const p = this.pending.get(id);
     if (!p) { this.stats.duplicates++; return; }
+    if (status === 503 || (data.length === 0 && status !== 0)) {
+      // The server's "no responders" status: no worker is subscribed right now.
+      p.reject(new AttnfitError(ErrorCodes.WORKER_LOST, `no worker is serving ${TASK_SUBJECT}`, { retryable: true, details: { noResponders: true } }));
+      return;
+    }
     try {
       const whole = this.reasm.push(data);
       if (!whole) return;
@@ -139,6 +148,8 @@ export class NatsOracle implements Oracle {
 
   private async runBlock(i: number, X: Float64Array, Y: Float64Array, want: Want, signal: AbortSignal | undefined): Promise<Partials> {
     const [r0, r1] = this.blocks[i]!;
+    let waitedMs = 0;
+    let backoffMs = 100;
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw cancelled(signal);
       const task: TaskMsg = {
@@ -149,6 +160,20 @@ export class NatsOracle implements Oracle {
         return await this.attempt(task, signal);
       } catch (err) {
         const e = err as AttnfitError;
+        if (e.details?.noResponders === true && !signal?.aborted) {
+          // No worker subscribed (all restarting or not started yet): wait, not counted as an
+          // attempt, up to noWorkersTimeoutMs in total.
+          if (waitedMs >= this.o.noWorkersTimeoutMs) {
+            throw new AttnfitError(ErrorCodes.WORKER_LOST, `block ${i} (rows ${r0}–${r1}): no worker served ${TASK_SUBJECT} for ${waitedMs} ms — are workers running?`, { cause: e });
+          }
+          this.stats.retries++;
+          this.o.onRetry?.({ block: i, attempt, error: e });
+          await abortableDelay(backoffMs, signal);
+          waitedMs += backoffMs;
+          backoffMs = Math.min(2000, backoffMs * 2);
+          attempt--;
+          continue;
+        }
         const retry = (e.retryable || RETRYABLE.has(e.code)) && e.code !== ErrorCodes.CANCELLED && attempt < this.o.maxAttempts && !signal?.aborted;
         if (!retry) {
           if (e.code === ErrorCodes.TIMEOUT) throw new AttnfitError(ErrorCodes.WORKER_LOST, `block ${i} (rows ${r0}–${r1}): no worker answered in ${attempt} attempts of ${this.o.taskTimeoutMs} ms — are workers running?`, { cause: e });
@@ -209,6 +234,15 @@ export class NatsOracle implements Oracle {
     this.pending.clear();
     if (!this.nc.isClosed()) this.sub.unsubscribe();
   }
+}
+
+function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) { reject(cancelled(signal)); return; }
+    const onAbort = () => { clearTimeout(t); reject(cancelled(signal)); };
+    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function cancelled(signal: AbortSignal | undefined): AttnfitError {

@@ -130,6 +130,16 @@ test('NatsOracle retries a lost task and ignores duplicate replies', async () =>
   assert.ok(oracle.stats.duplicates >= 1);
   await oracle.close();
   await fake.close();
+  // Nobody serves tasks now: the oracle waits (not counted as attempts), then fails WORKER_LOST.
+  const lonely = new NatsOracle(nc, p, ref, { jobId: 'job-4', noWorkersTimeoutMs: 300 });
+  try {
+    await lonely.evaluate(X, Y, { loss: true });
+    assert.unreachable('expected WORKER_LOST');
+  } catch (err) {
+    assert.is((err as { code?: string }).code, 'WORKER_LOST');
+    assert.match((err as Error).message, /no worker served attnfit\.task/);
+  }
+  await lonely.close();
   worker = await startWorkerService({ servers: server.url, threads: 1, log: () => undefined });
 });
 

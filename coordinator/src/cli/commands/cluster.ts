@@ -279,7 +279,7 @@ export function register(program: Command): void {
     .argument('<job>', 'job id')
     .option('--timeout-ms <ms>', 'how long to wait for the job to stop', intOption('--timeout-ms', 0), 30_000)
     .action(async (job: string, f: AuthFlags & { timeoutMs: number }) => {
-      const rec = await withClient(f, (c) => c.cancel(job, f.timeoutMs));
+      const rec = (await withClient(f, (c) => c.cancel(job, f.timeoutMs)))!;
       process.stdout.write(`${rec.id} ${rec.state}\n`);
     });
 
