@@ -2,7 +2,7 @@ export type { Problem, Want, Partials, ArrayPartialKey } from './types.js';
 export { ARRAY_PARTIAL_KEYS } from './types.js';
 export { blockPartials, evaluateProblem, attentionForward } from './attention.js';
 export { combinePartials, emptyPartials } from './partials.js';
-export { planBlocks, defaultBlockRows, BLOCK_TARGET_ELEMENTS } from './blocks.js';
+export { planBlocks, defaultBlockRows, BLOCK_TARGET_ELEMENTS, MIN_BLOCKS } from './blocks.js';
 export { solveYStar, solveYStarDetailed, hessYY, applyHessYYInverse } from './ystar.js';
 export { regTerms, gram, gramPartials } from './regularizer.js';
 export type { Gram, RegTerms } from './regularizer.js';

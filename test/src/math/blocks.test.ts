@@ -41,7 +41,9 @@ test('defaultBlockRows: within [1, n], bounded m·n and m·d², deterministic, d
   }
   assert.is(defaultBlockRows(4096, 64), 256);
   assert.is(defaultBlockRows(5, 3), 5);
-  assert.is(defaultBlockRows(300, 8), 300);
+  assert.is(defaultBlockRows(300, 8), 40); // at least MIN_BLOCKS blocks once n >= 64
+  assert.is(defaultBlockRows(1024, 8), 128);
+  assert.is(defaultBlockRows(60, 4), 8);
   assert.is(defaultBlockRows(0, 4), 1);
   assert.throws(() => defaultBlockRows(10, -1), /d must be an integer >= 0 \(got -1\)/);
 });
