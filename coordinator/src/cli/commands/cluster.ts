@@ -152,7 +152,21 @@ async function clusterUp(o: { workers: number; dir: string; port: number; thread
     pids.workers.push(startDetached(process.execPath, args, join(dir, 'logs', `worker-${i + 1}.log`)));
   }
   writeFileSync(pidFile, JSON.stringify(pids, null, 2));
+  // Ready when every process has logged its "ready" line (or failed: then say which log to read).
+  await waitForLog(join(dir, 'logs', 'coordinator.log'), /: ready/, pids.coordinator, 60_000);
+  for (let i = 0; i < o.workers; i++) await waitForLog(join(dir, 'logs', `worker-${i + 1}.log`), /: ready/, pids.workers[i]!, 60_000);
   return pids;
+}
+
+async function waitForLog(file: string, re: RegExp, pid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    if (re.test(text)) return;
+    if (!alive(pid)) throw new AttnfitError(ErrorCodes.INTERNAL, `cluster up: process ${pid} exited; see ${file}:\n${text.slice(-2000)}`);
+    if (Date.now() > deadline) throw new AttnfitError(ErrorCodes.TIMEOUT, `cluster up: ${file} shows no ready line after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 async function clusterDown(dirArg: string): Promise<ClusterPids | undefined> {
