@@ -14,7 +14,7 @@ import {
   problemRef, wireToPartials, type TaskMsg,
 } from '@attnfit/shared/protocol';
 import { startWorkerService, type WorkerService } from '@attnfit/worker/service';
-import { NatsOracle } from '@attnfit/coordinator';
+import { NatsOracle, createOracle } from '@attnfit/coordinator';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { rng, randMatrix } from '../helpers/rng.js';
 
@@ -141,6 +141,25 @@ test('NatsOracle retries a lost task and ignores duplicate replies', async () =>
   }
   await lonely.close();
   worker = await startWorkerService({ servers: server.url, threads: 1, log: () => undefined });
+});
+
+test('createOracle({ nats }) uploads the problem and evaluates on the workers, bitwise equal to local', async () => {
+  const q = problem(50, 3, 9);
+  const Xq = randMatrix(rng(3), 3, 3, 0.5), Yq = randMatrix(rng(4), 3, 3);
+  const oracle = await createOracle(q, { nats: { servers: server.url } });
+  try {
+    assert.is(oracle.info().kind, 'nats');
+    const want = { loss: true, gradX: true, gradY: true };
+    const got = await oracle.evaluate(Xq, Yq, want);
+    const local = await createOracle(q, { threads: 0 });
+    const ref2 = await local.evaluate(Xq, Yq, want);
+    await local.close();
+    assert.ok(Object.is(got.loss, ref2.loss));
+    assert.ok(bitsEqual(got.gradX, ref2.gradX) && bitsEqual(got.gradY, ref2.gradY));
+    assert.is(oracle.bNorm2, local.bNorm2);
+  } finally {
+    await oracle.close();
+  }
 });
 
 test.run();

@@ -24,7 +24,8 @@ import { choiceOption, collect, floatOption, intOption } from '../options.js';
 /** Auth flags shared by every cluster command. */
 interface AuthFlags { nats?: string[]; user?: string; pass?: string; creds?: string }
 
-function withAuth(c: Command): Command {
+/** Add --nats / --user / --pass / --creds to a command (used by every cluster command and `solve --nats`). */
+export function withAuth(c: Command): Command {
   return c
     .option('--nats <url>', 'NATS server URL (repeatable, or comma-separated)', collect)
     .option('--user <name>', 'NATS user (or env ATTNFIT_NATS_USER)')
