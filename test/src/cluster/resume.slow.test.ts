@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClusterClient } from '@attnfit/coordinator';
+import { ClusterClient, SOLVE_DEFAULTS, createOracle, solve, type SolveOptions } from '@attnfit/coordinator';
 import { TERMINAL_STATES, type JobRecord } from '@attnfit/shared/protocol';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { rng, randMatrix } from '../helpers/rng.js';
@@ -84,6 +84,42 @@ test('cancel of a queued job (no coordinator running) takes effect when a coordi
     procs.push(await startCoordinatorProc(['--nats', server.url]));
     const rec = await until(client, jobId, (x) => TERMINAL_STATES.has(x.state));
     assert.is(rec.state, 'cancelled', JSON.stringify(rec.error));
+  } finally {
+    await client.close();
+  }
+});
+
+test('a resumed job ends bitwise identical to an uninterrupted solve (lbfgs, 30 iterations)', async () => {
+  const nats = ['--nats', server.url];
+  if (!procs.some((p) => p.proc.exitCode === null)) procs.push(await startCoordinatorProc(nats));
+  procs.push(await startWorkerProc(nats), await startWorkerProc(nats));
+  const coord = procs.find((p) => p.proc.exitCode === null)!;
+  const client = await ClusterClient.connect({ servers: server.url });
+  try {
+    const r = rng(8);
+    const n = 80, d = 3;
+    const p = { n, d, A1: randMatrix(r, n, d), A2: randMatrix(r, n, d), A3: randMatrix(r, n, d), B: randMatrix(r, n, d) };
+    const x0 = randMatrix(r, d, d, 0.5);
+    const options = { method: 'lbfgs', maxIter: 30, tol: 1e-300, gtol: 0, x0 };
+    const { jobId } = await client.submit(p, options, 'resume-bitwise');
+    await until(client, jobId, (x) => x.state === 'running' && x.iteration >= 2);
+    coord.kill('SIGKILL');
+    await coord.exit;
+    const mid = await client.status(jobId);
+    assert.is(mid.state, 'running', 'the job finished before the coordinator was killed: test raced');
+    procs.push(await startCoordinatorProc(nats));
+    const rec = await until(client, jobId, (x) => TERMINAL_STATES.has(x.state));
+    assert.is(rec.state, 'succeeded', JSON.stringify(rec.error));
+    assert.is(rec.resumedFrom.length, 1);
+    const res = await client.result(jobId);
+    const local = await createOracle(p, { threads: 0 });
+    const ref = await solve(local, { ...SOLVE_DEFAULTS, ...options } as SolveOptions);
+    await local.close();
+    assert.is(res.report.iterations, ref.iterations);
+    for (let i = 0; i < d * d; i++) {
+      assert.ok(Object.is(res.X[i], ref.X[i]), `X[${i}]: ${res.X[i]} vs ${ref.X[i]}`);
+      assert.ok(Object.is(res.Y[i], ref.Y[i]), `Y[${i}]: ${res.Y[i]} vs ${ref.Y[i]}`);
+    }
   } finally {
     await client.close();
   }

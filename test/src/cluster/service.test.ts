@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Objm } from '@nats-io/obj';
 import { evaluateProblem, blockPartials, type Problem } from '@attnfit/shared/math';
 import {
-  DATA_BUCKET, PROTOCOL_VERSION, TASK_QUEUE, TASK_SUBJECT, decodeMessage, encode, encodeError, packProblem, partialsToWire,
+  DATA_BUCKET, JOB_DONE_SUBJECT, PROTOCOL_VERSION, TASK_QUEUE, TASK_SUBJECT, decodeMessage, encode, encodeError, packProblem, partialsToWire,
   problemRef, wireToPartials, type TaskMsg,
 } from '@attnfit/shared/protocol';
 import { startWorkerService, type WorkerService } from '@attnfit/worker/service';
@@ -160,6 +160,20 @@ test('createOracle({ nats }) uploads the problem and evaluates on the workers, b
   } finally {
     await oracle.close();
   }
+});
+
+test('a job.done event evicts the finished job\'s problem from the worker cache', async () => {
+  await nc.request(TASK_SUBJECT, encode(task({ id: 't-e', jobId: 'job-e' })), { timeout: 10_000 });
+  const before = worker.stats().cached;
+  assert.ok(before >= 1);
+  nc.publish(JOB_DONE_SUBJECT, encode({ v: PROTOCOL_VERSION, kind: 'job.done', jobId: 'job-e', problemHash: ref.hash, state: 'succeeded' }));
+  // Messages from one connection arrive in order: once this request is answered, the worker has
+  // handled the job.done event (a malformed task does not touch the cache).
+  await nc.request(TASK_SUBJECT, new Uint8Array([0xc1]), { timeout: 5000 });
+  assert.is(worker.stats().cached, before - 1);
+  const fetches = worker.stats().fetches;
+  await nc.request(TASK_SUBJECT, encode(task({ id: 't-f', jobId: 'job-f' })), { timeout: 10_000 });
+  assert.is(worker.stats().fetches, fetches + 1);
 });
 
 test.run();
