@@ -55,7 +55,7 @@ test('attnfit dynamic replays updates and prints exact queries (full double prec
     if (t === 50) lines.push('');
   }
   writeFileSync(join(dir, 'ops.jsonl'), `${lines.join('\n')}\n`);
-  for (const extra of [['--tau', '0.25'], ['--tau', '0.75', '--mode', 'keys']]) {
+  for (const extra of [['--tau', '0.25'], ['--tau', '0.75', '--mode', 'keys'], ['--tau', '0.5', '--deamortize']]) {
     const r = await run(['dynamic', ...files, '--ops', 'ops.jsonl', ...extra]);
     assert.is(r.code, 0, r.stderr);
     assert.is(r.stderr, '');

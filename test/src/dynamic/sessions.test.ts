@@ -6,6 +6,8 @@ import { DynamicAttention, type DynamicOp } from '@attnfit/shared/dynamic';
 import {
   openDynamicSession, openNatsDynamicSession, startDynamicService, type DynamicSession, type DynamicServiceHandle,
 } from '@attnfit/coordinator';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { rng, randn, randMatrix } from '../helpers/rng.js';
 
@@ -79,6 +81,7 @@ async function expectCode(p: Promise<unknown>, code: string, msg: RegExp): Promi
 let server: NatsServerHandle;
 let nc: NatsConnection;
 let svc: DynamicServiceHandle;
+let svcStopped = false;
 
 test.before(async () => {
   // A small max_payload so that the chunked upload path is exercised too.
@@ -88,7 +91,7 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  await svc?.stop();
+  if (!svcStopped) await svc?.stop();
   await nc?.drain();
   await server?.stop();
 });
@@ -153,6 +156,25 @@ test('NATS: a request to an unknown session is NOT_FOUND', async () => {
   const { NatsDynamicSession } = await import('@attnfit/coordinator');
   const ghost = new NatsDynamicSession(nc, '0123456789abcdef', n, d, 2000);
   await expectCode(ghost.query(0, 0), 'NOT_FOUND', /no service is answering/);
+});
+
+test('`attnfit dynamic serve` serves sessions and exits 0 on SIGTERM', async () => {
+  await svc.stop(); svcStopped = true; // only the spawned server answers opens now
+  const bin = fileURLToPath(new URL('../../../coordinator/bin/attnfit.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, 'dynamic', 'serve', '--nats', server.url], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (b) => { err += b; if (err.includes('serving sessions')) resolve(); });
+    child.on('close', () => reject(new Error(`serve exited early: ${err}`)));
+  });
+  const ops = script(13, 60);
+  const s = await openNatsDynamicSession(nc, Q, K, V, n, d, { tau: 0.5 });
+  assert.equal(norm(await s.apply(ops)), local(ops, 0.5));
+  await s.close();
+  child.kill('SIGTERM');
+  assert.is(await exited, 0, err);
+  assert.match(err, /dynamic session [0-9a-f]{16} opened \(n=40, d=6\)/);
 });
 
 test.run();
