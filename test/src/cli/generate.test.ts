@@ -126,4 +126,22 @@ test('generate --help documents every option and exits 0', async () => {
   for (const o of ['--n <N>', '--d <D>', '--seed <S>', '--scale <S>', '--out <DIR>', '--format <F>', '--json', 'xoshiro128**']) assert.ok(r.stdout.includes(o), o);
 });
 
+test('generate --warm-noise writes X_warm.npy near X_true without changing the problem', async () => {
+  const a = join(tmp, 'warm-a'), b = join(tmp, 'warm-b');
+  assert.is((await cli('generate', '--n', '40', '--d', '3', '--seed', '5', '--out', a)).code, 0);
+  const r = await cli('generate', '--n', '40', '--d', '3', '--seed', '5', '--out', b, '--warm-noise', '0.05');
+  assert.is(r.code, 0, r.stderr);
+  for (const f of ['A1.npy', 'A2.npy', 'A3.npy', 'B.npy', 'X_true.npy', 'Y_true.npy']) {
+    assert.ok(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), `${f} unchanged by --warm-noise`);
+  }
+  assert.not.ok(existsSync(join(a, 'X_warm.npy')));
+  const Xt = (await readNpy(join(b, 'X_true.npy'))).data, Xw = (await readNpy(join(b, 'X_warm.npy'))).data;
+  let diff = 0, norm = 0;
+  for (let i = 0; i < 9; i++) { diff += (Xw[i]! - Xt[i]!) ** 2; norm += Xt[i]! ** 2; }
+  assert.ok(diff > 0 && Math.sqrt(diff / 9) < 0.5, `warm start noise rms ${Math.sqrt(diff / 9)} (scale 2, R 0.05)`);
+  const bad = await cli('generate', '--n', '4', '--d', '2', '--out', join(tmp, 'warm-bad'), '--warm-noise', '-1');
+  assert.is(bad.code, 2);
+  assert.match(bad.stderr, /attnfit: error \[BAD_OPTION\]: --warm-noise: must be >= 0 \(got "-1"\)/);
+});
+
 test.run();

@@ -91,7 +91,7 @@ function fillNormal(rng: Xoshiro128ss, out: Float64Array, std: number): Float64A
  * @param scale logit standard deviation (> 0)
  * @example const p = plantedProblem(200, 6, 0, 2); // L(p.Xtrue, p.Ytrue) ≈ 0
  */
-export function plantedProblem(n: number, d: number, seed: number, scale: number): PlantedProblem {
+export function plantedProblem(n: number, d: number, seed: number, scale: number, warmNoise = 0): PlantedProblem & { Xwarm?: Float64Array } {
   const rng = new Xoshiro128ss(seed);
   const sa = 1 / Math.sqrt(d);
   const A1 = fillNormal(rng, new Float64Array(n * d), sa);
@@ -100,10 +100,14 @@ export function plantedProblem(n: number, d: number, seed: number, scale: number
   const Xtrue = fillNormal(rng, new Float64Array(d * d), scale);
   const Ytrue = fillNormal(rng, new Float64Array(d * d), 1);
   const B = attentionForward({ n, d, A1, A2, A3 }, Xtrue, Ytrue);
-  return { n, d, A1, A2, A3, B, Xtrue, Ytrue };
+  if (!(warmNoise > 0)) return { n, d, A1, A2, A3, B, Xtrue, Ytrue };
+  // Drawn after everything else, so the problem itself does not depend on --warm-noise.
+  const Xwarm = fillNormal(rng, new Float64Array(d * d), warmNoise * scale);
+  for (let i = 0; i < Xwarm.length; i++) Xwarm[i] += Xtrue[i]!;
+  return { n, d, A1, A2, A3, B, Xtrue, Ytrue, Xwarm };
 }
 
-interface GenerateOpts { n: number; d: number; seed: number; scale: number; out: string; format: 'npy' | 'safetensors'; json?: boolean }
+interface GenerateOpts { n: number; d: number; seed: number; scale: number; out: string; format: 'npy' | 'safetensors'; json?: boolean; warmNoise?: number }
 
 /** Registers `attnfit generate`. */
 export function register(program: Command): void {
@@ -121,6 +125,7 @@ export function register(program: Command): void {
     .option('--scale <S>', 'standard deviation of each logit of A1 X_true A2ᵀ (> 0)', floatOption('--scale', { gt: 0 }), GENERATE_DEFAULTS.scale)
     .requiredOption('--out <DIR>', 'output directory (created if missing; files in it are replaced atomically)')
     .option('--format <F>', 'problem tensors as npy (A1.npy …) or safetensors (problem.safetensors)', choiceOption('--format', ['npy', 'safetensors'] as const), GENERATE_DEFAULTS.format)
+    .option('--warm-noise <R>', 'also write X_warm.npy = X_true + N(0, (R·scale)²) noise: a warm start for `solve --x0` (>= 0)', floatOption('--warm-noise', { ge: 0 }))
     .option('--json', 'print a JSON summary on stdout instead of a line of text')
     .action(async (opts: GenerateOpts) => { await runGenerate(opts); });
 }
@@ -130,7 +135,7 @@ async function runGenerate(o: GenerateOpts): Promise<void> {
     throw new AttnfitError(ErrorCodes.BAD_OPTION, `--n ${o.n} --d ${o.d}: n·d = ${o.n * o.d} exceeds ${MAX_ELEMENTS} elements per tensor`, { details: { field: '--n', value: o.n } });
   }
   await checkOutputDir(o.out, '--out');
-  const p = plantedProblem(o.n, o.d, o.seed, o.scale);
+  const p = plantedProblem(o.n, o.d, o.seed, o.scale, o.warmNoise ?? 0);
   const nd = [o.n, o.d], dd = [o.d, o.d];
   const files: FileToWrite[] = [];
   if (o.format === 'npy') {
@@ -147,8 +152,10 @@ async function runGenerate(o: GenerateOpts): Promise<void> {
   }
   files.push({ path: join(o.out, 'X_true.npy'), data: encodeNpy(p.Xtrue, dd) });
   files.push({ path: join(o.out, 'Y_true.npy'), data: encodeNpy(p.Ytrue, dd) });
+  if (p.Xwarm) files.push({ path: join(o.out, 'X_warm.npy'), data: encodeNpy(p.Xwarm, dd) });
   const meta = {
     n: o.n, d: o.d, seed: o.seed, scale: o.scale, format: o.format,
+    ...(p.Xwarm ? { warmNoise: o.warmNoise } : {}),
     generator: 'attnfit generate',
     distribution: 'A1,A2,A3 ~ N(0,1/d); X_true ~ N(0,scale^2); Y_true ~ N(0,1); B = softmax_rows(A1 X_true A2^T) A3 Y_true',
     rng: 'xoshiro128** seeded by splitmix32(seed); 53-bit uniforms; Box-Muller normals; draw order A1, A2, A3, X_true, Y_true',
