@@ -18,10 +18,8 @@ export function packA(
 ): void {
   if (!transA) {
     for (let i = 0; i < mc; i++) {
-      const src = offA + (i0 + i) * lda + p0, d = dOff + i * kc;
-      // a plain loop beats subarray()+set() (an object per row) for rows shorter than ~2000
-      if (kc >= 2048) dst.set(A.subarray(src, src + kc), d);
-      else for (let k = 0; k < kc; k++) dst[d + k] = A[src + k]!;
+      const src = offA + (i0 + i) * lda + p0;
+      dst.set(A.subarray(src, src + kc), dOff + i * kc); // measured faster than an element loop
     }
   } else {
     for (let k = 0; k < kc; k++) {
