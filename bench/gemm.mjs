@@ -25,7 +25,7 @@ const nat = nativeBlasStatus();
 const defaultBackend = gemmBackend();
 const backends = ['wasm-simd', 'ts', 'ts-ref', 'native-blas'].filter((b) => gemmBackends().includes(b));
 const np = numpyInfo();
-const m = machine({ gemm: defaultBackend, vexp: vexpBackend(), numpy: np?.numpy ?? null, nativeBlas: nat.loaded ? nat.config : `absent: ${nat.reason}` });
+const m = machine({ gemm: `${backends.join(', ')} (default here: ${defaultBackend})`, vexp: vexpBackend(), numpy: np?.numpy ?? null, nativeBlas: nat.loaded ? nat.config : `absent: ${nat.reason}` });
 console.error(`gemm bench: ${m.cpu}, ${m.cores} cores, node ${m.node}, backend ${m.gemm}, numpy ${m.numpy ?? 'absent'}`);
 
 const results = [];
