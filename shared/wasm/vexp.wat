@@ -165,22 +165,6 @@
   (func (export "vexp") (param $src i32) (param $dst i32) (param $n i32)
     (drop (call $expLoop (local.get $src) (local.get $dst) (local.get $n) (f64.const 0))))
 
-  ;; Row max: max_j x[j] for j < n (n ≥ 1); NaN if any x[j] is NaN (f64x2.max / f64.max keep NaN).
-  ;; All addresses passed by callers must be ≥ 128 (the constants table).
-  (func (export "rowMax") (param $p i32) (param $n i32) (result f64)
-    (local $end i32) (local $m v128) (local $mx f64)
-    (local.set $end (i32.add (local.get $p) (i32.shl (i32.and (local.get $n) (i32.const -2)) (i32.const 3))))
-    (local.set $m (f64x2.splat (f64.const -inf)))
-    (block $d (loop $l
-      (br_if $d (i32.ge_u (local.get $p) (local.get $end)))
-      (local.set $m (f64x2.max (local.get $m) (v128.load (local.get $p))))
-      (local.set $p (i32.add (local.get $p) (i32.const 16)))
-      (br $l)))
-    (local.set $mx (f64.max (f64x2.extract_lane 0 (local.get $m)) (f64x2.extract_lane 1 (local.get $m))))
-    (if (result f64) (i32.and (local.get $n) (i32.const 1))
-      (then (f64.max (local.get $mx) (f64.load (local.get $end))))
-      (else (local.get $mx))))
-
   ;; dst[j] = exp(src[j] − shift) for j < n; returns Σ_j dst[j] (order: see $expLoop).
   (func (export "expShiftSum") (param $src i32) (param $dst i32) (param $n i32) (param $shift f64) (result f64)
     (call $expLoop (local.get $src) (local.get $dst) (local.get $n) (local.get $shift))))

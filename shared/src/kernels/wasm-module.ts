@@ -7,9 +7,9 @@
 
 // Minimal typings for the WebAssembly JS API (the repo's `lib` has no DOM / WebAssembly types).
 // `declare` emits nothing: at run time the name resolves to the engine's global WebAssembly.
-/** A WasmMemory: `buffer` is replaced (old views detach) when it grows. */
+/** A WebAssembly.Memory: `buffer` is replaced (old views detach) when it grows. */
 export interface WasmMemory { readonly buffer: ArrayBuffer; grow(deltaPages: number): number; }
-/** A WasmGlobal holding an i32. */
+/** A WebAssembly.Global holding an i32. */
 export interface WasmGlobal { readonly value: number; }
 declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object;
@@ -28,7 +28,6 @@ export interface GemmWasmExports {
 export interface VexpWasmExports {
   readonly memory: WasmMemory;
   vexp(src: number, dst: number, n: number): void;
-  rowMax(p: number, n: number): number;
   expShiftSum(src: number, dst: number, n: number, shift: number): number;
 }
 
