@@ -13,7 +13,7 @@ import { dgemmBase, gemmBackend } from '@attnfit/shared/kernels';
 import { bNorm2, defaultBlockRows, planBlocks } from '@attnfit/shared/math';
 import type { Partials, Problem, Want } from '@attnfit/shared/math';
 import {
-  PROTOCOL_VERSION, Reassembler, TASK_SUBJECT, decodeMessage, encode, wantToWire, wireToPartials,
+  DEFAULT_MAX_PAYLOAD, PROTOCOL_VERSION, Reassembler, TASK_SUBJECT, decodeMessage, encode, wantToWire, wireToPartials,
   type ProblemRef, type TaskMsg,
 } from '@attnfit/shared/protocol';
 import type { CallOptions, Oracle, OracleInfo } from '../oracle/types.js';
@@ -137,8 +137,17 @@ export class NatsOracle implements Oracle {
       });
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
+        const bytes = encode(task);
+        const max = this.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+        if (bytes.length > max) {
+          // Tasks go to a queue group, so they cannot be chunked (frames could reach different
+          // workers): X, Y and direction vectors must fit in one message.
+          done();
+          reject(new AttnfitError(ErrorCodes.BAD_OPTION, `task of ${bytes.length} bytes (d = ${this.d}) exceeds the server's max_payload ${max}: raise max_payload in nats-server.conf`, { details: { field: 'max_payload', value: max } }));
+          return;
+        }
         this.stats.tasks++;
-        this.nc.publish(TASK_SUBJECT, encode(task), { reply: `${this.inbox}.${id}` });
+        this.nc.publish(TASK_SUBJECT, bytes, { reply: `${this.inbox}.${id}` });
       } catch (err) {
         done();
         reject(new AttnfitError(ErrorCodes.CONNECTION, `cannot publish task ${id}: ${(err as Error).message}`, { cause: err, retryable: true }));

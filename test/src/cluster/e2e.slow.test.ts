@@ -107,6 +107,7 @@ test('SIGKILL of the only worker mid-job: tasks are retried and the job succeeds
     const killedP = new Promise<void>((r) => { resolveKilled = r; });
     const done = client.waitFor(jobId, {
       mustExist: false,
+      timeoutMs: 120_000,
       onProgress: (p) => {
         if (!killed && p.iteration >= 1) { killed = true; workers[0]!.kill('SIGKILL'); resolveKilled(); }
       },

@@ -28,8 +28,8 @@ export interface CliProc {
   /** stdout + stderr so far. */
   out(): string;
   stdout(): string;
-  /** Resolves when a line matching re appears (stdout or stderr); rejects if the process exits first. */
-  line(re: RegExp): Promise<string>;
+  /** Resolves when a line matching re appears (stdout or stderr); rejects if the process exits first or after timeoutMs. */
+  line(re: RegExp, timeoutMs?: number): Promise<string>;
   /** Resolves with the exit code (signal → 128 + n-ish, as -1). */
   exit: Promise<number>;
   kill(sig?: NodeJS.Signals): void;
@@ -58,8 +58,21 @@ export function cli(args: string[], env: Record<string, string> = {}): CliProc {
     proc,
     out: () => all,
     stdout: () => so,
-    line(re) {
-      return new Promise((resolve, reject) => { waiters.push({ re, resolve, reject }); check(); if (proc.exitCode !== null) { waiters.pop(); reject(new Error(`process already exited:\n${all}`)); } });
+    line(re, timeoutMs = 60_000) {
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => {
+          const i = waiters.findIndex((w) => w.re === re);
+          if (i >= 0) waiters.splice(i, 1);
+          reject(new Error(`no line matching ${re} within ${timeoutMs} ms:\n${all}`));
+        }, timeoutMs);
+        waiters.push({ re, resolve: (l) => { clearTimeout(t); resolve(l); }, reject: (e) => { clearTimeout(t); reject(e); } });
+        check();
+        if (proc.exitCode !== null && waiters.some((w) => w.re === re)) {
+          waiters.splice(waiters.findIndex((w) => w.re === re), 1);
+          clearTimeout(t);
+          reject(new Error(`process already exited:\n${all}`));
+        }
+      });
     },
     exit,
     kill(sig = 'SIGTERM') { if (proc.exitCode === null && proc.signalCode === null) proc.kill(sig); },

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClusterClient, SOLVE_DEFAULTS, createOracle, solve, type SolveOptions } from '@attnfit/coordinator';
-import { TERMINAL_STATES, type JobRecord } from '@attnfit/shared/protocol';
+import { PROTOCOL_VERSION, SUBMIT_SUBJECT, TERMINAL_STATES, encode, type JobRecord } from '@attnfit/shared/protocol';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { rng, randMatrix } from '../helpers/rng.js';
 import { run, startCoordinatorProc, startWorkerProc, stopAll, type CliProc } from './procs.js';
@@ -31,8 +31,8 @@ test.after(async () => {
 
 /** Next record of the job satisfying pred (KV watch: no polling). */
 async function until(c: ClusterClient, id: string, pred: (r: JobRecord) => boolean): Promise<JobRecord> {
-  for await (const r of c.store.watch(id, pred, undefined, false)) if (pred(r)) return r;
-  throw new Error(`watch of ${id} ended`);
+  for await (const r of c.store.watch(id, pred, AbortSignal.timeout(90_000), false)) if (pred(r)) return r;
+  throw new Error(`watch of ${id} ended (90 s) before the expected record`);
 }
 
 test('coordinator SIGKILL mid-job → restart resumes from the checkpoint; cancel stops the job', async () => {
@@ -79,9 +79,15 @@ test('cancel of a queued job (no coordinator running) takes effect when a coordi
   try {
     const r = rng(4);
     const p = { n: 32, d: 2, A1: randMatrix(r, 32, 2), A2: randMatrix(r, 32, 2), A3: randMatrix(r, 32, 2), B: randMatrix(r, 32, 2) };
+    // A malformed and an invalid submission first: the coordinator must log and drop them.
+    await client.js.publish(SUBMIT_SUBJECT, new Uint8Array([0xc1, 0xc1]));
+    await client.js.publish(SUBMIT_SUBJECT, encode({ v: PROTOCOL_VERSION, kind: 'submit', jobId: 'bad-spec', submittedAt: 1, spec: { problem: {}, options: {} } }));
     const { jobId } = await client.submit(p, { maxIter: 5 });
     await client.cancel(jobId, 0, false); // no coordinator yet: the stream keeps submit → cancel order
-    procs.push(await startCoordinatorProc(['--nats', server.url]));
+    const c = await startCoordinatorProc(['--nats', server.url]);
+    procs.push(c);
+    await c.line(/dropping stream message \d+: malformed message/);
+    await c.line(/dropping stream message \d+: .*problem\.hash must be 64/);
     const rec = await until(client, jobId, (x) => TERMINAL_STATES.has(x.state));
     assert.is(rec.state, 'cancelled', JSON.stringify(rec.error));
   } finally {
