@@ -12,3 +12,9 @@ export {
 export type {
   SolveMethod, StopReason, SolveOptions, SolveHooks, SolveResult, IterationRecord, IterationEvent, MethodState, StartResult, SolveReport,
 } from './solver/index.js';
+export {
+  NatsOracle, NATS_ORACLE_DEFAULTS, startCoordinator, runCoordinator, COORDINATOR_DEFAULTS, ClusterClient, newJobId, connectNats,
+  ensureClusterResources, createNatsOracle,
+} from './cluster/index.js';
+export type { NatsOracleOptions, CoordinatorOptions, CoordinatorService, NatsAuthOptions, NatsOracleHandleOptions } from './cluster/index.js';
+export { JobStore } from './jobs/store.js';
