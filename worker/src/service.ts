@@ -2,24 +2,23 @@
  * The NATS worker service (`attnfit worker`). It joins the task queue group, caches each
  * problem's tensors once per process (fetched from the Object Store by content hash into a
  * SharedArrayBuffer, bounded LRU, evicted when the coordinator announces the job ended), runs
- * every block task in its piscina pool — never on the thread that owns the NATS connection —
+ * every block task in its piscina pool (BlockPool over the shared thread entry and handler table)
+ * — never on the thread that owns the NATS connection —
  * and answers each task with a `result` (chunked under max_payload) or an `error` reply.
  * SIGTERM / drain(): stop taking tasks, finish in-flight ones, flush, close.
  */
 import { availableParallelism, hostname } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { Objm, type ObjectStore } from '@nats-io/obj';
-import { AttnfitError, ErrorCodes, wireToError } from '@attnfit/shared/core';
+import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import {
   DATA_BUCKET, DEFAULT_MAX_PAYLOAD, JOB_DONE_SUBJECT, PROTOCOL_VERSION, TASK_QUEUE, TASK_SUBJECT,
   decodeMessage, encode, encodeError, partialsToWire, peekId, sha256Hex, toFrames, unpackProblem,
-  type ProblemRef, type ProblemTensors, type ResultMsg, type TaskMsg,
+  type ProblemRef, type ResultMsg, type TaskMsg,
 } from '@attnfit/shared/protocol';
 import type { Partials, Want } from '@attnfit/shared/math';
 import { connectNats, type NatsAuthOptions } from './nats-connect.js';
-import type { ThreadReply, ThreadTask } from './thread-protocol.js';
+import { BlockPool, type RegisteredProblem } from './pool.js';
 
 /** Tunables of the worker service (defaults in {@link WORKER_SERVICE_DEFAULTS}). */
 export interface WorkerServiceOptions extends NatsAuthOptions {
@@ -39,7 +38,8 @@ interface CacheEntry {
   hash: string;
   bytes: number;
   jobs: Set<string>;
-  tensors: Promise<ProblemTensors>;
+  /** The problem registered with the pool (tensors in SharedArrayBuffers). */
+  reg: Promise<RegisteredProblem>;
   lastUsed: number;
 }
 
@@ -67,11 +67,7 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
   const name = opts.name ?? `attnfit-worker-${hostname()}-${process.pid}`;
   const nc = await connectNats({ ...opts, name });
   const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
-  const pool = new Piscina<ThreadTask, ThreadReply>({
-    filename: fileURLToPath(new URL('./thread.js', import.meta.url)),
-    minThreads: threads,
-    maxThreads: threads,
-  });
+  const pool = new BlockPool(threads);
   const cache = new Map<string, CacheEntry>();
   let store: Promise<ObjectStore> | undefined;
   const counters = { tasks: 0, errors: 0, fetches: 0 };
@@ -97,43 +93,37 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
     }
   }
 
-  async function fetchProblem(ref: ProblemRef): Promise<ProblemTensors> {
+  async function fetchProblem(ref: ProblemRef): Promise<RegisteredProblem> {
     counters.fetches++;
     const os = await objectStore();
     const blob = await os.getBlob(ref.object);
     if (!blob) throw new AttnfitError(ErrorCodes.NOT_FOUND, `problem ${ref.object}: not in object store ${DATA_BUCKET}`);
     const got = sha256Hex(blob);
     if (got !== ref.hash) throw new AttnfitError(ErrorCodes.PROTOCOL, `problem ${ref.object}: content hash ${got} does not match ${ref.hash}`);
-    const p = unpackProblem(blob, new SharedArrayBuffer(32 * ref.n * ref.d));
+    const p = unpackProblem(blob);
     if (p.n !== ref.n || p.d !== ref.d) throw new AttnfitError(ErrorCodes.PROTOCOL, `problem ${ref.object}: shape ${p.n}×${p.d} does not match ${ref.n}×${ref.d}`);
-    return p;
+    return pool.register(p);
   }
 
-  function problemFor(ref: ProblemRef, jobId: string): Promise<ProblemTensors> {
+  function problemFor(ref: ProblemRef, jobId: string): Promise<RegisteredProblem> {
     let e = cache.get(ref.hash);
     if (!e) {
-      const tensors = fetchProblem(ref);
-      e = { hash: ref.hash, bytes: 32 * ref.n * ref.d, jobs: new Set(), tensors, lastUsed: Date.now() };
+      const reg = fetchProblem(ref);
+      e = { hash: ref.hash, bytes: 32 * ref.n * ref.d, jobs: new Set(), reg, lastUsed: Date.now() };
       cache.set(ref.hash, e);
       const entry = e;
-      tensors.catch(() => { if (cache.get(ref.hash) === entry) cache.delete(ref.hash); });
+      reg.catch(() => { if (cache.get(ref.hash) === entry) cache.delete(ref.hash); });
       evict();
     }
     e.jobs.add(jobId);
     e.lastUsed = Date.now();
-    return e.tensors;
+    return e.reg;
   }
 
   async function compute(t: TaskMsg): Promise<Partials> {
-    const tensors = await problemFor(t.problem, t.jobId);
-    const task: ThreadTask<'block'> = {
-      kind: 'block', problemId: t.problem.hash, tensors,
-      msg: { r0: t.r0, r1: t.r1, X: t.X, Y: t.Y, want: t.want as Want },
-    };
-    const reply = await pool.run(task) as ThreadReply<'block'>;
-    if (reply.ok) return reply.value;
-    if ('error' in reply) throw wireToError(reply.error);
-    throw new AttnfitError(ErrorCodes.INTERNAL, 'thread reported a cache miss although tensors were sent');
+    const reg = await problemFor(t.problem, t.jobId);
+    const [part] = await pool.blocks(reg, [[t.r0, t.r1]], t.X, t.Y, t.want as Want);
+    return part!;
   }
 
   function respond(reply: string, frames: Uint8Array[]): void {
