@@ -42,6 +42,9 @@ export const COORDINATOR_DEFAULTS = Object.freeze({ maxJobs: 1 });
 /** How long startup retries creating the JetStream resources (ms). */
 export const RESOURCE_RETRY_MS = 30_000;
 
+/** Checkpoint bytes written per iteration on average (larger checkpoints are written less often). */
+export const CHECKPOINT_BYTES_PER_ITERATION = 256 * 1024;
+
 /** A running coordinator. */
 export interface CoordinatorService {
   readonly name: string;
@@ -123,7 +126,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     let oracle: NatsOracle | undefined;
     const t0 = Date.now();
     try {
-      const ckpt = rec.state === 'running' ? await store.getCheckpoint(id) : undefined;
+      const ckpt = rec.state === 'running' ? await store.getCheckpoint(id, os) : undefined;
       if (ckpt) rec.resumedFrom = [...rec.resumedFrom, ckpt.iteration];
       rec.state = 'running';
       rec.startedAt ??= t0;
@@ -134,6 +137,9 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       const solveOpts = { ...SOLVE_DEFAULTS, ...rec.options } as SolveOptions;
       let history: IterationRecord[] = ckpt ? (ckpt.history as IterationRecord[]).slice() : [];
       let currentStart = ckpt?.start ?? 0;
+      let lastCkptBytes = 0;
+      let lastCkptIteration = ckpt?.iteration ?? -1;
+      let ckptStart: number | undefined = ckpt?.start;
       const hooks: SolveHooks = {
         signal: ac.signal,
         onIteration: async (ev) => {
@@ -141,9 +147,17 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
           if (start !== currentStart) { currentStart = start; history = []; }
           if (history.length && history[history.length - 1]!.iteration >= iter.iteration) history = history.filter((h) => h.iteration < iter.iteration);
           history.push(iter);
-          const c: CheckpointMsg = { v: PROTOCOL_VERSION, kind: 'checkpoint', jobId: id, iteration: iter.iteration, start, X: X.slice(), Y: Y.slice(), history: history.slice() };
-          if (state) c.state = state as Record<string, unknown>;
-          await store.putCheckpoint(c);
+          // Checkpoint every iteration while small; a long history (large checkpoint) is saved
+          // every ceil(bytes / CHECKPOINT_BYTES_PER_ITERATION) iterations so the cost stays
+          // linear. Resuming from an older checkpoint only redoes those iterations.
+          const every = Math.max(1, Math.ceil(lastCkptBytes / CHECKPOINT_BYTES_PER_ITERATION));
+          if (iter.iteration - lastCkptIteration >= every || start !== (ckptStart ?? start)) {
+            const c: CheckpointMsg = { v: PROTOCOL_VERSION, kind: 'checkpoint', jobId: id, iteration: iter.iteration, start, X: X.slice(), Y: Y.slice(), history: history.slice() };
+            if (state) c.state = state as Record<string, unknown>;
+            lastCkptBytes = await store.putCheckpoint(c, os);
+            lastCkptIteration = iter.iteration;
+            ckptStart = start;
+          }
           rec.iteration = iter.iteration;
           rec.loss = iter.loss;
           rec.relLoss = iter.relLoss;
@@ -166,7 +180,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       const object = resultObjectName(id);
       await os.putBlob({ name: object }, encode({ X: result.X, Y: result.Y, report }));
       await finish(rec, 'succeeded', { iteration: result.iterations, loss: result.loss, relLoss: result.relLoss, result: { object, loss: result.loss, relLoss: result.relLoss, iterations: result.iterations, converged: result.converged } });
-      await store.deleteCheckpoint(id).catch(() => undefined);
+      await store.deleteCheckpoint(id, os).catch(() => undefined);
     } catch (err) {
       const reason = ac.signal.aborted ? ac.signal.reason : undefined;
       if (reason === SHUTDOWN) { log(`attnfit coordinator: job ${id} interrupted by shutdown (stays running, resumes on restart)`); return; }

@@ -5,11 +5,17 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
+import type { ObjectStore } from '@nats-io/obj';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import {
-  JOBS_BUCKET, checkpointKey, decodeMessage, encode, jobKey,
+  DEFAULT_MAX_PAYLOAD, JOBS_BUCKET, checkpointKey, decodeMessage, encode, jobKey,
   type CheckpointMsg, type JobRecord,
 } from '@attnfit/shared/protocol';
+
+/** Object Store name of an overflowing checkpoint. */
+export function checkpointObjectName(jobId: string): string {
+  return `checkpoint-${jobId}`;
+}
 
 /** Typed access to job records and checkpoints. */
 export class JobStore {
@@ -73,18 +79,39 @@ export class JobStore {
     return out.sort((a, b) => a.submittedAt - b.submittedAt || a.id.localeCompare(b.id));
   }
 
-  async putCheckpoint(c: CheckpointMsg): Promise<void> {
-    await this.kv.put(checkpointKey(c.jobId), encode(c));
+  /**
+   * Store a checkpoint. One that does not fit in a KV value (`maxValueBytes`, below the server's
+   * max_payload — a long history) goes to the Object Store `overflow` as `checkpoint-<id>`, with a
+   * small KV stub pointing at it. Resolves to the encoded size in bytes.
+   */
+  async putCheckpoint(c: CheckpointMsg, overflow?: ObjectStore, maxValueBytes = DEFAULT_MAX_PAYLOAD - 4096): Promise<number> {
+    const bytes = encode(c);
+    if (bytes.length <= maxValueBytes || !overflow) {
+      await this.kv.put(checkpointKey(c.jobId), bytes);
+      return bytes.length;
+    }
+    const object = checkpointObjectName(c.jobId);
+    await overflow.putBlob({ name: object }, bytes);
+    const stub: CheckpointMsg = { v: c.v, kind: 'checkpoint', jobId: c.jobId, iteration: c.iteration, start: c.start, X: new Float64Array(0), Y: new Float64Array(0), history: [], object };
+    await this.kv.put(checkpointKey(c.jobId), encode(stub));
+    return bytes.length;
   }
 
-  async getCheckpoint(id: string): Promise<CheckpointMsg | undefined> {
+  /** The last checkpoint (following an overflow stub into the Object Store), or undefined. */
+  async getCheckpoint(id: string, overflow?: ObjectStore): Promise<CheckpointMsg | undefined> {
     const e = await this.kv.get(checkpointKey(id));
     if (!e || e.operation !== 'PUT' || e.value.length === 0) return undefined;
-    return decodeMessage(e.value, 'checkpoint');
+    const c = decodeMessage(e.value, 'checkpoint');
+    if (c.object === undefined) return c;
+    if (!overflow) throw new AttnfitError(ErrorCodes.INTERNAL, `checkpoint of job ${id} is in object ${c.object}: no object store given`);
+    const blob = await overflow.getBlob(c.object);
+    if (!blob) throw new AttnfitError(ErrorCodes.NOT_FOUND, `checkpoint of job ${id}: object ${c.object} is missing`);
+    return decodeMessage(blob, 'checkpoint');
   }
 
-  async deleteCheckpoint(id: string): Promise<void> {
+  async deleteCheckpoint(id: string, overflow?: ObjectStore): Promise<void> {
     await this.kv.purge(checkpointKey(id));
+    if (overflow) await overflow.delete(checkpointObjectName(id)).catch(() => undefined);
   }
 
   /**

@@ -210,6 +210,8 @@ export interface CheckpointMsg {
   history: unknown[];
   /** Solver method state needed to continue deterministically (damping, radius, …). */
   state?: Record<string, unknown>;
+  /** Set on a KV stub whose full checkpoint is in this Object Store object (too big for KV). */
+  object?: string;
 }
 
 /** Every message kind the codec knows. */

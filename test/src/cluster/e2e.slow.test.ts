@@ -66,6 +66,9 @@ test('submit --wait over two worker processes: X.npy and Y.npy bitwise identical
   assert.is((JSON.parse(st.stdout) as { state: string }).state, 'succeeded');
   const jobs = await run(['jobs', ...asUser('submitter')]);
   assert.match(jobs.stdout, new RegExp(`${id}\\s+succeeded`));
+  const cancelDone = await run(['cancel', id, ...asUser('submitter')]);
+  assert.is(cancelDone.code, 0, cancelDone.out);
+  assert.is(cancelDone.stdout.trim(), `${id} succeeded`);
   const res = await run(['result', id, ...asUser('submitter'), '--out', join(work, 'again')]);
   assert.is(res.code, 0, res.out);
   assert.ok(readFileSync(join(work, 'again', 'X.npy')).equals(readFileSync(join(work, 'local', 'X.npy'))));
@@ -78,6 +81,9 @@ test('wrong credentials are refused with exit 2 and code AUTH; unknown jobs are 
   const none = await run(['status', 'no-such-job', ...asUser('submitter')]);
   assert.is(none.code, 2);
   assert.match(none.out, /\[NOT_FOUND\]: job "no-such-job"/);
+  const noCreds = await run(['jobs', '--nats', url, '--creds', join(work, 'missing.creds')]);
+  assert.is(noCreds.code, 2);
+  assert.match(noCreds.out, /\[FILE_NOT_FOUND\]: --creds: cannot read/);
   const noUrl = await run(['jobs']);
   assert.is(noUrl.code, 2);
   assert.match(noUrl.out, /\[USAGE\]: --nats/);

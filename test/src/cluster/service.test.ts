@@ -14,7 +14,7 @@ import {
   problemRef, wireToPartials, type TaskMsg,
 } from '@attnfit/shared/protocol';
 import { startWorkerService, type WorkerService } from '@attnfit/worker/service';
-import { NatsOracle, createOracle } from '@attnfit/coordinator';
+import { JobStore, NatsOracle, createOracle } from '@attnfit/coordinator';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { rng, randMatrix } from '../helpers/rng.js';
 
@@ -174,6 +174,27 @@ test('a job.done event evicts the finished job\'s problem from the worker cache'
   const fetches = worker.stats().fetches;
   await nc.request(TASK_SUBJECT, encode(task({ id: 't-f', jobId: 'job-f' })), { timeout: 10_000 });
   assert.is(worker.stats().fetches, fetches + 1);
+});
+
+test('checkpoints too big for a KV value overflow into the Object Store and round-trip bit-exactly', async () => {
+  const store = await JobStore.open(nc, true);
+  const os = await new Objm(nc).open(DATA_BUCKET);
+  const history = Array.from({ length: 3000 }, (_, i) => ({ iteration: i, loss: 1 / (i + 1), relLoss: 1 / (i + 3), gradNorm: i / 7 }));
+  const c = { v: PROTOCOL_VERSION, kind: 'checkpoint' as const, jobId: 'big', iteration: 2999, start: 0, X, Y, history, state: { damping: 0.5 } };
+  const bytes = await store.putCheckpoint(c, os, 20_000);
+  assert.ok(bytes > 20_000);
+  assert.ok((await os.info('checkpoint-big')) !== null);
+  const back = (await store.getCheckpoint('big', os))!;
+  assert.is(back.iteration, 2999);
+  assert.ok(bitsEqual(back.X, X) && bitsEqual(back.Y, Y));
+  assert.equal(back.history, history);
+  assert.equal(back.state, { damping: 0.5 });
+  const small = await store.putCheckpoint({ ...c, jobId: 'small', history: [] }, os, 20_000);
+  assert.ok(small < 20_000);
+  assert.is((await os.info('checkpoint-small')), null);
+  assert.ok(bitsEqual((await store.getCheckpoint('small'))!.X, X));
+  await store.deleteCheckpoint('big', os);
+  assert.is(await store.getCheckpoint('big', os), undefined);
 });
 
 test.run();
