@@ -86,7 +86,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   }
   const { js, store, os } = res;
   const queue: string[] = [];
-  const running = new Map<string, { ac: AbortController; done: Promise<void> }>();
+  /** Jobs being solved: abort controller, completion, and the live record once loaded. */
+  const running = new Map<string, { ac: AbortController; done: Promise<void>; rec?: JobRecord }>();
   let stopping = false;
 
   const oracleOpts = (jobId: string): NatsOracleOptions => {
@@ -122,6 +123,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   async function runJob(id: string, ac: AbortController): Promise<void> {
     const rec = await store.get(id);
     if (!rec || TERMINAL_STATES.has(rec.state)) return;
+    const slot = running.get(id);
+    if (slot) slot.rec = rec; // cancel requests update this very object (no lost update)
     if (rec.cancelRequested) { await finish(rec, 'cancelled'); return; }
     let oracle: NatsOracle | undefined;
     const t0 = Date.now();
@@ -200,8 +203,9 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       if (TERMINAL_STATES.has(rec.state)) return;
       const r = running.get(msg.jobId);
       if (r) {
-        rec.cancelRequested = true;
-        await store.put(rec);
+        const live = r.rec ?? rec;
+        live.cancelRequested = true;
+        await store.put(live);
         r.ac.abort(new AttnfitError(ErrorCodes.CANCELLED, `job ${msg.jobId} cancelled`));
         return;
       }
