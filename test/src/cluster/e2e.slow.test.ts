@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { readNpy, writeNpy } from '@attnfit/shared/io';
 import { ClusterClient } from '@attnfit/coordinator';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
-import { rng, randn } from '../helpers/rng.js';
+import { rng, randn, randMatrix } from '../helpers/rng.js';
 import { PASSWORDS, SERVER_ENV, includeAuth, run, startCoordinatorProc, startWorkerProc, stopAll, type CliProc } from './procs.js';
 
 let server: NatsServerHandle;
@@ -105,9 +105,12 @@ test('SIGKILL of the only worker mid-job: tasks are retried and the job succeeds
   assert.is(await second.exit, 0);
   const client = await ClusterClient.connect({ servers: url, user: 'submitter', pass: PASSWORDS.submitter });
   try {
-    const Xt = await readNpy(join(work, 'p', 'X_true.npy'));
-    const { A1, A2, A3, B } = await loadP(join(work, 'p'));
-    const { jobId } = await client.submit({ n: 128, d: 4, A1, A2, A3, B }, { method: 'adam', maxIter: 150, tol: 1e-300, gtol: 0, x0: Xt.data.map((v) => v + 0.2) }, 'kill-test');
+    // A random (not planted) problem: lbfgs runs all 60 iterations (no zero-residual fit), so
+    // the kill at iteration 1 is well inside the job.
+    const r = rng(8);
+    const n = 80, d = 3;
+    const p = { n, d, A1: randMatrix(r, n, d), A2: randMatrix(r, n, d), A3: randMatrix(r, n, d), B: randMatrix(r, n, d) };
+    const { jobId } = await client.submit(p, { method: 'lbfgs', maxIter: 60, tol: 1e-300, gtol: 0, x0: randMatrix(r, d, d, 0.5) }, 'kill-test');
     let killed = false;
     let resolveKilled!: () => void;
     const killedP = new Promise<void>((r) => { resolveKilled = r; });
@@ -128,14 +131,10 @@ test('SIGKILL of the only worker mid-job: tasks are retried and the job succeeds
     const res = await client.result(jobId);
     const cl = res.report.cluster as { retries: number };
     assert.ok(cl.retries >= 1, `retries ${cl.retries}`);
+    assert.is(res.report.iterations, 60);
   } finally {
     await client.close();
   }
 });
-
-async function loadP(dir: string): Promise<{ A1: Float64Array; A2: Float64Array; A3: Float64Array; B: Float64Array }> {
-  const [A1, A2, A3, B] = await Promise.all(['A1', 'A2', 'A3', 'B'].map(async (k) => (await readNpy(join(dir, `${k}.npy`))).data));
-  return { A1: A1!, A2: A2!, A3: A3!, B: B! };
-}
 
 test.run();
