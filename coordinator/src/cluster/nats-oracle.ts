@@ -199,7 +199,23 @@ export class NatsOracle implements Oracle {
     if (this.closed) throw new AttnfitError(ErrorCodes.INTERNAL, 'NatsOracle: evaluate after close');
     const dd = this.d * this.d;
     if (X.length !== dd || Y.length !== dd) throw new AttnfitError(ErrorCodes.INTERNAL, `NatsOracle: X and Y must have ${dd} entries (got ${X.length}, ${Y.length})`);
-    const signal = opts.signal;
+    // Overall deadline (CallOptions.timeoutMs): abort the evaluation with a TIMEOUT created here.
+    let signal = opts.signal;
+    let deadline: NodeJS.Timeout | undefined;
+    if (opts.timeoutMs !== undefined) {
+      const ac = new AbortController();
+      const timeoutErr = new AttnfitError(ErrorCodes.TIMEOUT, `evaluation timed out after ${opts.timeoutMs} ms`, { retryable: true });
+      deadline = setTimeout(() => ac.abort(timeoutErr), opts.timeoutMs);
+      signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
+    }
+    try {
+      return await this.evaluateBlocks(X, Y, want, signal);
+    } finally {
+      if (deadline) clearTimeout(deadline);
+    }
+  }
+
+  private async evaluateBlocks(X: Float64Array, Y: Float64Array, want: Want, signal: AbortSignal | undefined): Promise<Partials> {
     const results = new Array<Partials | undefined>(this.blocks.length);
     let next = 0;
     let failed: unknown;

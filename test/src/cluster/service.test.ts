@@ -140,6 +140,15 @@ test('NatsOracle retries a lost task and ignores duplicate replies', async () =>
     assert.match((err as Error).message, /no worker served attnfit\.task/);
   }
   await lonely.close();
+  // CallOptions: timeoutMs → TIMEOUT; an aborted signal → CANCELLED.
+  const waiting = new NatsOracle(nc, p, ref, { jobId: 'job-5' });
+  const timedOut = await waiting.evaluate(X, Y, { loss: true }, { timeoutMs: 200 }).then(() => undefined, (e: unknown) => e as { code?: string });
+  assert.is(timedOut?.code, 'TIMEOUT');
+  const ac = new AbortController();
+  const pending = waiting.evaluate(X, Y, { loss: true }, { signal: ac.signal }).then(() => undefined, (e: unknown) => e as { code?: string });
+  ac.abort();
+  assert.is((await pending)?.code, 'CANCELLED');
+  await waiting.close();
   worker = await startWorkerService({ servers: server.url, threads: 1, log: () => undefined });
 });
 
