@@ -51,8 +51,8 @@ export interface WorkerService {
   stats(): { tasks: number; errors: number; fetches: number; cached: number; inFlight: number };
   /** Stop taking tasks, finish in-flight ones, flush replies, close the connection. Idempotent. */
   drain(): Promise<void>;
-  /** Resolves when the connection is closed (after drain or a fatal error). */
-  readonly closed: Promise<void>;
+  /** Resolves when the connection is closed: undefined after a drain, the error after a fatal one. */
+  readonly closed: Promise<Error | undefined>;
 }
 
 /**
@@ -196,6 +196,7 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
   const closed = nc.closed().then(async (err) => {
     await pool.destroy();
     if (err) log(`attnfit worker: connection closed: ${err.message}`);
+    return subError ?? (err || undefined);
   });
 
   log(`attnfit worker ${name}: ready (${threads} threads, queue ${TASK_QUEUE})`);
@@ -227,8 +228,8 @@ export async function runWorker(opts: WorkerServiceOptions): Promise<number> {
   const stop = () => { void w.drain(); };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  await w.closed;
+  const err = await w.closed;
   process.off('SIGTERM', stop);
   process.off('SIGINT', stop);
-  return 0;
+  return err ? 1 : 0;
 }

@@ -53,7 +53,8 @@ export interface CoordinatorService {
   /** Stop consuming, interrupt running solves (they stay `running` and resume on the next
    * start), close the connection. Idempotent. */
   drain(): Promise<void>;
-  readonly closed: Promise<void>;
+  /** Resolves when the connection is closed: undefined after a drain, the error after a fatal one. */
+  readonly closed: Promise<Error | undefined>;
 }
 
 const SHUTDOWN = 'coordinator shutting down';
@@ -249,7 +250,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   })();
 
   let draining: Promise<void> | undefined;
-  const closed = nc.closed().then((err) => { if (err) log(`attnfit coordinator: connection closed: ${err.message}`); });
+  const closed = nc.closed().then((err) => {
+    if (err) log(`attnfit coordinator: connection closed: ${err.message}`);
+    return err || undefined;
+  });
   log(`attnfit coordinator ${name}: ready (stream ${JOBS_STREAM}, consumer ${JOBS_CONSUMER}, max ${maxJobs} job(s) at once)`);
   return {
     name,
@@ -276,10 +280,10 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<number> 
   const stop = () => { void c.drain(); };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  await c.closed;
+  const err = await c.closed;
   process.off('SIGTERM', stop);
   process.off('SIGINT', stop);
-  return 0;
+  return err ? 1 : 0;
 }
 
 export type { NatsConnection };
