@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { connect as netConnect } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AttnfitError, ErrorCodes, wireToError } from '@attnfit/shared/core';
 import { checkOutputDir, loadMatrix, loadProblem, writeJsonAtomic, writeNpy } from '@attnfit/shared/io';
@@ -186,6 +186,20 @@ async function clusterDown(dirArg: string): Promise<ClusterPids | undefined> {
   return p;
 }
 
+/**
+ * Path of the worker's compiled NATS service (`@attnfit/worker/service`), named by path: the
+ * coordinator package never imports the worker package.
+ */
+export function workerServicePath(): string {
+  const req = createRequire(import.meta.url);
+  try {
+    return req.resolve('@attnfit/worker/service');
+  } catch {
+    // Older worker package.json without the "./service" export: same file, found via the package.
+    return join(dirname(req.resolve('@attnfit/worker/package.json')), 'dist', 'service.js');
+  }
+}
+
 /** Registers the cluster commands. */
 export function register(program: Command): void {
   withAuth(program.command('worker'))
@@ -194,7 +208,7 @@ export function register(program: Command): void {
     .option('--name <name>', 'client name shown by the server')
     .action(async (f: AuthFlags & { threads?: number; name?: string }) => {
       const o = authOptions(f);
-      const entry = createRequire(import.meta.url).resolve('@attnfit/worker/service');
+      const entry = workerServicePath();
       const mod = (await import(pathToFileURL(entry).href)) as { runWorker(o: NatsAuthOptions & { threads?: number }): Promise<number> };
       const opts: NatsAuthOptions & { threads?: number } = { ...o };
       if (f.threads !== undefined) opts.threads = f.threads;
