@@ -130,7 +130,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     let oracle: NatsOracle | undefined;
     const t0 = Date.now();
     try {
-      const ckpt = rec.state === 'running' ? await store.getCheckpoint(id, os) : undefined;
+      const solveOpts = { ...SOLVE_DEFAULTS, ...rec.options } as SolveOptions;
+      // Resume from the checkpoint (single-start jobs); a multi-start job restarts from scratch.
+      const found = rec.state === 'running' ? await store.getCheckpoint(id, os) : undefined;
+      const ckpt = found && (solveOpts.starts ?? 1) === 1 ? found : undefined;
       if (ckpt) rec.resumedFrom = [...rec.resumedFrom, ckpt.iteration];
       rec.state = 'running';
       rec.startedAt ??= t0;
@@ -138,7 +141,6 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       log(`attnfit coordinator: job ${id} running${ckpt ? ` (resumed from iteration ${ckpt.iteration})` : ''}`);
       const problem = (await fetchProblem(os, rec.problem)) as Problem;
       oracle = new NatsOracle(nc, problem, rec.problem, oracleOpts(id));
-      const solveOpts = { ...SOLVE_DEFAULTS, ...rec.options } as SolveOptions;
       let history: IterationRecord[] = ckpt ? (ckpt.history as IterationRecord[]).slice() : [];
       let currentStart = ckpt?.start ?? 0;
       let lastCkptBytes = 0;
@@ -170,7 +172,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
           nc.publish(progressSubject(id), encode(p));
         },
       };
-      if (ckpt && (solveOpts.starts ?? 1) === 1) {
+      if (ckpt) {
         hooks.resume = { X: ckpt.X, Y: ckpt.Y, iteration: ckpt.iteration, history: ckpt.history as IterationRecord[], start: ckpt.start };
         if (ckpt.state) hooks.resume.state = ckpt.state;
       }
