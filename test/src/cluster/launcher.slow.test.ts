@@ -37,6 +37,19 @@ test('cluster up → submit --wait → cluster down', async () => {
     assert.ok(existsSync(join(dir, 'out', 'X.npy')));
     assert.match(readFileSync(join(dir, 'out', 'report.json'), 'utf8'), /"oracle": "nats"/);
 
+    // A synchronous `solve --nats` on the same workers equals the local solve bit for bit.
+    const viaNats = await run(['solve', join(dir, 'p'), '--nats', pids.url, '--max-iter', '5', '--out', join(dir, 'solve-nats')]);
+    assert.is(viaNats.code, 0, viaNats.out);
+    const local = await run(['solve', join(dir, 'p'), '--threads', '1', '--max-iter', '5', '--out', join(dir, 'solve-local')]);
+    assert.is(local.code, 0, local.out);
+    assert.ok(readFileSync(join(dir, 'solve-nats', 'X.npy')).equals(readFileSync(join(dir, 'solve-local', 'X.npy'))), 'solve --nats X.npy equals local');
+    assert.ok(readFileSync(join(dir, 'out', 'X.npy')).equals(readFileSync(join(dir, 'solve-local', 'X.npy'))), 'submitted job X.npy equals local');
+    assert.match(readFileSync(join(dir, 'solve-nats', 'report.json'), 'utf8'), /"oracle": "nats"/);
+    const badUrl = await run(['solve', join(dir, 'p'), '--nats', 'http://x y', '--out', join(dir, 'solve-bad')]);
+    assert.is(badUrl.code, 2);
+    assert.match(badUrl.out, /attnfit: error \[BAD_OPTION\]: --nats: not a NATS URL/);
+    assert.not.ok(existsSync(join(dir, 'solve-bad')));
+
     const down = await run(['cluster', 'down', '--dir', state]);
     assert.is(down.code, 0, down.out);
     assert.match(down.stdout, /stopped 2 worker/);

@@ -22,7 +22,7 @@ import { reportError } from '../errors.js';
 import { choiceOption, collect, floatOption, intOption } from '../options.js';
 
 /** Auth flags shared by every cluster command. */
-interface AuthFlags { nats?: string[]; user?: string; pass?: string; creds?: string }
+export interface AuthFlags { nats?: string[]; user?: string; pass?: string; creds?: string }
 
 /** Add --nats / --user / --pass / --creds to a command (used by every cluster command and `solve --nats`). */
 export function withAuth(c: Command): Command {

@@ -14,25 +14,28 @@ import { createOracle } from '../../oracle/index.js';
 import { buildReport, SOLVE_DEFAULTS, solve, writeSolveOutputs } from '../../solver/index.js';
 import type { IterationEvent, SolveMethod, SolveOptions } from '../../solver/index.js';
 import { choiceOption, floatOption, intOption } from '../options.js';
+import { authOptions, withAuth, type AuthFlags } from './cluster.js';
 
 /** Defaults of `attnfit solve` beyond SOLVE_DEFAULTS. */
 export const SOLVE_CLI_DEFAULTS = Object.freeze({ out: 'attnfit-solve' });
 
 const METHODS = ['newton', 'newton-cg', 'lbfgs', 'adam'] as const;
 
-interface SolveCliOpts {
+interface SolveCliOpts extends AuthFlags {
   out: string; x0?: string; y0?: string; method?: SolveMethod; tol: number; gtol: number; maxIter: number;
   starts: number; seed: number; threads?: number; gamma: number; progress?: string; json?: boolean;
 }
 
 /** Registers `attnfit solve`. */
 export function register(program: Command): void {
-  program
-    .command('solve')
+  withAuth(program
+    .command('solve'))
     .summary('fit X, Y (Newton on the variable-projection objective) and write X.npy, Y.npy, report.json, loss.svg')
     .description(
       'Minimise L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F. Y is solved exactly for each X (variable projection); the method works on X. ' +
       'Default method: newton for d ≤ 24, newton-cg above. Random starts: X0 ~ N(0, 1/d²), start k seeded with --seed + k.\n\n' +
+      'With --nats URL the row blocks are evaluated by the cluster\'s workers (`attnfit worker`) instead of local threads; ' +
+      'the result is bitwise identical to the local solve.\n\n' +
       'Writes X.npy, Y.npy, report.json and loss.svg into --out. Ctrl-C / SIGTERM writes the best iterate so far (report.json "interrupted": true) and exits 130. ' +
       'Exit 0 ok, 2 bad input (with "attnfit: error [CODE]: message" on stderr), 1 internal error.')
     .argument('<PROBLEM>', 'problem directory (A1.npy A2.npy A3.npy B.npy) or .safetensors file')
@@ -54,6 +57,7 @@ export function register(program: Command): void {
 
 async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
   // 1. Validate everything before computing.
+  const nats = o.nats ? authOptions(o) : undefined;
   await checkOutputDir(o.out, '--out');
   const problem = await loadProblem(problemPath);
   const d = problem.d;
@@ -80,7 +84,7 @@ async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
 
   const tty = process.stderr.isTTY === true;
   const t0 = performance.now();
-  const oracle = await createOracle(problem, { threads });
+  const oracle = await createOracle(problem, nats ? { threads, nats } : { threads });
   try {
     const onIteration = (e: IterationEvent): void => {
       if (o.progress) {
