@@ -19,4 +19,15 @@ export const DYNAMIC_DEFAULTS = Object.freeze({
   fullRebuildFraction: 0.5,
   /** Scratch budget of one row block during (re)builds, in float64 elements (4 MiB). */
   blockElems: 1 << 19,
+  /**
+   * Most query rows per rebuild row block. Blocks are aligned to multiples of this (and of the
+   * plan's `blockRows`) from row 0, so every block is computed by the same calls whatever the
+   * split of rows across threads: sharded rebuilds are bitwise equal to single-thread ones.
+   */
+  rebuildBlockRows: 128,
+  /**
+   * Sessions shard their rebuilds across threads only when n ≥ this many rows (and more than one
+   * rebuild thread is configured): below it the dispatch overhead exceeds the O(n·|R|·d) work.
+   */
+  shardMinRows: 2048,
 });

@@ -38,6 +38,40 @@ export interface DynamicOptions {
    * update O(nd) instead of O(nTd)). New updates go to a second log meanwhile. Default false.
    */
   deamortize?: boolean;
+  /**
+   * Allocate the row-indexed state (Q, K, V, K₀, V₀, the logits snapshot, shifts, ell, N, error
+   * estimates) in SharedArrayBuffers, so other threads can {@link DynamicAttention.attachShared}
+   * to it and run {@link DynamicAttention.rebuildRows} on disjoint row ranges. Default false.
+   */
+  shared?: boolean;
+  /**
+   * When false, updates never rebuild by themselves: the owner polls
+   * {@link DynamicAttention.rebuildDue} after each update and rebuilds (e.g. sharded across
+   * threads). Queries stay exact either way. Default true. Not combinable with deamortize.
+   */
+  autoRebuild?: boolean;
+}
+
+/**
+ * The shared state of a structure built with `shared: true`: plain data (Float64Array views on
+ * SharedArrayBuffers, posted to other threads without copying). See {@link DynamicAttention.sharedState}.
+ */
+export interface DynamicSharedState {
+  n: number;
+  d: number;
+  mode: DynamicMode;
+  threshold: number;
+  errTol: number;
+  Q: Float64Array; K: Float64Array; V: Float64Array; K0: Float64Array; V0: Float64Array;
+  /** Transposed logits snapshot (n×n) in 'snapshot' mode, else null. */
+  ST: Float64Array | null;
+  m: Float64Array; ell: Float64Array; amp: Float64Array; N: Float64Array;
+}
+
+/** The arrays a structure keeps per row (private or shared). */
+interface StateArrays {
+  Q: Float64Array; K: Float64Array; V: Float64Array; K0: Float64Array; V0: Float64Array;
+  ST: Float64Array | null; m: Float64Array; ell: Float64Array; amp: Float64Array; N: Float64Array;
 }
 
 /** Counters and sizes reported by {@link DynamicAttention.stats}. */
@@ -65,6 +99,10 @@ export interface DynamicStats {
   deamortized: boolean;
   /** Rows still to process by the background rebuild (de-amortised mode; 0 when none is running). */
   backgroundRows: number;
+  /** Rebuilds whose rows were sharded across threads (set by sessions that shard; absent otherwise). */
+  shardedRebuilds?: number;
+  /** Threads a session's rebuilds use (set by sessions; absent for a bare structure). */
+  rebuildThreads?: number;
 }
 
 /** A rebuild plan: the touched keys and their gathered rows; rows of the structure are independent given a plan. */
@@ -81,6 +119,12 @@ export interface RebuildPlan {
   VR: Float64Array;
   /** True when the rebuild recomputes every row from scratch. */
   full: boolean;
+  /**
+   * Rows per row block: {@link DynamicAttention.rebuildRows} computes blocks aligned to multiples
+   * of this from row 0, so splitting rows at multiples of it (see {@link planRebuildShards})
+   * gives bitwise the same state as one call over all rows.
+   */
+  blockRows: number;
   /** Snapshot K/V after this plan (materialised on demand for exact row repairs). */
   Kref?: Float64Array;
   Vref?: Float64Array;
@@ -110,6 +154,38 @@ export function dynamicThreshold(n: number, tau: number): number {
 }
 
 /**
+ * Rows per rebuild block: bounded by the scratch budget (blockElems float64 per block; a full
+ * rebuild needs n per row, an incremental one 4|R|) and by rebuildBlockRows.
+ */
+function rebuildBlockRows(n: number, full: boolean, keys: number): number {
+  const perRow = full ? n : 4 * Math.max(1, keys);
+  return Math.max(1, Math.min(DYNAMIC_DEFAULTS.rebuildBlockRows, Math.floor(DYNAMIC_DEFAULTS.blockElems / perRow)));
+}
+
+/**
+ * Split rows [0, n) into at most `parts` contiguous ranges whose inner boundaries are multiples
+ * of `blockRows` (whole row blocks, balanced to within one block), in row order. Pure; the
+ * split of a rebuild across threads. Example: `planRebuildShards(512, 128, 2)` → [[0,256],[256,512]].
+ * Throws AttnfitError BAD_OPTION naming the argument for non-integers or values < 1 (n ≥ 0).
+ */
+export function planRebuildShards(n: number, blockRows: number, parts: number): Array<[number, number]> {
+  if (!Number.isInteger(n) || n < 0) throw badOption('n', n, 'must be an integer >= 0');
+  if (!Number.isInteger(blockRows) || blockRows < 1) throw badOption('blockRows', blockRows, 'must be an integer >= 1');
+  if (!Number.isInteger(parts) || parts < 1) throw badOption('parts', parts, 'must be an integer >= 1');
+  const blocks = Math.ceil(n / blockRows), p = Math.min(parts, blocks);
+  const out: Array<[number, number]> = [];
+  for (let k = 0; k < p; k++) {
+    const b0 = Math.floor((k * blocks) / p), b1 = Math.floor(((k + 1) * blocks) / p);
+    out.push([b0 * blockRows, Math.min(n, b1 * blockRows)]);
+  }
+  return out;
+}
+
+function sharedF64(len: number): Float64Array {
+  return new Float64Array(new SharedArrayBuffer(len * 8));
+}
+
+/**
  * The lazy dynamic attention structure. Example:
  * ```ts
  * const da = DynamicAttention.init(Q, K, V, n, d, { tau: 0.5 });
@@ -126,6 +202,11 @@ export class DynamicAttention {
   readonly errTol: number;
   /** True when rebuilds are de-amortised (see {@link DynamicOptions.deamortize}). */
   readonly deamortized: boolean;
+
+  /** True when the row-indexed state lives in SharedArrayBuffers (see {@link DynamicOptions.shared}). */
+  readonly shared: boolean;
+  /** False when the owner triggers rebuilds itself (see {@link DynamicOptions.autoRebuild}). */
+  readonly autoRebuild: boolean;
 
   private readonly Q: Float64Array;
   private readonly K: Float64Array;
@@ -170,17 +251,14 @@ export class DynamicAttention {
 
   private counters = { updates: 0, queries: 0, rebuilds: 0, fullRebuilds: 0, repairs: 0, fallbacks: 0 };
 
-  private constructor(Q: Float64Array, K: Float64Array, V: Float64Array, n: number, d: number, mode: DynamicMode, threshold: number, errTol: number, deamortize: boolean) {
+  private constructor(a: StateArrays, n: number, d: number, mode: DynamicMode, threshold: number, errTol: number, deamortize: boolean, shared: boolean, autoRebuild: boolean) {
     this.n = n; this.d = d; this.mode = mode; this.threshold = threshold; this.errTol = errTol;
-    this.deamortized = deamortize;
+    this.deamortized = deamortize; this.shared = shared; this.autoRebuild = autoRebuild;
     this.planSlot = new Int32Array(deamortize ? n : 0).fill(-1);
     this.rowsPerStep = Math.ceil(n / threshold);
     this.ampLimit = errTol / EPS;
-    this.Q = Q; this.K = K; this.V = V;
-    this.K0 = K.slice(); this.V0 = V.slice();
-    this.ST = mode === 'snapshot' ? new Float64Array(n * n) : null;
-    this.m = new Float64Array(n); this.ell = new Float64Array(n); this.amp = new Float64Array(n);
-    this.N = new Float64Array(n * d);
+    this.Q = a.Q; this.K = a.K; this.V = a.V; this.K0 = a.K0; this.V0 = a.V0; this.ST = a.ST;
+    this.m = a.m; this.ell = a.ell; this.amp = a.amp; this.N = a.N;
     const cap = Math.max(16, threshold + d);
     this.logKind = new Uint8Array(cap); this.logRow = new Int32Array(cap); this.logCol = new Int32Array(cap); this.logDelta = new Float64Array(cap);
     this.slotOf = new Int32Array(n).fill(-1);
@@ -218,9 +296,70 @@ export class DynamicAttention {
     const mode = pickDynamicMode(n, modeIn, opts.snapshotMaxBytes ?? DYNAMIC_DEFAULTS.snapshotMaxBytes);
     const deamortize = opts.deamortize ?? false;
     if (typeof deamortize !== 'boolean') throw badOption('deamortize', deamortize, 'must be a boolean');
-    const da = new DynamicAttention(Q.slice(), K.slice(), V.slice(), n, d, mode, threshold, errTol, deamortize);
+    const shared = opts.shared ?? false;
+    if (typeof shared !== 'boolean') throw badOption('shared', shared, 'must be a boolean');
+    if (shared && typeof SharedArrayBuffer !== 'function') throw badOption('shared', shared, 'SharedArrayBuffer is not available in this runtime');
+    const autoRebuild = opts.autoRebuild ?? true;
+    if (typeof autoRebuild !== 'boolean') throw badOption('autoRebuild', autoRebuild, 'must be a boolean');
+    if (!autoRebuild && deamortize) throw badOption('autoRebuild', autoRebuild, 'cannot be false with deamortize: true (de-amortised rebuilds advance on updates)');
+    const alloc = shared ? sharedF64 : (len: number) => new Float64Array(len);
+    const copy = (src: Float64Array) => { const x = alloc(n * d); x.set(src); return x; };
+    const arrays: StateArrays = {
+      Q: copy(Q), K: copy(K), V: copy(V), K0: copy(K), V0: copy(V),
+      ST: mode === 'snapshot' ? alloc(n * n) : null,
+      m: alloc(n), ell: alloc(n), amp: alloc(n), N: alloc(n * d),
+    };
+    const da = new DynamicAttention(arrays, n, d, mode, threshold, errTol, deamortize, shared, autoRebuild);
     da.fullBuild();
     return da;
+  }
+
+  /**
+   * The shared state of a structure built with `shared: true` (throws AttnfitError BAD_OPTION
+   * otherwise): post it to another thread and {@link attachShared} there.
+   */
+  sharedState(): DynamicSharedState {
+    if (!this.shared) throw badOption('shared', false, 'sharedState() needs a structure built with { shared: true }');
+    return {
+      n: this.n, d: this.d, mode: this.mode, threshold: this.threshold, errTol: this.errTol,
+      Q: this.Q, K: this.K, V: this.V, K0: this.K0, V0: this.V0, ST: this.ST, m: this.m, ell: this.ell, amp: this.amp, N: this.N,
+    };
+  }
+
+  /**
+   * A view of another thread's shared structure (no copy, no build), for running
+   * {@link rebuildRows} on a row range of the owner's plan. The view has its own (empty) update
+   * log: use it only for rebuildRows while the owner waits between prepareRebuild and
+   * commitRebuild. Throws AttnfitError BAD_OPTION / SHAPE_MISMATCH naming the field.
+   * Example (helper thread): `DynamicAttention.attachShared(state).rebuildRows(plan, r0, r1)`.
+   */
+  static attachShared(state: DynamicSharedState): DynamicAttention {
+    if (state === null || typeof state !== 'object') throw badOption('state', state, 'must be a DynamicSharedState object');
+    const { n, d, mode, threshold, errTol } = state;
+    if (!Number.isInteger(n) || n < 1) throw badOption('state.n', n, 'must be an integer >= 1');
+    if (!Number.isInteger(d) || d < 1) throw badOption('state.d', d, 'must be an integer >= 1');
+    if (mode !== 'snapshot' && mode !== 'keys') throw badOption('state.mode', mode, 'must be snapshot or keys');
+    if (!Number.isInteger(threshold) || threshold < 1) throw badOption('state.threshold', threshold, 'must be an integer >= 1');
+    if (typeof errTol !== 'number' || !(errTol > 0)) throw badOption('state.errTol', errTol, 'must be a number > 0');
+    const want: Array<[keyof StateArrays, number]> = [
+      ['Q', n * d], ['K', n * d], ['V', n * d], ['K0', n * d], ['V0', n * d], ['m', n], ['ell', n], ['amp', n], ['N', n * d],
+    ];
+    if (mode === 'snapshot') want.push(['ST', n * n]);
+    for (const [f, len] of want) {
+      const a = state[f];
+      if (!(a instanceof Float64Array) || !(a.buffer instanceof SharedArrayBuffer)) throw badOption(`state.${f}`, a === null ? null : Object.prototype.toString.call(a), 'must be a Float64Array on a SharedArrayBuffer');
+      if (a.length !== len) throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `state.${f}: length must be ${len} (got ${a.length})`, { details: { field: `state.${f}`, value: a.length } });
+    }
+    const a: StateArrays = {
+      Q: state.Q, K: state.K, V: state.V, K0: state.K0, V0: state.V0, ST: mode === 'snapshot' ? state.ST : null,
+      m: state.m, ell: state.ell, amp: state.amp, N: state.N,
+    };
+    return new DynamicAttention(a, n, d, mode, threshold, errTol, false, true, false);
+  }
+
+  /** True when the pending updates reached the threshold T and a rebuild is due (only stays true with autoRebuild: false). */
+  get rebuildDue(): boolean {
+    return !this.deamortized && this.logLen > 0 && this.pendingOps >= this.threshold;
   }
 
   // ---------------------------------------------------------------- updates
@@ -272,7 +411,7 @@ export class DynamicAttention {
   /** Rebuild policy after an update: synchronous at T, or start/advance the background rebuild. */
   private afterUpdate(): void {
     this.pendingOps++;
-    if (!this.deamortized) { if (this.pendingOps >= this.threshold) this.rebuild(); return; }
+    if (!this.deamortized) { if (this.autoRebuild && this.pendingOps >= this.threshold) this.rebuild(); return; }
     if (!this.bg && this.pendingOps >= this.threshold) {
       const plan = this.prepareRebuild({}, false);
       this.bg = plan; this.bgDone = 0; this.bgLog = this.logLen; this.pendingOps = 0;
@@ -510,27 +649,31 @@ export class DynamicAttention {
       VR.set(this.V0.subarray(r * d, r * d + d), s * d);
       VR.set(this.V.subarray(r * d, r * d + d), (k + s) * d);
     }
-    return { keys, keyChanged, KR, K0R, VR, full };
+    return { keys, keyChanged, KR, K0R, VR, full, blockRows: rebuildBlockRows(this.n, full, k) };
   }
 
   /**
    * Step 2 of a rebuild: update rows [r0, r1) of the shifts, ell, N (and the snapshot columns
    * of the touched keys). Incremental: S1 = Q[rows]·K[R]ᵀ exactly, raise shifts, then
    * N ← N·e^{m−m'} + [−A | B]·[V₀[R]; V[R]] as one rectangular product; rows whose error
-   * estimate exceeds errTol are recomputed exactly (O(nd) each).
+   * estimate exceeds errTol are recomputed exactly (O(nd) each). Rows are processed in blocks
+   * aligned to multiples of plan.blockRows, so calls on disjoint ranges split at such multiples
+   * (possibly on different threads over shared state) give bitwise the state of one call.
+   * Returns the number of rows repaired exactly (also added to this instance's stats).
    */
-  rebuildRows(plan: RebuildPlan, r0: number, r1: number): void {
+  rebuildRows(plan: RebuildPlan, r0: number, r1: number): number {
     if (!Number.isInteger(r0) || !Number.isInteger(r1) || r0 < 0 || r1 > this.n || r0 > r1) throw new RangeError(`rebuildRows: need 0 <= r0 <= r1 <= ${this.n} (got ${r0}, ${r1})`);
-    if (plan.full) { this.buildRows(r0, r1); return; }
     const k = plan.keys.length;
-    if (k === 0) return;
+    const B = Number.isInteger(plan.blockRows) && plan.blockRows >= 1 ? plan.blockRows : rebuildBlockRows(this.n, plan.full, k);
+    if (plan.full) { this.buildRows(r0, r1, B); return 0; }
+    if (k === 0) return 0;
     const n = this.n, d = this.d, ST = this.ST;
-    const B = Math.max(1, Math.floor(DYNAMIC_DEFAULTS.blockElems / (4 * k)));
+    let repairs = 0;
     const blk = Math.min(B, r1 - r0) * k;
     if (this.work.length < 4 * blk) this.work = new Float64Array(4 * blk);
     const S1 = this.work.subarray(0, blk), S0 = this.work.subarray(blk, 2 * blk), W = this.work.subarray(2 * blk, 4 * blk);
-    for (let b0 = r0; b0 < r1; b0 += B) {
-      const b1 = Math.min(r1, b0 + B), nb = b1 - b0;
+    for (let b0 = r0; b0 < r1;) {
+      const b1 = Math.min(r1, (Math.floor(b0 / B) + 1) * B), nb = b1 - b0;
       dgemmBase(false, true, nb, k, d, 1, this.Q, b0 * d, d, plan.KR, 0, d, 0, S1, 0, k);
       if (ST) {
         // gather the old logit columns (contiguous in the transposed snapshot), write the new ones
@@ -575,12 +718,14 @@ export class DynamicAttention {
       for (let i = b0; i < b1; i++) {
         const L = this.ell[i]!;
         if (!(L > 0) || !(this.amp[i]! <= this.ampLimit)) {
-          this.counters.repairs++;
+          this.counters.repairs++; repairs++;
           const ref = this.planRefs(plan);
-          this.buildRows(i, i + 1, ref.K, ref.V);
+          this.buildRows(i, i + 1, 1, ref.K, ref.V);
         }
       }
+      b0 = b1;
     }
+    return repairs;
   }
 
   /** Snapshot K/V after a plan (K₀/V₀ with the plan's key rows replaced), materialised once per plan. */
@@ -598,8 +743,12 @@ export class DynamicAttention {
     return { K: plan.Kref, V: plan.Vref };
   }
 
-  /** Step 3 of a rebuild: the snapshot keys/values catch up, the log is cleared. */
-  commitRebuild(plan: RebuildPlan): void {
+  /**
+   * Step 3 of a rebuild: the snapshot keys/values catch up, the log is cleared. `done.repairs`:
+   * rows repaired by rebuildRows calls on other threads' views (added to this instance's stats).
+   */
+  commitRebuild(plan: RebuildPlan, done: { repairs?: number } = {}): void {
+    if (done.repairs !== undefined && Number.isInteger(done.repairs) && done.repairs > 0) this.counters.repairs += done.repairs;
     this.commitSnapshot(plan);
     for (let s = 0; s < this.nSlots; s++) this.slotOf[this.slotKeys[s]!] = -1;
     this.nSlots = 0; this.logLen = 0; this.pendingOps = 0;
@@ -621,16 +770,19 @@ export class DynamicAttention {
   }
 
   private fullBuild(): void {
-    this.buildRows(0, this.n);
+    this.buildRows(0, this.n, rebuildBlockRows(this.n, true, 0));
   }
 
-  /** Exact (re)computation of rows [r0, r1) from Q and the given K, V (default current): O((r1−r0)·n·d). */
-  private buildRows(r0: number, r1: number, Kref: Float64Array = this.K, Vref: Float64Array = this.V): void {
+  /**
+   * Exact (re)computation of rows [r0, r1) from Q and the given K, V (default current):
+   * O((r1−r0)·n·d), in blocks aligned to multiples of B rows.
+   */
+  private buildRows(r0: number, r1: number, B: number, Kref: Float64Array = this.K, Vref: Float64Array = this.V): void {
     const n = this.n, d = this.d;
-    const B = Math.max(1, Math.floor(DYNAMIC_DEFAULTS.blockElems / n));
+    if (r1 <= r0) return;
     const E = new Float64Array(Math.min(B, r1 - r0) * n);
-    for (let b0 = r0; b0 < r1; b0 += B) {
-      const b1 = Math.min(r1, b0 + B), nb = b1 - b0;
+    for (let b0 = r0; b0 < r1;) {
+      const b1 = Math.min(r1, (Math.floor(b0 / B) + 1) * B), nb = b1 - b0;
       dgemmBase(false, true, nb, n, d, 1, this.Q, b0 * d, d, Kref, 0, d, 0, E, 0, n);
       const ST = this.ST;
       if (ST) for (let r = 0; r < n; r++) for (let i = 0; i < nb; i++) ST[r * n + b0 + i] = E[i * n + r]!;
@@ -641,6 +793,7 @@ export class DynamicAttention {
         this.m[b0 + i] = mx; this.ell[b0 + i] = L; this.amp[b0 + i] = 1;
       }
       dgemmBase(false, false, nb, d, n, 1, E, 0, n, Vref, 0, d, 0, this.N, b0 * d, d);
+      b0 = b1;
     }
   }
 
