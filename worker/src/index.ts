@@ -6,3 +6,5 @@ export { THREAD_CACHE_PROBLEMS } from './thread.js';
 export type {
   ThreadTask, ThreadReply, ThreadTensors, ThreadKind, ThreadMsgByKind, ThreadValueByKind, BlockMsg, BlocksMsg, GramMsg,
 } from './thread-protocol.js';
+export { DynamicRebuildPool, dynamicRebuildThreadPath } from './dynamic-rebuild-pool.js';
+export type { DynamicRebuildTask } from './dynamic-rebuild-thread.js';
