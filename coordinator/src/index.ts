@@ -1,8 +1,8 @@
 export {
   openDynamicSession, ThreadDynamicSession, openNatsDynamicSession, NatsDynamicSession, startDynamicService,
-  DYN_OPEN_SUBJECT, DYN_QUEUE, DYN_SUBJECT_PREFIX, DYN_SESSION_OPS, dynSessionSubject, dynamicThreadPath,
+  DYN_OPEN_SUBJECT, DYN_QUEUE, DYN_SUBJECT_PREFIX, DYN_SESSION_OPS, dynSessionSubject, dynamicThreadPath, dynamicRebuildThreadPath,
 } from './dynamic/index.js';
-export type { DynamicSession, NatsDynamicOptions, DynamicServiceOptions, DynamicServiceHandle } from './dynamic/index.js';
+export type { DynamicSession, NatsDynamicOptions, DynamicServiceOptions, DynamicServiceHandle, DynamicSessionOptions } from './dynamic/index.js';
 export { createOracle, LocalOracle, InlineOracle, reduceInOrder } from './oracle/index.js';
 export type { Oracle, OracleInfo, CallOptions, CreateOracleOptions, LocalOracleOptions } from './oracle/index.js';
 export { getEnginePool, shutdownEngine, defaultThreads, EnginePool } from './engine/index.js';

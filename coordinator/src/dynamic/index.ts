@@ -1,5 +1,6 @@
 export type { DynamicSession, DynamicReply } from './types.js';
-export { openDynamicSession, ThreadDynamicSession, dynamicThreadPath } from './thread-session.js';
+export { openDynamicSession, ThreadDynamicSession, dynamicThreadPath, dynamicRebuildThreadPath } from './thread-session.js';
+export type { DynamicSessionOptions } from './thread-session.js';
 export { openNatsDynamicSession, NatsDynamicSession } from './nats-client.js';
 export type { NatsDynamicOptions } from './nats-client.js';
 export { startDynamicService } from './service.js';

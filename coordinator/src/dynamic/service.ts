@@ -10,7 +10,7 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import { AttnfitError, ErrorCodes, errorToWire } from '@attnfit/shared/core';
 import type { DynamicOp, DynamicOptions } from '@attnfit/shared/dynamic';
 import { decodeRaw, encode } from '@attnfit/shared/protocol';
-import { openDynamicSession, type ThreadDynamicSession } from './thread-session.js';
+import { openDynamicSession, type DynamicSessionOptions, type ThreadDynamicSession } from './thread-session.js';
 import { DYN_OPEN_SUBJECT, DYN_QUEUE, DYN_SESSION_OPS, DYN_WIRE_VERSION, dynSessionSubject, type DynSessionOp } from './wire.js';
 
 export interface DynamicServiceOptions {
@@ -18,6 +18,14 @@ export interface DynamicServiceOptions {
   maxSessions?: number;
   /** Called with a line of text for each session opened / closed (logging). */
   log?: (line: string) => void;
+  /**
+   * Threads per rebuild for each session (its own thread included; integer ≥ 1, default 1).
+   * Sessions with n ≥ shardMinRows split their rebuilds' row blocks over rebuildThreads − 1
+   * helper threads and the session thread (`attnfit dynamic serve --threads N`).
+   */
+  rebuildThreads?: number;
+  /** Shard rebuilds only for sessions with n ≥ this (default DYNAMIC_DEFAULTS.shardMinRows = 2048). */
+  shardMinRows?: number;
 }
 
 export interface DynamicServiceHandle {
@@ -66,6 +74,9 @@ function reply(msg: Msg, run: () => Promise<unknown>): void {
 export async function startDynamicService(nc: NatsConnection, opts: DynamicServiceOptions = {}): Promise<DynamicServiceHandle> {
   const maxSessions = opts.maxSessions ?? 64;
   const log = opts.log ?? (() => {});
+  const threadOpts: DynamicSessionOptions = {};
+  if (opts.rebuildThreads !== undefined) threadOpts.rebuildThreads = opts.rebuildThreads;
+  if (opts.shardMinRows !== undefined) threadOpts.shardMinRows = opts.shardMinRows;
   const sessions = new Map<string, SessionRecord>();
 
   async function closeSession(rec: SessionRecord): Promise<void> {
@@ -77,7 +88,7 @@ export async function startDynamicService(nc: NatsConnection, opts: DynamicServi
 
   function startInit(rec: SessionRecord, Q: Float64Array, K: Float64Array, V: Float64Array): Promise<ThreadDynamicSession> {
     rec.buffers = null;
-    rec.ready = openDynamicSession(Q, K, V, rec.n, rec.d, rec.opts);
+    rec.ready = openDynamicSession(Q, K, V, rec.n, rec.d, { ...rec.opts, ...threadOpts });
     rec.ready.catch(() => { rec.ready = null; });
     return rec.ready;
   }

@@ -4,15 +4,25 @@
  * The whole ops file is validated before anything is printed (bad line → exit 2, BAD_OP).
  *
  * `attnfit dynamic serve --nats URL …` — serve dynamic sessions over NATS until SIGINT/SIGTERM.
+ *
+ * `--threads N` (both): rebuilds of structures with n ≥ `--shard-min-rows` (default
+ * DYNAMIC_DEFAULTS.shardMinRows = 2048) split their row blocks over N threads. The replay
+ * command then runs the structure in a worker-thread session (same answers, bitwise).
  */
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
-import { DynamicAttention, applyDynamicOp, parseDynamicOp, type DynamicOp } from '@attnfit/shared/dynamic';
+import { DYNAMIC_DEFAULTS, DynamicAttention, applyDynamicOp, parseDynamicOp, type DynamicOp, type DynamicStats } from '@attnfit/shared/dynamic';
 import { loadMatrix } from '@attnfit/shared/io';
-import { choiceOption, collect, floatOption } from '../options.js';
+import { choiceOption, collect, floatOption, intOption } from '../options.js';
 
-interface DynamicCliOptions { q: string; k: string; v: string; ops: string; tau: number; mode: 'auto' | 'snapshot' | 'keys'; stats?: boolean; deamortize?: boolean }
+interface DynamicCliOptions {
+  q: string; k: string; v: string; ops: string; tau: number; mode: 'auto' | 'snapshot' | 'keys'; stats?: boolean; deamortize?: boolean;
+  threads: number; shardMinRows: number;
+}
+
+/** Ops per batch sent to a worker-thread session by the replay command. */
+const SESSION_BATCH = 4096;
 
 /** Parse and validate a whole ops file (JSON lines; blank lines ignored). */
 export async function readOpsFile(path: string, n: number, d: number): Promise<DynamicOp[]> {
@@ -50,21 +60,41 @@ async function runDynamic(o: DynamicCliOptions): Promise<void> {
   const K = await loadMatrix(o.k, { field: '--k', rows: n, cols: d });
   const V = await loadMatrix(o.v, { field: '--v', rows: n, cols: d });
   const ops = await readOpsFile(o.ops, n, d);
-  const da = DynamicAttention.init(Q.data, K.data, V.data, n, d, { tau: o.tau, mode: o.mode, deamortize: !!o.deamortize });
+  const daOpts = { tau: o.tau, mode: o.mode, deamortize: !!o.deamortize };
   let out: string[] = [];
   const flush = () => { if (out.length) { process.stdout.write(out.join('')); out = []; } };
-  for (const op of ops) {
-    const v = applyDynamicOp(da, op);
-    if (v === undefined) continue;
+  const emit = (op: DynamicOp, v: number | Float64Array) => {
     if (typeof v === 'number') out.push(`{"i":${op.i},"j":${(op as { j: number }).j},"value":${JSON.stringify(v)}}\n`);
     else out.push(`{"i":${op.i},"values":${JSON.stringify(Array.from(v))}}\n`);
     if (out.length >= 4096) flush();
+  };
+  let stats: DynamicStats;
+  if (o.threads > 1 && n >= o.shardMinRows && !o.deamortize) {
+    // sharded rebuilds: the structure lives in a session thread that owns the helper pool
+    const { openDynamicSession } = await import('../../dynamic/thread-session.js');
+    const s = await openDynamicSession(Q.data, K.data, V.data, n, d, { ...daOpts, rebuildThreads: o.threads, shardMinRows: o.shardMinRows });
+    try {
+      for (let b = 0; b < ops.length; b += SESSION_BATCH) {
+        const batch = ops.slice(b, b + SESSION_BATCH);
+        const res = await s.apply(batch);
+        let k = 0;
+        for (const op of batch) if (op.op === 'query' || op.op === 'queryRow') emit(op, res[k++]!);
+      }
+      stats = await s.stats();
+    } finally { await s.close(); }
+  } else {
+    const da = DynamicAttention.init(Q.data, K.data, V.data, n, d, daOpts);
+    for (const op of ops) {
+      const v = applyDynamicOp(da, op);
+      if (v !== undefined) emit(op, v);
+    }
+    stats = da.stats();
   }
   flush();
-  if (o.stats) process.stderr.write(`${JSON.stringify(da.stats())}\n`);
+  if (o.stats) process.stderr.write(`${JSON.stringify(stats)}\n`);
 }
 
-async function runServe(o: { nats: string[]; user?: string; pass?: string; token?: string; maxSessions?: number }): Promise<void> {
+async function runServe(o: { nats: string[]; user?: string; pass?: string; token?: string; maxSessions?: number; threads: number; shardMinRows: number }): Promise<void> {
   const { connect } = await import('@nats-io/transport-node');
   const { startDynamicService } = await import('../../dynamic/service.js');
   let nc;
@@ -78,7 +108,9 @@ async function runServe(o: { nats: string[]; user?: string; pass?: string; token
     const auth = /auth/i.test(String((err as Error).message));
     throw new AttnfitError(auth ? ErrorCodes.AUTH : ErrorCodes.CONNECTION, `--nats ${o.nats.join(',')}: cannot connect (${(err as Error).message})`, { cause: err });
   }
-  const svc = await startDynamicService(nc, { maxSessions: o.maxSessions ?? 64, log: (l) => process.stderr.write(`${l}\n`) });
+  const svc = await startDynamicService(nc, {
+    maxSessions: o.maxSessions ?? 64, log: (l) => process.stderr.write(`${l}\n`), rebuildThreads: o.threads, shardMinRows: o.shardMinRows,
+  });
   process.stderr.write(`attnfit dynamic: serving sessions on ${o.nats.join(',')}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
@@ -101,6 +133,8 @@ export function register(program: Command): void {
     .option('--mode <m>', 'memory mode: snapshot (8n² bytes), keys (O(nd)), auto', choiceOption('--mode', ['auto', 'snapshot', 'keys'] as const), 'auto')
     .option('--deamortize', 'spread each rebuild over the next ⌈n^τ⌉ updates (bounded per-update latency)')
     .option('--stats', 'print the structure counters as JSON on stderr at the end')
+    .option('--threads <n>', 'threads per rebuild: shard rebuild row blocks when n >= --shard-min-rows', intOption('--threads', 1, 256), 1)
+    .option('--shard-min-rows <n>', 'shard rebuilds only for n >= this many rows', intOption('--shard-min-rows', 1), DYNAMIC_DEFAULTS.shardMinRows)
     .action(async (o: Partial<DynamicCliOptions>) => {
       for (const f of ['q', 'k', 'v', 'ops'] as const) {
         if (!o[f]) throw new AttnfitError(ErrorCodes.USAGE, `dynamic: missing required option --${f}`);
@@ -114,8 +148,10 @@ export function register(program: Command): void {
     .option('--user <name>', 'NATS user')
     .option('--pass <password>', 'NATS password')
     .option('--token <token>', 'NATS token')
-    .action(async (o: { nats?: string[]; user?: string; pass?: string; token?: string }) => {
+    .option('--threads <n>', 'threads per session rebuild (sessions with n >= --shard-min-rows shard their rebuilds)', intOption('--threads', 1, 256), 1)
+    .option('--shard-min-rows <n>', 'shard rebuilds only for sessions with n >= this many rows', intOption('--shard-min-rows', 1), DYNAMIC_DEFAULTS.shardMinRows)
+    .action(async (o: { nats?: string[]; user?: string; pass?: string; token?: string; threads: number; shardMinRows: number }) => {
       if (!o.nats?.length) throw new AttnfitError(ErrorCodes.USAGE, 'dynamic serve: missing required option --nats');
-      await runServe(o as { nats: string[] });
+      await runServe(o as { nats: string[]; threads: number; shardMinRows: number });
     });
 }
