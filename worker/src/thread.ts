@@ -6,6 +6,10 @@
 import { AttnfitError, ErrorCodes, errorToWire } from '@attnfit/shared/core';
 import type { Problem } from '@attnfit/shared/math';
 import { handlers } from './handlers.js';
+// Optional native BLAS: registers and activates 'native-blas' only when the addon was built
+// (`npm run build:native -w @attnfit/shared`); the CLI main thread imports it too, so every
+// thread of a process uses the same GEMM (bitwise identical results for any thread count).
+import '@attnfit/shared/native';
 import type { ThreadReply, ThreadTask, ThreadTensors } from './thread-protocol.js';
 
 /** Problems kept per thread (least recently used is dropped first). */

@@ -7,6 +7,8 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import { gemmBackend } from '@attnfit/shared/kernels';
+// Optional native BLAS (active only when built); the worker thread entry imports it as well.
+import '@attnfit/shared/native';
 import { reportError } from './errors.js';
 import * as generate from './commands/generate.js';
 import * as loss from './commands/loss.js';

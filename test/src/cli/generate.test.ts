@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadProblem, readNpy } from '@attnfit/shared/io';
+// Same GEMM backend as the CLI processes this test compares against (native BLAS when built).
+import '@attnfit/shared/native';
 
 const BIN = fileURLToPath(new URL('../../../coordinator/bin/attnfit.js', import.meta.url));
 let tmp = '';

@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { loadProblem, readNpy, writeNpy } from '@attnfit/shared/io';
 import { evaluateProblem } from '@attnfit/shared/math';
 import { rng, randn, randMatrix } from '../helpers/rng.js';
+// Same GEMM backend as the CLI processes this test compares against (native BLAS when built).
+import '@attnfit/shared/native';
 
 const BIN = fileURLToPath(new URL('../../../coordinator/bin/attnfit.js', import.meta.url));
 const FIX = fileURLToPath(new URL('../../fixtures/', import.meta.url));

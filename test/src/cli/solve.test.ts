@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { readNpy, writeNpy } from '@attnfit/shared/io';
 import { naiveLoss, norm2, perturbed, planted } from '../solver/planted.js';
+// Same GEMM backend as the CLI processes this test compares against (native BLAS when built).
+import '@attnfit/shared/native';
 
 const bin = join(dirname(createRequire(import.meta.url).resolve('@attnfit/coordinator/package.json')), 'bin', 'attnfit.js');
 const dir = mkdtempSync(join(tmpdir(), 'attnfit-solve-test-'));

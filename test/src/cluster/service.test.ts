@@ -17,6 +17,8 @@ import { startWorkerService, type WorkerService } from '@attnfit/worker/service'
 import { JobStore, NatsOracle, createOracle } from '@attnfit/coordinator';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { rng, randMatrix } from '../helpers/rng.js';
+// Same GEMM backend as the CLI processes this test compares against (native BLAS when built).
+import '@attnfit/shared/native';
 
 function bitsEqual(a: Float64Array | undefined, b: Float64Array | undefined): boolean {
   if (!a || !b || a.length !== b.length) return false;

@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { writeNpy } from '@attnfit/shared/io';
 import { rng, randn, randMatrix } from '../helpers/rng.js';
 import { bruteEntry, outScale } from './brute.js';
+// Same GEMM backend as the CLI processes this test compares against (native BLAS when built).
+import '@attnfit/shared/native';
 
 const BIN = fileURLToPath(new URL('../../../coordinator/bin/attnfit.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'attnfit-dyn-cli-'));

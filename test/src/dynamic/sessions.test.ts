@@ -10,6 +10,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { rng, randn, randMatrix } from '../helpers/rng.js';
+// Same GEMM backend as the CLI processes this test compares against (native BLAS when built).
+import '@attnfit/shared/native';
 
 const n = 40, d = 6;
 const R0 = rng(2024);
