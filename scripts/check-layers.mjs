@@ -17,6 +17,9 @@ export const ALLOWED = {
   'shared/dynamic': ['shared/kernels', 'shared/core'],
   'shared/io': ['shared/core', 'node'],
   'shared/protocol': ['shared/core', 'node', 'npm:msgpackr'],
+  // Process-level building blocks both the worker and the coordinator use (NATS connect with
+  // auth, the piscina block pool): below worker/coordinator, above protocol.
+  'shared/runtime': ['shared/core', 'shared/math', 'shared/protocol', 'node', 'npm:piscina', 'npm:@nats-io/transport-node'],
   'worker': ['shared/*', 'node', 'npm:*'],
   'coordinator': ['shared/*', 'node', 'npm:*'],
 };

@@ -17,7 +17,7 @@ import {
   type ProblemRef, type ResultMsg, type TaskMsg,
 } from '@attnfit/shared/protocol';
 import type { Partials, Want } from '@attnfit/shared/math';
-import { connectNats, type NatsAuthOptions } from './nats-connect.js';
+import { connectNats, type NatsAuthOptions } from '@attnfit/shared/runtime';
 import { BlockPool, type RegisteredProblem } from './pool.js';
 
 /** Tunables of the worker service (defaults in {@link WORKER_SERVICE_DEFAULTS}). */

@@ -15,7 +15,7 @@ import {
   type CancelMsg, type JobRecord, type JobSolveOptions, type JobSpec, type ProblemTensors, type ProgressMsg, type SubmitMsg,
 } from '@attnfit/shared/protocol';
 import { JobStore, clusterResourceError } from '../jobs/store.js';
-import { connectNats, type NatsAuthOptions } from './connect.js';
+import { connectNats, type NatsAuthOptions } from '@attnfit/shared/runtime';
 import { openDataStore } from './resources.js';
 
 /** A connected cluster client. */

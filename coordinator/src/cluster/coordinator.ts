@@ -21,7 +21,7 @@ import {
 import type { Problem } from '@attnfit/shared/math';
 import { solve, SOLVE_DEFAULTS } from '../solver/index.js';
 import type { IterationRecord, SolveHooks, SolveOptions, SolveResult } from '../solver/types.js';
-import { connectNats, type NatsAuthOptions } from './connect.js';
+import { connectNats, type NatsAuthOptions } from '@attnfit/shared/runtime';
 import { NatsOracle, type NatsOracleOptions } from './nats-oracle.js';
 import { ensureClusterResources, fetchProblem, type ClusterResources } from './resources.js';
 import { buildClusterReport } from './report.js';

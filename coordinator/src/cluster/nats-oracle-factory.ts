@@ -12,7 +12,7 @@ import type { Problem } from '@attnfit/shared/math';
 import type { CallOptions, Oracle, OracleInfo } from '../oracle/types.js';
 import type { Partials, Want } from '@attnfit/shared/math';
 import { clusterResourceError } from '../jobs/store.js';
-import { connectNats, type NatsAuthOptions } from './connect.js';
+import { connectNats, type NatsAuthOptions } from '@attnfit/shared/runtime';
 import { NatsOracle, type NatsOracleOptions } from './nats-oracle.js';
 import { newJobId } from './client.js';
 

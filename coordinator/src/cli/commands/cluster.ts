@@ -16,7 +16,7 @@ import { checkOutputDir, loadMatrix, loadProblem, writeJsonAtomic, writeNpy } fr
 import { JOB_METHODS, type JobRecord, type JobSolveOptions } from '@attnfit/shared/protocol';
 import { ClusterClient } from '../../cluster/client.js';
 import { clusterResourceError } from '../../jobs/store.js';
-import type { NatsAuthOptions } from '../../cluster/connect.js';
+import type { NatsAuthOptions } from '@attnfit/shared/runtime';
 import { runCoordinator } from '../../cluster/coordinator.js';
 import { reportError } from '../errors.js';
 import { choiceOption, collect, floatOption, intOption } from '../options.js';

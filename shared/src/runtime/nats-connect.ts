@@ -1,11 +1,11 @@
 /**
  * Connect to NATS with attnfit's auth options and map connection failures to AttnfitError
- * (AUTH for refused credentials → CLI exit 2; CONNECTION otherwise). The coordinator package
- * has its own twin (it may not import this package).
+ * (AUTH for refused credentials → CLI exit 2; CONNECTION otherwise). Used by the worker service
+ * and by every coordinator-side client (one implementation in the shared runtime layer).
  */
 import { readFileSync } from 'node:fs';
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
-import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
+import { AttnfitError, ErrorCodes } from '../core/index.js';
 
 /** How to reach and authenticate to NATS. */
 export interface NatsAuthOptions {
