@@ -11,6 +11,80 @@
 import { checkInt, checkMatrix } from './checks.js';
 import { expShiftSum } from './vexp.js';
 
+/** Row maximum of S[s0 : s0 + cols] ignoring NaN (four independent lanes; −Inf for an empty row). */
+function rowMaxNoNaN(S: Float64Array, s0: number, cols: number): number {
+  let m0 = -Infinity, m1 = -Infinity, m2 = -Infinity, m3 = -Infinity;
+  let j = 0;
+  for (; j + 3 < cols; j += 4) {
+    const a = S[s0 + j]!, b = S[s0 + j + 1]!, c = S[s0 + j + 2]!, e = S[s0 + j + 3]!;
+    if (a > m0) m0 = a;
+    if (b > m1) m1 = b;
+    if (c > m2) m2 = c;
+    if (e > m3) m3 = e;
+  }
+  for (; j < cols; j++) { const a = S[s0 + j]!; if (a > m0) m0 = a; }
+  if (m1 > m0) m0 = m1;
+  if (m3 > m2) m2 = m3;
+  return m2 > m0 ? m2 : m0;
+}
+
+/**
+ * One special row (NaN present, or a non-finite maximum), normalised, exactly as documented in
+ * the module comment. Returns the row's log-sum-exp.
+ */
+function specialRow(S: Float64Array, s0: number, cols: number, O: Float64Array, o0: number, mx: number): number {
+  for (let j = 0; j < cols; j++) {
+    if (S[s0 + j] !== S[s0 + j]) { O.fill(NaN, o0, o0 + cols); return NaN; }
+  }
+  if (mx === -Infinity) { O.fill(0, o0, o0 + cols); return -Infinity; }
+  // mx === +Infinity: the +Inf entries share the mass equally.
+  let count = 0;
+  for (let j = 0; j < cols; j++) if (S[s0 + j] === Infinity) count++;
+  const share = 1 / count;
+  for (let j = 0; j < cols; j++) O[o0 + j] = S[s0 + j] === Infinity ? share : 0;
+  return Infinity;
+}
+
+/**
+ * Unchecked unnormalised row softmax: O[i,j] = exp(S[i,j] − max S[i,:]) and
+ * scale[offScale + i] = 1 / Σ_j O[i,j], so softmax = scale_i · O[i,:] (the caller folds the scale
+ * into a later pass, saving one sweep over the block). Special rows (NaN, all −Inf, some +Inf)
+ * are written already normalised with scale 1 (see the module comment). O may alias S (same
+ * offset and ld). `lse`, when given, receives each row's log-sum-exp. {@link softmaxRowsBase}
+ * is this plus the scaling, with bitwise the same result.
+ */
+export function softmaxExpRowsBase(
+  rows: number, cols: number,
+  S: Float64Array, offS: number, ldS: number,
+  O: Float64Array, offO: number, ldO: number,
+  scale: Float64Array, offScale: number,
+  lse?: Float64Array, offLse = 0,
+): void {
+  for (let i = 0; i < rows; i++) {
+    const s0 = offS + i * ldS, o0 = offO + i * ldO;
+    const mx = rowMaxNoNaN(S, s0, cols);
+    if (mx === Infinity || mx === -Infinity) {
+      const l = specialRow(S, s0, cols, O, o0, mx);
+      scale[offScale + i] = 1;
+      if (lse) lse[offLse + i] = l;
+      continue;
+    }
+    // O[i,j] = exp(S[i,j] − mx) and their sum, vectorised (vexp.ts: < 1 ulp, fixed summation
+    // order). A NaN entry makes the sum NaN (finite mx): that row becomes NaN.
+    const sum = expShiftSum(cols, S, s0, mx, O, o0);
+    if (sum !== sum) {
+      O.fill(NaN, o0, o0 + cols);
+      scale[offScale + i] = 1;
+      if (lse) lse[offLse + i] = NaN;
+      continue;
+    }
+    scale[offScale + i] = 1 / sum;
+    if (lse) lse[offLse + i] = mx + Math.log(sum);
+  }
+}
+
+let rowScale = new Float64Array(0);
+
 /**
  * Unchecked row softmax of a rows×cols block. In place when O === S with the same offset and
  * leading dimension; otherwise the views must not overlap. If `lse` is given, lse[offLse + i]
@@ -22,38 +96,14 @@ export function softmaxRowsBase(
   O: Float64Array, offO: number, ldO: number,
   lse?: Float64Array, offLse = 0,
 ): void {
+  if (rowScale.length < rows) rowScale = new Float64Array(rows);
+  const sc = rowScale;
+  softmaxExpRowsBase(rows, cols, S, offS, ldS, O, offO, ldO, sc, 0, lse, offLse);
   for (let i = 0; i < rows; i++) {
-    const s0 = offS + i * ldS, o0 = offO + i * ldO;
-    let mx = -Infinity;
-    let sawNaN = false;
-    for (let j = 0; j < cols; j++) {
-      const v = S[s0 + j]!;
-      if (v > mx) mx = v;
-      else if (v !== v) sawNaN = true;
-    }
-    if (sawNaN) {
-      for (let j = 0; j < cols; j++) O[o0 + j] = NaN;
-      if (lse) lse[offLse + i] = NaN;
-      continue;
-    }
-    if (mx === -Infinity) {
-      for (let j = 0; j < cols; j++) O[o0 + j] = 0;
-      if (lse) lse[offLse + i] = -Infinity;
-      continue;
-    }
-    if (mx === Infinity) {
-      let count = 0;
-      for (let j = 0; j < cols; j++) if (S[s0 + j] === Infinity) count++;
-      const share = 1 / count;
-      for (let j = 0; j < cols; j++) O[o0 + j] = S[s0 + j] === Infinity ? share : 0;
-      if (lse) lse[offLse + i] = Infinity;
-      continue;
-    }
-    // O[i,j] = exp(S[i,j] − mx) and their sum, vectorised (vexp.ts: < 1 ulp, fixed summation order).
-    const sum = expShiftSum(cols, S, s0, mx, O, o0);
-    const inv = 1 / sum;
+    const inv = sc[i]!;
+    if (inv === 1) continue;
+    const o0 = offO + i * ldO;
     for (let j = 0; j < cols; j++) O[o0 + j] *= inv;
-    if (lse) lse[offLse + i] = mx + Math.log(sum);
   }
 }
 

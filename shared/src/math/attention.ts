@@ -5,7 +5,7 @@
  *   C = FH − B_J, Q = C Hᵀ, P = Jrow(F, Q) = F∘Q − ρ·F with ρ_j = C_j·FH_j, U = F A2 (m×d).
  * Memory is O(m·n + n·d + m·d²); no n×n matrix unless the block holds every row.
  */
-import { dgemmBase, softmaxRowsBase, jrowBase } from '../kernels/index.js';
+import { dgemmBase, softmaxRowsBase, softmaxExpRowsBase, jrowBase } from '../kernels/index.js';
 import { AttnfitError, ErrorCodes } from '../core/index.js';
 import type { Partials, Problem, Want } from './types.js';
 import { planBlocks, defaultBlockRows } from './blocks.js';
@@ -86,14 +86,22 @@ export function blockPartials(p: Problem, r0: number, r1: number, X: Float64Arra
   }
   const offA1 = r0 * d, offB = r0 * d;
 
-  // Forward: F = softmax(A1_J X A2ᵀ), M = F A3.
+  // Forward: F = softmax(A1_J X A2ᵀ), M = F A3. The block holds E = exp(S − rowmax) and
+  // sc = 1/rowsum (F = diag(sc) E): the scale goes into M's rows and into the fused Jrow pass
+  // below, which saves a sweep over the m×n block; F itself is normalised in place only when a
+  // second-order quantity needs it.
   const T = new Float64Array(m * d);
   gemm(false, false, m, d, d, 1, A1, offA1, d, X, 0, d, 0, T, 0, d);
   const F = scratch(0, m * n);
   gemm(false, true, m, n, d, 1, T, 0, d, A2, 0, d, 0, F, 0, n);
-  softmaxRowsBase(m, n, F, 0, n, F, 0, n);
+  const sc = new Float64Array(m);
+  softmaxExpRowsBase(m, n, F, 0, n, F, 0, n, sc, 0);
   const M = new Float64Array(m * d);
   gemm(false, false, m, d, n, 1, F, 0, n, A3, 0, d, 0, M, 0, d);
+  scaleRows(m, d, M, sc);
+  const wantP = !!(want.gradX || want.hessXX || want.hvpX);
+  const needF = !!(want.hessXX || want.hessXY || want.hvpX || want.mixedXY || want.mixedYX);
+  if (needF && !wantP) scaleRows(m, n, F, sc);
 
   if (want.normal) {
     const MtM = new Float64Array(dd), MtB = new Float64Array(dd);
@@ -103,9 +111,12 @@ export function blockPartials(p: Problem, r0: number, r1: number, X: Float64Arra
   }
   if (!needC) return out;
 
-  // H = A3 Y (all keys), FH = M Y, C = FH − B_J.
-  const H = new Float64Array(n * d);
-  gemm(false, false, n, d, d, 1, A3, 0, d, Y, 0, d, 0, H, 0, d);
+  // H = A3 Y (all keys; only the second-order parts need it), FH = M Y, C = FH − B_J.
+  let H: Float64Array | undefined;
+  if (needF) {
+    H = new Float64Array(n * d);
+    gemm(false, false, n, d, d, 1, A3, 0, d, Y, 0, d, 0, H, 0, d);
+  }
   const FH = new Float64Array(m * d);
   gemm(false, false, m, d, d, 1, M, 0, d, Y, 0, d, 0, FH, 0, d);
   const C = new Float64Array(m * d);
@@ -119,13 +130,16 @@ export function blockPartials(p: Problem, r0: number, r1: number, X: Float64Arra
     out.gradY = gY;
   }
 
-  // P = Jrow(F, C Hᵀ) with ρ_j = C_j·FH_j; PA2 = P A2.
+  // P = Jrow(F, Q), Q = C Hᵀ = (C Yᵀ) A3ᵀ (no n×d H needed), ρ_j = C_j·FH_j; PA2 = P A2.
+  // One fused sweep: f = sc_j E_jk; P_jk = f (Q_jk − ρ_j); and E_jk ← f when F is needed later.
   let P: Float64Array | undefined, PA2: Float64Array | undefined;
-  if (want.gradX || want.hessXX || want.hvpX) {
+  if (wantP) {
     P = scratch(1, m * n);
-    gemm(false, true, m, n, d, 1, C, 0, d, H, 0, d, 0, P, 0, n);
+    const CYt = new Float64Array(m * d);
+    gemm(false, true, m, d, d, 1, C, 0, d, Y, 0, d, 0, CYt, 0, d);
+    gemm(false, true, m, n, d, 1, CYt, 0, d, A3, 0, d, 0, P, 0, n);
     const rho = rowDots(m, d, C, FH);
-    jrowBase(m, n, F, 0, n, P, 0, n, P, 0, n, rho, 0);
+    jrowScaled(m, n, F, P, sc, rho, needF);
     PA2 = new Float64Array(m * d);
     gemm(false, false, m, d, n, 1, P, 0, n, A2, 0, d, 0, PA2, 0, d);
     if (want.gradX) {
@@ -135,15 +149,41 @@ export function blockPartials(p: Problem, r0: number, r1: number, X: Float64Arra
     }
   }
 
-  if (want.hvpX) out.hvpX = hvpXBlock(m, n, d, A1, offA1, A2, F, H, FH, P!, want.hvpX);
-  if (want.mixedXY) out.mixedXY = mixedXYBlock(m, n, d, A1, offA1, A2, A3, F, H, FH, M, C, want.mixedXY);
+  if (want.hvpX) out.hvpX = hvpXBlock(m, n, d, A1, offA1, A2, F, H!, FH, P!, want.hvpX);
+  if (want.mixedXY) out.mixedXY = mixedXYBlock(m, n, d, A1, offA1, A2, A3, F, H!, FH, M, C, want.mixedXY);
   if (want.mixedYX) out.mixedYX = mixedYXBlock(m, n, d, A1, offA1, A2, A3, F, Y, M, C, want.mixedYX);
   if (want.hessXX || want.hessXY) {
     const U = new Float64Array(m * d);
     gemm(false, false, m, d, n, 1, F, 0, n, A2, 0, d, 0, U, 0, d);
-    hessBlocks(m, n, d, A1, offA1, A2, A3, F, H, FH, M, C, U, P, PA2, !!want.hessXX, !!want.hessXY, out);
+    hessBlocks(m, n, d, A1, offA1, A2, A3, F, H!, FH, M, C, U, P, PA2, !!want.hessXX, !!want.hessXY, out);
   }
   return out;
+}
+
+/** A[j, :] *= s[j] for the rows of an m×c matrix (rows with s[j] = 1 are left alone). */
+function scaleRows(m: number, c: number, A: Float64Array, s: Float64Array): void {
+  for (let j = 0; j < m; j++) {
+    const f = s[j]!;
+    if (f === 1) continue;
+    const o = j * c;
+    for (let k = 0; k < c; k++) A[o + k] *= f;
+  }
+}
+
+/**
+ * Fused softmax scale + backward on an m×n block: with f = sc_j·E_jk (= F_jk),
+ * P_jk = f·(P_jk − ρ_j) (P holds Q on entry), and E_jk ← f when `writeF`. Same values as
+ * scaling E to F and then jrowBase(F, Q, ρ), in one sweep.
+ */
+function jrowScaled(m: number, n: number, E: Float64Array, P: Float64Array, sc: Float64Array, rho: Float64Array, writeF: boolean): void {
+  for (let j = 0; j < m; j++) {
+    const s = sc[j]!, r = rho[j]!, o = j * n;
+    if (writeF) {
+      for (let k = o; k < o + n; k++) { const f = E[k]! * s; E[k] = f; P[k] = f * (P[k]! - r); }
+    } else {
+      for (let k = o; k < o + n; k++) P[k] = E[k]! * s * (P[k]! - r);
+    }
+  }
 }
 
 /** r[j] = a_j · b_j for the rows of two m×d matrices. */

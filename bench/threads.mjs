@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+// Thread scaling of one loss + ∇X + ∇Y evaluation through the real engine
+// (createOracle(problem, { threads }) → piscina pool → block tasks → block-order reduce):
+//  1. n = 4096, d ∈ {16, 64}: threads 1 vs 2 (medians of ≥ 5, min–max, speedup), plus the
+//     inline oracle (threads: 0, no pool) as the no-overhead baseline;
+//  2. fitted time exponent in n (1024 → 8192, one thread, same engine).
+// The GEMM backend is whatever a process gets by default (native-blas when built, else
+// wasm-simd); ATTNFIT_GEMM=wasm forces wasm-simd in the main thread and every worker thread.
+// Prints markdown; writes bench/results/threads[-BACKEND].{json,md}.
+// Usage: node bench/threads.mjs [--quick] [--no-fit]   (env BENCH_RUNS=N)
+import { availableParallelism } from 'node:os';
+import { gemmBackend, vexpBackend } from '@attnfit/shared/kernels';
+import '@attnfit/shared/native'; // same GEMM as the CLI and the worker threads
+import { createOracle, shutdownEngine } from '@attnfit/coordinator';
+import { defaultBlockRows, planBlocks } from '@attnfit/shared/math';
+import { machine, machineMd, stats, table, writeResults, randn, fmt, RUNS } from './lib/common.mjs';
+
+const quick = process.argv.includes('--quick');
+const noFit = process.argv.includes('--no-fit');
+const N = quick ? 2048 : 4096;
+const DS = [16, 64];
+const THREADS = [1, 2];
+const FIT_NS = quick ? [512, 1024, 2048] : [1024, 2048, 4096, 8192];
+const WANT = { loss: true, gradX: true, gradY: true };
+
+const m = machine({ gemm: gemmBackend(), vexp: vexpBackend(), numpy: 'not used', openblasCoretype: process.env.OPENBLAS_CORETYPE ?? 'unset' });
+console.error(`threads bench: ${m.cpu}, ${m.cores} cores (availableParallelism ${availableParallelism()}), node ${m.node}, gemm ${m.gemm}, load ${m.loadavg}`);
+
+function problem(n, d, seed) {
+  // A ~ N(0,1), X ~ N(0, 1/d²) so the logits A1 X A2ᵀ are ~ N(0, 1); Y ~ N(0, 1).
+  return { p: { n, d, A1: randn(n * d, seed), A2: randn(n * d, seed + 1), A3: randn(n * d, seed + 2), B: randn(n * d, seed + 3) }, X: randn(d * d, seed + 4, 1 / d), Y: randn(d * d, seed + 5) };
+}
+
+async function timeOracle(n, d, threads, runs = RUNS) {
+  const { p, X, Y } = problem(n, d, 100 + n + d);
+  const oracle = await createOracle(p, { threads });
+  try {
+    let last;
+    for (let i = 0; i < 2; i++) last = await oracle.evaluate(X, Y, WANT); // warm: tensors to threads, JIT, scratch
+    const t = [];
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now();
+      const r = await oracle.evaluate(X, Y, WANT);
+      t.push(performance.now() - t0);
+      if (r.loss !== last.loss) throw new Error(`threads=${threads}: loss changed between runs (${r.loss} vs ${last.loss})`);
+    }
+    return { s: stats(t), loss: last.loss, gradX: last.gradX, gradY: last.gradY, info: oracle.info() };
+  } finally {
+    await oracle.close();
+  }
+}
+
+const bitwise = (a, b) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+
+// 1. threads 1 vs 2 (and inline)
+const rows = [];
+for (const d of DS) {
+  const br = defaultBlockRows(N, d);
+  const res = {};
+  for (const t of [0, ...THREADS]) {
+    res[t] = await timeOracle(N, d, t);
+    console.error(`  n=${N} d=${d} threads=${t}: ${fmt(res[t].s.median)} ms [${fmt(res[t].s.min)}–${fmt(res[t].s.max)}]`);
+  }
+  const same = THREADS.every((t) => res[t].loss === res[0].loss && bitwise(res[t].gradX, res[0].gradX) && bitwise(res[t].gradY, res[0].gradY));
+  rows.push({ n: N, d, blockRows: br, blocks: planBlocks(N, br).length, inline: res[0].s, t1: res[1].s, t2: res[2].s, speedup: res[1].s.median / res[2].s.median, bitwiseEqual: same });
+}
+
+// 2. exponent in n (one thread, engine)
+const fits = [];
+if (!noFit) {
+  for (const d of DS) {
+    const pts = [];
+    for (const n of FIT_NS) {
+      const have = rows.find((r) => r.n === n && r.d === d);
+      pts.push({ n, ms: have ? have.t1.median : (await timeOracle(n, d, 1)).s.median });
+    }
+    const xs = pts.map((q) => Math.log(q.n)), ys = pts.map((q) => Math.log(q.ms));
+    const mx = xs.reduce((a, b) => a + b) / xs.length, my = ys.reduce((a, b) => a + b) / ys.length;
+    const slope = xs.reduce((a, x, i) => a + (x - mx) * (ys[i] - my), 0) / xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+    fits.push({ d, points: pts, exponent: slope });
+    console.error(`  d=${d}: time ~ n^${fmt(slope, 2)} (${pts.map((q) => `${q.n}: ${fmt(q.ms)} ms`).join(', ')})`);
+  }
+}
+await shutdownEngine();
+
+const cell = (s) => `${fmt(s.median)} [${fmt(s.min)}–${fmt(s.max)}]`;
+const md = [
+  `## Thread scaling: one loss + ∇X + ∇Y evaluation through the engine (gemm ${m.gemm})`,
+  '',
+  machineMd(m),
+  `- OPENBLAS_CORETYPE=${m.openblasCoretype} (matters only for native-blas)`,
+  '',
+  table(['n', 'd', 'blocks × rows', 'inline ms', '1 thread ms', '2 threads ms', 'speedup', 'bitwise equal'],
+    rows.map((r) => [r.n, r.d, `${r.blocks} × ${r.blockRows}`, cell(r.inline), cell(r.t1), cell(r.t2), `${fmt(r.speedup, 2)}×`, r.bitwiseEqual ? 'yes' : 'NO'])),
+  '',
+  ...(fits.length ? [
+    table(['d', ...FIT_NS.map((n) => `n=${n} ms`), 'exponent'], fits.map((f) => [f.d, ...f.points.map((q) => fmt(q.ms)), fmt(f.exponent, 2)])),
+    '',
+  ] : []),
+].join('\n');
+console.log(md);
+const [jf, mf] = writeResults(`threads-${m.gemm}`, { machine: m, rows, fits }, md);
+console.error(`wrote ${jf} and ${mf}`);
