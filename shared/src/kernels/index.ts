@@ -8,7 +8,7 @@ export { GEMM_BLOCKING, GEMM_SMALL_MNK } from './gemm-blocking.js';
 export { scaleC } from './gemm-driver.js';
 export type { GemmBlocking } from './gemm-blocking.js';
 export { vexp, vexpBase, vexpScalar, expShiftSum, vexpBackend } from './vexp.js';
-export { softmaxRows, softmaxRowsBase, jrow, jrowBase } from './softmax.js';
+export { softmaxRows, softmaxRowsBase, softmaxExpRowsBase, jrow, jrowBase } from './softmax.js';
 export { cholesky, choleskyBase, choleskySolveBase, solveSPD } from './cholesky.js';
 export { luFactorBase, luSolveBase, solveGeneral } from './lu.js';
 export { ldlt, ldltSolve, inertia } from './ldlt.js';
