@@ -87,8 +87,7 @@ const cell = (s) => `${fmt(s.median)} [${fmt(s.min)}–${fmt(s.max)}]`;
 const md = [
   `## Thread scaling: one loss + ∇X + ∇Y evaluation through the engine (gemm ${m.gemm})`,
   '',
-  machineMd(m),
-  `- OPENBLAS_CORETYPE=${m.openblasCoretype} (matters only for native-blas)`,
+  machineMd(m, `- engine threads as in the table (one OpenBLAS thread per call); OPENBLAS_CORETYPE=${m.openblasCoretype} (matters only for native-blas); numpy not run`),
   '',
   table(['n', 'd', 'blocks × rows', 'inline ms', '1 thread ms', '2 threads ms', 'speedup', 'bitwise equal'],
     rows.map((r) => [r.n, r.d, `${r.blocks} × ${r.blockRows}`, cell(r.inline), cell(r.t1), cell(r.t2), `${fmt(r.speedup, 2)}×`, r.bitwiseEqual ? 'yes' : 'NO'])),

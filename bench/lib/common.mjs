@@ -87,13 +87,13 @@ export function writeResults(name, json, markdown) {
   return [j, m];
 }
 
-/** Machine block as markdown lines. */
-export function machineMd(m) {
+/** Machine block as markdown lines; `threadsLine` replaces the "one thread everywhere" line. */
+export function machineMd(m, threadsLine) {
   return [
     `- CPU: ${m.cpu} (${m.cores} cores${m.simd ? `, ${m.simd}` : ''}), ${m.memGiB} GiB`,
     `- node ${m.node}; gemm backend ${m.gemm ?? '?'}; exp kernel ${m.vexp ?? '?'}; numpy ${m.numpy ?? 'absent'}`,
     `- load average at start: ${m.loadavg}; ${m.date}`,
-    `- one thread everywhere (numpy: OPENBLAS_NUM_THREADS=1; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the numpy command only)`,
+    threadsLine ?? `- one thread everywhere (numpy: OPENBLAS_NUM_THREADS=1; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the numpy command only)`,
     `- medians of ${RUNS} runs, min–max in brackets. A shared or loaded machine makes numbers noisy: re-run on a quiet one.`,
   ].join('\n');
 }

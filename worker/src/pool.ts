@@ -8,6 +8,7 @@
  * not import this package, so it names the same thread entry by path.
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { AttnfitError, ErrorCodes, wireToError } from '@attnfit/shared/core';
@@ -102,6 +103,7 @@ export class BlockPool {
     if (opts.signal?.aborted) throw cancelled('evaluation cancelled before it started');
     const abort = this.shared ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
     const hard = new AbortController();
+    setMaxListeners(0, hard.signal); // one listener per queued task (blocks may exceed 10)
     let backstop: NodeJS.Timeout | undefined;
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;

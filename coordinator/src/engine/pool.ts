@@ -7,6 +7,7 @@
  * Mirrors the few message fields of worker/src/thread-protocol.ts (the source of truth).
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { createRequire } from 'node:module';
 import { Piscina } from 'piscina';
 import { AttnfitError, ErrorCodes, wireToError } from '@attnfit/shared/core';
@@ -108,6 +109,7 @@ export class EnginePool {
     if (opts.signal?.aborted) throw cancelled('evaluation cancelled before it started');
     const abort = this.shared ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
     const hard = new AbortController();
+    setMaxListeners(0, hard.signal); // one listener per queued task (blocks may exceed 10)
     let backstop: NodeJS.Timeout | undefined;
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
