@@ -12,7 +12,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const distDir = join(here, 'dist');
 const filters = process.argv.slice(2);
 const jobs = Number(process.env.TEST_JOBS) || Math.max(1, Math.min(2, availableParallelism()));
-const timeoutS = Number(process.env.TEST_FILE_TIMEOUT_S) || 420;
+const timeoutS = Number(process.env.TEST_FILE_TIMEOUT_S) || 240;
 
 function walk(dir) {
   let out = [];
@@ -37,13 +37,16 @@ function runOne(file) {
     const child = spawn(process.execPath, [file], {
       env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // own process group: a hung file is killed with every server it started
     });
+    const killGroup = () => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ } };
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { out += d; });
-    const timer = setTimeout(() => { out += `\n[runner] timed out after ${timeoutS}s\n`; child.kill('SIGKILL'); }, timeoutS * 1000);
+    const timer = setTimeout(() => { out += `\n[runner] timed out after ${timeoutS}s\n`; killGroup(); }, timeoutS * 1000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      killGroup(); // reap anything the file left running (servers, CLI processes)
       const text = strip(out);
       const total = Number(/Total:\s+(\d+)/.exec(text)?.[1] ?? NaN);
       const ok = Number(/Passed:\s+(\d+)/.exec(text)?.[1] ?? NaN);

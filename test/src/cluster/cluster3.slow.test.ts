@@ -11,21 +11,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../helpers/nats-server.js';
 import { PASSWORDS, SERVER_ENV, includeAuth, run, startCoordinatorProc, startWorkerProc, stopAll, type CliProc } from './procs.js';
+// Same GEMM backend as the CLI processes this test compares against (native BLAS when built).
+import '@attnfit/shared/native';
 
 let dir: string;
 const servers: ChildProcess[] = [];
 const procs: CliProc[] = [];
 const urls: string[] = [];
 
-function waitListening(p: ChildProcess, port: number): Promise<void> {
+function waitListening(p: ChildProcess, port: number, timeoutMs = 15_000): Promise<void> {
   return new Promise((resolve, reject) => {
     let log = '';
+    const t = setTimeout(() => reject(new Error(`nats-server not listening on ${port} within ${timeoutMs} ms:\n${log}`)), timeoutMs);
     const onData = (d: Buffer) => {
       log += d;
-      if (log.includes(`Listening for client connections on 127.0.0.1:${port}`)) { p.stderr!.off('data', onData); resolve(); }
+      if (log.includes(`Listening for client connections on 127.0.0.1:${port}`)) { clearTimeout(t); p.stderr!.off('data', onData); resolve(); }
     };
     p.stderr!.on('data', onData);
-    p.once('exit', () => reject(new Error(`nats-server exited:\n${log}`)));
+    p.once('exit', () => { clearTimeout(t); reject(new Error(`nats-server exited:\n${log}`)); });
   });
 }
 
@@ -54,8 +57,9 @@ test.before(async () => {
 test.after(async () => {
   await stopAll(procs);
   await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
-    if (s.exitCode !== null) { resolve(); return; }
-    s.once('exit', () => resolve());
+    if (s.exitCode !== null || s.signalCode !== null) { resolve(); return; }
+    const t = setTimeout(() => s.kill('SIGKILL'), 5000); // bounded: a stuck shutdown must not hang the suite
+    s.once('exit', () => { clearTimeout(t); resolve(); });
     s.kill('SIGTERM');
   })));
   if (dir) rmSync(dir, { recursive: true, force: true });

@@ -5,6 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { relative, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+// Same GEMM backend as the CLI processes this test compares against (native BLAS when built).
+import '@attnfit/shared/native';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const BIN = join(ROOT, 'coordinator', 'bin', 'attnfit.js');

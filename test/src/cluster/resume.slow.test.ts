@@ -13,6 +13,8 @@ import { PROTOCOL_VERSION, SUBMIT_SUBJECT, TERMINAL_STATES, encode, type JobReco
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { rng, randMatrix } from '../helpers/rng.js';
 import { run, startCoordinatorProc, startWorkerProc, stopAll, type CliProc } from './procs.js';
+// Same GEMM backend as the CLI processes this test compares against (native BLAS when built).
+import '@attnfit/shared/native';
 
 let server: NatsServerHandle;
 let work: string;
