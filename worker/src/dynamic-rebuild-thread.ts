@@ -7,6 +7,9 @@
  * it repaired exactly. Rows are independent, so threads write disjoint parts of the state.
  */
 import { DynamicAttention, type DynamicSharedState, type RebuildPlan } from '@attnfit/shared/dynamic';
+// Optional native BLAS (active only when built), as in every other thread entry: all threads of a
+// process must use the same GEMM so sharded rebuilds are bitwise equal to single-thread ones.
+import '@attnfit/shared/native';
 
 /** One sharded-rebuild task. */
 export interface DynamicRebuildTask {

@@ -19,6 +19,9 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { AttnfitError, ErrorCodes, errorToWire, type WireError } from '@attnfit/shared/core';
 import { DYNAMIC_DEFAULTS, DynamicAttention, applyDynamicOp, parseDynamicOp, type DynamicOp, type DynamicOptions } from '@attnfit/shared/dynamic';
 import { DynamicRebuildPool } from './dynamic-rebuild-pool.js';
+// Optional native BLAS (active only when built), as in every other thread entry: all threads of a
+// process must use the same GEMM so sharded rebuilds are bitwise equal to single-thread ones.
+import '@attnfit/shared/native';
 
 /** Result of one host call: a value or a wire error. */
 export type DynamicReply = { ok: true; value: unknown } | { ok: false; error: WireError };

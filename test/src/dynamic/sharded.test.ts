@@ -14,8 +14,10 @@ import {
   DynamicAttention, DYNAMIC_DEFAULTS, planRebuildShards, rebuildSharded, type DynamicMode, type DynamicOp, type DynamicSharedState,
 } from '@attnfit/shared/dynamic';
 import { writeNpy } from '@attnfit/shared/io';
-import { openDynamicSession, dynamicRebuildThreadPath } from '@attnfit/coordinator';
+import { connect } from '@nats-io/transport-node';
+import { openDynamicSession, openNatsDynamicSession, startDynamicService, dynamicRebuildThreadPath } from '@attnfit/coordinator';
 import { DynamicRebuildPool } from '@attnfit/worker';
+import { startNatsServer } from '../helpers/nats-server.js';
 import { rng, randn, randMatrix } from '../helpers/rng.js';
 import { bruteRow, outScale } from './brute.js';
 
@@ -251,6 +253,51 @@ test('thread session: below shardMinRows nothing is sharded; bad rebuildThreads 
   try { await openDynamicSession(Q, K, V, n, d, { rebuildThreads: 0 }); assert.unreachable('rejects'); } catch (e) {
     assert.ok(e instanceof AttnfitError); assert.is((e as AttnfitError).code, 'BAD_OPTION');
     assert.match((e as Error).message, /rebuildThreads: must be an integer >= 1 \(got 0\)/);
+  }
+});
+
+test('NATS service with rebuildThreads: 2 shards session rebuilds; answers bitwise the in-process ones', async () => {
+  const n = 256, d = 6;
+  const { Q, K, V } = problem(6, n, d);
+  const ops = script(31, n, d, 500);
+  const local = DynamicAttention.init(Q, K, V, n, d, { tau: TAU });
+  const want: Array<number | number[]> = [];
+  for (const op of ops) { const v = apply(local, op); if (v !== undefined) want.push(v); }
+  const server = await startNatsServer({ jetstream: false });
+  const nc = await connect({ servers: server.url });
+  const svc = await startDynamicService(nc, { rebuildThreads: 2, shardMinRows: 128 });
+  let stopped = false;
+  try {
+    const s = await openNatsDynamicSession(nc, Q, K, V, n, d, { tau: TAU });
+    try {
+      const got = (await s.apply(ops)).map((x) => (typeof x === 'number' ? x : Array.from(x)));
+      assert.equal(got, want);
+      const st = await s.stats();
+      assert.is(st.rebuildThreads, 2);
+      assert.ok((st.shardedRebuilds ?? 0) > 0 && st.shardedRebuilds === st.rebuilds, `sharded ${st.shardedRebuilds} of ${st.rebuilds}`);
+    } finally { await s.close(); }
+    await svc.stop(); stopped = true;
+    // the same through the CLI: attnfit dynamic serve --threads 2 --shard-min-rows 128
+    const bin = fileURLToPath(new URL('../../../coordinator/bin/attnfit.js', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'dynamic', 'serve', '--nats', server.url, '--threads', '2', '--shard-min-rows', '128'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (b) => { err += b; if (err.includes('serving sessions')) resolve(); });
+      child.on('close', () => reject(new Error(`serve exited early: ${err}`)));
+    });
+    const s2 = await openNatsDynamicSession(nc, Q, K, V, n, d, { tau: TAU });
+    try {
+      const got = (await s2.apply(ops)).map((x) => (typeof x === 'number' ? x : Array.from(x)));
+      assert.equal(got, want);
+      const st = await s2.stats();
+      assert.is(st.rebuildThreads, 2); assert.ok((st.shardedRebuilds ?? 0) > 0);
+    } finally { await s2.close(); }
+    child.kill('SIGTERM');
+    assert.is(await exited, 0, err);
+  } finally {
+    if (!stopped) await svc.stop().catch(() => {});
+    await nc.drain().catch(() => {}); await server.stop();
   }
 });
 

@@ -148,10 +148,14 @@ export function register(program: Command): void {
     .option('--user <name>', 'NATS user')
     .option('--pass <password>', 'NATS password')
     .option('--token <token>', 'NATS token')
-    .option('--threads <n>', 'threads per session rebuild (sessions with n >= --shard-min-rows shard their rebuilds)', intOption('--threads', 1, 256), 1)
-    .option('--shard-min-rows <n>', 'shard rebuilds only for sessions with n >= this many rows', intOption('--shard-min-rows', 1), DYNAMIC_DEFAULTS.shardMinRows)
-    .action(async (o: { nats?: string[]; user?: string; pass?: string; token?: string; threads: number; shardMinRows: number }) => {
+    // --threads / --shard-min-rows are declared here for the help text; commander hands them to the
+    // parent `dynamic` command (it knows the same flags), so the values are read from there.
+    .option('--threads <n>', 'threads per session rebuild (sessions with n >= --shard-min-rows shard their rebuilds; default 1)', intOption('--threads', 1, 256))
+    .option('--shard-min-rows <n>', `shard rebuilds only for sessions with n >= this many rows (default ${DYNAMIC_DEFAULTS.shardMinRows})`, intOption('--shard-min-rows', 1))
+    .action(async (o: { nats?: string[]; user?: string; pass?: string; token?: string; threads?: number; shardMinRows?: number }) => {
       if (!o.nats?.length) throw new AttnfitError(ErrorCodes.USAGE, 'dynamic serve: missing required option --nats');
-      await runServe(o as { nats: string[]; threads: number; shardMinRows: number });
+      const parent = cmd.opts() as { threads?: number; shardMinRows?: number };
+      const threads = o.threads ?? parent.threads ?? 1, shardMinRows = o.shardMinRows ?? parent.shardMinRows ?? DYNAMIC_DEFAULTS.shardMinRows;
+      await runServe({ ...(o as { nats: string[] }), threads, shardMinRows });
     });
 }
