@@ -13,6 +13,13 @@
 // Usage: node bench/dynamic.mjs [--quick] [--n 512,1024] [--d 16] [--ops 2000] [--repeats 3]
 //                                [--budget-ms 3000] [--tau 0.5]
 // Writes bench/results/dynamic-<time>.json and .md, and prints the markdown table.
+//
+// Sharded rebuilds: node bench/dynamic.mjs --rebuild-threads 2 [--n 2048,4096] [--d 16]
+//   [--tau 0.5,0.75] [--rounds 8] [--mode auto|snapshot|keys] times single-thread rebuilds against rebuilds split over N
+//   threads (DynamicRebuildPool: the calling thread + N−1 helpers, shared memory) on two
+//   identical structures fed the same updates — incremental rebuilds after T = ⌈n^τ⌉ updates and
+//   full rebuilds — checks the two states stay bitwise equal, and writes
+//   bench/results/dynamic-rebuild-<time>.{json,md}.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem, platform, release } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -25,12 +32,16 @@ const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(name);
 const opt = (name, def) => { const k = argv.indexOf(name); return k >= 0 ? argv[k + 1] : def; };
 const quick = flag('--quick');
+const REBUILD_THREADS = Number(opt('--rebuild-threads', 0));
 const NS = opt('--n', quick ? '512,2048' : '512,1024,2048,4096').split(',').map(Number);
 const DS = opt('--d', quick ? '16' : '16,64').split(',').map(Number);
 const OPS = Number(opt('--ops', quick ? 600 : 2000));
 const REPEATS = Number(opt('--repeats', quick ? 1 : 3));
 const BUDGET_MS = Number(opt('--budget-ms', quick ? 1500 : 3000));
-const TAU = Number(opt('--tau', 0.5));
+const TAUS = String(opt('--tau', '0.5')).split(',').map(Number);
+const TAU = TAUS[0];
+const ROUNDS = Number(opt('--rounds', 8));
+const MODE = opt('--mode', 'auto');
 const WORKLOADS = [
   { name: '100:1', upd: 100, qry: 1 },
   { name: '10:1', upd: 10, qry: 1 },
@@ -163,6 +174,66 @@ function runOnce(method, Q, K, V, n, d, ops) {
   };
 }
 
+// ---------------------------------------------------------------- sharded rebuilds
+function sameBits(a, b) {
+  for (const f of ['m', 'ell', 'amp', 'N', 'ST', 'K0', 'V0']) {
+    const x = a[f], y = b[f];
+    if (x === null || y === null) { if (x !== y) return false; continue; }
+    const bx = new BigUint64Array(x.buffer, x.byteOffset, x.length), by = new BigUint64Array(y.buffer, y.byteOffset, y.length);
+    for (let k = 0; k < bx.length; k++) if (bx[k] !== by[k]) return false;
+  }
+  return true;
+}
+
+async function rebuildBench(threads) {
+  // the helper threads load the optional native BLAS; so must this thread (one GEMM everywhere)
+  await import('@attnfit/shared/native');
+  machine.gemm = gemmBackend();
+  const { DynamicRebuildPool } = await import('@attnfit/worker');
+  const pool = new DynamicRebuildPool(threads);
+  const ns = opt('--n', '2048,4096').split(',').map(Number);
+  const ds = opt('--d', '16').split(',').map(Number);
+  const out = [];
+  try {
+    for (const n of ns) for (const d of ds) {
+      const R = rng(99 + n + d);
+      const s = Math.sqrt(3 / Math.sqrt(d));
+      const Q = randMatrix(R, n * d, s), K = randMatrix(R, n * d, s), V = randMatrix(R, n * d, 1);
+      for (const tau of TAUS) {
+        const T = Math.max(1, Math.ceil(n ** tau - 1e-9));
+        const one = DynamicAttention.init(Q, K, V, n, d, { tau, mode: MODE, shared: true, autoRebuild: false });
+        const many = DynamicAttention.init(Q, K, V, n, d, { tau, mode: MODE, shared: true, autoRebuild: false });
+        const t1 = [], tN = [], f1 = [], fN = [];
+        let equal = true, keys = 0;
+        for (let round = -1; round < ROUNDS; round++) { // round −1 warms up (JIT, helper threads)
+          for (let u = 0; u < T; u++) {
+            const r = Math.floor(R() * n), c = Math.floor(R() * d), x = (R() < 0.5 ? s : 1) * randn(R), isK = R() < 0.5;
+            for (const da of [one, many]) (isK ? da.updateK(r, c, x) : da.updateV(r, c, x));
+          }
+          keys = one.stats().touchedKeys;
+          let a = performance.now(); one.rebuild(); const dt1 = performance.now() - a;
+          a = performance.now(); await pool.rebuild(many); const dtN = performance.now() - a;
+          equal &&= sameBits(one.sharedState(), many.sharedState());
+          if (round >= 0) { t1.push(dt1); tN.push(dtN); }
+          if (round < 2) { // a few full rebuilds (O(n²d)) too
+            a = performance.now(); one.rebuild({ full: true }); const g1 = performance.now() - a;
+            a = performance.now(); await pool.rebuild(many, { full: true }); const gN = performance.now() - a;
+            equal &&= sameBits(one.sharedState(), many.sharedState());
+            if (round >= 0) { f1.push(g1); fN.push(gN); }
+          }
+        }
+        const row = {
+          n, d, mode: one.mode, tau, T, touchedKeys: keys, threads, rounds: ROUNDS,
+          incremental1Ms: median(t1), incrementalNMs: median(tN), full1Ms: median(f1), fullNMs: median(fN), bitwiseEqual: equal,
+        };
+        out.push(row);
+        process.stderr.write(`${JSON.stringify(row)}\n`);
+      }
+    }
+  } finally { await pool.destroy(); }
+  return out;
+}
+
 // ---------------------------------------------------------------- main
 const machine = {
   cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, os: `${platform()} ${release()}`,
@@ -170,6 +241,27 @@ const machine = {
 };
 const config = { quick, ns: NS, ds: DS, ops: OPS, repeats: REPEATS, budgetMs: BUDGET_MS, tau: TAU };
 process.stderr.write(`machine: ${JSON.stringify(machine)}\nconfig: ${JSON.stringify(config)}\n`);
+
+if (REBUILD_THREADS >= 2) {
+  const rrows = await rebuildBench(REBUILD_THREADS);
+  const f2 = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(2));
+  const md = [
+    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.os}, node ${machine.node}, GEMM backend ${machine.gemm}, load avg ${machine.loadavg1m} at start.`,
+    `Sharded rebuilds: ${REBUILD_THREADS} threads (caller + ${REBUILD_THREADS - 1} helper(s), shared memory) vs 1 thread; median of ${ROUNDS} incremental rebuilds (each after T = ⌈n^τ⌉ random entry updates) and of 2 full rebuilds.`,
+    '',
+    '| n | d | mode | τ | T | touched keys | incremental 1 thread ms | incremental N threads ms | speedup | full 1 thread ms | full N threads ms | speedup | bitwise equal |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rrows.map((r) => `| ${r.n} | ${r.d} | ${r.mode} | ${r.tau} | ${r.T} | ${r.touchedKeys} | ${f2(r.incremental1Ms)} | ${f2(r.incrementalNMs)} | ${(r.incremental1Ms / r.incrementalNMs).toFixed(2)}× | ${f2(r.full1Ms)} | ${f2(r.fullNMs)} | ${(r.full1Ms / r.fullNMs).toFixed(2)}× | ${r.bitwiseEqual ? 'yes' : 'NO'} |`),
+    '',
+  ].join('\n');
+  const outDir = join(here, 'results');
+  mkdirSync(outDir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  writeFileSync(join(outDir, `dynamic-rebuild-${stamp}.json`), JSON.stringify({ machine, threads: REBUILD_THREADS, rows: rrows }, null, 2));
+  writeFileSync(join(outDir, `dynamic-rebuild-${stamp}.md`), md);
+  process.stdout.write(md);
+  process.exit(rrows.every((r) => r.bitwiseEqual) ? 0 : 1);
+}
 
 const rows = [];
 const us = (ms) => (ms * 1000);
