@@ -2,7 +2,8 @@
 // Thread scaling of one loss + ∇X + ∇Y evaluation through the real engine
 // (createOracle(problem, { threads }) → piscina pool → block tasks → block-order reduce):
 //  1. n = 4096, d ∈ {16, 64}: threads 1 vs 2 (medians of ≥ 5, min–max, speedup), plus the
-//     inline oracle (threads: 0, no pool) as the no-overhead baseline;
+//     inline oracle (threads: 0, no pool) as the no-overhead baseline; the three configurations
+//     are timed interleaved, run by run, so drifts of a shared machine hit them alike;
 //  2. fitted time exponent in n (1024 → 8192, one thread, same engine).
 // The GEMM backend is whatever a process gets by default (native-blas when built, else
 // wasm-simd); ATTNFIT_GEMM=wasm forces wasm-simd in the main thread and every worker thread.
@@ -31,22 +32,28 @@ function problem(n, d, seed) {
   return { p: { n, d, A1: randn(n * d, seed), A2: randn(n * d, seed + 1), A3: randn(n * d, seed + 2), B: randn(n * d, seed + 3) }, X: randn(d * d, seed + 4, 1 / d), Y: randn(d * d, seed + 5) };
 }
 
-async function timeOracle(n, d, threads, runs = RUNS) {
+/**
+ * Times one evaluation per oracle configuration (threads values; 0 = inline), interleaved run by
+ * run so that slow drifts of a shared machine hit every configuration alike.
+ */
+async function timeOracles(n, d, threadsList, runs = RUNS) {
   const { p, X, Y } = problem(n, d, 100 + n + d);
-  const oracle = await createOracle(p, { threads });
+  const oracles = [];
+  for (const threads of threadsList) oracles.push(await createOracle(p, { threads }));
   try {
-    let last;
-    for (let i = 0; i < 2; i++) last = await oracle.evaluate(X, Y, WANT); // warm: tensors to threads, JIT, scratch
-    const t = [];
+    const last = [], t = oracles.map(() => []);
+    for (const [k, o] of oracles.entries()) for (let i = 0; i < 2; i++) last[k] = await o.evaluate(X, Y, WANT); // warm: tensors to threads, JIT, scratch
     for (let i = 0; i < runs; i++) {
-      const t0 = performance.now();
-      const r = await oracle.evaluate(X, Y, WANT);
-      t.push(performance.now() - t0);
-      if (r.loss !== last.loss) throw new Error(`threads=${threads}: loss changed between runs (${r.loss} vs ${last.loss})`);
+      for (const [k, o] of oracles.entries()) {
+        const t0 = performance.now();
+        const r = await o.evaluate(X, Y, WANT);
+        t[k].push(performance.now() - t0);
+        if (r.loss !== last[k].loss) throw new Error(`threads=${threadsList[k]}: loss changed between runs (${r.loss} vs ${last[k].loss})`);
+      }
     }
-    return { s: stats(t), loss: last.loss, gradX: last.gradX, gradY: last.gradY, info: oracle.info() };
+    return oracles.map((o, k) => ({ s: stats(t[k]), loss: last[k].loss, gradX: last[k].gradX, gradY: last[k].gradY, info: o.info() }));
   } finally {
-    await oracle.close();
+    for (const o of oracles) await o.close();
   }
 }
 
@@ -57,10 +64,9 @@ const rows = [];
 for (const d of DS) {
   const br = defaultBlockRows(N, d);
   const res = {};
-  for (const t of [0, ...THREADS]) {
-    res[t] = await timeOracle(N, d, t);
-    console.error(`  n=${N} d=${d} threads=${t}: ${fmt(res[t].s.median)} ms [${fmt(res[t].s.min)}–${fmt(res[t].s.max)}]`);
-  }
+  const cfg = [0, ...THREADS];
+  (await timeOracles(N, d, cfg)).forEach((r, k) => { res[cfg[k]] = r; });
+  for (const t of cfg) console.error(`  n=${N} d=${d} threads=${t}: ${fmt(res[t].s.median)} ms [${fmt(res[t].s.min)}–${fmt(res[t].s.max)}]`);
   const same = THREADS.every((t) => res[t].loss === res[0].loss && bitwise(res[t].gradX, res[0].gradX) && bitwise(res[t].gradY, res[0].gradY));
   rows.push({ n: N, d, blockRows: br, blocks: planBlocks(N, br).length, inline: res[0].s, t1: res[1].s, t2: res[2].s, speedup: res[1].s.median / res[2].s.median, bitwiseEqual: same });
 }
@@ -72,7 +78,7 @@ if (!noFit) {
     const pts = [];
     for (const n of FIT_NS) {
       const have = rows.find((r) => r.n === n && r.d === d);
-      pts.push({ n, ms: have ? have.t1.median : (await timeOracle(n, d, 1)).s.median });
+      pts.push({ n, ms: have ? have.t1.median : (await timeOracles(n, d, [1]))[0].s.median });
     }
     const xs = pts.map((q) => Math.log(q.n)), ys = pts.map((q) => Math.log(q.ms));
     const mx = xs.reduce((a, b) => a + b) / xs.length, my = ys.reduce((a, b) => a + b) / ys.length;
