@@ -15,6 +15,15 @@ import type { ThreadReply, ThreadTask, ThreadTensors } from './thread-protocol.j
 /** Problems kept per thread (least recently used is dropped first). */
 export const THREAD_CACHE_PROBLEMS = 4;
 
+/**
+ * Shared problem tensors up to this many bytes in total (A1, A2, A3, B) get a private copy in
+ * each thread (at most this much extra memory per thread). Measured with two threads at n = 4096,
+ * d = 64, wasm-simd, interleaved in one process: reading the GEMM operands from
+ * SharedArrayBuffer-backed arrays made one evaluation 10–15% slower than from private copies
+ * (ATTNFIT_NO_SAB=1); larger problems stay shared (memory over speed). Same values either way.
+ */
+export const PRIVATE_COPY_BYTES = 64 * 1024 * 1024;
+
 const cache = new Map<string, Problem>();
 
 function toProblem(t: ThreadTensors): Problem {
@@ -25,7 +34,9 @@ function toProblem(t: ThreadTensors): Problem {
       throw new AttnfitError(ErrorCodes.PROTOCOL, `thread task: tensor ${k} must be a Float64Array of ${n}×${d} (got length ${(a as { length?: number })?.length})`);
     }
   }
-  return { n, d, A1: t.A1, A2: t.A2, A3: t.A3, B: t.B };
+  const copy = typeof SharedArrayBuffer === 'function' && t.A1.buffer instanceof SharedArrayBuffer && 4 * n * d * 8 <= PRIVATE_COPY_BYTES;
+  const own = (a: Float64Array): Float64Array => (copy ? new Float64Array(a) : a);
+  return { n, d, A1: own(t.A1), A2: own(t.A2), A3: own(t.A3), B: own(t.B) };
 }
 
 /** Run one task (default export: piscina calls it once per task). */
