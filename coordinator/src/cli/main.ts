@@ -10,23 +10,28 @@ import { gemmBackend } from '@attnfit/shared/kernels';
 // Optional native BLAS (active only when built); the worker thread entry imports it as well.
 import '@attnfit/shared/native';
 import { reportError } from './errors.js';
-import * as generate from './commands/generate.js';
-import * as loss from './commands/loss.js';
-import * as solve from './commands/solve.js';
-import * as dynamic from './commands/dynamic.js';
-import * as cluster from './commands/cluster.js';
 
 export interface CommandModule { register(program: Command): void | Promise<void> }
 
-const MODULES: CommandModule[] = [generate, loss, solve, dynamic, cluster];
+/**
+ * Command modules, loaded on demand: a run loads only the module of the command it names (start-up
+ * time matters for `attnfit loss` in scripts); help and unknown commands load them all.
+ */
+const MODULES: Array<{ commands: readonly string[]; load: () => Promise<CommandModule> }> = [
+  { commands: ['generate'], load: () => import('./commands/generate.js') },
+  { commands: ['loss'], load: () => import('./commands/loss.js') },
+  { commands: ['solve'], load: () => import('./commands/solve.js') },
+  { commands: ['dynamic'], load: () => import('./commands/dynamic.js') },
+  { commands: ['worker', 'coordinator', 'submit', 'status', 'result', 'cancel', 'jobs', 'cluster'], load: () => import('./commands/cluster.js') },
+];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return `attnfit ${pkg.version} (gemm: ${gemmBackend()}, node ${process.version})`;
 }
 
-/** Build the program (exported for tests and for --help generation). */
-export async function buildProgram(): Promise<Command> {
+/** Build the program (exported for tests and for --help generation); `only` = the command named on the command line. */
+export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command('attnfit');
   program
     .description('Fit and maintain single-layer softmax attention at large n, on a cluster.')
@@ -34,7 +39,8 @@ export async function buildProgram(): Promise<Command> {
     .exitOverride()
     .showHelpAfterError(false)
     .configureOutput({ writeErr: (s) => { if (!/^error: /.test(s)) process.stderr.write(s); } });
-  for (const m of MODULES) await m.register(program);
+  const wanted = MODULES.filter((m) => only !== undefined && m.commands.includes(only));
+  for (const m of wanted.length ? wanted : MODULES) await (await m.load()).register(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }
@@ -42,7 +48,7 @@ export async function buildProgram(): Promise<Command> {
 /** Run the CLI; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   try {
-    const program = await buildProgram();
+    const program = await buildProgram(argv[2]);
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {

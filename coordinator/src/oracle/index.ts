@@ -4,7 +4,7 @@
 import type { Problem } from '@attnfit/shared/math';
 import { InlineOracle, LocalOracle } from './local.js';
 import type { Oracle } from './types.js';
-import { createNatsOracle, type NatsOracleHandleOptions } from '../cluster/nats-oracle-factory.js';
+import type { NatsOracleHandleOptions } from '../cluster/nats-oracle-factory.js';
 
 export { LocalOracle, InlineOracle, reduceInOrder } from './local.js';
 export type { LocalOracleOptions } from './local.js';
@@ -25,7 +25,11 @@ export interface CreateOracleOptions {
  * @example const oracle = await createOracle(problem, { threads: 2 });
  */
 export async function createOracle(problem: Problem, opts: CreateOracleOptions = {}): Promise<Oracle> {
-  if (opts.nats) return createNatsOracle(problem, opts.blockRows === undefined ? opts.nats : { ...opts.nats, blockRows: opts.blockRows });
+  if (opts.nats) {
+    // Loaded on demand: local runs never pay for the NATS client's start-up.
+    const { createNatsOracle } = await import('../cluster/nats-oracle-factory.js');
+    return createNatsOracle(problem, opts.blockRows === undefined ? opts.nats : { ...opts.nats, blockRows: opts.blockRows });
+  }
   const o: { blockRows?: number } = {};
   if (opts.blockRows !== undefined) o.blockRows = opts.blockRows;
   if (opts.threads === 0) return new InlineOracle(problem, o);
