@@ -10,7 +10,7 @@ import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import { dgemmBase } from '@attnfit/shared/kernels';
 import { blockPartials } from '@attnfit/shared/math';
 import type { Partials, Problem } from '@attnfit/shared/math';
-import type { BlockMsg, BlocksMsg, GramMsg, ThreadKind, ThreadMsgByKind, ThreadValueByKind } from './thread-protocol.js';
+import type { BlockMsg, BlocksMsg, GramMsg, ThreadKind, ThreadMsgByKind, ThreadValueByKind } from '@attnfit/shared/runtime';
 
 /** What a handler sees besides its message. */
 export interface HandlerContext {

@@ -18,7 +18,8 @@ import {
 } from '@attnfit/shared/protocol';
 import type { Partials, Want } from '@attnfit/shared/math';
 import { connectNats, type NatsAuthOptions } from '@attnfit/shared/runtime';
-import { BlockPool, type RegisteredProblem } from './pool.js';
+import type { RegisteredProblem } from '@attnfit/shared/runtime';
+import { createBlockPool } from './pool.js';
 
 /** Tunables of the worker service (defaults in {@link WORKER_SERVICE_DEFAULTS}). */
 export interface WorkerServiceOptions extends NatsAuthOptions {
@@ -67,7 +68,7 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
   const name = opts.name ?? `attnfit-worker-${hostname()}-${process.pid}`;
   const nc = await connectNats({ ...opts, name });
   const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
-  const pool = new BlockPool(threads);
+  const pool = createBlockPool(threads);
   const cache = new Map<string, CacheEntry>();
   let store: Promise<ObjectStore> | undefined;
   const counters = { tasks: 0, errors: 0, fetches: 0 };

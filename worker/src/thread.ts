@@ -1,7 +1,7 @@
 /**
  * piscina thread entry (`@attnfit/worker/thread` → dist/thread.js). Caches problem tensors by
  * id (LRU of {@link THREAD_CACHE_PROBLEMS}), runs one handler per task and never throws: every
- * outcome is a ThreadReply (errors as WireError). Message format: ./thread-protocol.ts.
+ * outcome is a ThreadReply (errors as WireError). Message format: shared/src/runtime/thread-protocol.ts.
  */
 import { AttnfitError, ErrorCodes, errorToWire } from '@attnfit/shared/core';
 import type { Problem } from '@attnfit/shared/math';
@@ -10,7 +10,7 @@ import { handlers } from './handlers.js';
 // (`npm run build:native -w @attnfit/shared`); the CLI main thread imports it too, so every
 // thread of a process uses the same GEMM (bitwise identical results for any thread count).
 import '@attnfit/shared/native';
-import type { ThreadReply, ThreadTask, ThreadTensors } from './thread-protocol.js';
+import type { ThreadReply, ThreadTask, ThreadTensors } from '@attnfit/shared/runtime';
 
 /** Problems kept per thread (least recently used is dropped first). */
 export const THREAD_CACHE_PROBLEMS = 4;

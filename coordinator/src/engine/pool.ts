@@ -1,157 +1,24 @@
 /**
- * The local execution engine's pool: a piscina pool running the worker's thread entry, named by
- * path (the coordinator never imports @attnfit/worker). Problem tensors are copied once into
- * SharedArrayBuffers shared by all threads (or, when SAB is unavailable or ATTNFIT_NO_SAB=1,
- * copied once per thread); block tasks carry only the problem id, X, Y, want and a row range.
- *
- * Mirrors the few message fields of worker/src/thread-protocol.ts (the source of truth).
+ * The local execution engine's pool: the shared runtime's {@link BlockPool} running the worker's
+ * thread entry, named by path (the coordinator never imports @attnfit/worker).
  */
-import { randomUUID } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
 import { createRequire } from 'node:module';
-import { Piscina } from 'piscina';
-import { AttnfitError, ErrorCodes, wireToError } from '@attnfit/shared/core';
-import type { WireError } from '@attnfit/shared/core';
-import type { Partials, Problem, Want } from '@attnfit/shared/math';
+import { BlockPool } from '@attnfit/shared/runtime';
 
-/** Mirror of ThreadTensors (worker/src/thread-protocol.ts). */
-interface ThreadTensors { n: number; d: number; A1: Float64Array; A2: Float64Array; A3: Float64Array; B: Float64Array }
-/** Mirror of ThreadTask. */
-interface ThreadTask { kind: 'block' | 'blocks' | 'gram'; problemId: string; msg: unknown; tensors?: ThreadTensors; abort?: Int32Array }
-/** Mirror of ThreadReply. */
-type ThreadReply = { ok: true; value: unknown } | { ok: false; miss: true } | { ok: false; miss?: false; error: WireError };
+export { sabEnabled, ABORT_BACKSTOP_MS } from '@attnfit/shared/runtime';
+export type { RegisteredProblem, RunOptions } from '@attnfit/shared/runtime';
 
 /** Path of the worker's compiled thread entry. */
 export function threadEntryPath(): string {
   return createRequire(import.meta.url).resolve('@attnfit/worker/thread');
 }
 
-/** True when problem tensors go to threads through SharedArrayBuffers. */
-export function sabEnabled(): boolean {
-  return typeof SharedArrayBuffer === 'function' && process.env.ATTNFIT_NO_SAB !== '1';
-}
-
-/** A problem registered with a pool: its id and the tensors sent to threads on a cache miss. */
-export interface RegisteredProblem {
-  readonly id: string;
-  readonly n: number;
-  readonly d: number;
-  readonly tensors: ThreadTensors;
-  readonly shared: boolean;
-}
-
-/** Per-call options. */
-export interface RunOptions {
-  signal?: AbortSignal;
-  timeoutMs?: number;
-}
-
-/** Grace period (ms) between setting the shared abort flag and terminating busy threads. */
-export const ABORT_BACKSTOP_MS = 2000;
-
-function cancelled(why: string): AttnfitError {
-  return new AttnfitError(ErrorCodes.CANCELLED, why);
-}
-
 /**
- * A piscina pool of `threads` threads running block tasks for registered problems.
- * Example: `const pool = new EnginePool(2); const reg = pool.register(p);
- * const parts = await pool.blocks(reg, [[0, 64], [64, 128]], X, Y, { loss: true });`
+ * A piscina pool of `threads` threads over the worker's thread entry.
+ * Example: `const pool = new EnginePool(2); const reg = pool.register(p);`
  */
-export class EnginePool {
-  readonly threads: number;
-  readonly shared: boolean;
-  private readonly piscina: Piscina;
-  private destroyed = false;
-
+export class EnginePool extends BlockPool {
   constructor(threads: number, opts: { filename?: string; shared?: boolean } = {}) {
-    if (!Number.isInteger(threads) || threads < 1) throw new AttnfitError(ErrorCodes.BAD_OPTION, `threads: must be an integer >= 1 (got ${threads})`);
-    this.threads = threads;
-    this.shared = opts.shared ?? sabEnabled();
-    this.piscina = new Piscina({ filename: opts.filename ?? threadEntryPath(), minThreads: threads, maxThreads: threads, idleTimeout: 60_000 });
-  }
-
-  /** Copy a problem's tensors once into shared memory (or keep one private copy) and name it. */
-  register(p: Problem): RegisteredProblem {
-    const { n, d } = p;
-    const len = n * d;
-    const make = (src: Float64Array): Float64Array => {
-      const a = this.shared ? new Float64Array(new SharedArrayBuffer(len * 8)) : new Float64Array(len);
-      a.set(src.subarray(0, len));
-      return a;
-    };
-    const tensors: ThreadTensors = { n, d, A1: make(p.A1), A2: make(p.A2), A3: make(p.A3), B: make(p.B) };
-    return { id: `${process.pid}-${randomUUID()}`, n, d, tensors, shared: this.shared };
-  }
-
-  /** Run one task; resends once with tensors when the thread does not hold the problem yet. */
-  private async runTask(reg: RegisteredProblem, kind: ThreadTask['kind'], msg: unknown, abort: Int32Array | undefined, signal: AbortSignal): Promise<unknown> {
-    if (this.destroyed) throw new AttnfitError(ErrorCodes.INTERNAL, 'engine pool is closed');
-    const task: ThreadTask = { kind, problemId: reg.id, msg };
-    if (abort) task.abort = abort;
-    let reply = await this.piscina.run(task, { signal }) as ThreadReply;
-    if (!reply.ok && reply.miss) {
-      task.tensors = reg.tensors;
-      reply = await this.piscina.run(task, { signal }) as ThreadReply;
-    }
-    if (reply.ok) return reply.value;
-    if (reply.miss) throw new AttnfitError(ErrorCodes.INTERNAL, 'thread did not accept the problem tensors');
-    throw wireToError(reply.error);
-  }
-
-  /**
-   * Run tasks concurrently and return their values in task order. Rejects with CANCELLED when
-   * `signal` aborts (the shared flag stops threads between blocks; busy threads are terminated
-   * after {@link ABORT_BACKSTOP_MS}), with TIMEOUT after `timeoutMs`.
-   */
-  private async runAll(reg: RegisteredProblem, kind: ThreadTask['kind'], msgs: unknown[], opts: RunOptions): Promise<unknown[]> {
-    const timeoutErr = opts.timeoutMs !== undefined ? new AttnfitError(ErrorCodes.TIMEOUT, `evaluation timed out after ${opts.timeoutMs} ms`, { retryable: true }) : undefined;
-    if (opts.signal?.aborted) throw cancelled('evaluation cancelled before it started');
-    const abort = this.shared ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
-    const hard = new AbortController();
-    setMaxListeners(0, hard.signal); // one listener per queued task (blocks may exceed 10)
-    let backstop: NodeJS.Timeout | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    const stopper = new Promise<never>((_, reject) => {
-      const stop = (err: AttnfitError) => {
-        if (abort) Atomics.store(abort, 0, 1);
-        backstop = setTimeout(() => hard.abort(err), abort ? ABORT_BACKSTOP_MS : 0);
-        backstop.unref();
-        reject(err);
-      };
-      onAbort = () => stop(cancelled('evaluation cancelled'));
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      if (timeoutErr) { timer = setTimeout(() => stop(timeoutErr), opts.timeoutMs); timer.unref(); }
-    });
-    stopper.catch(() => undefined);
-    try {
-      const work = Promise.all(msgs.map((m) => this.runTask(reg, kind, m, abort, hard.signal)));
-      work.catch(() => undefined);
-      return await Promise.race([work, stopper]);
-    } finally {
-      if (timer) clearTimeout(timer);
-      if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
-      void backstop;
-    }
-  }
-
-  /** Partials of each row range (one task per range), in range order. */
-  async blocks(reg: RegisteredProblem, ranges: ReadonlyArray<readonly [number, number]>, X: Float64Array, Y: Float64Array, want: Want, opts: RunOptions = {}): Promise<Partials[]> {
-    const msgs = ranges.map(([r0, r1]) => ({ r0, r1, X, Y, want }));
-    return await this.runAll(reg, 'block', msgs, opts) as Partials[];
-  }
-
-  /** Gram matrices A1ᵀA1, A2ᵀA2 (d×d). */
-  async gram(reg: RegisteredProblem, opts: RunOptions = {}): Promise<{ G1: Float64Array; G2: Float64Array }> {
-    const [g] = await this.runAll(reg, 'gram', [{}], opts);
-    return g as { G1: Float64Array; G2: Float64Array };
-  }
-
-  /** Terminate the threads. Idempotent. */
-  async destroy(): Promise<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    await this.piscina.destroy();
+    super(threads, { ...opts, filename: opts.filename ?? threadEntryPath() });
   }
 }

@@ -1,2 +1,7 @@
 export { connectNats, mapConnectError } from './nats-connect.js';
 export type { NatsAuthOptions } from './nats-connect.js';
+export { BlockPool, sabEnabled, ABORT_BACKSTOP_MS } from './pool.js';
+export type { RegisteredProblem, RunOptions } from './pool.js';
+export type {
+  ThreadTask, ThreadReply, ThreadTensors, ThreadKind, ThreadMsgByKind, ThreadValueByKind, BlockMsg, BlocksMsg, GramMsg,
+} from './thread-protocol.js';

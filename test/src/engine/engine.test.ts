@@ -10,7 +10,7 @@ import { AttnfitError } from '@attnfit/shared/core';
 import { evaluateProblem } from '@attnfit/shared/math';
 import type { Partials, Want } from '@attnfit/shared/math';
 import { EnginePool, InlineOracle, LocalOracle, getEnginePool, shutdownEngine } from '@attnfit/coordinator';
-import { BlockPool } from '@attnfit/worker';
+import { createBlockPool } from '@attnfit/worker';
 import runThreadTask from '@attnfit/worker/thread';
 import { randMatrix, rng } from '../helpers/rng.js';
 import { planted } from '../solver/planted.js';
@@ -137,7 +137,7 @@ test('thread entry protocol: miss without tensors, then cached; abort flag; unkn
 });
 
 test('worker BlockPool gives the same bits as the engine', async () => {
-  const bp = new BlockPool(2);
+  const bp = createBlockPool(2);
   try {
     const reg = bp.register(p);
     const parts = await bp.blocks(reg, [[0, 48], [48, 96]], X, Y, { loss: true, gradX: true });

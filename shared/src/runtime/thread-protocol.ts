@@ -1,7 +1,7 @@
 /**
  * Message format of the piscina thread entry (`@attnfit/worker/thread`, compiled from
- * `worker/src/thread.ts`). Users: the coordinator's local engine (which mirrors these few fields,
- * since it may not import this package) and the worker's {@link BlockPool} / NATS service.
+ * `worker/src/thread.ts`). Users: the thread entry itself, and {@link BlockPool} (shared runtime
+ * layer) used by the coordinator's local engine and the worker's NATS service.
  *
  * Protocol:
  * - A task names its problem by `problemId`. Threads cache problem tensors by id (small LRU).
@@ -13,8 +13,8 @@
  *   non-zero the thread rejects remaining work with code CANCELLED (checked between blocks).
  * - Replies never throw: every outcome is a {@link ThreadReply}; errors travel as WireError.
  */
-import type { WireError } from '@attnfit/shared/core';
-import type { Partials, Want } from '@attnfit/shared/math';
+import type { WireError } from '../core/index.js';
+import type { Partials, Want } from '../math/index.js';
 
 /** Problem tensors as Float64Array views (SharedArrayBuffer-backed, or plain copies). */
 export interface ThreadTensors {
