@@ -1,29 +1,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadProblem, readNpy } from '@attnfit/shared/io';
 // Same GEMM backend as the CLI processes this test compares against (native BLAS when built).
 import '@attnfit/shared/native';
+import { cli } from '../helpers/cli.js';
 
-const BIN = fileURLToPath(new URL('../../../coordinator/bin/attnfit.js', import.meta.url));
 let tmp = '';
 
-/** Run the CLI; resolves with exit code, stdout, stderr. */
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 test.before(async () => { tmp = await mkdtemp(join(tmpdir(), 'attnfit-gen-')); });
 test.after(async () => { await rm(tmp, { recursive: true, force: true }); });

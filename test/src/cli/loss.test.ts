@@ -1,6 +1,5 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,21 +10,11 @@ import { evaluateProblem } from '@attnfit/shared/math';
 import { rng, randn, randMatrix } from '../helpers/rng.js';
 // Same GEMM backend as the CLI processes this test compares against (native BLAS when built).
 import '@attnfit/shared/native';
+import { cli } from '../helpers/cli.js';
 
-const BIN = fileURLToPath(new URL('../../../coordinator/bin/attnfit.js', import.meta.url));
 const FIX = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 let tmp = '';
 
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 interface P { n: number; d: number; A1: Float64Array; A2: Float64Array; A3: Float64Array; B: Float64Array }
 
