@@ -9,6 +9,9 @@
 import { availableParallelism } from 'node:os';
 import { LocalOracle, shutdownEngine, solve } from '@attnfit/coordinator';
 import { gemmBackend, vexpBackend } from '@attnfit/shared/kernels';
+// The engine's threads load the optional native BLAS when it is built; load it here too so the
+// backend printed with the table is the one that computed it.
+import '@attnfit/shared/native';
 import { plantedProblem } from '../coordinator/dist/cli/commands/generate.js';
 import { RUNS, fmt, machine, machineMd, stats, table, writeResults, randn } from './lib/common.mjs';
 
