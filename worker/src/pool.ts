@@ -3,7 +3,7 @@
  * compiled thread entry (./thread.js).
  */
 import { fileURLToPath } from 'node:url';
-import { BlockPool } from '@attnfit/shared/runtime';
+import { BlockPool } from '@attnfit/shared/runtime/pool';
 
 /** Path of this package's compiled thread entry. */
 export function threadEntryPath(): string {

@@ -3,10 +3,10 @@
  * thread entry, named by path (the coordinator never imports @attnfit/worker).
  */
 import { createRequire } from 'node:module';
-import { BlockPool } from '@attnfit/shared/runtime';
+import { BlockPool } from '@attnfit/shared/runtime/pool';
 
-export { sabEnabled, ABORT_BACKSTOP_MS } from '@attnfit/shared/runtime';
-export type { RegisteredProblem, RunOptions } from '@attnfit/shared/runtime';
+export { sabEnabled, ABORT_BACKSTOP_MS } from '@attnfit/shared/runtime/pool';
+export type { RegisteredProblem, RunOptions } from '@attnfit/shared/runtime/pool';
 
 /** Path of the worker's compiled thread entry. */
 export function threadEntryPath(): string {

@@ -7,7 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { Piscina } from 'piscina';
+import { createRequire } from 'node:module';
+import type { Piscina } from 'piscina';
 import { AttnfitError, ErrorCodes, wireToError } from '../core/index.js';
 import type { Partials, Problem, Want } from '../math/index.js';
 import type { ThreadReply, ThreadTask, ThreadTensors } from './thread-protocol.js';
@@ -39,6 +40,13 @@ function cancelled(why: string): AttnfitError {
   return new AttnfitError(ErrorCodes.CANCELLED, why);
 }
 
+let piscinaCtor: typeof Piscina | undefined;
+/** piscina is loaded when the first pool is made: inline runs (`--threads 1`) skip its ~50 ms load. */
+function loadPiscina(): typeof Piscina {
+  piscinaCtor ??= (createRequire(import.meta.url)('piscina') as { Piscina: typeof Piscina }).Piscina;
+  return piscinaCtor;
+}
+
 /**
  * A piscina pool of `threads` threads running block tasks for registered problems.
  * Example: `const pool = new BlockPool(2, { filename: threadEntryPath() }); const reg = pool.register(p);
@@ -54,7 +62,7 @@ export class BlockPool {
     if (!Number.isInteger(threads) || threads < 1) throw new AttnfitError(ErrorCodes.BAD_OPTION, `threads: must be an integer >= 1 (got ${threads})`);
     this.threads = threads;
     this.shared = opts.shared ?? sabEnabled();
-    this.piscina = new Piscina({ filename: opts.filename, minThreads: threads, maxThreads: threads, idleTimeout: 60_000 });
+    this.piscina = new (loadPiscina())({ filename: opts.filename, minThreads: threads, maxThreads: threads, idleTimeout: 60_000 });
   }
 
   /** Copy a problem's tensors once into shared memory (or keep one private copy) and name it. */
