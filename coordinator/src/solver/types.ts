@@ -63,12 +63,8 @@ export interface MethodState {
 /** What onIteration receives. */
 export type IterationEvent = IterationRecord & { start: number; X: Float64Array; Y: Float64Array; state: MethodState };
 
-/** A finished start (resume input and report entry). */
-export interface StartResult {
-  start: number;
-  /** 'x0' (the warm start) or 'random' (seed). */
-  init: 'x0' | 'random';
-  seed?: number;
+/** Outcome of one fit: the point reached and how the run ended (shared by a start and the solve). */
+export interface FitOutcome {
   X: Float64Array;
   Y: Float64Array;
   loss: number;
@@ -78,9 +74,18 @@ export interface StartResult {
   iterations: number;
   converged: boolean;
   stopReason: StopReason;
+  /** Plain-language outcome, e.g. "stationary point, relative loss 0.23 — not a zero-residual fit". */
   message: string;
   seconds: number;
   history: IterationRecord[];
+}
+
+/** A finished start (resume input and report entry). */
+export interface StartResult extends FitOutcome {
+  start: number;
+  /** 'x0' (the warm start) or 'random' (seed). */
+  init: 'x0' | 'random';
+  seed?: number;
 }
 
 /** Hooks of {@link solve}. */
@@ -101,24 +106,11 @@ export interface SolveHooks {
   };
 }
 
-/** Result of {@link solve}: the best start, plus every start. */
-export interface SolveResult {
+/** Result of {@link solve}: the best start's outcome, plus every start. */
+export interface SolveResult extends FitOutcome {
   method: SolveMethod;
-  X: Float64Array;
-  Y: Float64Array;
-  loss: number;
-  relLoss: number;
-  objective: number;
-  gradNorm: number;
-  iterations: number;
-  converged: boolean;
-  stopReason: StopReason;
-  /** Plain-language outcome, e.g. "stationary point, relative loss 0.23 — not a zero-residual fit". */
-  message: string;
   interrupted: boolean;
   /** Index of the best start. */
   bestStart: number;
-  seconds: number;
-  history: IterationRecord[];
   starts: StartResult[];
 }
