@@ -25,7 +25,7 @@ import { cpus, loadavg, totalmem, platform, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DynamicAttention } from '@attnfit/shared/dynamic';
-import { dgemmBase, gemmBackend } from '@attnfit/shared/kernels';
+import { dgemmBase, gemmBackendDetail } from '@attnfit/shared/kernels';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -188,7 +188,7 @@ function sameBits(a, b) {
 async function rebuildBench(threads) {
   // the helper threads load the optional native BLAS; so must this thread (one GEMM everywhere)
   await import('@attnfit/shared/native');
-  machine.gemm = gemmBackend();
+  machine.gemm = gemmBackendDetail();
   const { DynamicRebuildPool } = await import('@attnfit/worker');
   const pool = new DynamicRebuildPool(threads);
   const ns = opt('--n', '2048,4096').split(',').map(Number);
@@ -237,7 +237,7 @@ async function rebuildBench(threads) {
 // ---------------------------------------------------------------- main
 const machine = {
   cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, os: `${platform()} ${release()}`,
-  memGiB: +(totalmem() / 2 ** 30).toFixed(1), gemm: gemmBackend(), loadavg1m: +loadavg()[0].toFixed(2),
+  memGiB: +(totalmem() / 2 ** 30).toFixed(1), gemm: gemmBackendDetail(), loadavg1m: +loadavg()[0].toFixed(2),
 };
 const config = { quick, ns: NS, ds: DS, ops: OPS, repeats: REPEATS, budgetMs: BUDGET_MS, tau: TAU };
 process.stderr.write(`machine: ${JSON.stringify(machine)}\nconfig: ${JSON.stringify(config)}\n`);

@@ -3,7 +3,7 @@
 // ts, reference ts-ref on small shapes, native-blas when built) and numpy (when python3 + numpy are present), one
 // thread. Prints a markdown table (median of ≥ 5 runs, min–max) and writes
 // bench/results/gemm.{json,md}.  Usage: node bench/gemm.mjs   (env BENCH_RUNS=N)
-import { dgemmBase, gemmBackend, gemmBackends, setGemmBackend, vexp, vexpBackend } from '@attnfit/shared/kernels';
+import { dgemmBase, gemmBackend, gemmBackends, setGemmBackend, vexp, vexpBackend, wasmGemmVariants, setWasmGemmVariant, wasmGemmVariant, gemmBackendDetail } from '@attnfit/shared/kernels';
 import { nativeBlasStatus } from '@attnfit/shared/native';
 import { machine, machineMd, numpyInfo, runPython, stats, table, timeMs, writeResults, randn, fmt, RUNS } from './lib/common.mjs';
 
@@ -23,9 +23,17 @@ const REF_MAX_MNK = 512 ** 3;
 
 const nat = nativeBlasStatus();
 const defaultBackend = gemmBackend();
-const backends = ['wasm-simd', 'ts', 'ts-ref', 'native-blas'].filter((b) => gemmBackends().includes(b));
+// Columns: each WebAssembly variant (relaxed-SIMD FMA, plain mul+add), the packed TS kernel, the
+// reference, native BLAS when built. A column is [label, backend, wasm variant].
+const defaultVariant = wasmGemmVariant();
+const defaultDetail = gemmBackendDetail();
+const columns = [
+  ...wasmGemmVariants().map((v) => [`wasm-simd ${v === 'fma' ? 'FMA' : 'mul+add'}`, 'wasm-simd', v]),
+  ...['ts', 'ts-ref', 'native-blas'].filter((b) => gemmBackends().includes(b)).map((b) => [b, b, null]),
+];
+const backends = columns.map(([label]) => label);
 const np = numpyInfo();
-const m = machine({ gemm: `${backends.join(', ')} (default here: ${defaultBackend})`, vexp: vexpBackend(), numpy: np?.numpy ?? null, nativeBlas: nat.loaded ? nat.config : `absent: ${nat.reason}` });
+const m = machine({ gemm: `${backends.join(', ')} (default here: ${defaultDetail})`, vexp: vexpBackend(), numpy: np?.numpy ?? null, nativeBlas: nat.loaded ? nat.config : `absent: ${nat.reason}` });
 console.error(`gemm bench: ${m.cpu}, ${m.cores} cores, node ${m.node}, backend ${m.gemm}, numpy ${m.numpy ?? 'absent'}`);
 
 const results = [];
@@ -33,9 +41,10 @@ for (const [label, M, N, K, tA, tB] of SHAPES) {
   const A = randn(M * K, 1), B = randn(K * N, 2), C = new Float64Array(M * N);
   const lda = tA ? M : K, ldb = tB ? K : N, flops = 2 * M * N * K;
   const row = { label, M, N, K, transA: tA, transB: tB, gflops: {} };
-  for (const name of backends) {
-    if (name === 'ts-ref' && M * N * K > REF_MAX_MNK) continue;
-    setGemmBackend(name);
+  for (const [name, backend, variant] of columns) {
+    if (backend === 'ts-ref' && M * N * K > REF_MAX_MNK) continue;
+    setGemmBackend(backend);
+    if (variant) setWasmGemmVariant(variant);
     // small products: several calls per timed sample (≥ ~5·10⁷ multiply-adds) and more warm-up,
     // so JIT tier-up and timer resolution do not dominate; times are per call
     const inner = Math.max(1, Math.round(5e7 / (M * N * K)));
@@ -65,6 +74,7 @@ if (np) {
 }
 
 setGemmBackend(defaultBackend);
+if (defaultVariant) setWasmGemmVariant(defaultVariant);
 const cols = [...backends, ...(np ? ['numpy'] : [])];
 const cell = (g) => (g ? `${fmt(g.median, 2)} (${fmt(g.min, 1)}–${fmt(g.max, 1)})` : '—');
 const md = [

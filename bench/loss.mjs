@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluateProblem } from '@attnfit/shared/math';
-import { gemmBackend, gemmBackends, setGemmBackend, vexpBackend } from '@attnfit/shared/kernels';
+import { gemmBackendDetail, gemmBackends, setGemmBackend, vexpBackend } from '@attnfit/shared/kernels';
 import { nativeBlasStatus } from '@attnfit/shared/native';
 import { encodeNpy, loadMatrix } from '@attnfit/shared/io';
 import { machine, machineMd, numpyInfo, runPython, stats, table, timeMs, writeResults, randn, fmt, RUNS, repoDir, numpyEnv } from './lib/common.mjs';
@@ -27,7 +27,7 @@ const WANT = { loss: true, gradX: true, gradY: true };
 const np = numpyInfo();
 const nat = nativeBlasStatus();
 setGemmBackend('wasm-simd'); // the default product configuration; native-blas is an extra column
-const m = machine({ gemm: gemmBackend(), vexp: vexpBackend(), numpy: np?.numpy ?? null, nativeBlas: nat.loaded ? nat.config : `absent: ${nat.reason}` });
+const m = machine({ gemm: gemmBackendDetail(), vexp: vexpBackend(), numpy: np?.numpy ?? null, nativeBlas: nat.loaded ? nat.config : `absent: ${nat.reason}` });
 const withNative = gemmBackends().includes('native-blas');
 console.error(`loss bench: ${m.cpu}, ${m.cores} cores, node ${m.node}, gemm ${m.gemm}, exp ${m.vexp}, numpy ${m.numpy ?? 'absent'}`);
 
@@ -127,7 +127,7 @@ const md = [
   '',
   '### In process (evaluateProblem vs numpy, random problem, loss + ∇X + ∇Y)',
   '',
-  table(['n', 'd', 'attnfit (wasm-simd)', ...(withNative ? ['attnfit (native-blas)'] : []), 'numpy', 'attnfit / numpy', ...(withNative ? ['native / numpy'] : [])],
+  table(['n', 'd', `attnfit (${gemmBackendDetail()})`, ...(withNative ? ['attnfit (native-blas)'] : []), 'numpy', 'attnfit / numpy', ...(withNative ? ['native / numpy'] : [])],
     inproc.map((r) => [r.n, r.d, c(r.attnfit), ...(withNative ? [c(r.native)] : []), c(r.numpy), ratio(r.attnfit, r.numpy), ...(withNative ? [ratio(r.native, r.numpy)] : [])])),
   '',
   '### Time exponent in n (attnfit, least squares of log t on log n)',

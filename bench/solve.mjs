@@ -8,7 +8,7 @@
 // Writes bench/results/solve-<time>.json and .md, and prints the markdown table.
 import { availableParallelism } from 'node:os';
 import { LocalOracle, shutdownEngine, solve } from '@attnfit/coordinator';
-import { gemmBackend, vexpBackend } from '@attnfit/shared/kernels';
+import { gemmBackendDetail, vexpBackend } from '@attnfit/shared/kernels';
 // The engine's threads load the optional native BLAS when it is built; load it here too so the
 // backend printed with the table is the one that computed it.
 import '@attnfit/shared/native';
@@ -47,7 +47,7 @@ for (const { n, d, method } of CONFIGS) {
   }
 }
 await shutdownEngine();
-const m = machine({ gemm: gemmBackend(), vexp: vexpBackend() });
+const m = machine({ gemm: gemmBackendDetail(), vexp: vexpBackend() });
 const md = [
   `### attnfit solve: warm start (X_true + 0.05·noise), tol ${TOL}`,
   '',

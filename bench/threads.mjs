@@ -10,7 +10,7 @@
 // Prints markdown; writes bench/results/threads[-BACKEND].{json,md}.
 // Usage: node bench/threads.mjs [--quick] [--no-fit]   (env BENCH_RUNS=N)
 import { availableParallelism } from 'node:os';
-import { gemmBackend, vexpBackend } from '@attnfit/shared/kernels';
+import { gemmBackendDetail, vexpBackend } from '@attnfit/shared/kernels';
 import '@attnfit/shared/native'; // same GEMM as the CLI and the worker threads
 import { createOracle, shutdownEngine } from '@attnfit/coordinator';
 import { defaultBlockRows, planBlocks } from '@attnfit/shared/math';
@@ -24,7 +24,7 @@ const THREADS = [1, 2];
 const FIT_NS = quick ? [512, 1024, 2048] : [1024, 2048, 4096, 8192];
 const WANT = { loss: true, gradX: true, gradY: true };
 
-const m = machine({ gemm: gemmBackend(), vexp: vexpBackend(), numpy: 'not used', openblasCoretype: process.env.OPENBLAS_CORETYPE ?? 'unset' });
+const m = machine({ gemm: gemmBackendDetail(), vexp: vexpBackend(), numpy: 'not used', openblasCoretype: process.env.OPENBLAS_CORETYPE ?? 'unset' });
 console.error(`threads bench: ${m.cpu}, ${m.cores} cores (availableParallelism ${availableParallelism()}), node ${m.node}, gemm ${m.gemm}, load ${m.loadavg}`);
 
 function problem(n, d, seed) {

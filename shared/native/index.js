@@ -3,6 +3,9 @@
 // native/build/attnfit_blas.node exists (built by `npm run build:native`) and loads — unless
 // ATTNFIT_GEMM names another backend (ts, ref, wasm). Otherwise nothing changes and
 // `nativeBlasStatus().reason` says why. Plain JS outside src/: kernels may not import node:*.
+// It first imports ./wasm-flags.js, which enables relaxed SIMD for the WebAssembly FMA GEMM, so
+// every entry point that loads the native backend also gets the fastest WebAssembly kernel.
+import './wasm-flags.js';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -6,7 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
-import { gemmBackend } from '@attnfit/shared/kernels';
+import { gemmBackendDetail } from '@attnfit/shared/kernels';
 // Optional native BLAS (active only when built); the worker thread entry imports it as well.
 import '@attnfit/shared/native';
 import { reportError } from './errors.js';
@@ -27,7 +27,7 @@ const MODULES: Array<{ commands: readonly string[]; load: () => Promise<CommandM
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return `attnfit ${pkg.version} (gemm: ${gemmBackend()}, node ${process.version})`;
+  return `attnfit ${pkg.version} (gemm: ${gemmBackendDetail()}, node ${process.version})`;
 }
 
 /** Build the program (exported for tests and for --help generation); `only` = the command named on the command line. */

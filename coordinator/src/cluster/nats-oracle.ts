@@ -9,7 +9,7 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { createInbox, nuid } from '@nats-io/transport-node';
 import { AttnfitError, ErrorCodes, wireToError } from '@attnfit/shared/core';
-import { dgemmBase, gemmBackend } from '@attnfit/shared/kernels';
+import { dgemmBase, gemmBackendDetail } from '@attnfit/shared/kernels';
 import { bNorm2, defaultBlockRows, planBlocks } from '@attnfit/shared/math';
 import type { Partials, Problem, Want } from '@attnfit/shared/math';
 import {
@@ -249,7 +249,7 @@ export class NatsOracle implements Oracle {
   }
 
   info(): OracleInfo {
-    return { kind: 'nats', workers: this.stats.workers.size, blockRows: this.blockRows, blocks: this.blocks.length, gemm: gemmBackend() };
+    return { kind: 'nats', workers: this.stats.workers.size, blockRows: this.blockRows, blocks: this.blocks.length, gemm: gemmBackendDetail() };
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@
  * partials in block order, so results are bitwise identical for any thread count.
  */
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
-import { dgemmBase, gemmBackend } from '@attnfit/shared/kernels';
+import { dgemmBase, gemmBackendDetail } from '@attnfit/shared/kernels';
 import { blockPartials, bNorm2, combinePartials, defaultBlockRows, emptyPartials, planBlocks } from '@attnfit/shared/math';
 import type { Partials, Problem, Want } from '@attnfit/shared/math';
 import { defaultThreads, getEnginePool } from '../engine/index.js';
@@ -80,7 +80,7 @@ export class LocalOracle extends BaseOracle {
     return reduceInOrder(parts);
   }
   info(): OracleInfo {
-    return { kind: 'local', threads: this.pool.threads, blockRows: this.blockRows, blocks: this.ranges.length, gemm: gemmBackend() };
+    return { kind: 'local', threads: this.pool.threads, blockRows: this.blockRows, blocks: this.ranges.length, gemm: gemmBackendDetail() };
   }
 }
 
@@ -111,6 +111,6 @@ export class InlineOracle extends BaseOracle {
     return acc;
   }
   info(): OracleInfo {
-    return { kind: 'inline', threads: 1, blockRows: this.blockRows, blocks: this.ranges.length, gemm: gemmBackend() };
+    return { kind: 'inline', threads: 1, blockRows: this.blockRows, blocks: this.ranges.length, gemm: gemmBackendDetail() };
   }
 }

@@ -9,7 +9,7 @@
  */
 import { dgemmRef } from './gemm-ref.js';
 import { dgemmTs } from './gemm-ts.js';
-import { dgemmWasm, wasmGemmAvailable } from './wasm-gemm.js';
+import { dgemmWasm, wasmGemmAvailable, wasmGemmVariant } from './wasm-gemm.js';
 import { wasmLoadError } from './wasm-module.js';
 
 export type GemmFn = typeof dgemmRef;
@@ -21,6 +21,15 @@ let active: { name: string; fn: GemmFn } = { name: 'ts-ref', fn: dgemmRef };
 
 /** Name of the GEMM backend in use (reported by `attnfit --version` and in reports). */
 export function gemmBackend(): string { return active.name; }
+
+/**
+ * The backend in use with its kernel variant, for `attnfit --version` and reports: e.g.
+ * 'wasm-simd (f64x2 FMA)', 'wasm-simd (f64x2 mul+add)', 'native-blas', 'ts'.
+ */
+export function gemmBackendDetail(): string {
+  if (active.name !== 'wasm-simd') return active.name;
+  return `wasm-simd (f64x2 ${wasmGemmVariant() === 'fma' ? 'FMA' : 'mul+add'})`;
+}
 
 /** Names of the GEMM backends usable in this thread (e.g. ['ts-ref', 'ts', 'wasm-simd']). */
 export function gemmBackends(): string[] { return [...backends.keys()]; }

@@ -1,9 +1,10 @@
 export { dgemm, dgemmBase, gemmBackend, setGemmBackend } from './gemm.js';
 export type { GemmFn } from './gemm.js';
 export { dgemmRef } from './gemm-ref.js';
-export { gemmBackends, gemmWasmLoadError } from './gemm.js';
+export { gemmBackends, gemmBackendDetail, gemmWasmLoadError } from './gemm.js';
 export { dgemmTs, dgemmTsPacked } from './gemm-ts.js';
-export { dgemmWasm, dgemmWasmPacked, wasmGemmAvailable } from './wasm-gemm.js';
+export { dgemmWasm, dgemmWasmPacked, wasmGemmAvailable, wasmGemmVariant, wasmGemmVariants, setWasmGemmVariant, wasmGemmFmaStatus } from './wasm-gemm.js';
+export type { WasmGemmVariant } from './wasm-gemm.js';
 export { GEMM_BLOCKING, GEMM_SMALL_MNK } from './gemm-blocking.js';
 export { scaleC } from './gemm-driver.js';
 export type { GemmBlocking } from './gemm-blocking.js';

@@ -1,19 +1,26 @@
 /**
  * WebAssembly SIMD GEMM backend ('wasm-simd'): the shared block loops and packing
  * (gemm-driver.ts, gemm-pack.ts) write straight into WebAssembly memory, and the macro-kernel
- * plus its 4×4 f64x2 micro-kernel (shared/wasm/gemm.wat) run inside WebAssembly. Memory grows on
- * demand; each thread has its own instance.
+ * plus its 2×8 f64x2 micro-kernel run inside WebAssembly. Memory grows on demand; each thread has
+ * its own instances.
+ *
+ * Two variants of the same kernel: 'fma' (shared/wasm/gemm-fma.wat, relaxed-SIMD
+ * f64x2.relaxed_madd → one vfmadd231pd per multiply-add on x64) when the runtime accepts relaxed
+ * SIMD, else 'plain' (shared/wasm/gemm.wat, mul + add). The choice is made once per thread at the
+ * first GEMM and is the same in every thread of a process (the runtime flag is process-wide), so
+ * results stay bitwise independent of the thread count; the two variants agree to rounding.
  */
 import { GEMM_BLOCKING, GEMM_SMALL_MNK } from './gemm-blocking.js';
 import { gemmBlocked, type GemmEngine } from './gemm-driver.js';
 import { dgemmRef } from './gemm-ref.js';
-import { wasmKernels } from './wasm-module.js';
+import { wasmKernels, loadGemmFma, gemmFmaLoadError, type GemmWasmExports } from './wasm-module.js';
 
 const PAGE = 65536;
 
-function makeEngine(): GemmEngine | null {
-  if (!wasmKernels) return null;
-  const g = wasmKernels.gemm;
+/** A WebAssembly GEMM variant: 'fma' (relaxed-SIMD fused multiply-add) or 'plain' (mul + add). */
+export type WasmGemmVariant = 'fma' | 'plain';
+
+function makeEngine(g: GemmWasmExports): GemmEngine {
   const blocking = GEMM_BLOCKING.wasm;
   if (g.MR.value !== blocking.mr || g.NR.value !== blocking.nr) {
     throw new Error(`wasm gemm: micro-kernel is ${g.MR.value}x${g.NR.value} but GEMM_BLOCKING.wasm says ${blocking.mr}x${blocking.nr}`);
@@ -35,10 +42,50 @@ function makeEngine(): GemmEngine | null {
   };
 }
 
-const engine = makeEngine();
+const plainEngine = wasmKernels ? makeEngine(wasmKernels.gemm) : null;
+let fmaEngine: GemmEngine | null | undefined;
+let engine: GemmEngine | null = null;
+let variant: WasmGemmVariant | null = null;
+
+function fma(): GemmEngine | null {
+  if (fmaEngine === undefined) {
+    const g = loadGemmFma();
+    fmaEngine = g ? makeEngine(g) : null;
+  }
+  return fmaEngine;
+}
 
 /** True when the WebAssembly SIMD GEMM is usable in this thread. */
-export const wasmGemmAvailable: boolean = engine !== null;
+export const wasmGemmAvailable: boolean = plainEngine !== null;
+
+/** Variants usable in this thread (resolves the lazy FMA module): e.g. ['fma', 'plain']. */
+export function wasmGemmVariants(): WasmGemmVariant[] {
+  if (!plainEngine) return [];
+  return fma() ? ['fma', 'plain'] : ['plain'];
+}
+
+/**
+ * The variant in use ('fma' when the runtime accepts relaxed SIMD, else 'plain'; null without
+ * WebAssembly). The first call fixes the automatic choice.
+ */
+export function wasmGemmVariant(): WasmGemmVariant | null {
+  if (!variant && plainEngine) setWasmGemmVariant(fma() ? 'fma' : 'plain');
+  return variant;
+}
+
+/** Why the FMA variant is not in use ('' when it is). */
+export function wasmGemmFmaStatus(): string { return wasmGemmVariant() === 'fma' ? '' : gemmFmaLoadError || 'plain variant selected'; }
+
+/**
+ * Selects a variant (tests, benchmarks). Throws RangeError naming it when it is unavailable.
+ * Example: `setWasmGemmVariant('plain')`.
+ */
+export function setWasmGemmVariant(v: WasmGemmVariant): void {
+  const e = v === 'fma' ? fma() : v === 'plain' ? plainEngine : undefined;
+  if (e === undefined) throw new RangeError(`setWasmGemmVariant: unknown variant '${String(v)}' (fma, plain)`);
+  if (!e) throw new RangeError(`setWasmGemmVariant: '${v}' is not available (${v === 'fma' ? gemmFmaLoadError : 'no WebAssembly'})`);
+  engine = e; variant = v;
+}
 
 /** The packed WebAssembly GEMM without the small-size shortcut (tests and benchmarks). */
 export function dgemmWasmPacked(
@@ -47,8 +94,8 @@ export function dgemmWasmPacked(
   B: Float64Array, offB: number, ldb: number,
   beta: number, C: Float64Array, offC: number, ldc: number,
 ): void {
-  if (!engine) throw new Error('wasm gemm: WebAssembly kernels are not available');
-  gemmBlocked(engine, transA, transB, M, N, K, alpha, A, offA, lda, B, offB, ldb, beta, C, offC, ldc);
+  if (!engine && !wasmGemmVariant()) throw new Error('wasm gemm: WebAssembly kernels are not available');
+  gemmBlocked(engine!, transA, transB, M, N, K, alpha, A, offA, lda, B, offB, ldb, beta, C, offC, ldc);
 }
 
 /**

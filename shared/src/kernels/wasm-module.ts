@@ -3,6 +3,10 @@
  * shared/wasm/*.wat) and instantiates them synchronously. When the generated file is missing
  * (tsc run without the shared build script) or the engine lacks SIMD, `wasmKernels` is null and
  * callers fall back to TypeScript; `wasmLoadError` says why.
+ *
+ * The FMA GEMM (gemm-fma.wat, relaxed SIMD) is instantiated lazily by {@link loadGemmFma}, at the
+ * first GEMM rather than at import, so that an entry point may enable relaxed SIMD (Node 20:
+ * `--experimental-wasm-relaxed-simd`, see shared/native/wasm-flags.js) in any import order.
  */
 
 // Minimal typings for the WebAssembly JS API (the repo's `lib` has no DOM / WebAssembly types).
@@ -42,6 +46,8 @@ function instantiate<T>(b64: string): T {
   return new WebAssembly.Instance(new WebAssembly.Module(decode(b64))).exports as unknown as T;
 }
 
+let bytesModule: { GEMM_FMA_WASM_BASE64: string } | null = null;
+
 /** Why the WebAssembly kernels are unavailable ('' when they loaded). */
 export let wasmLoadError = '';
 
@@ -50,7 +56,32 @@ export let wasmKernels: { gemm: GemmWasmExports; vexp: VexpWasmExports } | null 
 
 try {
   const bytes = await import('./wasm-bytes.js');
+  bytesModule = bytes;
   wasmKernels = { gemm: instantiate<GemmWasmExports>(bytes.GEMM_WASM_BASE64), vexp: instantiate<VexpWasmExports>(bytes.VEXP_WASM_BASE64) };
 } catch (err) {
   wasmLoadError = err instanceof Error ? err.message : String(err);
+}
+
+/** Why the FMA GEMM module is unavailable ('' when it loaded or was not tried yet). */
+export let gemmFmaLoadError = '';
+let gemmFma: GemmWasmExports | null | undefined;
+
+/**
+ * The relaxed-SIMD FMA GEMM module of this thread, instantiated on the first call; null (and
+ * {@link gemmFmaLoadError} set) when the runtime does not accept relaxed SIMD. The answer is fixed
+ * after the first call. Its exports have the same layout contract as the plain GEMM module.
+ */
+export function loadGemmFma(): GemmWasmExports | null {
+  if (gemmFma !== undefined) return gemmFma;
+  gemmFma = null;
+  if (!wasmKernels || !bytesModule) {
+    gemmFmaLoadError = wasmKernels ? 'gemm-fma module missing from the build' : wasmLoadError;
+    return null;
+  }
+  try {
+    gemmFma = instantiate<GemmWasmExports>(bytesModule.GEMM_FMA_WASM_BASE64);
+  } catch (err) {
+    gemmFmaLoadError = `relaxed SIMD not enabled in this runtime (${err instanceof Error ? err.message : String(err)})`;
+  }
+  return gemmFma;
 }

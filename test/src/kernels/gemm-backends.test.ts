@@ -1,13 +1,16 @@
 // WebAssembly SIMD and packed-TS GEMM backends against the reference kernel (the oracle):
 // odd shapes across block edges, all transposes, strides, offsets, alpha/beta variants,
-// β = 0 with NaN in C, K = 0, memory growth, and backend selection (ATTNFIT_GEMM).
+// β = 0 with NaN in C, K = 0, memory growth, and backend selection (ATTNFIT_GEMM). Both
+// WebAssembly variants are checked: the relaxed-SIMD FMA kernel and the plain mul+add kernel.
+import '@attnfit/shared/wasm-flags'; // relaxed SIMD on, as every attnfit entry point does
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
   dgemm, dgemmRef, dgemmWasm, dgemmWasmPacked, dgemmTs, dgemmTsPacked, gemmBackend, gemmBackends,
-  setGemmBackend, wasmGemmAvailable, gemmWasmLoadError, GEMM_BLOCKING,
+  setGemmBackend, wasmGemmAvailable, gemmWasmLoadError, GEMM_BLOCKING, gemmBackendDetail,
+  setWasmGemmVariant, wasmGemmVariant, wasmGemmVariants, wasmGemmFmaStatus, type WasmGemmVariant,
 } from '@attnfit/shared/kernels';
 import { rng, randMatrix, relErr } from '../helpers/rng.js';
 
@@ -27,12 +30,36 @@ function run(f: Gemm, tA: boolean, tB: boolean, M: number, N: number, K: number,
   return { got, want, C0 };
 }
 
-const packed: [string, Gemm][] = [['wasm-packed', dgemmWasmPacked], ['ts-packed', dgemmTsPacked], ['wasm', dgemmWasm], ['ts', dgemmTs]];
+/** `f` with the WebAssembly variant `v` selected for the call. */
+const withVariant = (v: WasmGemmVariant, f: Gemm): Gemm => (...args) => { setWasmGemmVariant(v); f(...args); };
+const packed: [string, Gemm][] = [
+  ['wasm-packed-fma', withVariant('fma', dgemmWasmPacked)], ['wasm-packed-plain', withVariant('plain', dgemmWasmPacked)],
+  ['ts-packed', dgemmTsPacked], ['wasm', dgemmWasm], ['ts', dgemmTs],
+];
 const { mr, nr, mc, kc, nc } = GEMM_BLOCKING.wasm;
 
 test('the WebAssembly kernels load in this build', () => {
   assert.ok(wasmGemmAvailable, `wasm gemm unavailable: ${gemmWasmLoadError()}`);
   assert.equal(gemmWasmLoadError(), '');
+});
+
+test('the relaxed-SIMD FMA variant loads once the flag is set, and is chosen automatically', () => {
+  assert.equal(wasmGemmVariants(), ['fma', 'plain'], wasmGemmFmaStatus());
+  assert.is(wasmGemmVariant(), 'fma');
+  assert.is(wasmGemmFmaStatus(), '');
+  assert.is(gemmBackendDetail(), 'wasm-simd (f64x2 FMA)');
+  assert.throws(() => setWasmGemmVariant('avx' as WasmGemmVariant), (e: unknown) => e instanceof RangeError && /unknown variant 'avx'/.test(e.message));
+});
+
+test('the FMA and plain variants agree to rounding and each is deterministic', () => {
+  const M = mc + 9, N = nc + 5, K = kc + 11;
+  const A = randMatrix(r, M, K), B = randMatrix(r, K, N);
+  const out = (v: WasmGemmVariant) => { setWasmGemmVariant(v); const C = new Float64Array(M * N); dgemmWasmPacked(false, false, M, N, K, 1, A, 0, K, B, 0, N, 0, C, 0, N); return C; };
+  const f1 = out('fma'), p1 = out('plain'), f2 = out('fma'), p2 = out('plain');
+  assert.ok(f1.every((v, i) => Object.is(v, f2[i])) && p1.every((v, i) => Object.is(v, p2[i])));
+  assert.ok(relErr(f1, p1) < 1e-14, `rel diff ${relErr(f1, p1)}`);
+  assert.ok(f1.some((v, i) => v !== p1[i]), 'the FMA variant rounds differently somewhere (it is really fused)');
+  setWasmGemmVariant('fma');
 });
 
 test('packed backends equal the reference: odd shapes, edge tiles, all transposes, strides, offsets', () => {
@@ -78,7 +105,8 @@ test('K = 0 only scales C (beta = 0 clears it, even over NaN)', () => {
   }
 });
 
-test('the WebAssembly and packed-TS kernels are bitwise identical (same packing and summation order)', () => {
+test('the plain WebAssembly and packed-TS kernels are bitwise identical (same packing and summation order)', () => {
+  setWasmGemmVariant('plain');
   for (const [M, N, K] of [[mc + 5, nc + 9, kc + 3], [64, 64, 64]] as const) {
     const A = randMatrix(r, M, K), B = randMatrix(r, N, K);
     const c1 = new Float64Array(M * N), c2 = new Float64Array(M * N);
@@ -86,12 +114,16 @@ test('the WebAssembly and packed-TS kernels are bitwise identical (same packing 
     dgemmTsPacked(false, true, M, N, K, 1, A, 0, K, B, 0, K, 0, c2, 0, N);
     assert.ok(c1.every((v, i) => Object.is(v, c2[i])), `M=${M} N=${N} K=${K}`);
   }
+  setWasmGemmVariant('fma');
 });
 
 test('WebAssembly memory grows for a large K panel and results stay right', () => {
   const M = 6, N = nc + 7, K = 3001; // packed B: K × NC·8 B ≈ 12 MiB > the initial 1 MiB
-  const { got, want } = run(dgemmWasmPacked, true, false, M, N, K, 1, 0, 1);
-  assert.ok(relErr(got, want) < 1e-12, `rel err ${relErr(got, want)}`);
+  for (const v of ['fma', 'plain'] as const) {
+    const { got, want } = run(withVariant(v, dgemmWasmPacked), true, false, M, N, K, 1, 0, 1);
+    assert.ok(relErr(got, want) < 1e-12, `${v}: rel err ${relErr(got, want)}`);
+  }
+  setWasmGemmVariant('fma');
 });
 
 test('backend selection: wasm-simd by default, setGemmBackend switches, unknown names are rejected', () => {
@@ -122,6 +154,20 @@ test('ATTNFIT_GEMM=ts forces the TypeScript fallback, =ref the reference kernel'
   assert.is(backendWith('ts'), 'ts');
   assert.is(backendWith('ref'), 'ts-ref');
   assert.is(backendWith(undefined), 'wasm-simd');
+});
+
+test('without the relaxed-SIMD flag (ATTNFIT_WASM_FMA=0, or no entry point set it) the plain kernel runs', () => {
+  const cwd = fileURLToPath(new URL('.', import.meta.url));
+  const probe = (pre: string) => `${pre}import('@attnfit/shared/kernels').then((k) => process.stdout.write(k.gemmBackendDetail() + '|' + k.wasmGemmVariants().join(',')))`;
+  const run1 = (pre: string, fma?: string) => {
+    const env = { ...process.env };
+    delete env.ATTNFIT_GEMM;
+    if (fma === undefined) delete env.ATTNFIT_WASM_FMA; else env.ATTNFIT_WASM_FMA = fma;
+    return execFileSync(process.execPath, ['--input-type=module', '-e', probe(pre)], { cwd, env, encoding: 'utf8' });
+  };
+  assert.is(run1(''), 'wasm-simd (f64x2 mul+add)|plain');
+  assert.is(run1("await import('@attnfit/shared/wasm-flags');", '0'), 'wasm-simd (f64x2 mul+add)|plain');
+  assert.is(run1("await import('@attnfit/shared/wasm-flags');"), 'wasm-simd (f64x2 FMA)|fma,plain');
 });
 
 test.run();
