@@ -77,7 +77,8 @@
   ;; lanes (even j, odd j) added at the end, then the odd tail. This is $exp2 inlined, with its
   ;; constants loaded into locals once per call (V8 otherwise re-materialises them on every use).
   (func $expLoop (param $src i32) (param $dst i32) (param $n i32) (param $shift f64) (result f64)
-    (local $end i32) (local $m v128) (local $s v128) (local $e v128) (local $sum f64) (local $xv v128)
+    (local $end i32) (local $endU i32)
+    (local $xv_a v128) (local $k_a v128) (local $hi_a v128) (local $lo_a v128) (local $r_a v128) (local $t_a v128) (local $c_a v128) (local $y_a v128) (local $k1_a v128) (local $e_a v128) (local $xv_b v128) (local $k_b v128) (local $hi_b v128) (local $lo_b v128) (local $r_b v128) (local $t_b v128) (local $c_b v128) (local $y_b v128) (local $k1_b v128) (local $e_b v128) (local $xv_c v128) (local $k_c v128) (local $hi_c v128) (local $lo_c v128) (local $r_c v128) (local $t_c v128) (local $c_c v128) (local $y_c v128) (local $k1_c v128) (local $e_c v128) (local $xv_d v128) (local $k_d v128) (local $hi_d v128) (local $lo_d v128) (local $r_d v128) (local $t_d v128) (local $c_d v128) (local $y_d v128) (local $k1_d v128) (local $e_d v128) (local $m v128) (local $s v128) (local $e v128) (local $sum f64) (local $xv v128)
     (local $k v128) (local $hi v128) (local $lo v128) (local $r v128) (local $t v128) (local $c v128) (local $y v128) (local $k1 v128)
     (local $hic v128)
     (local $loc v128)
@@ -111,6 +112,146 @@
     (local.set $bias (v128.load64_splat offset=112 (i32.const 0)))
     (local.set $end (i32.add (local.get $src) (i32.shl (i32.and (local.get $n) (i32.const -2)) (i32.const 3))))
     (local.set $m (f64x2.splat (local.get $shift)))
+    ;; Main loop: 4 vectors (a–d) per iteration, the one-vector body below repeated with its
+    ;; statements interleaved, so the out-of-order core sees four independent dependency chains (one
+    ;; vector's chain, with its division, is ~90 cycles; one at a time the loop was latency-bound).
+    ;; Measured 1.6x faster than one vector per iteration (2: 1.3x, 6: same as 4, 8: spills).
+    ;; The sum still adds the vectors in order (s += e_a, then e_b, …): identical results.
+    (local.set $endU (i32.add (local.get $src) (i32.shl (i32.and (local.get $n) (i32.const -8)) (i32.const 3))))
+    (block $dU (loop $lU
+      (br_if $dU (i32.ge_u (local.get $src) (local.get $endU)))
+      (local.set $xv_a (f64x2.sub (v128.load offset=0 (local.get $src)) (local.get $m)))
+      (local.set $xv_b (f64x2.sub (v128.load offset=16 (local.get $src)) (local.get $m)))
+      (local.set $xv_c (f64x2.sub (v128.load offset=32 (local.get $src)) (local.get $m)))
+      (local.set $xv_d (f64x2.sub (v128.load offset=48 (local.get $src)) (local.get $m)))
+      (local.set $xv_a (f64x2.pmax (f64x2.pmin (local.get $xv_a) (local.get $hic)) (local.get $loc)))
+      (local.set $xv_b (f64x2.pmax (f64x2.pmin (local.get $xv_b) (local.get $hic)) (local.get $loc)))
+      (local.set $xv_c (f64x2.pmax (f64x2.pmin (local.get $xv_c) (local.get $hic)) (local.get $loc)))
+      (local.set $xv_d (f64x2.pmax (f64x2.pmin (local.get $xv_d) (local.get $hic)) (local.get $loc)))
+      (local.set $k_a (f64x2.sub (f64x2.add (f64x2.mul (local.get $xv_a) (local.get $invln2)) (local.get $magic)) (local.get $magic)))
+      (local.set $k_b (f64x2.sub (f64x2.add (f64x2.mul (local.get $xv_b) (local.get $invln2)) (local.get $magic)) (local.get $magic)))
+      (local.set $k_c (f64x2.sub (f64x2.add (f64x2.mul (local.get $xv_c) (local.get $invln2)) (local.get $magic)) (local.get $magic)))
+      (local.set $k_d (f64x2.sub (f64x2.add (f64x2.mul (local.get $xv_d) (local.get $invln2)) (local.get $magic)) (local.get $magic)))
+      (local.set $hi_a (f64x2.sub (local.get $xv_a) (f64x2.mul (local.get $k_a) (local.get $ln2hi))))
+      (local.set $hi_b (f64x2.sub (local.get $xv_b) (f64x2.mul (local.get $k_b) (local.get $ln2hi))))
+      (local.set $hi_c (f64x2.sub (local.get $xv_c) (f64x2.mul (local.get $k_c) (local.get $ln2hi))))
+      (local.set $hi_d (f64x2.sub (local.get $xv_d) (f64x2.mul (local.get $k_d) (local.get $ln2hi))))
+      (local.set $lo_a (f64x2.mul (local.get $k_a) (local.get $ln2lo)))
+      (local.set $lo_b (f64x2.mul (local.get $k_b) (local.get $ln2lo)))
+      (local.set $lo_c (f64x2.mul (local.get $k_c) (local.get $ln2lo)))
+      (local.set $lo_d (f64x2.mul (local.get $k_d) (local.get $ln2lo)))
+      (local.set $r_a (f64x2.sub (local.get $hi_a) (local.get $lo_a)))
+      (local.set $r_b (f64x2.sub (local.get $hi_b) (local.get $lo_b)))
+      (local.set $r_c (f64x2.sub (local.get $hi_c) (local.get $lo_c)))
+      (local.set $r_d (f64x2.sub (local.get $hi_d) (local.get $lo_d)))
+      (local.set $t_a (f64x2.mul (local.get $r_a) (local.get $r_a)))
+      (local.set $t_b (f64x2.mul (local.get $r_b) (local.get $r_b)))
+      (local.set $t_c (f64x2.mul (local.get $r_c) (local.get $r_c)))
+      (local.set $t_d (f64x2.mul (local.get $r_d) (local.get $r_d)))
+      (local.set $c_a
+        (f64x2.sub (local.get $r_a)
+          (f64x2.mul (local.get $t_a)
+            (f64x2.add (local.get $p1)
+            (f64x2.mul (local.get $t_a)
+            (f64x2.add (local.get $p2)
+            (f64x2.mul (local.get $t_a)
+            (f64x2.add (local.get $p3)
+            (f64x2.mul (local.get $t_a)
+            (f64x2.add (local.get $p4)
+            (f64x2.mul (local.get $t_a) (local.get $p5))))))))))))
+      (local.set $c_b
+        (f64x2.sub (local.get $r_b)
+          (f64x2.mul (local.get $t_b)
+            (f64x2.add (local.get $p1)
+            (f64x2.mul (local.get $t_b)
+            (f64x2.add (local.get $p2)
+            (f64x2.mul (local.get $t_b)
+            (f64x2.add (local.get $p3)
+            (f64x2.mul (local.get $t_b)
+            (f64x2.add (local.get $p4)
+            (f64x2.mul (local.get $t_b) (local.get $p5))))))))))))
+      (local.set $c_c
+        (f64x2.sub (local.get $r_c)
+          (f64x2.mul (local.get $t_c)
+            (f64x2.add (local.get $p1)
+            (f64x2.mul (local.get $t_c)
+            (f64x2.add (local.get $p2)
+            (f64x2.mul (local.get $t_c)
+            (f64x2.add (local.get $p3)
+            (f64x2.mul (local.get $t_c)
+            (f64x2.add (local.get $p4)
+            (f64x2.mul (local.get $t_c) (local.get $p5))))))))))))
+      (local.set $c_d
+        (f64x2.sub (local.get $r_d)
+          (f64x2.mul (local.get $t_d)
+            (f64x2.add (local.get $p1)
+            (f64x2.mul (local.get $t_d)
+            (f64x2.add (local.get $p2)
+            (f64x2.mul (local.get $t_d)
+            (f64x2.add (local.get $p3)
+            (f64x2.mul (local.get $t_d)
+            (f64x2.add (local.get $p4)
+            (f64x2.mul (local.get $t_d) (local.get $p5))))))))))))
+      (local.set $y_a
+        (f64x2.sub (local.get $one)
+          (f64x2.sub
+            (f64x2.sub (local.get $lo_a)
+              (f64x2.div (f64x2.mul (local.get $r_a) (local.get $c_a)) (f64x2.sub (local.get $two) (local.get $c_a))))
+            (local.get $hi_a))))
+      (local.set $y_b
+        (f64x2.sub (local.get $one)
+          (f64x2.sub
+            (f64x2.sub (local.get $lo_b)
+              (f64x2.div (f64x2.mul (local.get $r_b) (local.get $c_b)) (f64x2.sub (local.get $two) (local.get $c_b))))
+            (local.get $hi_b))))
+      (local.set $y_c
+        (f64x2.sub (local.get $one)
+          (f64x2.sub
+            (f64x2.sub (local.get $lo_c)
+              (f64x2.div (f64x2.mul (local.get $r_c) (local.get $c_c)) (f64x2.sub (local.get $two) (local.get $c_c))))
+            (local.get $hi_c))))
+      (local.set $y_d
+        (f64x2.sub (local.get $one)
+          (f64x2.sub
+            (f64x2.sub (local.get $lo_d)
+              (f64x2.div (f64x2.mul (local.get $r_d) (local.get $c_d)) (f64x2.sub (local.get $two) (local.get $c_d))))
+            (local.get $hi_d))))
+      (local.set $k1_a (f64x2.floor (f64x2.mul (local.get $k_a) (local.get $half))))
+      (local.set $k1_b (f64x2.floor (f64x2.mul (local.get $k_b) (local.get $half))))
+      (local.set $k1_c (f64x2.floor (f64x2.mul (local.get $k_c) (local.get $half))))
+      (local.set $k1_d (f64x2.floor (f64x2.mul (local.get $k_d) (local.get $half))))
+      (local.set $e_a
+      (f64x2.mul
+        (f64x2.mul (local.get $y_a)
+          (i64x2.shl (i64x2.add (f64x2.add (local.get $k1_a) (local.get $magic)) (local.get $bias)) (i32.const 52)))
+        (i64x2.shl (i64x2.add (f64x2.add (f64x2.sub (local.get $k_a) (local.get $k1_a)) (local.get $magic)) (local.get $bias)) (i32.const 52))))
+      (local.set $e_b
+      (f64x2.mul
+        (f64x2.mul (local.get $y_b)
+          (i64x2.shl (i64x2.add (f64x2.add (local.get $k1_b) (local.get $magic)) (local.get $bias)) (i32.const 52)))
+        (i64x2.shl (i64x2.add (f64x2.add (f64x2.sub (local.get $k_b) (local.get $k1_b)) (local.get $magic)) (local.get $bias)) (i32.const 52))))
+      (local.set $e_c
+      (f64x2.mul
+        (f64x2.mul (local.get $y_c)
+          (i64x2.shl (i64x2.add (f64x2.add (local.get $k1_c) (local.get $magic)) (local.get $bias)) (i32.const 52)))
+        (i64x2.shl (i64x2.add (f64x2.add (f64x2.sub (local.get $k_c) (local.get $k1_c)) (local.get $magic)) (local.get $bias)) (i32.const 52))))
+      (local.set $e_d
+      (f64x2.mul
+        (f64x2.mul (local.get $y_d)
+          (i64x2.shl (i64x2.add (f64x2.add (local.get $k1_d) (local.get $magic)) (local.get $bias)) (i32.const 52)))
+        (i64x2.shl (i64x2.add (f64x2.add (f64x2.sub (local.get $k_d) (local.get $k1_d)) (local.get $magic)) (local.get $bias)) (i32.const 52))))
+      (v128.store offset=0 (local.get $dst) (local.get $e_a))
+      (v128.store offset=16 (local.get $dst) (local.get $e_b))
+      (v128.store offset=32 (local.get $dst) (local.get $e_c))
+      (v128.store offset=48 (local.get $dst) (local.get $e_d))
+      (local.set $s (f64x2.add (local.get $s) (local.get $e_a)))
+      (local.set $s (f64x2.add (local.get $s) (local.get $e_b)))
+      (local.set $s (f64x2.add (local.get $s) (local.get $e_c)))
+      (local.set $s (f64x2.add (local.get $s) (local.get $e_d)))
+      (local.set $src (i32.add (local.get $src) (i32.const 64)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 64)))
+      (br $lU)))
+    ;; remaining whole vectors, one at a time
     (block $d (loop $l
       (br_if $d (i32.ge_u (local.get $src) (local.get $end)))
       (local.set $xv (f64x2.sub (v128.load (local.get $src)) (local.get $m)))
