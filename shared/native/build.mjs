@@ -1,30 +1,42 @@
 #!/usr/bin/env node
-// Opt-in build of the native BLAS GEMM addon (`npm run build:native` in shared/):
-// compiles attnfit_blas.c against Node's N-API headers and the system CBLAS (Debian:
-// `apt-get install libopenblas-dev`) into native/build/attnfit_blas.node. Never part of the
-// default build; attnfit runs without it. Env CC (default cc), BLAS_LIBS (default -lopenblas),
-// NODE_INCLUDE (default <node prefix>/include/node).
+// Build of the native BLAS GEMM addon: compiles attnfit_blas.c against Node's N-API headers and
+// the system CBLAS (Debian: `apt-get install libopenblas-dev`) into native/build/attnfit_blas.node.
+//   node native/build.mjs                 (`npm run build:native`): fails loudly when it cannot build
+//   node native/build.mjs --if-possible   (part of `npm run build`): when the headers, a compiler or
+//       the CBLAS library are missing it prints one line saying so, removes a stale addon, exits 0
+// attnfit runs without the addon (WebAssembly kernels). Env ATTNFIT_NATIVE=0 skips the build;
+// CC (default cc), BLAS_LIBS (default -lopenblas), NODE_INCLUDE (default <node prefix>/include/node).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const optional = process.argv.includes('--if-possible');
+const out = join(here, 'build', 'attnfit_blas.node');
+/** Gives up: loudly (exit 1) for an explicit build, with one line (exit 0) for an optional one. */
+function giveUp(msg) {
+  if (!optional) { console.error(`build:native: ${msg}`); process.exit(1); }
+  rmSync(out, { force: true }); // never leave an addon built against an older source or library
+  console.error(`build:native: skipped, the WebAssembly kernels will be used (${msg})`);
+  process.exit(0);
+}
+if (optional && process.env.ATTNFIT_NATIVE?.trim() === '0') giveUp('ATTNFIT_NATIVE=0');
 const candidates = [process.env.NODE_INCLUDE, join(dirname(dirname(process.execPath)), 'include', 'node'), '/usr/include/node'].filter(Boolean);
 const inc = candidates.find((d) => existsSync(join(d, 'node_api.h')));
-if (!inc) {
-  console.error(`build:native: node_api.h not found (looked in ${candidates.join(', ')}); set NODE_INCLUDE`);
-  process.exit(1);
-}
+if (!inc) giveUp(`node_api.h not found (looked in ${candidates.join(', ')}); set NODE_INCLUDE`);
 mkdirSync(join(here, 'build'), { recursive: true });
-const out = join(here, 'build', 'attnfit_blas.node');
 const args = ['-O2', '-shared', '-fPIC', '-std=c11', '-Wall', `-I${inc}`, '-I/usr/include/x86_64-linux-gnu', join(here, 'attnfit_blas.c'), '-o', out,
   ...(process.env.BLAS_LIBS ?? '-lopenblas').split(/\s+/).filter(Boolean)];
 const cc = process.env.CC ?? 'cc';
-console.error(`build:native: ${cc} ${args.join(' ')}`);
-const r = spawnSync(cc, args, { stdio: 'inherit' });
-if (r.status !== 0) {
-  console.error('build:native: compile failed (is a CBLAS installed? Debian: apt-get install libopenblas-dev)');
-  process.exit(1);
+if (!optional) console.error(`build:native: ${cc} ${args.join(' ')}`);
+const r = spawnSync(cc, args, { stdio: optional ? ['ignore', 'ignore', 'pipe'] : 'inherit', encoding: 'utf8' });
+if (r.status !== 0) giveUp(`compile failed${r.error ? `: ${r.error.message}` : ''} (is a CBLAS installed? Debian: apt-get install libopenblas-dev)`);
+// Load it once here, so a library that links but does not load fails the build, not a run.
+try {
+  createRequire(import.meta.url)(out).info();
+} catch (err) {
+  giveUp(`built, but it does not load: ${err instanceof Error ? err.message : String(err)}`);
 }
 console.error(`build:native: wrote ${out}`);

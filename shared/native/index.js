@@ -1,7 +1,8 @@
 // Loader for the optional native BLAS GEMM (`@attnfit/shared/native`). Importing this module
 // registers the addon as GEMM backend 'native-blas' and makes it active when
-// native/build/attnfit_blas.node exists (built by `npm run build:native`) and loads — unless
-// ATTNFIT_GEMM names another backend (ts, ref, wasm). Otherwise nothing changes and
+// native/build/attnfit_blas.node exists (built by `npm run build` when the system has a CBLAS,
+// or `npm run build:native`) and loads — unless ATTNFIT_GEMM names another backend (ts, ref, wasm)
+// or ATTNFIT_NATIVE=0 turns it off. Otherwise nothing changes and
 // `nativeBlasStatus().reason` says why. Plain JS outside src/: kernels may not import node:*.
 // It first imports ./wasm-flags.js, which enables relaxed SIMD for the WebAssembly FMA GEMM, so
 // every entry point that loads the native backend also gets the fastest WebAssembly kernel.
@@ -23,8 +24,10 @@ function wrap(addon) {
   };
 }
 
-if (!existsSync(path)) {
-  status.reason = 'not built (run `npm run build:native` in shared/, needs a CBLAS such as libopenblas-dev)';
+if (process.env.ATTNFIT_NATIVE?.trim() === '0') {
+  status.reason = 'disabled by ATTNFIT_NATIVE=0';
+} else if (!existsSync(path)) {
+  status.reason = 'not built (`npm run build` builds it when a CBLAS such as libopenblas-dev is installed; `npm run build:native -w @attnfit/shared` says why not)';
 } else {
   try {
     const addon = createRequire(import.meta.url)(path);

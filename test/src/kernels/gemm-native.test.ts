@@ -1,7 +1,11 @@
-// Optional native BLAS backend (shared/native, built only by `npm run build:native`). When the
-// addon is built it must equal the reference kernel within rounding and become the active
-// backend; when it is not, importing the loader must change nothing and say why.
+// Optional native BLAS backend (shared/native; `npm run build` compiles it when a CBLAS is
+// installed, and the test command installs libopenblas-dev). When the addon is built it must
+// equal the reference kernel within rounding and become the active backend; when it is absent or
+// turned off (ATTNFIT_NATIVE=0, checked in a child process), importing the loader must change
+// nothing and say why.
 import { test } from 'uvu';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import { nativeBlasStatus } from '@attnfit/shared/native';
 import { dgemm, dgemmRef, gemmBackend, gemmBackends } from '@attnfit/shared/kernels';
@@ -36,6 +40,19 @@ test('the active backend equals the reference: transposes, strides, offsets, alp
       assert.ok(relErr(got, want) < 1e-13, `${gemmBackend()} M=${M} N=${N} K=${K} tA=${tA} tB=${tB} alpha=${alpha} beta=${beta}`);
     }
   }
+});
+
+test('ATTNFIT_NATIVE=0 keeps the WebAssembly backend (FMA variant: the loader enabled relaxed SIMD)', () => {
+  const cwd = fileURLToPath(new URL('.', import.meta.url));
+  const probe = "const n = await import('@attnfit/shared/native'); const k = await import('@attnfit/shared/kernels');"
+    + " process.stdout.write(JSON.stringify({ s: n.nativeBlasStatus(), g: k.gemmBackendDetail() }))";
+  const env: NodeJS.ProcessEnv = { ...process.env, ATTNFIT_NATIVE: '0' };
+  delete env.ATTNFIT_GEMM; delete env.ATTNFIT_WASM_FMA;
+  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', probe], { cwd, env, encoding: 'utf8' }));
+  assert.is(out.s.loaded, false);
+  assert.is(out.s.active, false);
+  assert.match(out.s.reason, /ATTNFIT_NATIVE=0/);
+  assert.is(out.g, 'wasm-simd (f64x2 FMA)');
 });
 
 test.run();
