@@ -98,6 +98,7 @@ for (const d of DS) {
     };
     const a = wall(process.execPath, [cli, 'loss', join(dir, 'p'), ...xy, '--grad-out', join(dir, 'ga'), '--threads', '1'], { ...process.env, ATTNFIT_GEMM: 'wasm' });
     const row = { n: procN, d, attnfit: a.s, attnfitOut: a.json };
+    if (withNative) row.native = wall(process.execPath, [cli, 'loss', join(dir, 'p'), ...xy, '--grad-out', join(dir, 'gb'), '--threads', '1'], { ...process.env, ATTNFIT_GEMM: 'native' }).s;
     if (np) {
       const b = wall('python3', [join(repoDir, 'bench', 'numpy_loss.py'), 'process', join(dir, 'p'), ...xy.filter((_, i) => i % 2), join(dir, 'gn')], numpyEnv());
       row.numpy = b.s; row.numpyOut = b.json;
@@ -112,7 +113,7 @@ for (const d of DS) {
       row.agreement = { lossRel: rel(a.json.loss, b.json.loss), gradMaxRel: gmax };
     }
     proc.push(row);
-    console.error(`  process n=${procN} d=${d}: attnfit ${fmt(a.s.median)} ms, numpy ${fmt(row.numpy?.median)} ms`);
+    console.error(`  process n=${procN} d=${d}: attnfit ${fmt(a.s.median)} ms${withNative ? `, native ${fmt(row.native.median)} ms` : ''}, numpy ${fmt(row.numpy?.median)} ms`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -138,8 +139,10 @@ const md = [
   '',
   `### Whole process (load .npy, evaluate, save gradients), n=${procN}, wall ms`,
   '',
-  table(['n', 'd', '`attnfit loss --threads 1`', '`numpy_loss.py process`', 'attnfit / numpy', 'loss rel. diff', 'grad max rel. diff'],
-    proc.map((r) => [r.n, r.d, c(r.attnfit), c(r.numpy), ratio(r.attnfit, r.numpy), r.agreement ? r.agreement.lossRel.toExponential(1) : '—', r.agreement ? r.agreement.gradMaxRel.toExponential(1) : '—'])),
+  table(['n', 'd', '`attnfit loss --threads 1` (WebAssembly)', ...(withNative ? ['same, native-blas'] : []), '`numpy_loss.py process`', 'attnfit / numpy', ...(withNative ? ['native / numpy'] : []), 'loss rel. diff', 'grad max rel. diff'],
+    proc.map((r) => [r.n, r.d, c(r.attnfit), ...(withNative ? [c(r.native)] : []), c(r.numpy), ratio(r.attnfit, r.numpy), ...(withNative ? [ratio(r.native, r.numpy)] : []), r.agreement ? r.agreement.lossRel.toExponential(1) : '—', r.agreement ? r.agreement.gradMaxRel.toExponential(1) : '—'])),
+  '',
+  'The WebAssembly column runs with ATTNFIT_GEMM=wasm (relaxed-SIMD FMA kernel); the agreement columns compare it with numpy.',
 ].join('\n');
 console.log(md);
 const [j] = writeResults('loss', { machine: m, runs: RUNS, inProcess: inproc, exponent: fits, wholeProcess: proc }, md);

@@ -10,7 +10,7 @@
 // Prints markdown; writes bench/results/threads[-BACKEND].{json,md}.
 // Usage: node bench/threads.mjs [--quick] [--no-fit]   (env BENCH_RUNS=N)
 import { availableParallelism } from 'node:os';
-import { gemmBackendDetail, vexpBackend } from '@attnfit/shared/kernels';
+import { gemmBackend, gemmBackendDetail, vexpBackend } from '@attnfit/shared/kernels';
 import '@attnfit/shared/native'; // same GEMM as the CLI and the worker threads
 import { createOracle, shutdownEngine } from '@attnfit/coordinator';
 import { defaultBlockRows, planBlocks } from '@attnfit/shared/math';
@@ -104,5 +104,5 @@ const md = [
   ] : []),
 ].join('\n');
 console.log(md);
-const [jf, mf] = writeResults(`threads-${m.gemm}`, { machine: m, rows, fits }, md);
+const [jf, mf] = writeResults(`threads-${gemmBackend()}`, { machine: m, rows, fits }, md);
 console.error(`wrote ${jf} and ${mf}`);
