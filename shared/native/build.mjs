@@ -27,7 +27,7 @@ const candidates = [process.env.NODE_INCLUDE, join(dirname(dirname(process.execP
 const inc = candidates.find((d) => existsSync(join(d, 'node_api.h')));
 if (!inc) giveUp(`node_api.h not found (looked in ${candidates.join(', ')}); set NODE_INCLUDE`);
 mkdirSync(join(here, 'build'), { recursive: true });
-const args = ['-O2', '-shared', '-fPIC', '-std=c11', '-Wall', `-I${inc}`, '-I/usr/include/x86_64-linux-gnu', join(here, 'attnfit_blas.c'), '-o', out,
+const args = ['-O3', '-ffp-contract=off', '-fno-math-errno', '-fno-trapping-math', '-shared', '-fPIC', '-std=c11', '-Wall', `-I${inc}`, '-I/usr/include/x86_64-linux-gnu', join(here, 'attnfit_blas.c'), '-o', out,
   ...(process.env.BLAS_LIBS ?? '-lopenblas').split(/\s+/).filter(Boolean)];
 const cc = process.env.CC ?? 'cc';
 if (!optional) console.error(`build:native: ${cc} ${args.join(' ')}`);

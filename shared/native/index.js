@@ -10,10 +10,26 @@ import './wasm-flags.js';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { setGemmBackend, gemmBackend, scaleC } from '@attnfit/shared/kernels';
+import { setGemmBackend, gemmBackend, scaleC, setExpKernel, vexpScalar } from '@attnfit/shared/kernels';
 
 const path = fileURLToPath(new URL('./build/attnfit_blas.node', import.meta.url));
-let status = { loaded: false, active: false, reason: '', config: '' };
+let status = { loaded: false, active: false, reason: '', config: '', exp: false };
+
+/**
+ * The addon's exp must be bitwise the kernels' (same IEEE operations): probe it on values across
+ * the whole range, the underflow edge and the special values before installing it.
+ */
+function expMatches(addon) {
+  const xs = [-746, -745.2, -745.13, -744, -708.5, -700, -100, -30.5, -1, -1e-300, -0, 0, 1e-300, 0.5, 1, 30, 709, 709.78, 709.8, -Infinity, Infinity];
+  for (let i = 0; i < 200; i++) xs.push(-745 + i * 7.27 + i * 1e-3);
+  const x = Float64Array.from(xs), out = new Float64Array(x.length);
+  const sum = addon.expShiftSum(x.length, x, 0, 0.25, out, 0);
+  let ref = 0, s0 = 0, s1 = 0, j = 0;
+  for (; j + 1 < x.length; j += 2) { s0 += vexpScalar(x[j] - 0.25); s1 += vexpScalar(x[j + 1] - 0.25); }
+  ref = s0 + s1;
+  if (j < x.length) ref += vexpScalar(x[j] - 0.25);
+  return Object.is(sum, ref) && x.every((v, i) => Object.is(out[i], vexpScalar(v - 0.25)));
+}
 
 /** The addon's dgemm with the dgemmRef contract (K = 0 / alpha = 0 only scale C; β = 0 never reads C). */
 function wrap(addon) {
@@ -37,6 +53,12 @@ if (process.env.ATTNFIT_NATIVE?.trim() === '0') {
     if (!want || want === 'native' || want === 'native-blas') {
       setGemmBackend('native-blas', fn);
       status.active = true;
+      // With the native backend active, softmax rows also take the addon's exp: vectorised for the
+      // CPU (AVX-512 / AVX2), in place on the caller's arrays, bitwise equal to the WebAssembly one.
+      if (typeof addon.expShiftSum === 'function' && expMatches(addon)) {
+        setExpKernel({ name: 'native', expShiftSum: addon.expShiftSum });
+        status.exp = true;
+      }
     } else {
       const keep = gemmBackend();
       setGemmBackend('native-blas', fn); // registered, but the forced backend stays active
@@ -48,5 +70,5 @@ if (process.env.ATTNFIT_NATIVE?.trim() === '0') {
   }
 }
 
-/** { loaded, active, reason, config } of the native BLAS backend in this thread. */
+/** { loaded, active, reason, config, exp } of the native BLAS backend in this thread (exp: its exp kernel is installed). */
 export function nativeBlasStatus() { return { ...status }; }

@@ -60,6 +60,23 @@ const BASE = 16;
 const SMALL = 16;
 
 const vx = wasmKernels?.vexp ?? null;
+
+/**
+ * An exp kernel outside this layer (the native addon's), with the {@link expShiftSum} contract and
+ * the same IEEE operations in the same order, so its results are bitwise those of this module.
+ */
+export interface ExpKernel {
+  readonly name: string;
+  expShiftSum(n: number, x: Float64Array, off: number, shift: number, out: Float64Array, offOut: number): number;
+}
+let ext: ExpKernel | null = null;
+
+/**
+ * Installs (or with null removes) an external exp kernel for {@link vexp} and {@link expShiftSum}
+ * in this thread; it must be bitwise equal to {@link vexpScalar} (the native loader checks this
+ * before installing it). Example: `setExpKernel(null)`.
+ */
+export function setExpKernel(k: ExpKernel | null): void { ext = k; }
 let mem: Float64Array | null = null;
 function scratch(): Float64Array {
   if (!vx) throw new Error('vexp: WebAssembly kernels are not available');
@@ -71,11 +88,12 @@ function scratch(): Float64Array {
   return mem;
 }
 
-/** Name of the exp kernel in use: 'wasm-simd' or 'ts'. */
-export function vexpBackend(): string { return vx ? 'wasm-simd' : 'ts'; }
+/** Name of the exp kernel in use: an external kernel's name (e.g. 'native'), 'wasm-simd' or 'ts'. */
+export function vexpBackend(): string { return ext ? ext.name : vx ? 'wasm-simd' : 'ts'; }
 
 /** Unchecked {@link vexp}. */
 export function vexpBase(x: Float64Array, off: number, n: number, out: Float64Array, offOut: number): void {
+  if (ext && n >= SMALL) { ext.expShiftSum(n, x, off, 0, out, offOut); return; } // x − 0 = x exactly
   if (!vx || n < SMALL) {
     for (let i = 0; i < n; i++) out[offOut + i] = vexpScalar(x[off + i]!);
     return;
@@ -111,6 +129,7 @@ export function vexp(x: Float64Array, off: number, n: number, out: Float64Array,
  * the inner loop of a stable softmax row (shift = row max). Example: `const s = expShiftSum(n, S, row, mx, F, row)`.
  */
 export function expShiftSum(n: number, x: Float64Array, off: number, shift: number, out: Float64Array, offOut: number): number {
+  if (ext && n >= SMALL) return ext.expShiftSum(n, x, off, shift, out, offOut);
   if (!vx || n < SMALL) {
     let sum = 0;
     for (let s = 0; s < n; s += CHUNK) {

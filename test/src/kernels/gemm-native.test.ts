@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import { nativeBlasStatus } from '@attnfit/shared/native';
-import { dgemm, dgemmRef, gemmBackend, gemmBackends } from '@attnfit/shared/kernels';
+import { dgemm, dgemmRef, gemmBackend, gemmBackends, expShiftSum, vexp, vexpBackend, vexpScalar, setExpKernel } from '@attnfit/shared/kernels';
 import { rng, randMatrix, relErr } from '../helpers/rng.js';
 
 const st = nativeBlasStatus();
@@ -38,6 +38,34 @@ test('the active backend equals the reference: transposes, strides, offsets, alp
       dgemmRef(tA, tB, M, N, K, alpha, A, off, Math.max(1, lda), B, off, Math.max(1, ldb), beta, want, off, ldc);
       dgemm(tA, tB, M, N, K, alpha, A, off, Math.max(1, lda), B, off, Math.max(1, ldb), beta, got, off, ldc);
       assert.ok(relErr(got, want) < 1e-13, `${gemmBackend()} M=${M} N=${N} K=${K} tA=${tA} tB=${tB} alpha=${alpha} beta=${beta}`);
+    }
+  }
+});
+
+test('native exp (when loaded): bitwise the WebAssembly exp on a dense sweep, in place and not, same sums', () => {
+  if (!st.loaded) { assert.is(st.exp, false); assert.is.not(vexpBackend(), 'native'); return; }
+  assert.ok(st.exp, 'the addon exp passed its load-time probe');
+  assert.is(vexpBackend(), 'native');
+  const r = rng(11);
+  const n = 200_003; // crosses the 32768-element summation chunks, odd length
+  const x = new Float64Array(n);
+  for (let i = 0; i < n; i++) x[i] = -746 + (1456 * i) / n + (r() - 0.5) * 1e-3; // [−746, 710]
+  x[5] = NaN; x[6] = -Infinity; x[7] = Infinity; x[8] = -0;
+  const run = () => {
+    const out = new Float64Array(n), inplace = x.slice(), e = new Float64Array(n);
+    const s = expShiftSum(n - 9, x, 9, 0.125, out, 3);      // out of place, offsets
+    const t = expShiftSum(n - 9, inplace, 9, 0.125, inplace, 9); // in place
+    vexp(x, 0, n, e, 0);
+    return { s, t, out, inplace, e };
+  };
+  const nat = run();
+  setExpKernel(null); // the WebAssembly kernel from here on in this process
+  assert.is(vexpBackend(), 'wasm-simd');
+  const wasm = run();
+  assert.ok(Object.is(nat.s, wasm.s) && Object.is(nat.t, wasm.t), `sums ${nat.s} vs ${wasm.s}`);
+  for (let i = 0; i < n; i++) {
+    if (!Object.is(nat.out[i], wasm.out[i]) || !Object.is(nat.inplace[i], wasm.inplace[i]) || !Object.is(nat.e[i], wasm.e[i])) {
+      assert.unreachable(`i=${i} x=${x[i]}: native ${nat.e[i]} vs wasm ${wasm.e[i]} (scalar ${vexpScalar(x[i]!)})`);
     }
   }
 });
