@@ -13,7 +13,9 @@
 ;; Accuracy: < 1 ulp over the whole double range (fdlibm's bound); the test suite checks ≤ 1 ulp
 ;; against Math.exp (itself fdlibm) on a dense sweep of [−746, 710] and on the special values.
 (module
-  (memory (export "memory") 16)
+  ;; The memory is imported: one shared memory per thread for every attnfit kernel module (see
+  ;; wasm-module.ts); bytes [0, 128) are this module's constants, nothing else may use them.
+  (import "env" "memory" (memory 16 65536 shared))
 
   ;; Constants live in memory bytes [0, 120) (written once by the start function). $exp2 (used for
   ;; odd tails) reads them with v128.load64_splat; the hot loop $expLoop loads them into locals

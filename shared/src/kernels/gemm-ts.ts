@@ -11,16 +11,16 @@ let ws = new Float64Array(0);
 
 /**
  * Macro-kernel with the 4×4 micro-kernel inlined: C[ir:ir+4, jr:jr+4] (=|+=) Σ_k Ã[:,k]·B̃[k,:].
- * Sixteen scalar accumulators; the four Ã rows (leading dimension kc) and the B̃ micro-panel are
+ * Sixteen scalar accumulators; the four Ã rows (leading dimension lda = kc) and the B̃ micro-panel are
  * read sequentially in k.
  */
-function macroTs(mc: number, nc: number, kc: number, aOff: number, bOff: number, cOff: number, ldc: number, acc: boolean): void {
+function macroTs(mc: number, nc: number, kc: number, aOff: number, lda: number, bOff: number, cOff: number, ldc: number, acc: boolean): void {
   const w = ws;
   for (let jr = 0; jr < nc; jr += 4) {
     const bp = bOff + jr * kc;
     for (let ir = 0; ir < mc; ir += 4) {
-      let a0 = aOff + ir * kc, b = bp;
-      const a1 = kc, a2 = 2 * kc, a3 = 3 * kc;
+      let a0 = aOff + ir * lda, b = bp;
+      const a1 = lda, a2 = 2 * lda, a3 = 3 * lda;
       let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
       let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
       for (let k = 0; k < kc; k++, a0++, b += 4) {
@@ -52,10 +52,11 @@ function macroTs(mc: number, nc: number, kc: number, aOff: number, bOff: number,
 
 const tsEngine: GemmEngine = {
   blocking: GEMM_BLOCKING.ts,
-  workspace(len: number): Float64Array {
+  workspace(len: number) {
     if (len > ws.length) ws = new Float64Array(Math.max(len, Math.ceil(ws.length * 1.5)));
-    return ws;
+    return { ws, base: 0 };
   },
+  resident: () => -1, // its workspace is a JS array: operands are always packed and copied
   macro: macroTs,
 };
 

@@ -18,3 +18,4 @@ export type { LdltFactor, Inertia } from './ldlt.js';
 export { symEig, symEigBase, symEigMin, symEigValues } from './eigen.js';
 export type { SymEig } from './eigen.js';
 export { NotPositiveDefiniteError, SingularMatrixError } from './linalg-errors.js';
+export { wasmArray } from './wasm-memory.js';

@@ -12,6 +12,7 @@
  * the JS fallback give bitwise identical results (and so do sums, see {@link expShiftSum}).
  */
 import { wasmKernels } from './wasm-module.js';
+import { residentOffset, wasmView } from './wasm-memory.js';
 
 const INVLN2 = 1.44269504088896338700e+00;
 const LN2HI = 6.93147180369123816490e-01;
@@ -77,15 +78,10 @@ let ext: ExpKernel | null = null;
  * before installing it). Example: `setExpKernel(null)`.
  */
 export function setExpKernel(k: ExpKernel | null): void { ext = k; }
-let mem: Float64Array | null = null;
+/** The memory view; elements [BASE, BASE + CHUNK) are the copy-in scratch (reserved by wasm-memory.ts). */
 function scratch(): Float64Array {
   if (!vx) throw new Error('vexp: WebAssembly kernels are not available');
-  if (!mem || mem.buffer !== vx.memory.buffer) {
-    const need = (BASE + CHUNK) * 8;
-    if (vx.memory.buffer.byteLength < need) vx.memory.grow(Math.ceil((need - vx.memory.buffer.byteLength) / 65536));
-    mem = new Float64Array(vx.memory.buffer);
-  }
-  return mem;
+  return wasmView();
 }
 
 /** Name of the exp kernel in use: an external kernel's name (e.g. 'native'), 'wasm-simd' or 'ts'. */
@@ -98,6 +94,8 @@ export function vexpBase(x: Float64Array, off: number, n: number, out: Float64Ar
     for (let i = 0; i < n; i++) out[offOut + i] = vexpScalar(x[off + i]!);
     return;
   }
+  const rx = residentOffset(x), ro = residentOffset(out);
+  if (rx >= 0 && ro >= 0) { vx.vexp((rx + off) * 8, (ro + offOut) * 8, n); return; } // in the kernels' memory: in place
   const m = scratch();
   for (let s = 0; s < n; s += CHUNK) {
     const len = Math.min(CHUNK, n - s);
@@ -146,8 +144,13 @@ export function expShiftSum(n: number, x: Float64Array, off: number, shift: numb
     }
     return sum;
   }
-  const m = scratch();
   let sum = 0;
+  const rx = residentOffset(x), ro = residentOffset(out);
+  if (rx >= 0 && ro >= 0) { // in the kernels' memory: no copies, same chunks, same sum order
+    for (let s = 0; s < n; s += CHUNK) sum += vx.expShiftSum((rx + off + s) * 8, (ro + offOut + s) * 8, Math.min(CHUNK, n - s), shift);
+    return sum;
+  }
+  const m = scratch();
   for (let s = 0; s < n; s += CHUNK) {
     const len = Math.min(CHUNK, n - s);
     m.set(x.subarray(off + s, off + s + len), BASE);

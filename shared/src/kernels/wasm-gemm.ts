@@ -2,7 +2,8 @@
  * WebAssembly SIMD GEMM backend ('wasm-simd'): the shared block loops and packing
  * (gemm-driver.ts, gemm-pack.ts) write straight into WebAssembly memory, and the macro-kernel
  * plus its 2×8 f64x2 micro-kernel run inside WebAssembly. Memory grows on demand; each thread has
- * its own instances.
+ * its own instances and memory (wasm-module.ts). Operands allocated in that memory
+ * (wasm-memory.ts: wasmArray) are read and written in place.
  *
  * Two variants of the same kernel: 'fma' (shared/wasm/gemm-fma.wat, relaxed-SIMD
  * f64x2.relaxed_madd → one vfmadd231pd per multiply-add on x64) when the runtime accepts relaxed
@@ -14,30 +15,31 @@ import { GEMM_BLOCKING, GEMM_SMALL_MNK } from './gemm-blocking.js';
 import { gemmBlocked, type GemmEngine } from './gemm-driver.js';
 import { dgemmRef } from './gemm-ref.js';
 import { wasmKernels, loadGemmFma, gemmFmaLoadError, type GemmWasmExports } from './wasm-module.js';
-
-const PAGE = 65536;
+import { wasmAlloc, wasmView, residentOffset } from './wasm-memory.js';
 
 /** A WebAssembly GEMM variant: 'fma' (relaxed-SIMD fused multiply-add) or 'plain' (mul + add). */
 export type WasmGemmVariant = 'fma' | 'plain';
+
+/** The GEMM workspace region in the kernels' memory, shared by both variants (one product at a time). */
+let wsBase = -1, wsLen = 0;
 
 function makeEngine(g: GemmWasmExports): GemmEngine {
   const blocking = GEMM_BLOCKING.wasm;
   if (g.MR.value !== blocking.mr || g.NR.value !== blocking.nr) {
     throw new Error(`wasm gemm: micro-kernel is ${g.MR.value}x${g.NR.value} but GEMM_BLOCKING.wasm says ${blocking.mr}x${blocking.nr}`);
   }
-  let view = new Float64Array(g.memory.buffer);
   return {
     blocking,
-    workspace(len: number): Float64Array {
-      if (len > view.length) {
-        const need = Math.ceil((len * 8) / PAGE) - g.memory.buffer.byteLength / PAGE;
-        g.memory.grow(need);
+    workspace(len: number) {
+      if (len > wsLen) { // a new, larger region (the old one is abandoned: sizes only ratchet up)
+        wsLen = Math.max(len, Math.ceil(wsLen * 1.5), 1 << 16);
+        wsBase = wasmAlloc(wsLen);
       }
-      if (view.buffer !== g.memory.buffer) view = new Float64Array(g.memory.buffer);
-      return view;
+      return { ws: wasmView(), base: wsBase };
     },
-    macro(mc, nc, kc, aOff, bOff, cOff, ldc, acc) {
-      g.macro(mc, nc, kc, aOff * 8, bOff * 8, cOff * 8, ldc, acc ? 1 : 0);
+    resident: residentOffset,
+    macro(mc, nc, kc, aOff, lda, bOff, cOff, ldc, acc) {
+      g.macro(mc, nc, kc, aOff * 8, lda, bOff * 8, cOff * 8, ldc, acc ? 1 : 0);
     },
   };
 }

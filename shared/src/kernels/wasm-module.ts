@@ -11,26 +11,28 @@
 
 // Minimal typings for the WebAssembly JS API (the repo's `lib` has no DOM / WebAssembly types).
 // `declare` emits nothing: at run time the name resolves to the engine's global WebAssembly.
-/** A WebAssembly.Memory: `buffer` is replaced (old views detach) when it grows. */
-export interface WasmMemory { readonly buffer: ArrayBuffer; grow(deltaPages: number): number; }
+/**
+ * A shared WebAssembly.Memory: when it grows, `buffer` returns a new, longer SharedArrayBuffer,
+ * and views of the old one stay valid (a shared memory never moves or detaches).
+ */
+export interface WasmMemory { readonly buffer: SharedArrayBuffer; grow(deltaPages: number): number; }
 /** A WebAssembly.Global holding an i32. */
 export interface WasmGlobal { readonly value: number; }
 declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports?: object) => { readonly exports: Record<string, unknown> };
+  Memory: new (d: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
 };
 
-/** Exports of gemm.wat. */
+/** Exports of gemm.wat (addresses are byte offsets into {@link wasmMemory}). */
 export interface GemmWasmExports {
-  readonly memory: WasmMemory;
   readonly MR: WasmGlobal;
   readonly NR: WasmGlobal;
-  macro(mc: number, nc: number, kc: number, a: number, b: number, c: number, ldc: number, acc: number): void;
+  macro(mc: number, nc: number, kc: number, a: number, lda: number, b: number, c: number, ldc: number, acc: number): void;
 }
 
-/** Exports of vexp.wat. */
+/** Exports of vexp.wat (addresses are byte offsets into {@link wasmMemory}; bytes [0, 128) are its constants). */
 export interface VexpWasmExports {
-  readonly memory: WasmMemory;
   vexp(src: number, dst: number, n: number): void;
   expShiftSum(src: number, dst: number, n: number, shift: number): number;
 }
@@ -42,8 +44,18 @@ function decode(b64: string): Uint8Array {
   return out;
 }
 
+/** Pages (64 KiB) the memory may grow to: 4 GiB, the whole 32-bit address space. */
+const MAX_PAGES = 65536;
+
+/**
+ * The one memory of this thread's kernel modules (GEMM, FMA GEMM, exp), shared (a
+ * SharedArrayBuffer) so that growing it never detaches views: block buffers allocated in it with
+ * {@link wasmAlloc} stay valid across GEMM calls that grow the workspace. Null without WebAssembly.
+ */
+export let wasmMemory: WasmMemory | null = null;
+
 function instantiate<T>(b64: string): T {
-  return new WebAssembly.Instance(new WebAssembly.Module(decode(b64))).exports as unknown as T;
+  return new WebAssembly.Instance(new WebAssembly.Module(decode(b64)), { env: { memory: wasmMemory } }).exports as unknown as T;
 }
 
 let bytesModule: { GEMM_FMA_WASM_BASE64: string } | null = null;
@@ -57,9 +69,11 @@ export let wasmKernels: { gemm: GemmWasmExports; vexp: VexpWasmExports } | null 
 try {
   const bytes = await import('./wasm-bytes.js');
   bytesModule = bytes;
+  wasmMemory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
   wasmKernels = { gemm: instantiate<GemmWasmExports>(bytes.GEMM_WASM_BASE64), vexp: instantiate<VexpWasmExports>(bytes.VEXP_WASM_BASE64) };
 } catch (err) {
   wasmLoadError = err instanceof Error ? err.message : String(err);
+  wasmMemory = null;
 }
 
 /** Why the FMA GEMM module is unavailable ('' when it loaded or was not tried yet). */

@@ -5,7 +5,7 @@
  *   C = FH − B_J, Q = C Hᵀ, P = Jrow(F, Q) = F∘Q − ρ·F with ρ_j = C_j·FH_j, U = F A2 (m×d).
  * Memory is O(m·n + n·d + m·d²); no n×n matrix unless the block holds every row.
  */
-import { dgemmBase, softmaxRowsBase, softmaxExpRowsBase, jrowBase } from '../kernels/index.js';
+import { dgemmBase, softmaxRowsBase, softmaxExpRowsBase, jrowBase, wasmArray } from '../kernels/index.js';
 import { AttnfitError, ErrorCodes } from '../core/index.js';
 import type { Partials, Problem, Want } from './types.js';
 import { planBlocks, defaultBlockRows } from './blocks.js';
@@ -42,11 +42,14 @@ const gemm = dgemmBase;
  * Reusable m×n scratch (fresh 8 MiB arrays cost ~4 ms each to allocate and fault in). One pool
  * per module instance, i.e. per thread; blockPartials is synchronous, so there is no reentrancy.
  * Every user overwrites the whole view before reading it. Slots: 0 F, 1 P, 2 dS/dQ, 3 W.
+ * The buffers live in the WebAssembly kernels' memory (wasmArray; plain arrays without
+ * WebAssembly): the GEMMs that produce or consume them and the softmax exp then work on them in
+ * place instead of copying m×n blocks in and out — same arithmetic, bitwise the same results.
  */
 const scratchPool: Float64Array[] = [];
 function scratch(slot: number, len: number): Float64Array {
   let b = scratchPool[slot];
-  if (b === undefined || b.length < len) { b = new Float64Array(len); scratchPool[slot] = b; }
+  if (b === undefined || b.length < len) { b = wasmArray(len); scratchPool[slot] = b; }
   return b.length === len ? b : b.subarray(0, len);
 }
 

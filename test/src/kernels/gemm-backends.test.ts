@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import {
   dgemm, dgemmRef, dgemmWasm, dgemmWasmPacked, dgemmTs, dgemmTsPacked, gemmBackend, gemmBackends,
   setGemmBackend, wasmGemmAvailable, gemmWasmLoadError, GEMM_BLOCKING, gemmBackendDetail,
-  setWasmGemmVariant, wasmGemmVariant, wasmGemmVariants, wasmGemmFmaStatus, type WasmGemmVariant,
+  setWasmGemmVariant, wasmGemmVariant, wasmGemmVariants, wasmGemmFmaStatus, type WasmGemmVariant, wasmArray,
 } from '@attnfit/shared/kernels';
 import { rng, randMatrix, relErr } from '../helpers/rng.js';
 
@@ -124,6 +124,45 @@ test('WebAssembly memory grows for a large K panel and results stay right', () =
     assert.ok(relErr(got, want) < 1e-12, `${v}: rel err ${relErr(got, want)}`);
   }
   setWasmGemmVariant('fma');
+});
+
+/** A copy of `a` that lives in the kernels' WebAssembly memory. */
+const resident = (a: Float64Array) => { const r = wasmArray(a.length); r.set(a); return r; };
+
+test('operands in the kernels\' memory are used in place (no packing of A, no C buffer): bitwise the copying path', () => {
+  const shapes: [number, number, number][] = [
+    [2, 8, 1], [mr * 65, nr * 9, kc + 5], [mc + mr, nc + nr, kc + 3], // aligned: A and C in place, across block edges
+    [7, 9, 5], [mr * 5, 21, 300], [13, nr * 3, 40],                     // not aligned: the copying path
+  ];
+  for (const v of ['fma', 'plain'] as const) for (const [M, N, K] of shapes) for (const tA of [false, true]) for (const tB of [false, true]) {
+    for (const beta of [0, 1, 0.5]) {
+      const pad = 3, lda = (tA ? M : K) + pad, ldb = (tB ? K : N) + 1, ldc = N + pad, offA = 2, offB = 1, offC = 5;
+      const A = randMatrix(r, offA + (tA ? K : M) * lda, 1), B = randMatrix(r, offB + (tB ? N : K) * ldb, 1);
+      const C0 = randMatrix(r, offC + M * ldc, 1);
+      const plainC = C0.slice(), resC = resident(C0), resA = resident(A);
+      setWasmGemmVariant(v);
+      dgemmWasmPacked(tA, tB, M, N, K, 0.75, A, offA, lda, B, offB, ldb, beta, plainC, offC, ldc);
+      dgemmWasmPacked(tA, tB, M, N, K, 0.75, resA, offA, lda, B, offB, ldb, beta, resC, offC, ldc);
+      const tag = `${v} M=${M} N=${N} K=${K} tA=${tA} tB=${tB} beta=${beta}`;
+      for (let i = 0; i < C0.length; i++) if (!Object.is(plainC[i], resC[i])) assert.unreachable(`${tag}: C[${i}] ${resC[i]} vs ${plainC[i]}`);
+      const want = C0.slice();
+      dgemmRef(tA, tB, M, N, K, 0.75, A, offA, lda, B, offB, ldb, beta, want, offC, ldc);
+      assert.ok(relErr(resC, want) < 1e-13, tag); // also: padding columns and the offset are untouched
+    }
+  }
+  setWasmGemmVariant('fma');
+});
+
+test('growing the kernels\' memory keeps earlier arrays in it valid (a shared memory never detaches)', () => {
+  const a = resident(randMatrix(r, 64, 64)), keep = a.slice();
+  const big = wasmArray(3 << 20); // 24 MiB: grows the memory
+  big[big.length - 1] = 1;
+  assert.is(a.length, 64 * 64);
+  assert.ok(a.every((x, i) => Object.is(x, keep[i])));
+  const C = wasmArray(64 * 64), want = new Float64Array(64 * 64);
+  dgemm(false, false, 64, 64, 64, 1, a, 0, 64, a, 0, 64, 0, C, 0, 64);
+  dgemmRef(false, false, 64, 64, 64, 1, keep, 0, 64, keep, 0, 64, 0, want, 0, 64);
+  assert.ok(relErr(C, want) < 1e-13);
 });
 
 test('backend selection: wasm-simd by default, setGemmBackend switches, unknown names are rejected', () => {

@@ -3,7 +3,7 @@
 // scalar twin, odd lengths / offsets / in place / chunk boundaries, and expShiftSum.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { vexp, vexpScalar, expShiftSum, vexpBackend } from '@attnfit/shared/kernels';
+import { vexp, vexpScalar, expShiftSum, vexpBackend, wasmArray } from '@attnfit/shared/kernels';
 import { rng } from '../helpers/rng.js';
 
 const f64 = new Float64Array(1), i64 = new BigInt64Array(f64.buffer);
@@ -98,6 +98,26 @@ test('vexp rejects bad arguments naming the argument and value', () => {
   assert.throws(() => vexp(a, 2, 3, a, 0), /x too short \(length 4, needs 5\)/);
   assert.throws(() => vexp(a, 0, 3, a, 2), /out too short \(length 4, needs 5\)/);
   assert.throws(() => vexp(a, 0.5, 1, a, 0), /off must be an integer >= 0 \(got 0.5\)/);
+});
+
+test('arrays in the kernels\' memory are exponentiated in place (no copies): bitwise the copying path', () => {
+  const r = rng(99);
+  for (const n of [16, 17, 23, 4096, 32768 + 5, 2 * 32768 + 3]) {
+    const x = new Float64Array(n + 7);
+    for (let i = 0; i < x.length; i++) x[i] = -40 * r() + (i % 97 === 0 ? -700 : 0);
+    const rx = wasmArray(x.length); rx.set(x);
+    const out = new Float64Array(n + 7), rout = wasmArray(n + 7);
+    const s1 = expShiftSum(n, x, 3, 0.5, out, 2), s2 = expShiftSum(n, rx, 3, 0.5, rout, 2);
+    assert.ok(Object.is(s1, s2), `n=${n}: sum ${s2} vs ${s1}`);
+    for (let i = 0; i < n + 7; i++) if (!Object.is(out[i], rout[i])) assert.unreachable(`n=${n} i=${i}`);
+    const inPlace = wasmArray(x.length); inPlace.set(x);
+    const s3 = expShiftSum(n, inPlace, 3, 0.5, inPlace, 3);
+    assert.ok(Object.is(s1, s3));
+    for (let i = 0; i < n; i++) if (!Object.is(out[2 + i], inPlace[3 + i])) assert.unreachable(`in place n=${n} i=${i}`);
+    const e1 = new Float64Array(n), e2 = wasmArray(n);
+    vexp(x, 1, n, e1, 0); vexp(rx, 1, n, e2, 0);
+    for (let i = 0; i < n; i++) if (!Object.is(e1[i], e2[i])) assert.unreachable(`vexp n=${n} i=${i}`);
+  }
 });
 
 test.run();
