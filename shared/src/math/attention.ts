@@ -13,6 +13,21 @@ import { combinePartials, emptyPartials } from './partials.js';
 
 /** Rows of the Gauss–Newton Kronecker panel processed at once (panel is d² × (g·d)). */
 const GN_PANEL_ELEMENTS = 1 << 18;
+/** Elements of one n × (g·d) key slab in the Hessian assembly (16 MiB): sets how many columns of A2 share a GEMM. */
+let HESS_SLAB_ELEMENTS = 1 << 21;
+
+/**
+ * Sets the Hessian assembly's key-slab budget in elements (≥ 1; default 2²¹ = 16 MiB) and returns
+ * the previous value. It trades memory against GEMM width only: the Hessian is the same to
+ * rounding (bitwise with the mul+add kernels). Example: `setHessianSlabElements(1)` (one column
+ * of A2 per GEMM).
+ */
+export function setHessianSlabElements(elements: number): number {
+  if (!Number.isInteger(elements) || elements < 1) throw new AttnfitError(ErrorCodes.BAD_OPTION, `hessian slab: elements must be an integer >= 1 (got ${elements})`, { details: { field: 'elements', value: elements } });
+  const prev = HESS_SLAB_ELEMENTS;
+  HESS_SLAB_ELEMENTS = elements;
+  return prev;
+}
 
 function shapeError(field: string, got: number, need: number): AttnfitError {
   return new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `${field}: length must be ${need} (got ${got})`, { details: { field, value: got, expected: need } });
@@ -307,9 +322,6 @@ function hessBlocks(m: number, n: number, d: number, A1: Float64Array, offA1: nu
     }
     return Z;
   };
-  const Kb = new Float64Array(n * d);        // column-b Kronecker slab of the keys (n×d)
-  const FKb = new Float64Array(m * d);       // F · Kb
-  const Rb = new Float64Array(dd * d);       // d²×d result slab
   const Uall = wantXX ? new Float64Array(m * dd) : undefined; // U_j (d×d) per row
   const hXX = wantXX ? new Float64Array(d4) : undefined;
   const hXY = wantXY ? new Float64Array(d4) : undefined;
@@ -318,37 +330,68 @@ function hessBlocks(m: number, n: number, d: number, A1: Float64Array, offA1: nu
   const CF = wantXY ? new Float64Array(m * d) : undefined;
   if (CF) for (let i = 0; i < m * d; i++) CF[i] = C[i]! + FH[i]!;
 
-  for (let b = 0; b < d; b++) {
-    // FK2H_b[j,e] = Σ_k F_jk A2[k,b] H[k,e]
-    for (let k = 0; k < n; k++) { const s = A2[k * d + b]!; for (let e = 0; e < d; e++) Kb[k * d + e] = s * H[k * d + e]!; }
-    gemm(false, false, m, d, n, 1, F, 0, n, Kb, 0, d, 0, FKb, 0, d);
+  // The key-side products for every column b of A2 go through a few wide GEMMs instead of d
+  // narrow ones (N = g·d columns instead of d: the m×n block F or P is streamed once per group
+  // of g columns, not once per column). Slab layout: K[k, bb·d + e] = A2[k, b0 + bb]·R[k, e].
+  const g = Math.max(1, Math.min(d, Math.floor(HESS_SLAB_ELEMENTS / (n * d))));
+  const w = g * d;
+  const kSlab = (R: Float64Array, b0: number, gb: number, out: Float64Array): void => {
+    for (let k = 0; k < n; k++) {
+      const o = k * w, r = k * d;
+      for (let bb = 0; bb < gb; bb++) {
+        const s = A2[r + b0 + bb]!, ob = o + bb * d;
+        for (let e = 0; e < d; e++) out[ob + e] = s * R[r + e]!;
+      }
+    }
+  };
+  const K = new Float64Array(n * w);          // key slab, one of: A2∘H, A2∘A3, A2∘A2
+  const FK = new Float64Array(m * w);         // F·(A2∘H), then F·(A2∘A3), then P·(A2∘A2)
+  const Rg = new Float64Array(dd * w);        // d²×(g·d) result slab
+  const Rb = new Float64Array(dd * d);
+
+  for (let b0 = 0; b0 < d; b0 += g) {
+    const gb = Math.min(g, d - b0), wg = gb * d;
+    // FK[j, bb·d + e] = Σ_k F_jk A2[k,b] H[k,e]
+    kSlab(H, b0, gb, K);
+    gemm(false, false, m, wg, n, 1, F, 0, n, K, 0, w, 0, FK, 0, w);
     if (Uall) {
-      for (let j = 0; j < m; j++) {
-        const u = U[j * d + b]!;
-        for (let e = 0; e < d; e++) Uall[j * dd + b * d + e] = FKb[j * d + e]! - u * FH[j * d + e]!;
+      for (let j = 0; j < m; j++) for (let bb = 0; bb < gb; bb++) {
+        const b = b0 + bb, u = U[j * d + b]!, src = j * w + bb * d, dst = j * dd + b * d;
+        for (let e = 0; e < d; e++) Uall[dst + e] = FK[src + e]! - u * FH[j * d + e]!;
       }
     }
     if (hXY) {
-      // T3a slab: Z3ᵀ FK2H_b → [(a,c), e]
-      gemm(true, false, dd, d, m, 2, Z3!, 0, dd, FKb, 0, d, 0, Rb, 0, d);
-      // T1 slab: Σ_j A1[j,a] FKb'[j,c] C[j,e] with FKb' = F (A2[:,b]∘A3)
-      for (let k = 0; k < n; k++) { const s = A2[k * d + b]!; for (let c = 0; c < d; c++) Kb[k * d + c] = s * A3[k * d + c]!; }
-      gemm(false, false, m, d, n, 1, F, 0, n, Kb, 0, d, 0, FKb, 0, d);
-      const Zb = kron(A1, offA1, FKb);
-      gemm(true, false, dd, d, m, 2, Zb, 0, dd, C, 0, d, 1, Rb, 0, d);
-      for (let a = 0; a < d; a++) for (let c = 0; c < d; c++) {
-        const src = (a * d + c) * d, dst = (a * d + b) * dd + c * d;
-        for (let e = 0; e < d; e++) hXY[dst + e] += Rb[src + e]!;
+      // T3a slabs: Z3ᵀ FK → [(a,c), (bb,e)]
+      gemm(true, false, dd, wg, m, 2, Z3!, 0, dd, FK, 0, w, 0, Rg, 0, w);
+      // T1 slabs: Σ_j A1[j,a] FK2[j,(bb,c)] C[j,e] with FK2 = F (A2[:,b]∘A3)
+      kSlab(A3, b0, gb, K);
+      gemm(false, false, m, wg, n, 1, F, 0, n, K, 0, w, 0, FK, 0, w);
+      for (let bb = 0; bb < gb; bb++) {
+        const b = b0 + bb;
+        const Zb = new Float64Array(m * dd);
+        for (let j = 0; j < m; j++) for (let a = 0; a < d; a++) {
+          const l = A1[offA1 + j * d + a]!, o = j * dd + a * d, src = j * w + bb * d;
+          for (let c = 0; c < d; c++) Zb[o + c] = l * FK[src + c]!;
+        }
+        for (let i = 0; i < dd; i++) for (let e = 0; e < d; e++) Rb[i * d + e] = Rg[i * w + bb * d + e]!;
+        gemm(true, false, dd, d, m, 2, Zb, 0, dd, C, 0, d, 1, Rb, 0, d);
+        for (let a = 0; a < d; a++) for (let c = 0; c < d; c++) {
+          const src = (a * d + c) * d, dst = (a * d + b) * dd + c * d;
+          for (let e = 0; e < d; e++) hXY[dst + e] += Rb[src + e]!;
+        }
       }
     }
     if (hXX) {
-      // diag(P) slab: Z11ᵀ (P (A2[:,b]∘A2)) → [(a,a'), b']
-      for (let k = 0; k < n; k++) { const s = A2[k * d + b]!; for (let c = 0; c < d; c++) Kb[k * d + c] = s * A2[k * d + c]!; }
-      gemm(false, false, m, d, n, 1, P!, 0, n, Kb, 0, d, 0, FKb, 0, d);
-      gemm(true, false, dd, d, m, 2, Z11!, 0, dd, FKb, 0, d, 0, Rb, 0, d);
-      for (let a = 0; a < d; a++) for (let a2 = 0; a2 < d; a2++) {
-        const src = (a * d + a2) * d, dst = (a * d + b) * dd + a2 * d;
-        for (let b2 = 0; b2 < d; b2++) hXX[dst + b2] += Rb[src + b2]!;
+      // diag(P) slabs: Z11ᵀ (P (A2[:,b]∘A2)) → [(a,a'), (bb,b')]
+      kSlab(A2, b0, gb, K);
+      gemm(false, false, m, wg, n, 1, P!, 0, n, K, 0, w, 0, FK, 0, w);
+      gemm(true, false, dd, wg, m, 2, Z11!, 0, dd, FK, 0, w, 0, Rg, 0, w);
+      for (let bb = 0; bb < gb; bb++) {
+        const b = b0 + bb;
+        for (let a = 0; a < d; a++) for (let a2 = 0; a2 < d; a2++) {
+          const src = (a * d + a2) * w + bb * d, dst = (a * d + b) * dd + a2 * d;
+          for (let b2 = 0; b2 < d; b2++) hXX[dst + b2] += Rg[src + b2]!;
+        }
       }
     }
   }

@@ -1,6 +1,6 @@
 export type { Problem, Want, Partials, ArrayPartialKey } from './types.js';
 export { ARRAY_PARTIAL_KEYS } from './types.js';
-export { blockPartials, evaluateProblem, attentionForward } from './attention.js';
+export { blockPartials, evaluateProblem, attentionForward, setHessianSlabElements } from './attention.js';
 export { combinePartials, emptyPartials } from './partials.js';
 export { planBlocks, defaultBlockRows, BLOCK_TARGET_ELEMENTS, MIN_BLOCKS } from './blocks.js';
 export { solveYStar, solveYStarDetailed, hessYY, applyHessYYInverse } from './ystar.js';

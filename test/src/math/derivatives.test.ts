@@ -4,7 +4,7 @@
 // largest entry of the reference (stated per assertion).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { evaluateProblem } from '@attnfit/shared/math';
+import { evaluateProblem, setHessianSlabElements } from '@attnfit/shared/math';
 import type { Problem } from '@attnfit/shared/math';
 import { randMatrix } from '../helpers/rng.js';
 import { randomInstance, relMax, fd4 } from './naive.js';
@@ -84,5 +84,21 @@ for (const inst of instances) {
     assert.ok(relMax(part.mixedYX!, matVec(part.hessXY!, Vx, true)) < 1e-11, 'hessXYᵀ·vx = mixedYX');
   });
 }
+
+// (this file does not enable relaxed SIMD: the mul+add kernel, whose sums are those of the reference kernel)
+test('the Hessian assembly gives bitwise the same result for every key-slab budget (one column of A2 per GEMM, groups with a remainder, all at once)', () => {
+  const { p, X, Y } = randomInstance(16, 40, 5);
+  const full = evaluateProblem(p, X, Y, { hessXX: true, hessXY: true });
+  // budget / (n·d) columns per group: 1, 2 (groups 2+2+1), 5 (one group)
+  for (const cols of [1, 2, 5]) {
+    const prev = setHessianSlabElements(cols * p.n * p.d);
+    try {
+      const part = evaluateProblem(p, X, Y, { hessXX: true, hessXY: true });
+      assert.ok(part.hessXX!.every((v, i) => Object.is(v, full.hessXX![i])), `hessXX, ${cols} column(s) per GEMM`);
+      assert.ok(part.hessXY!.every((v, i) => Object.is(v, full.hessXY![i])), `hessXY, ${cols} column(s) per GEMM`);
+    } finally { setHessianSlabElements(prev); }
+  }
+  assert.throws(() => setHessianSlabElements(0), /elements must be an integer >= 1/);
+});
 
 test.run();
