@@ -12,7 +12,7 @@
  * the JS fallback give bitwise identical results (and so do sums, see {@link expShiftSum}).
  */
 import { wasmKernels } from './wasm-module.js';
-import { residentOffset, wasmView } from './wasm-memory.js';
+import { residentOffset, wasmView, EXP_SCRATCH_BASE, EXP_SCRATCH_LEN } from './wasm-memory.js';
 
 const INVLN2 = 1.44269504088896338700e+00;
 const LN2HI = 6.93147180369123816490e-01;
@@ -53,10 +53,10 @@ export function vexpScalar(x: number): number {
   return (y * POW2[POW2_BIAS + k1]!) * POW2[POW2_BIAS + k2]!;
 }
 
-/** Elements per WebAssembly call (bounds the scratch memory: 32768 × 8 B = 256 KiB, in place). */
-const CHUNK = 32768;
+/** Elements per WebAssembly call and per partial sum (32768: the copy-in scratch is 256 KiB; the summation order depends on it). */
+const CHUNK = EXP_SCRATCH_LEN;
 /** First scratch element: bytes [0, 128) of the vexp module's memory hold its constants. */
-const BASE = 16;
+const BASE = EXP_SCRATCH_BASE;
 /** Below this length the JS twin is used (a WebAssembly call plus two copies cost more). */
 const SMALL = 16;
 

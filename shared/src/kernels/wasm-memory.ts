@@ -10,8 +10,11 @@ import { wasmMemory } from './wasm-module.js';
 
 const PAGE = 65536;
 const MAX_BYTES = 2 ** 32;
-/** Elements reserved at the bottom of the memory for the exp module. */
-export const WASM_RESERVED_ELEMENTS = 16 + 32768;
+/** The exp module's copy-in scratch: elements [EXP_SCRATCH_BASE, EXP_SCRATCH_BASE + EXP_SCRATCH_LEN). */
+export const EXP_SCRATCH_BASE = 16;
+export const EXP_SCRATCH_LEN = 32768;
+/** Elements reserved at the bottom of the memory for the exp module (constants, scratch). */
+export const WASM_RESERVED_ELEMENTS = EXP_SCRATCH_BASE + EXP_SCRATCH_LEN;
 
 let top = WASM_RESERVED_ELEMENTS;
 let view: Float64Array | null = null;
