@@ -14,6 +14,7 @@
 import { GEMM_BLOCKING, GEMM_SMALL_MNK } from './gemm-blocking.js';
 import { gemmBlocked, type GemmEngine } from './gemm-driver.js';
 import { dgemmRef } from './gemm-ref.js';
+import { dgemmTsPacked } from './gemm-ts.js';
 import { wasmKernels, loadGemmFma, gemmFmaLoadError, type GemmWasmExports } from './wasm-module.js';
 import { wasmAlloc, wasmView, residentOffset } from './wasm-memory.js';
 
@@ -32,8 +33,9 @@ function makeEngine(g: GemmWasmExports): GemmEngine {
     blocking,
     workspace(len: number) {
       if (len > wsLen) { // a new, larger region (the old one is abandoned: sizes only ratchet up)
-        wsLen = Math.max(len, Math.ceil(wsLen * 1.5), 1 << 16);
-        wsBase = wasmAlloc(wsLen);
+        const grown = Math.max(len, Math.ceil(wsLen * 1.5), 1 << 16);
+        wsBase = wasmAlloc(grown); // may throw: then the old region stays in use, unchanged
+        wsLen = grown;
       }
       return { ws: wasmView(), base: wsBase };
     },
@@ -97,7 +99,14 @@ export function dgemmWasmPacked(
   beta: number, C: Float64Array, offC: number, ldc: number,
 ): void {
   if (!engine && !wasmGemmVariant()) throw new Error('wasm gemm: WebAssembly kernels are not available');
-  gemmBlocked(engine!, transA, transB, M, N, K, alpha, A, offA, lda, B, offB, ldb, beta, C, offC, ldc);
+  try {
+    gemmBlocked(engine!, transA, transB, M, N, K, alpha, A, offA, lda, B, offB, ldb, beta, C, offC, ldc);
+  } catch (err) {
+    // The workspace is reserved before C is touched: when the 4 GiB WebAssembly memory is full,
+    // this product runs on the TypeScript kernel instead (same contract, results to rounding).
+    if (!(err instanceof RangeError && err.message.startsWith('wasm memory:'))) throw err;
+    dgemmTsPacked(transA, transB, M, N, K, alpha, A, offA, lda, B, offB, ldb, beta, C, offC, ldc);
+  }
 }
 
 /**

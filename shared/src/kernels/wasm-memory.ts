@@ -31,26 +31,40 @@ export function wasmView(): Float64Array {
 
 /**
  * Reserves `len` elements (64-byte aligned) and returns the element offset of the first; grows
- * the memory as needed. Throws RangeError past the 4 GiB address space.
+ * the memory as needed. Throws a RangeError starting 'wasm memory:' past the 4 GiB address space
+ * or when the memory cannot grow.
  */
 export function wasmAlloc(len: number): number {
   if (!wasmMemory) throw new Error('wasm memory: WebAssembly kernels are not available');
   const off = Math.ceil(top / 8) * 8, end = off + len, need = end * 8;
   if (need > MAX_BYTES) throw new RangeError(`wasm memory: ${need} bytes exceed the 4 GiB WebAssembly address space`);
   const have = wasmMemory.buffer.byteLength;
-  if (need > have) wasmMemory.grow(Math.ceil((need - have) / PAGE));
+  if (need > have) {
+    try {
+      wasmMemory.grow(Math.ceil((need - have) / PAGE));
+    } catch (err) {
+      throw new RangeError(`wasm memory: cannot grow to ${need} bytes (${err instanceof Error ? err.message : String(err)})`);
+    }
+  }
   top = end;
   return off;
 }
 
 /**
  * A new `len`-element Float64Array that lives in the kernels' memory (GEMM operands and softmax
- * rows there are used in place), or a plain Float64Array when WebAssembly is unavailable. The
- * region is never freed: allocate once and reuse. Example: `const F = wasmArray(m * n)`.
+ * rows there are used in place), or a plain Float64Array when WebAssembly is unavailable or its
+ * 4 GiB address space cannot take it (then the kernels copy, as for any array). The region is
+ * never freed: allocate once, reuse, and grow geometrically. Example: `const F = wasmArray(m * n)`.
  */
 export function wasmArray(len: number): Float64Array {
   if (!wasmMemory) return new Float64Array(len);
-  const off = wasmAlloc(len);
+  let off: number;
+  try {
+    off = wasmAlloc(len);
+  } catch (err) {
+    if (err instanceof RangeError) return new Float64Array(len); // address space or memory exhausted
+    throw err;
+  }
   return new Float64Array(wasmView().buffer, off * 8, len);
 }
 

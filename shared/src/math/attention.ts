@@ -64,7 +64,9 @@ const gemm = dgemmBase;
 const scratchPool: Float64Array[] = [];
 function scratch(slot: number, len: number): Float64Array {
   let b = scratchPool[slot];
-  if (b === undefined || b.length < len) { b = wasmArray(len); scratchPool[slot] = b; }
+  // Regions in the kernels' memory are never freed: grow by at least 1.5× so that a long-lived
+  // worker seeing ever larger problems abandons a geometric series, not one region per size.
+  if (b === undefined || b.length < len) { b = wasmArray(Math.max(len, Math.ceil((b?.length ?? 0) * 1.5))); scratchPool[slot] = b; }
   return b.length === len ? b : b.subarray(0, len);
 }
 
