@@ -1,3 +1,7 @@
+// The same kernels as the CLI and the worker threads in the importing thread too: native BLAS
+// when built, else WebAssembly with relaxed-SIMD FMA. Without this, an inline evaluation here and
+// one in a worker thread could run different kernels and differ in the last bits.
+import '@attnfit/shared/native';
 export {
   openDynamicSession, ThreadDynamicSession, openNatsDynamicSession, NatsDynamicSession, startDynamicService,
   DYN_OPEN_SUBJECT, DYN_QUEUE, DYN_SUBJECT_PREFIX, DYN_SESSION_OPS, dynSessionSubject, dynamicThreadPath, dynamicRebuildThreadPath,

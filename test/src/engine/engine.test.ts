@@ -5,6 +5,8 @@
  * abort flag, unknown kind) behaves as documented.
  */
 import { test } from 'uvu';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import { AttnfitError } from '@attnfit/shared/core';
 import { evaluateProblem } from '@attnfit/shared/math';
@@ -38,6 +40,30 @@ function assertBitwise(a: Partials, b: Partials, label: string): void {
     for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) assert.unreachable(`${label}: ${k}[${i}] ${x[i]} vs ${y[i]}`);
   }
 }
+
+test('a program importing only @attnfit/coordinator runs the worker threads\' kernels inline too: large products bitwise equal', () => {
+  // Child process: this file imports @attnfit/worker, which loads the kernels' accelerators on its
+  // own. Products are far above the small-size cutoff (native BLAS or the WebAssembly FMA kernel,
+  // not the reference loop), so a kernel mismatch between threads would show in the last bits.
+  const probe = `
+    const { InlineOracle, LocalOracle, shutdownEngine } = await import('@attnfit/coordinator');
+    let s = 7; const u = () => { s = (s * 1103515245 + 12345) % 2147483648; return s / 2147483648 - 0.5; };
+    const n = 640, d = 8, mk = (k, f = 1) => Float64Array.from({ length: k }, () => f * u());
+    const q = { n, d, A1: mk(n * d), A2: mk(n * d), A3: mk(n * d), B: mk(n * d) };
+    const X = mk(d * d, 0.3), Y = mk(d * d);
+    const want = { loss: true, gradX: true, gradY: true, hessXX: true };
+    const a = await new InlineOracle(q, {}).evaluate(X, Y, want);
+    const local = new LocalOracle(q, { threads: 2 });
+    const b = await local.evaluate(X, Y, want);
+    const same = Object.is(a.loss, b.loss) && ['gradX', 'gradY', 'hessXX'].every((k) => a[k].every((v, i) => Object.is(v, b[k][i])));
+    process.stdout.write(JSON.stringify({ same, gemm: local.info().gemm }));
+    await local.close(); await shutdownEngine();`;
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.ATTNFIT_GEMM; delete env.ATTNFIT_NATIVE; delete env.ATTNFIT_WASM_FMA;
+  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', probe], { cwd: fileURLToPath(new URL('.', import.meta.url)), env, encoding: 'utf8' }));
+  assert.ok(out.same, `inline and 2 threads differ (${out.gemm})`);
+  assert.match(out.gemm, /native-blas|wasm-simd \(f64x2 FMA\)/);
+});
 
 test('LocalOracle (threads 1 and 2) and InlineOracle equal evaluateProblem bitwise', async () => {
   for (const want of WANTS) {
