@@ -160,18 +160,30 @@ export function blockPartials(p: Problem, r0: number, r1: number, X: Float64Arra
     gemm(false, true, m, n, d, 1, CYt, 0, d, A3, 0, d, 0, P, 0, n);
     const rho = rowDots(m, d, C, FH);
     jrowScaled(m, n, F, P, sc, rho, needF);
-    PA2 = new Float64Array(m * d);
-    gemm(false, false, m, d, n, 1, P, 0, n, A2, 0, d, 0, PA2, 0, d);
+    if (want.gradX || want.hessXX) { // (an HVP needs P, not P A2)
+      PA2 = new Float64Array(m * d);
+      gemm(false, false, m, d, n, 1, P, 0, n, A2, 0, d, 0, PA2, 0, d);
+    }
     if (want.gradX) {
       const gX = new Float64Array(dd);
-      gemm(true, false, d, d, m, 2, A1, offA1, d, PA2, 0, d, 0, gX, 0, d);
+      gemm(true, false, d, d, m, 2, A1, offA1, d, PA2!, 0, d, 0, gX, 0, d);
       out.gradX = gX;
     }
   }
 
-  if (want.hvpX) out.hvpX = hvpXBlock(m, n, d, A1, offA1, A2, F, H!, FH, P!, want.hvpX);
+  // dS = A1_J V A2ᵀ is shared when hvpX and mixedYX ask for the same direction (the reduced
+  // Newton–CG product asks for both): hvpX only reads it, mixedYX then turns it into dF in place.
+  // mixedXY runs last because it reuses dS's scratch slot.
+  let dS: Float64Array | undefined;
+  if (want.hvpX) {
+    dS = logitDirection(m, n, d, A1, offA1, A2, want.hvpX);
+    out.hvpX = hvpXBlock(m, n, d, A1, offA1, A2, F, H!, FH, P!, dS);
+  }
+  if (want.mixedYX) {
+    const shared = dS !== undefined && sameValues(want.mixedYX, want.hvpX!);
+    out.mixedYX = mixedYXBlock(m, n, d, A1, offA1, A3, F, Y, M, C, shared ? dS! : logitDirection(m, n, d, A1, offA1, A2, want.mixedYX));
+  }
   if (want.mixedXY) out.mixedXY = mixedXYBlock(m, n, d, A1, offA1, A2, A3, F, H!, FH, M, C, want.mixedXY);
-  if (want.mixedYX) out.mixedYX = mixedYXBlock(m, n, d, A1, offA1, A2, A3, F, Y, M, C, want.mixedYX);
   if (want.hessXX || want.hessXY) {
     const U = new Float64Array(m * d);
     gemm(false, false, m, d, n, 1, F, 0, n, A2, 0, d, 0, U, 0, d);
@@ -217,6 +229,14 @@ function rowDots(m: number, d: number, a: Float64Array, b: Float64Array): Float6
   return r;
 }
 
+/** True when two d×d directions hold the same values (the same object, or equal copies after a wire trip). */
+function sameValues(a: Float64Array, b: Float64Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
+}
+
 /** dS = A1_J V A2ᵀ (m×n). */
 function logitDirection(m: number, n: number, d: number, A1: Float64Array, offA1: number, A2: Float64Array, V: Float64Array): Float64Array {
   const TV = new Float64Array(m * d);
@@ -227,12 +247,11 @@ function logitDirection(m: number, n: number, d: number, A1: Float64Array, offA1
 }
 
 /**
- * HVP: dS = A1 V A2ᵀ; dF = Jrow(F, dS); dQ = (dF H) Hᵀ;
+ * HVP, given dS = A1 V A2ᵀ (logitDirection; only read here): dF = Jrow(F, dS); dQ = (dF H) Hᵀ;
  * dP = Jrow(F, dQ) + P∘dS − rowsum(F∘dS)·P − rowsum(P∘dS)·F; result 2 A1ᵀ dP A2.
  */
 function hvpXBlock(m: number, n: number, d: number, A1: Float64Array, offA1: number, A2: Float64Array,
-  F: Float64Array, H: Float64Array, FH: Float64Array, P: Float64Array, V: Float64Array): Float64Array {
-  const dS = logitDirection(m, n, d, A1, offA1, A2, V);
+  F: Float64Array, H: Float64Array, FH: Float64Array, P: Float64Array, dS: Float64Array): Float64Array {
   const rs = new Float64Array(m), rp = new Float64Array(m);
   for (let j = 0; j < m; j++) {
     let s = 0, t = 0;
@@ -286,11 +305,10 @@ function mixedXYBlock(m: number, n: number, d: number, A1: Float64Array, offA1: 
   return projectBack(m, n, d, A1, offA1, A2, dQ);
 }
 
-/** Mixed YX: dF = Jrow(F, A1 Vx A2ᵀ), dM = dF A3; result 2 (dMᵀ C + Mᵀ dM Y). */
-function mixedYXBlock(m: number, n: number, d: number, A1: Float64Array, offA1: number, A2: Float64Array, A3: Float64Array,
-  F: Float64Array, Y: Float64Array, M: Float64Array, C: Float64Array, Vx: Float64Array): Float64Array {
-  const dS = logitDirection(m, n, d, A1, offA1, A2, Vx);
-  jrowBase(m, n, F, 0, n, dS, 0, n, dS, 0, n, null, 0);
+/** Mixed YX, given dS = A1 Vx A2ᵀ (overwritten): dF = Jrow(F, dS), dM = dF A3; result 2 (dMᵀ C + Mᵀ dM Y). */
+function mixedYXBlock(m: number, n: number, d: number, A1: Float64Array, offA1: number, A3: Float64Array,
+  F: Float64Array, Y: Float64Array, M: Float64Array, C: Float64Array, dS: Float64Array): Float64Array {
+  jrowBase(m, n, F, 0, n, dS, 0, n, dS, 0, n, null, 0); // dS (= A1_J Vx A2ᵀ) becomes dF in place
   const dM = new Float64Array(m * d);
   gemm(false, false, m, d, n, 1, dS, 0, n, A3, 0, d, 0, dM, 0, d);
   const dC = new Float64Array(m * d);
