@@ -50,7 +50,7 @@ const MAX_PAGES = 65536;
 /**
  * The one memory of this thread's kernel modules (GEMM, FMA GEMM, exp), shared (a
  * SharedArrayBuffer) so that growing it never detaches views: block buffers allocated in it with
- * {@link wasmAlloc} stay valid across GEMM calls that grow the workspace. Null without WebAssembly.
+ * wasmAlloc (wasm-memory.ts) stay valid across GEMM calls that grow the workspace. Null without WebAssembly.
  */
 export let wasmMemory: WasmMemory | null = null;
 
