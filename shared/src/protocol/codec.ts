@@ -125,6 +125,13 @@ const CHECKS: Record<WireKind, (m: Rec) => void> = {
     str(m, 'checkpoint', 'jobId'); int(m, 'checkpoint', 'iteration'); f64(m, 'checkpoint', 'X'); f64(m, 'checkpoint', 'Y');
     if (!Array.isArray(m.history)) throw bad('checkpoint', 'history', 'must be an array', m.history);
   },
+  'worker.heartbeat'(m) {
+    const k = 'worker.heartbeat';
+    str(m, k, 'name'); str(m, k, 'host'); str(m, k, 'gemm'); str(m, k, 'version');
+    if (m.state !== 'up' && m.state !== 'stopping') throw bad(k, 'state', 'must be "up" or "stopping"', m.state);
+    int(m, k, 'pid'); int(m, k, 'threads', 1); num(m, k, 'startedAt'); num(m, k, 'sentAt'); int(m, k, 'intervalMs', 1);
+    for (const f of ['tasks', 'errors', 'inFlight', 'cached', 'fetches']) int(m, k, f);
+  },
 };
 
 /**

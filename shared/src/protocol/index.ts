@@ -7,10 +7,10 @@ export { PROTOCOL_VERSION, JOB_STATES, TERMINAL_STATES, WIRE_KINDS } from './typ
 export type {
   ProblemRef, WireWant, WirePartials, TaskMsg, ResultMsg, ErrorMsg, ChunkMsg, JobSolveOptions, JobSpec,
   SubmitMsg, CancelMsg, ProgressMsg, JobDoneMsg, JobState, JobResultSummary, JobRecord, CheckpointMsg,
-  WireMessage, WireKind,
+  WorkerHeartbeatMsg, WireMessage, WireKind,
 } from './types.js';
 export {
-  TASK_SUBJECT, TASK_QUEUE, SUBMIT_SUBJECT, CANCEL_SUBJECT, JOB_DONE_SUBJECT, PROGRESS_PREFIX, JOBS_STREAM,
+  TASK_SUBJECT, TASK_QUEUE, SUBMIT_SUBJECT, CANCEL_SUBJECT, JOB_DONE_SUBJECT, WORKER_HEARTBEAT_SUBJECT, PROGRESS_PREFIX, JOBS_STREAM,
   JOBS_STREAM_SUBJECTS, JOBS_CONSUMER, JOBS_BUCKET, DATA_BUCKET, JOB_ID_RE,
   progressSubject, jobKey, checkpointKey, problemObjectName, resultObjectName,
 } from './subjects.js';

@@ -13,6 +13,8 @@ export const SUBMIT_SUBJECT = 'attnfit.jobs.submit';
 export const CANCEL_SUBJECT = 'attnfit.jobs.cancel';
 /** "A job ended" events (plain NATS): workers evict the job's cached problem. */
 export const JOB_DONE_SUBJECT = 'attnfit.jobs.done';
+/** Worker heartbeats (plain NATS, {@link WorkerHeartbeatMsg}): read by the coordinator's dashboard. */
+export const WORKER_HEARTBEAT_SUBJECT = 'attnfit.workers.heartbeat';
 /** Progress events: `attnfit.progress.<jobId>`. */
 export const PROGRESS_PREFIX = 'attnfit.progress';
 /** JetStream stream holding submissions and cancellations. */

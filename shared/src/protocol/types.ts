@@ -158,6 +158,38 @@ export interface JobDoneMsg {
   state: JobState;
 }
 
+/**
+ * Worker → `attnfit.workers.heartbeat`: who a worker is and what it has done, sent on start,
+ * every heartbeat interval and once more (`state: 'stopping'`) when it drains. The coordinator's
+ * dashboard and metrics read these; nothing depends on them for correctness.
+ */
+export interface WorkerHeartbeatMsg {
+  v: number;
+  kind: 'worker.heartbeat';
+  /** NATS client name of the worker (unique per process). */
+  name: string;
+  host: string;
+  pid: number;
+  threads: number;
+  /** GEMM kernel in use, e.g. "native-blas" or "wasm-simd (f64x2 FMA)". */
+  gemm: string;
+  /** attnfit version of the worker. */
+  version: string;
+  state: 'up' | 'stopping';
+  /** Epoch milliseconds: process start and this message. */
+  startedAt: number;
+  sentAt: number;
+  /** Milliseconds until the next heartbeat (a worker silent for ~3 intervals is presumed lost). */
+  intervalMs: number;
+  /** Block tasks answered since start (results and error replies). */
+  tasks: number;
+  errors: number;
+  inFlight: number;
+  /** Problems held in the cache now; problem fetches since start. */
+  cached: number;
+  fetches: number;
+}
+
 /** Job life cycle. queued → running → succeeded | failed | cancelled. */
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
@@ -217,8 +249,8 @@ export interface CheckpointMsg {
 /** Every message kind the codec knows. */
 export type WireMessage =
   | TaskMsg | ResultMsg | ErrorMsg | ChunkMsg | SubmitMsg | CancelMsg | ProgressMsg | JobDoneMsg
-  | JobRecord | CheckpointMsg;
+  | JobRecord | CheckpointMsg | WorkerHeartbeatMsg;
 export type WireKind = WireMessage['kind'];
 export const WIRE_KINDS: readonly WireKind[] = [
-  'task', 'result', 'error', 'chunk', 'submit', 'cancel', 'progress', 'job.done', 'job', 'checkpoint',
+  'task', 'result', 'error', 'chunk', 'submit', 'cancel', 'progress', 'job.done', 'job', 'checkpoint', 'worker.heartbeat',
 ];

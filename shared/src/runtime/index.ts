@@ -5,3 +5,5 @@ export type { RegisteredProblem, RunOptions } from './pool.js';
 export type {
   ThreadTask, ThreadReply, ThreadTensors, ThreadKind, ThreadMsgByKind, ThreadValueByKind, BlockMsg, BlocksMsg, GramMsg,
 } from './thread-protocol.js';
+export { parseHttpAddress, isLoopbackHost, listenHttp, HTTP_DEFAULT_HOST } from './http.js';
+export type { HttpAddress, HttpHandler, HttpListener } from './http.js';
