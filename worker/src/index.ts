@@ -9,3 +9,9 @@ export type {
 } from '@attnfit/shared/runtime';
 export { DynamicRebuildPool, dynamicRebuildThreadPath } from './dynamic-rebuild-pool.js';
 export type { DynamicRebuildTask } from './dynamic-rebuild-thread.js';
+export { fanOut } from './observer.js';
+export type { WorkerObserver, WorkerStartInfo, WorkerTaskEvent, WorkerStats } from './observer.js';
+export { heartbeatObserver, HEARTBEAT_DEFAULTS } from './heartbeat.js';
+export { createWorkerMetrics } from './http/metrics.js';
+export type { WorkerMetrics } from './http/metrics.js';
+export { serveWorkerMetrics } from './http/server.js';

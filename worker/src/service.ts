@@ -20,6 +20,11 @@ import type { Partials, Want } from '@attnfit/shared/math';
 import { connectNats, type NatsAuthOptions } from '@attnfit/shared/runtime';
 import type { RegisteredProblem } from '@attnfit/shared/runtime';
 import { createBlockPool } from './pool.js';
+import { fanOut, type WorkerObserver } from './observer.js';
+import { HEARTBEAT_DEFAULTS, heartbeatObserver } from './heartbeat.js';
+import { createWorkerMetrics } from './http/metrics.js';
+import { serveWorkerMetrics } from './http/server.js';
+import type { HttpAddress } from '@attnfit/shared/runtime';
 
 /** Tunables of the worker service (defaults in {@link WORKER_SERVICE_DEFAULTS}). */
 export interface WorkerServiceOptions extends NatsAuthOptions {
@@ -29,6 +34,10 @@ export interface WorkerServiceOptions extends NatsAuthOptions {
   cacheBytes?: number;
   /** Log sink (default: stderr lines). */
   log?: (line: string) => void;
+  /** Heartbeat period in ms for the coordinator's dashboard (default 2000; 0 = no heartbeats). */
+  heartbeatMs?: number;
+  /** Receives start / task / drain events (metrics); never affects results. */
+  observer?: WorkerObserver;
 }
 
 export const WORKER_SERVICE_DEFAULTS = Object.freeze({
@@ -74,6 +83,8 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
   const counters = { tasks: 0, errors: 0, fetches: 0 };
   const inFlight = new Set<Promise<void>>();
   let ready = false;
+  const heartbeatMs = opts.heartbeatMs ?? HEARTBEAT_DEFAULTS.intervalMs;
+  const obs = fanOut([heartbeatMs > 0 ? heartbeatObserver(heartbeatMs) : undefined, opts.observer], log);
 
   const objectStore = (): Promise<ObjectStore> => {
     store ??= new Objm(nc).open(DATA_BUCKET).catch((err: unknown) => {
@@ -127,25 +138,33 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
     return part!;
   }
 
-  function respond(reply: string, frames: Uint8Array[]): void {
-    for (const f of frames) nc.publish(reply, f);
+  function respond(reply: string, frames: Uint8Array[]): number {
+    let bytes = 0;
+    for (const f of frames) { nc.publish(reply, f); bytes += f.length; }
+    return bytes;
   }
 
   async function handle(msg: Msg): Promise<void> {
     const reply = msg.reply;
+    const t0 = performance.now();
     let id = '';
+    let jobId = '';
     try {
       const t = decodeMessage(msg.data, 'task');
       id = t.id;
+      jobId = t.jobId;
       counters.tasks++;
       const partials = await compute(t);
       const out: ResultMsg = { v: PROTOCOL_VERSION, kind: 'result', id, r0: t.r0, r1: t.r1, partials: partialsToWire(partials, t.problem.d), worker: name };
-      if (reply) respond(reply, toFrames(id, encode(out), maxPayload));
+      const bytesOut = reply ? respond(reply, toFrames(id, encode(out), maxPayload)) : 0;
+      obs.task({ jobId, ok: true, ms: performance.now() - t0, bytesIn: msg.data.length, bytesOut });
     } catch (err) {
       counters.errors++;
       if (!id) id = peekId(msg.data);
       if (reply) {
-        try { nc.publish(reply, encodeError(id, err)); } catch (e2) { log(`attnfit worker: cannot send error reply for ${id}: ${(e2 as Error).message}`); }
+        let bytesOut = 0;
+        try { const e = encodeError(id, err); nc.publish(reply, e); bytesOut = e.length; } catch (e2) { log(`attnfit worker: cannot send error reply for ${id}: ${(e2 as Error).message}`); }
+        obs.task({ jobId, ok: false, code: (err as AttnfitError).code ?? ErrorCodes.INTERNAL, ms: performance.now() - t0, bytesIn: msg.data.length, bytesOut });
       } else {
         log(`attnfit worker: task without reply subject failed: ${(err as Error).message}`);
       }
@@ -195,20 +214,24 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
 
   let draining: Promise<void> | undefined;
   const closed = nc.closed().then(async (err) => {
+    obs.closed();
     await pool.destroy();
     if (err) log(`attnfit worker: connection closed: ${err.message}`);
     return subError ?? (err || undefined);
   });
 
+  const stats = () => ({ ...counters, cached: cache.size, inFlight: inFlight.size });
+  obs.started({ name, threads, nc, stats, log });
   log(`attnfit worker ${name}: ready (${threads} threads, queue ${TASK_QUEUE})`);
   return {
     name,
     threads,
-    stats: () => ({ ...counters, cached: cache.size, inFlight: inFlight.size }),
+    stats,
     closed,
     drain() {
       draining ??= (async () => {
         if (nc.isClosed()) return;
+        obs.stopping();
         await Promise.allSettled([taskSub.drain(), doneSub.drain()]);
         while (inFlight.size) await Promise.allSettled([...inFlight]);
         await nc.flush().catch(() => undefined);
@@ -224,13 +247,25 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
  * Run a worker until SIGTERM / SIGINT (then drain) or the connection closes. Used by the
  * `attnfit worker` command. Resolves to the process exit code.
  */
-export async function runWorker(opts: WorkerServiceOptions): Promise<number> {
-  const w = await startWorkerService(opts);
+export async function runWorker(opts: WorkerServiceOptions & { http?: HttpAddress }): Promise<number> {
+  // --http: /metrics on a read-only listener, fed through the observer interface.
+  const metrics = opts.http ? createWorkerMetrics() : undefined;
+  const listener = opts.http && metrics ? await serveWorkerMetrics(opts.http, metrics) : undefined;
+  const { http: _http, ...rest } = opts;
+  let w: WorkerService;
+  try {
+    w = await startWorkerService(metrics ? { ...rest, observer: metrics.observer } : rest);
+  } catch (err) {
+    await listener?.close();
+    throw err;
+  }
+  if (listener) (opts.log ?? ((s: string) => process.stderr.write(`${s}\n`)))(`attnfit worker ${w.name}: metrics on ${listener.url}/metrics`);
   const stop = () => { void w.drain(); };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   const err = await w.closed;
   process.off('SIGTERM', stop);
   process.off('SIGINT', stop);
+  await listener?.close();
   return err ? 1 : 0;
 }
