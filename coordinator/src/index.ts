@@ -22,3 +22,7 @@ export {
 } from './cluster/index.js';
 export type { NatsOracleOptions, CoordinatorOptions, CoordinatorService, NatsAuthOptions, NatsOracleHandleOptions } from './cluster/index.js';
 export { JobStore } from './jobs/store.js';
+export { startDashboard, ClusterState, estimateEta, createCoordinatorMetrics, DASHBOARD_DEFAULTS, DASHBOARD_LIMITS } from './http/index.js';
+export type { Dashboard, DashboardSnapshot, JobView, WorkerView, HistoryPoint, CoordinatorMetrics } from './http/index.js';
+export { fanOutObservers } from './cluster/index.js';
+export type { CoordinatorObserver, JobIterationEvent, TaskAttemptEvent } from './cluster/index.js';

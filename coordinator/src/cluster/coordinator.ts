@@ -25,6 +25,7 @@ import { connectNats, type NatsAuthOptions } from '@attnfit/shared/runtime';
 import { NatsOracle, type NatsOracleOptions } from './nats-oracle.js';
 import { ensureClusterResources, fetchProblem, type ClusterResources } from './resources.js';
 import { buildClusterReport } from './report.js';
+import { safeObserver, type CoordinatorObserver } from './observer.js';
 
 /** Tunables of the coordinator (defaults in {@link COORDINATOR_DEFAULTS}). */
 export interface CoordinatorOptions extends NatsAuthOptions {
@@ -35,6 +36,8 @@ export interface CoordinatorOptions extends NatsAuthOptions {
   /** Attempts per block task. */
   maxAttempts?: number;
   log?: (line: string) => void;
+  /** Receives job, iteration and task events (dashboard, metrics); never affects jobs. */
+  observer?: CoordinatorObserver;
 }
 
 export const COORDINATOR_DEFAULTS = Object.freeze({ maxJobs: 1 });
@@ -67,6 +70,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
   const name = opts.name ?? `attnfit-coordinator-${hostname()}-${process.pid}`;
   const maxJobs = opts.maxJobs ?? COORDINATOR_DEFAULTS.maxJobs;
+  const obs = safeObserver(opts.observer, log);
   const nc = await connectNats({ ...opts, name });
   let res: ClusterResources | undefined;
   // A fresh JetStream cluster needs a few seconds to elect its meta leader: retry transient
@@ -92,7 +96,14 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   let stopping = false;
 
   const oracleOpts = (jobId: string): NatsOracleOptions => {
-    const o: NatsOracleOptions = { jobId, onRetry: ({ block, attempt, error }) => log(`attnfit coordinator: job ${jobId} block ${block} attempt ${attempt} failed (${error.code}): retrying`) };
+    const o: NatsOracleOptions = {
+      jobId,
+      onRetry: ({ block, attempt, error }) => {
+        obs.retry({ jobId, block, attempt, code: error.code });
+        log(`attnfit coordinator: job ${jobId} block ${block} attempt ${attempt} failed (${error.code}): retrying`);
+      },
+      onTask: (ev) => obs.task({ jobId, ...ev }),
+    };
     if (opts.taskTimeoutMs !== undefined) o.taskTimeoutMs = opts.taskTimeoutMs;
     if (opts.maxAttempts !== undefined) o.maxAttempts = opts.maxAttempts;
     return o;
@@ -106,6 +117,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   async function finish(rec: JobRecord, state: JobState, extra: Partial<JobRecord> = {}): Promise<void> {
     Object.assign(rec, extra, { state, endedAt: Date.now() });
     await store.put(rec);
+    obs.job(rec);
     publishDone(rec);
     log(`attnfit coordinator: job ${rec.id} ${state}${rec.error ? `: [${rec.error.code}] ${rec.error.message}` : ''}`);
   }
@@ -138,6 +150,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       rec.state = 'running';
       rec.startedAt ??= t0;
       await store.put(rec);
+      obs.job(rec);
+      for (const h of ckpt?.history ?? []) obs.iteration(id, { ...(h as IterationRecord), start: ckpt!.start, replayed: true });
       log(`attnfit coordinator: job ${id} running${ckpt ? ` (resumed from iteration ${ckpt.iteration})` : ''}`);
       const problem = (await fetchProblem(os, rec.problem)) as Problem;
       oracle = new NatsOracle(nc, problem, rec.problem, oracleOpts(id));
@@ -168,6 +182,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
           rec.loss = iter.loss;
           rec.relLoss = iter.relLoss;
           await store.put(rec);
+          obs.iteration(id, { start, iteration: iter.iteration, loss: iter.loss, relLoss: iter.relLoss, gradNorm: iter.gradNorm, seconds: iter.seconds });
+          obs.job(rec);
           const p: ProgressMsg = { v: PROTOCOL_VERSION, kind: 'progress', jobId: id, iteration: iter.iteration, loss: iter.loss, relLoss: iter.relLoss, gradNorm: iter.gradNorm, seconds: (Date.now() - t0) / 1000 };
           nc.publish(progressSubject(id), encode(p));
         },
@@ -209,6 +225,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
         const live = r.rec ?? rec;
         live.cancelRequested = true;
         await store.put(live);
+        obs.job(live);
         r.ac.abort(new AttnfitError(ErrorCodes.CANCELLED, `job ${msg.jobId} cancelled`));
         return;
       }
@@ -224,6 +241,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     };
     if (spec.name !== undefined) rec.name = spec.name;
     if (await store.create(rec)) {
+      obs.job(rec);
       log(`attnfit coordinator: job ${rec.id} queued (n=${rec.problem.n}, d=${rec.problem.d})`);
       queue.push(rec.id);
       pump();
@@ -232,6 +250,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
 
   // Recover jobs left queued or running by a previous coordinator.
   for (const rec of await store.list()) {
+    obs.job(rec);
     if (rec.state === 'queued' || rec.state === 'running') queue.push(rec.id);
   }
   if (queue.length) log(`attnfit coordinator: recovering ${queue.length} job(s): ${queue.join(', ')}`);
@@ -253,9 +272,11 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
 
   let draining: Promise<void> | undefined;
   const closed = nc.closed().then((err) => {
+    obs.closed();
     if (err) log(`attnfit coordinator: connection closed: ${err.message}`);
     return err || undefined;
   });
+  obs.started({ name, maxJobs, nc, log });
   log(`attnfit coordinator ${name}: ready (stream ${JOBS_STREAM}, consumer ${JOBS_CONSUMER}, max ${maxJobs} job(s) at once)`);
   return {
     name,

@@ -11,3 +11,5 @@ export type { ClusterResources } from './resources.js';
 export { buildClusterReport } from './report.js';
 export { createNatsOracle } from './nats-oracle-factory.js';
 export type { NatsOracleHandleOptions } from './nats-oracle-factory.js';
+export { safeObserver, fanOutObservers } from './observer.js';
+export type { CoordinatorObserver, CoordinatorStartInfo, JobIterationEvent, TaskAttemptEvent } from './observer.js';

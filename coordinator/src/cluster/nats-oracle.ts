@@ -35,6 +35,8 @@ export interface NatsOracleOptions {
   noWorkersTimeoutMs?: number;
   /** Called once per retried attempt (diagnostics). */
   onRetry?: (info: { block: number; attempt: number; error: AttnfitError }) => void;
+  /** Called when a published attempt ends: reply, error reply, timeout or cancel (metrics). */
+  onTask?: (info: { ok: boolean; code?: string; worker?: string; ms: number; bytesOut: number; bytesIn: number }) => void;
 }
 
 export const NATS_ORACLE_DEFAULTS = Object.freeze({
@@ -47,10 +49,12 @@ export const NATS_ORACLE_DEFAULTS = Object.freeze({
 const RETRYABLE = new Set<string>([ErrorCodes.TIMEOUT, ErrorCodes.WORKER_LOST, ErrorCodes.CONNECTION]);
 
 interface Pending {
-  resolve(p: Partials): void;
+  resolve(p: Partials, worker?: string): void;
   reject(e: AttnfitError): void;
   r0: number;
   r1: number;
+  /** Reply bytes received so far (all frames). */
+  bytesIn: number;
 }
 
 /** Oracle whose row blocks are evaluated by remote workers. */
@@ -64,7 +68,7 @@ export class NatsOracle implements Oracle {
   private readonly sub: Subscription;
   private readonly pending = new Map<string, Pending>();
   private readonly reasm = new Reassembler();
-  private readonly o: Required<Omit<NatsOracleOptions, 'onRetry' | 'blockRows'>> & Pick<NatsOracleOptions, 'onRetry'>;
+  private readonly o: Required<Omit<NatsOracleOptions, 'onRetry' | 'onTask' | 'blockRows'>> & Pick<NatsOracleOptions, 'onRetry' | 'onTask'>;
   private closed = false;
   private gramCache: { G1: Float64Array; G2: Float64Array } | undefined;
   /** Counters for diagnostics and tests. */
@@ -88,6 +92,7 @@ export class NatsOracle implements Oracle {
       maxInFlight: opts.maxInFlight ?? NATS_ORACLE_DEFAULTS.maxInFlight,
       noWorkersTimeoutMs: opts.noWorkersTimeoutMs ?? NATS_ORACLE_DEFAULTS.noWorkersTimeoutMs,
       onRetry: opts.onRetry,
+      onTask: opts.onTask,
     };
     this.inbox = createInbox();
     this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => { if (!err) this.onReply(msg.subject, msg.data, msg.headers?.code ?? 0); } });
@@ -97,6 +102,7 @@ export class NatsOracle implements Oracle {
     const id = subject.slice(this.inbox.length + 1);
     const p = this.pending.get(id);
     if (!p) { this.stats.duplicates++; return; }
+    p.bytesIn += data.length;
     if (status === 503 || (data.length === 0 && status !== 0)) {
       // The server's "no responders" status: no worker is subscribed right now.
       p.reject(new AttnfitError(ErrorCodes.WORKER_LOST, `no worker is serving ${TASK_SUBJECT}`, { retryable: true, details: { noResponders: true } }));
@@ -110,7 +116,7 @@ export class NatsOracle implements Oracle {
       if (m.kind === 'error') { p.reject(wireToError(m.error)); return; }
       if (m.r0 !== p.r0 || m.r1 !== p.r1) throw new AttnfitError(ErrorCodes.PROTOCOL, `reply for ${id} covers rows [${m.r0}, ${m.r1}) instead of [${p.r0}, ${p.r1})`);
       if (m.worker) this.stats.workers.add(m.worker);
-      p.resolve(wireToPartials(m.partials, this.d) as Partials);
+      p.resolve(wireToPartials(m.partials, this.d) as Partials, m.worker);
     } catch (err) {
       p.reject(err instanceof AttnfitError ? err : new AttnfitError(ErrorCodes.PROTOCOL, `bad reply for ${id}: ${(err as Error).message}`, { cause: err }));
     }
@@ -128,12 +134,22 @@ export class NatsOracle implements Oracle {
         this.reasm.drop(id);
         signal?.removeEventListener('abort', onAbort);
       };
-      const onAbort = () => { done(); reject(cancelled(signal)); };
-      const timer = setTimeout(() => { done(); reject(timeoutErr); }, this.o.taskTimeoutMs);
+      const onAbort = () => { ended(false, ErrorCodes.CANCELLED); done(); reject(cancelled(signal)); };
+      const timer = setTimeout(() => { ended(false, timeoutErr.code); done(); reject(timeoutErr); }, this.o.taskTimeoutMs);
+      // Metrics: one event per attempt that was published.
+      let t0 = -1, bytesOut = 0;
+      const ended = (ok: boolean, code?: string, worker?: string): void => {
+        if (t0 < 0 || !this.o.onTask) return;
+        const ev: Parameters<NonNullable<NatsOracleOptions['onTask']>>[0] = { ok, ms: performance.now() - t0, bytesOut, bytesIn: this.pending.get(id)?.bytesIn ?? 0 };
+        if (code !== undefined) ev.code = code;
+        if (worker !== undefined) ev.worker = worker;
+        t0 = -1;
+        try { this.o.onTask(ev); } catch { /* an observer never breaks a solve */ }
+      };
       this.pending.set(id, {
-        r0: task.r0, r1: task.r1,
-        resolve: (p) => { done(); resolve(p); },
-        reject: (e) => { done(); reject(e); },
+        r0: task.r0, r1: task.r1, bytesIn: 0,
+        resolve: (p, worker) => { ended(true, undefined, worker); done(); resolve(p); },
+        reject: (e) => { ended(false, e.code); done(); reject(e); },
       });
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
@@ -148,6 +164,8 @@ export class NatsOracle implements Oracle {
         }
         this.stats.tasks++;
         this.nc.publish(TASK_SUBJECT, bytes, { reply: `${this.inbox}.${id}` });
+        t0 = performance.now();
+        bytesOut = bytes.length;
       } catch (err) {
         done();
         reject(new AttnfitError(ErrorCodes.CONNECTION, `cannot publish task ${id}: ${(err as Error).message}`, { cause: err, retryable: true }));

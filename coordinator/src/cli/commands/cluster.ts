@@ -16,8 +16,9 @@ import { checkOutputDir, loadMatrix, loadProblem, writeJsonAtomic, writeNpy } fr
 import { JOB_METHODS, type JobRecord, type JobSolveOptions } from '@attnfit/shared/protocol';
 import { ClusterClient } from '../../cluster/client.js';
 import { clusterResourceError } from '../../jobs/store.js';
-import type { NatsAuthOptions } from '@attnfit/shared/runtime';
+import { isLoopbackHost, parseHttpAddress, type HttpAddress, type NatsAuthOptions } from '@attnfit/shared/runtime';
 import { runCoordinator } from '../../cluster/coordinator.js';
+import { startDashboard } from '../../http/index.js';
 import { reportError } from '../errors.js';
 import { choiceOption, collect, floatOption, intOption } from '../options.js';
 
@@ -200,19 +201,34 @@ export function workerServicePath(): string {
   }
 }
 
+/** `--http [HOST:]PORT` → address (BAD_OPTION naming --http). */
+function httpOption(v: string): HttpAddress {
+  return parseHttpAddress(v, '--http');
+}
+
+/** The listeners have no authentication: say so when they are reachable from other machines. */
+function warnIfExposed(who: string, a: HttpAddress): void {
+  if (!isLoopbackHost(a.host)) process.stderr.write(`attnfit ${who}: warning: --http ${a.host}:${a.port} is reachable from other machines and has no authentication (read-only); see docs/operations.md\n`);
+}
+
 /** Registers the cluster commands. */
 export function register(program: Command): void {
   withAuth(program.command('worker'))
     .description('join the NATS worker queue group and evaluate block tasks in a thread pool')
     .option('--threads <n>', 'compute threads (default: all cores)', intOption('--threads', 1, 1024))
     .option('--name <name>', 'client name shown by the server')
-    .action(async (f: AuthFlags & { threads?: number; name?: string }) => {
+    .option('--http <addr>', 'serve Prometheus /metrics on [HOST:]PORT (default host 127.0.0.1; port 0 = any free port)', httpOption)
+    .option('--heartbeat-ms <ms>', 'heartbeat period for the coordinator dashboard (0 = none)', intOption('--heartbeat-ms', 0, 3_600_000))
+    .action(async (f: AuthFlags & { threads?: number; name?: string; http?: HttpAddress; heartbeatMs?: number }) => {
       const o = authOptions(f);
       const entry = workerServicePath();
-      const mod = (await import(pathToFileURL(entry).href)) as { runWorker(o: NatsAuthOptions & { threads?: number }): Promise<number> };
-      const opts: NatsAuthOptions & { threads?: number } = { ...o };
+      type WorkerOpts = NatsAuthOptions & { threads?: number; http?: HttpAddress; heartbeatMs?: number };
+      const mod = (await import(pathToFileURL(entry).href)) as { runWorker(o: WorkerOpts): Promise<number> };
+      const opts: WorkerOpts = { ...o };
       if (f.threads !== undefined) opts.threads = f.threads;
       if (f.name !== undefined) opts.name = f.name;
+      if (f.heartbeatMs !== undefined) opts.heartbeatMs = f.heartbeatMs;
+      if (f.http !== undefined) { opts.http = f.http; warnIfExposed('worker', f.http); }
       process.exitCode = await mod.runWorker(opts);
     });
 
@@ -221,12 +237,23 @@ export function register(program: Command): void {
     .option('--max-jobs <n>', 'jobs solved at the same time', intOption('--max-jobs', 1, 1024))
     .option('--task-timeout-ms <ms>', 'per-attempt block task timeout', intOption('--task-timeout-ms', 1))
     .option('--max-attempts <n>', 'attempts per block task', intOption('--max-attempts', 1, 1000))
-    .action(async (f: AuthFlags & { maxJobs?: number; taskTimeoutMs?: number; maxAttempts?: number }) => {
+    .option('--http <addr>', 'serve the read-only dashboard and /metrics on [HOST:]PORT (default host 127.0.0.1; port 0 = any free port)', httpOption)
+    .action(async (f: AuthFlags & { maxJobs?: number; taskTimeoutMs?: number; maxAttempts?: number; http?: HttpAddress }) => {
       const o: Parameters<typeof runCoordinator>[0] = authOptions(f);
       if (f.maxJobs !== undefined) o.maxJobs = f.maxJobs;
       if (f.taskTimeoutMs !== undefined) o.taskTimeoutMs = f.taskTimeoutMs;
       if (f.maxAttempts !== undefined) o.maxAttempts = f.maxAttempts;
-      process.exitCode = await runCoordinator(o);
+      const dash = f.http ? await startDashboard(f.http) : undefined;
+      if (dash && f.http) {
+        o.observer = dash.observer;
+        process.stderr.write(`attnfit coordinator: dashboard on ${dash.url}/ (metrics: ${dash.url}/metrics)\n`);
+        warnIfExposed('coordinator', f.http);
+      }
+      try {
+        process.exitCode = await runCoordinator(o);
+      } finally {
+        await dash?.close();
+      }
     });
 
   withAuth(program.command('submit'))
