@@ -57,7 +57,9 @@ function runOne(file) {
       passed += p; failed += f;
       const name = relative(distDir, file);
       const secs = ((Date.now() - t0) / 1000).toFixed(1);
-      process.stdout.write(`${f ? 'FAIL' : 'ok  '} ${name}  (${p} passed, ${f} failed, ${secs}s)\n`);
+      process.stdout.write(`${f ? 'FAIL' : 'ok  '} ${name}  (${p} passed, ${f} failed${sk ? `, ${sk} skipped` : ''}, ${secs}s)\n`);
+      // Skipped tests say why (test/src/helpers/skip.ts prints `SKIP name: reason`).
+      for (const l of text.split('\n')) if (/^SKIP /.test(l)) process.stdout.write(`    ${l}\n`);
       if (f) process.stdout.write(text.split('\n').map((l) => `    ${l}`).join('\n') + '\n');
       resolve();
     });
