@@ -90,7 +90,8 @@ function renderJobs(jobs) {
     tr.dataset.job = j.id;
     tr.dataset.state = j.state;
     tr.classList.toggle('selected', j.id === app.selected);
-    const eta = j.etaS === undefined ? (j.state === 'running' ? '…' : '–') : `~${dur(j.etaS)}`;
+    // "~": extrapolated from the recent convergence rate; "≤": bounded by the iteration limit.
+    const eta = j.etaS === undefined ? (j.state === 'running' ? '…' : '–') : `${j.etaBasis === 'max-iter' ? '≤ ' : '~'}${dur(j.etaS)}`;
     const err = j.error ? ` ${j.error.code}` : '';
     const td = cell(j.state + err, `state state-${j.state}`, 'state');
     if (j.error) td.title = j.error.message;
@@ -134,7 +135,7 @@ function drawPlot() {
     app.chart = new uPlot({
       width, height: 300,
       scales: { x: { time: false }, y: { distr: 3 } },
-      axes: [{ label: 'iteration', incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] }, { label: 'relative loss', size: 70, values: (_u, v) => v.map((x) => (x == null ? '' : x.toExponential(0))) }],
+      axes: [{ label: 'iteration', incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] }, { label: 'relative loss', size: 70, values: (_u, v) => v.map((x) => (x == null ? '' : Number(x.toPrecision(2)).toExponential())) }],
       series: [{ label: 'iteration' }, ...starts.map((s, i) => ({
         label: starts.length > 1 ? `start ${s + 1}` : 'relative loss', stroke: PALETTE[i % PALETTE.length], width: 2,
         points: { show: true, size: 5 }, spanGaps: false, value: (_u, v) => exp(v),
