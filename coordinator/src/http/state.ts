@@ -228,7 +228,7 @@ export class ClusterState implements CoordinatorObserver {
     }
   }
 
-  retry(ev: { jobId: string }): void {
+  retry(ev: { jobId: string; block: number; attempt: number; code: string }): void {
     const e = this.jobs.get(ev.jobId);
     if (e) e.retries++;
     this.totals.retries++;
