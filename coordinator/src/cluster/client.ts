@@ -43,21 +43,26 @@ export class ClusterClient {
    * Upload the problem (skipped when the same content is already stored) and submit a job.
    * Resolves to the job id. Options are validated first (BAD_OPTION naming the field).
    */
-  async submit(problem: ProblemTensors, options: JobSolveOptions, name?: string): Promise<{ jobId: string; spec: JobSpec }> {
+  async submit(problem: ProblemTensors, options: JobSolveOptions, name?: string, o: SubmitOptions = {}): Promise<{ jobId: string; spec: JobSpec; uploadedBytes: number }> {
     const blob = packProblem(problem);
     const ref = problemRef(blob, problem.n, problem.d);
     const spec = validateJobSpec(name === undefined ? { problem: ref, options } : { problem: ref, options, name });
     const os = await this.os();
+    let uploadedBytes = 0;
     try {
       const info = await os.info(ref.object);
-      if (!info || info.deleted || info.size !== blob.length) await os.putBlob({ name: ref.object }, blob);
+      if (!info || info.deleted || info.size !== blob.length) {
+        if (o.onUpload) await os.put({ name: ref.object }, chunkStream(blob, o.onUpload));
+        else await os.putBlob({ name: ref.object }, blob);
+        uploadedBytes = blob.length;
+      }
     } catch (err) {
       throw clusterResourceError(`upload of ${ref.object}`, err);
     }
     const jobId = newJobId();
     const msg: SubmitMsg = { v: PROTOCOL_VERSION, kind: 'submit', jobId, spec, submittedAt: Date.now() };
     await this.publish(SUBMIT_SUBJECT, encode(msg), jobId);
-    return { jobId, spec };
+    return { jobId, spec, uploadedBytes };
   }
 
   private async publish(subject: string, data: Uint8Array, msgID: string): Promise<void> {
@@ -148,6 +153,28 @@ export class ClusterClient {
   async close(): Promise<void> {
     if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
   }
+}
+
+/** Options of {@link ClusterClient.submit}. */
+export interface SubmitOptions {
+  /** Called as the problem blob is handed to the Object Store (bytes so far, total); not called when the same content is already stored. */
+  onUpload?: (sentBytes: number, totalBytes: number) => void;
+}
+
+/** Bytes handed out per pull of the upload stream (the Object Store publishes chunk by chunk). */
+const UPLOAD_CHUNK_BYTES = 128 * 1024;
+
+function chunkStream(blob: Uint8Array, on: (sent: number, total: number) => void): ReadableStream<Uint8Array> {
+  let off = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (off >= blob.length) { c.close(); return; }
+      const end = Math.min(blob.length, off + UPLOAD_CHUNK_BYTES);
+      c.enqueue(blob.subarray(off, end));
+      off = end;
+      on(off, blob.length);
+    },
+  });
 }
 
 /** A new job id: time-ordered, 20 characters of [0-9a-z-]. */

@@ -61,11 +61,24 @@ test('submit --wait over two worker processes: X.npy and Y.npy bitwise identical
   assert.ok(rc.cluster.workers.length >= 1);
   // status / jobs / result work for the submitter after the job ended.
   const id = sub.stdout.trim();
-  const st = await run(['status', id, ...asUser('submitter')]);
+  const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+  const st = await run(['status', id, '--json', ...asUser('submitter')]);
   assert.is(st.code, 0, st.out);
-  assert.is((JSON.parse(st.stdout) as { state: string }).state, 'succeeded');
+  const rec = JSON.parse(st.stdout) as { state: string; submittedAt: string; endedAt: string; options: { x0: number[] } };
+  assert.is(rec.state, 'succeeded');
+  assert.match(rec.submittedAt, ISO);
+  assert.match(rec.endedAt, ISO);
+  assert.is(rec.options.x0.length, 16);
+  assert.match(st.stdout, /"x0": \[[^\n\]]+\]/, 'x0 on one line');
+  const human = await run(['status', id, ...asUser('submitter')]);
+  assert.is(human.code, 0, human.out);
+  assert.match(human.stdout, /^state +succeeded — converged$/m);
+  assert.match(human.stdout, /^options +method=newton x0=4×4$/m);
+  assert.match(human.stdout, /^submitted +\d{4}-\d\d-\d\dT[\d:.]+Z$/m);
   const jobs = await run(['jobs', ...asUser('submitter')]);
-  assert.match(jobs.stdout, new RegExp(`${id}\\s+succeeded`));
+  assert.match(jobs.stdout, new RegExp(`${id}\\s+succeeded .* \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z`));
+  const jobsJson = await run(['jobs', '--json', ...asUser('submitter')]);
+  assert.match((JSON.parse(jobsJson.stdout) as Array<{ submittedAt: string }>)[0]!.submittedAt, ISO);
   const cancelDone = await run(['cancel', id, ...asUser('submitter')]);
   assert.is(cancelDone.code, 0, cancelDone.out);
   assert.is(cancelDone.stdout.trim(), `${id} succeeded`);

@@ -21,6 +21,8 @@ import { runCoordinator } from '../../cluster/coordinator.js';
 import { startDashboard } from '../../http/index.js';
 import { reportError } from '../errors.js';
 import { choiceOption, collect, floatOption, intOption } from '../options.js';
+import { formatBytes, progressBar, type ProgressBar } from '../progress.js';
+import { SOLVE_DEFAULTS } from '../../solver/index.js';
 
 /** Auth flags shared by every cluster command. */
 export interface AuthFlags { nats?: string[]; user?: string; pass?: string; creds?: string }
@@ -50,17 +52,56 @@ export function authOptions(f: AuthFlags): NatsAuthOptions {
   return o;
 }
 
-function jsonReplacer(_k: string, v: unknown): unknown {
-  return v instanceof Float64Array ? Array.from(v) : v;
+/** Record time fields printed as ISO-8601 (UTC) instead of epoch milliseconds. */
+const TIME_FIELDS = new Set(['submittedAt', 'startedAt', 'endedAt']);
+
+function jsonReplacer(k: string, v: unknown): unknown {
+  if (v instanceof Float64Array) return Array.from(v);
+  if (TIME_FIELDS.has(k) && typeof v === 'number') return iso(v);
+  return v;
+}
+
+/** Indented JSON with ISO times, and each array of numbers on one line. */
+export function recordJson(value: unknown): string {
+  return JSON.stringify(value, jsonReplacer, 2)
+    // Indented arrays span lines; a string cannot contain a raw newline, so only real arrays match.
+    .replace(/\[\n(\s*-?[\d.eE+-]+(?:,\n\s*-?[\d.eE+-]+)*)\n\s*\]/g, (_m, inner: string) => `[${inner.trim().split(/,\s*/).join(', ')}]`);
+}
+
+function iso(t: number | undefined): string {
+  return t === undefined ? '-' : new Date(t).toISOString();
 }
 
 function fmt(x: number | undefined): string {
   return x === undefined ? '-' : x.toExponential(3);
 }
 
-/** One human-readable line per job. */
+function seconds(a: number | undefined, b: number | undefined): string {
+  return a === undefined || b === undefined ? '' : `  (${((b - a) / 1000).toFixed(1)} s)`;
+}
+
+/** One human-readable line per job: id, state, iteration, relative loss, size, submitted (ISO), label. */
 function jobLine(r: JobRecord): string {
-  return [r.id, r.state.padEnd(9), `iter ${String(r.iteration).padStart(4)}`, `relLoss ${fmt(r.relLoss)}`, `n=${r.problem.n} d=${r.problem.d}`, r.name ?? ''].join('  ').trimEnd();
+  return [r.id, r.state.padEnd(9), `iter ${String(r.iteration).padStart(4)}`, `relLoss ${fmt(r.relLoss)}`, `n=${r.problem.n} d=${r.problem.d}`, iso(r.submittedAt), r.name ?? ''].join('  ').trimEnd();
+}
+
+/** `attnfit status JOB` without --json: one field per line, ISO times, matrices by shape. */
+export function statusText(r: JobRecord): string {
+  const d = r.problem.d;
+  const opts = Object.entries(r.options).map(([k, v]) => `${k}=${v instanceof Float64Array ? `${d}×${d}` : String(v)}`).join(' ');
+  const lines: Array<[string, string]> = [
+    ['job', `${r.id}${r.name ? `  (${r.name})` : ''}`],
+    ['state', `${r.state}${r.result ? (r.result.converged ? ' — converged' : ' — not converged') : ''}${r.cancelRequested && r.state !== 'cancelled' ? ' (cancel requested)' : ''}`],
+    ['problem', `n=${r.problem.n} d=${d}  sha256 ${r.problem.hash.slice(0, 12)}…`],
+    ['options', opts || '(defaults)'],
+    ['progress', `iteration ${r.iteration}  relLoss ${fmt(r.relLoss)}  loss ${fmt(r.loss)}`],
+    ['submitted', iso(r.submittedAt)],
+    ['started', iso(r.startedAt)],
+    ['ended', `${iso(r.endedAt)}${seconds(r.startedAt, r.endedAt)}`],
+  ];
+  if (r.resumedFrom.length) lines.push(['resumed', `from iteration ${r.resumedFrom.join(', ')}`]);
+  if (r.error) lines.push(['error', `[${r.error.code}] ${r.error.message}`]);
+  return lines.map(([k, v]) => `${k.padEnd(10)} ${v}`).join('\n');
 }
 
 async function withClient<T>(f: AuthFlags, fn: (c: ClusterClient) => Promise<T>): Promise<T> {
@@ -288,14 +329,30 @@ export function register(program: Command): void {
       if (f.x0) options.x0 = (await loadMatrix(f.x0, { rows: d, cols: d, field: '--x0' })).data;
       if (f.y0) options.y0 = (await loadMatrix(f.y0, { rows: d, cols: d, field: '--y0' })).data;
       const c = await ClusterClient.connect(auth);
+      let bar: ProgressBar | undefined;
       try {
-        const { jobId } = await c.submit(problem, options, f.name ?? path);
+        // Terminal: a bar for the upload and one for the solve; otherwise the plain lines.
+        let up: ProgressBar | undefined;
+        const { jobId } = await c.submit(problem, options, f.name ?? path, {
+          onUpload: (sent, total) => {
+            up ??= progressBar('upload   {bar} {percentage}%  {sent} of {size}', total, { sent: '0 B', size: formatBytes(total) });
+            up?.update(sent, { sent: formatBytes(sent) });
+          },
+        });
+        up?.stop();
         process.stdout.write(`${jobId}\n`);
         if (!f.wait) return;
+        const maxIter = options.maxIter ?? SOLVE_DEFAULTS.maxIter;
+        bar = progressBar(`job ${jobId} {bar} iter {value}/{total}  relLoss {relLoss}  |grad| {grad}  {elapsed}`, maxIter, { relLoss: '-', grad: '-', elapsed: '' });
         const rec = await c.waitFor(jobId, {
           mustExist: false,
-          onProgress: (p) => process.stderr.write(`attnfit: job ${jobId} iter ${p.iteration} loss ${fmt(p.loss)} relLoss ${fmt(p.relLoss)}${p.gradNorm !== undefined ? ` grad ${fmt(p.gradNorm)}` : ''}\n`),
+          onProgress: (p) => {
+            if (bar) bar.update(p.iteration, { relLoss: fmt(p.relLoss), grad: fmt(p.gradNorm), elapsed: p.seconds !== undefined ? `${p.seconds.toFixed(1)} s` : '' });
+            else process.stderr.write(`attnfit: job ${jobId} iter ${p.iteration} loss ${fmt(p.loss)} relLoss ${fmt(p.relLoss)}${p.gradNorm !== undefined ? ` grad ${fmt(p.gradNorm)}` : ''}\n`);
+          },
         });
+        if (bar && rec.state === 'succeeded') { bar.setTotal(rec.iteration); bar.update(rec.iteration); }
+        bar?.stop();
         if (rec.state === 'succeeded') {
           if (f.out !== undefined) {
             const report = await writeResult(c, jobId, f.out);
@@ -309,16 +366,18 @@ export function register(program: Command): void {
       } catch (err) {
         throw clusterResourceError('submit', err);
       } finally {
+        bar?.stop();
         await c.close();
       }
     });
 
   withAuth(program.command('status'))
-    .description('print a job record as JSON')
+    .description('print a job\'s state, progress and times (ISO-8601 UTC); --json: the job record')
     .argument('<job>', 'job id')
-    .action(async (job: string, f: AuthFlags) => {
+    .option('--json', 'print the job record as JSON (times as ISO-8601 strings)')
+    .action(async (job: string, f: AuthFlags & { json?: boolean }) => {
       const rec = await withClient(f, (c) => c.status(job));
-      process.stdout.write(`${JSON.stringify(rec, jsonReplacer, 2)}\n`);
+      process.stdout.write(`${f.json ? recordJson(rec) : statusText(rec)}\n`);
     });
 
   withAuth(program.command('result'))
@@ -341,10 +400,10 @@ export function register(program: Command): void {
 
   withAuth(program.command('jobs'))
     .description('list jobs, oldest first')
-    .option('--json', 'print the records as a JSON array')
+    .option('--json', 'print the records as a JSON array (times as ISO-8601 strings)')
     .action(async (f: AuthFlags & { json?: boolean }) => {
       const list = await withClient(f, (c) => c.jobs());
-      if (f.json) process.stdout.write(`${JSON.stringify(list, jsonReplacer, 2)}\n`);
+      if (f.json) process.stdout.write(`${recordJson(list)}\n`);
       else for (const r of list) process.stdout.write(`${jobLine(r)}\n`);
     });
 

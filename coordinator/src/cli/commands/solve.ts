@@ -14,6 +14,7 @@ import { createOracle } from '../../oracle/index.js';
 import { buildReport, SOLVE_DEFAULTS, solve, writeSolveOutputs } from '../../solver/index.js';
 import type { IterationEvent, SolveMethod, SolveOptions } from '../../solver/index.js';
 import { choiceOption, floatOption, intOption } from '../options.js';
+import { progressBar } from '../progress.js';
 import { authOptions, withAuth, type AuthFlags } from './cluster.js';
 
 /** Defaults of `attnfit solve` beyond SOLVE_DEFAULTS. */
@@ -82,19 +83,23 @@ async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const tty = process.stderr.isTTY === true;
   const t0 = performance.now();
   const oracle = await createOracle(problem, nats ? { threads, nats } : { threads });
+  // A terminal gets a bar of iterations done (all starts) out of the most --max-iter allows.
+  const bar = progressBar(`attnfit solve {bar} iter {value}/{total}  start {start}  relLoss {relLoss}  |grad| {grad}  {secs}`,
+    Math.max(1, o.maxIter * o.starts), { start: '0', relLoss: '-', grad: '-', secs: '' });
+  let done = 0;
   try {
     const onIteration = (e: IterationEvent): void => {
       if (o.progress) {
         const line = `${JSON.stringify({ start: e.start, iteration: e.iteration, loss: e.loss, relLoss: e.relLoss, gradNorm: e.gradNorm, seconds: e.seconds })}\n`;
         if (o.progress === '-') process.stderr.write(line); else appendFileSync(o.progress, line);
       }
-      if (tty) process.stderr.write(`\rattnfit solve: start ${e.start} iter ${e.iteration}  relLoss ${e.relLoss.toExponential(3)}  |grad| ${e.gradNorm.toExponential(2)}  ${e.seconds.toFixed(1)}s   `);
+      if (e.iteration > 0) done++;
+      bar?.update(done, { start: String(e.start), relLoss: e.relLoss.toExponential(3), grad: e.gradNorm.toExponential(2), secs: `${e.seconds.toFixed(1)} s` });
     };
     const result = await solve(oracle, opts, { onIteration, signal: ac.signal });
-    if (tty) process.stderr.write('\n');
+    if (bar) { bar.setTotal(Math.max(1, done)); bar.update(done); bar.stop(); }
     const info = oracle.info();
     const report = buildReport(result, {
       n: problem.n, d, threads: info.threads ?? null, gemm: info.gemm, oracle: info.kind, blockRows: info.blockRows,
@@ -105,6 +110,7 @@ async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
     else process.stderr.write(`attnfit solve: ${result.message} (${result.method}, ${result.iterations} iterations, ${report.seconds.toFixed(2)} s); wrote ${o.out}\n`);
     if (result.interrupted) process.exitCode = 130;
   } finally {
+    bar?.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await oracle.close();
