@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// Layer check (run in CI before the tests): kernels → problem math → protocol → worker /
-// coordinator. Fails on any import that goes upward or sideways, and on any import cycle
-// between source files. Usage: node scripts/check-layers.mjs [--root DIR]
+// Layer check (run in CI before the tests). The ALLOWED table below is the rule: each layer may
+// import only the layers listed for it — core and kernels nothing; math and dynamic kernels and
+// core; io core and node:*; protocol core, node:* and msgpackr (not math); runtime core, math,
+// protocol, node:*, piscina and the NATS transport; worker and coordinator any shared layer and
+// npm packages, never each other. Fails on any import the table does not allow and on any import
+// cycle between source files (docs/design.md §3.1). Usage: node scripts/check-layers.mjs [--root DIR]
 import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
 import { join, dirname, resolve, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';

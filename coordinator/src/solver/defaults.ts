@@ -7,7 +7,8 @@ import type { SearchOptions, SolveOptions } from './types.js';
 export const NEWTON_MAX_D = 24;
 
 /** Default options of solve(). Random start X0 entries are N(0, 1/d²) (scale X0_SCALE/d): the
- * logits A1 X0 A2ᵀ are then O(1) for unit-scale inputs, and X = 0 (a saddle: ∇X = 0) is avoided. */
+ * logits A1 X0 A2ᵀ are then O(1) for unit-scale inputs, and X = 0 is avoided (uniform softmax
+ * rows: MᵀM has rank one there, docs/design.md §1.12). */
 export const SOLVE_DEFAULTS: Readonly<Omit<SolveOptions, 'x0' | 'y0'>> = Object.freeze({
   method: 'auto',
   tol: 1e-12,

@@ -1,5 +1,5 @@
 /**
- * Dynamic attention maintenance (van den Brand, Song, Zhou, arXiv 2304.02207; DESIGN §2):
+ * Dynamic attention maintenance (van den Brand, Song, Zhou, arXiv 2304.02207; docs/design.md §2):
  * keep softmax(Q Kᵀ) V exactly queryable while single entries of K and V change.
  *
  * State: current Q, K, V; snapshot keys/values K₀, V₀ from the last rebuild; in 'snapshot' mode

@@ -1,5 +1,5 @@
 /**
- * The attention-regression problem and its summable row-block partials (DESIGN §1).
+ * The attention-regression problem and its summable row-block partials (docs/design.md §1).
  *
  * All matrices are float64, row-major. x = vec(X) row-major (numpy X.reshape(-1)).
  * L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F   (no ½, the paper's convention)
