@@ -19,10 +19,31 @@ const multiarch = (() => {
   return r.status === 0 ? r.stdout.trim() : '';
 })();
 const arch = multiarch ? [multiarch] : [];
-const includeDirs = ['/usr/include', ...arch.map((a) => `/usr/include/${a}`), '/usr/local/include', '/opt/homebrew/include', '/usr/include/openblas'];
-const libDirs = ['/usr/lib', ...arch.map((a) => `/usr/lib/${a}`), ...arch.map((a) => `/lib/${a}`), '/usr/lib64', '/usr/local/lib', '/opt/homebrew/lib'];
+const includeDirs = [
+  '/usr/include',
+  ...arch.map((a) => `/usr/include/${a}`),
+  '/usr/local/include',
+  '/opt/homebrew/include',
+  '/usr/include/openblas',
+];
+const libDirs = [
+  '/usr/lib',
+  ...arch.map((a) => `/usr/lib/${a}`),
+  ...arch.map((a) => `/lib/${a}`),
+  '/usr/lib64',
+  '/usr/local/lib',
+  '/opt/homebrew/lib',
+];
 // Libraries the addon may link: BLAS_LIBS's -l names (default -lopenblas) and the usual CBLAS providers.
-const libNames = new Set(['openblas', 'cblas', 'blas', ...(process.env.BLAS_LIBS ?? '-lopenblas').split(/\s+/).filter((f) => f.startsWith('-l')).map((f) => f.slice(2))]);
+const libNames = new Set([
+  'openblas',
+  'cblas',
+  'blas',
+  ...(process.env.BLAS_LIBS ?? '-lopenblas')
+    .split(/\s+/)
+    .filter((f) => f.startsWith('-l'))
+    .map((f) => f.slice(2)),
+]);
 
 /** One line per existing path: path → realpath, size, mtime (missing paths are left out). */
 function describe(path) {
@@ -41,8 +62,12 @@ const lines = [
   '# CBLAS fingerprint (scripts/cblas-fingerprint.mjs); an input of the turbo build of @attnfit/shared',
   `CC ${cc}: ${which(cc) ? describe(which(cc))[0] : 'not found'}`,
   `BLAS_LIBS ${process.env.BLAS_LIBS ?? '(default -lopenblas)'}`,
-  ...includeDirs.flatMap((d) => ['cblas.h', 'cblas-openblas.h', 'openblas_config.h'].flatMap((h) => describe(join(d, h)))),
-  ...libDirs.flatMap((d) => [...libNames].flatMap((n) => [`lib${n}.so`, `lib${n}.a`, `lib${n}.dylib`].flatMap((f) => describe(join(d, f))))),
+  ...includeDirs.flatMap((d) =>
+    ['cblas.h', 'cblas-openblas.h', 'openblas_config.h'].flatMap((h) => describe(join(d, h))),
+  ),
+  ...libDirs.flatMap((d) =>
+    [...libNames].flatMap((n) => [`lib${n}.so`, `lib${n}.a`, `lib${n}.dylib`].flatMap((f) => describe(join(d, f)))),
+  ),
 ];
 const text = `${lines.join('\n')}\n`;
 const old = existsSync(out) ? readFileSync(out, 'utf8') : '';

@@ -49,7 +49,7 @@ const IMPORT_RE = /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'"`;]*?\s+fro
 
 function targetLayer(spec, fromFile) {
   if (spec.startsWith('.')) {
-    let p = resolve(dirname(fromFile), spec).replace(/\.js$/, '.ts');
+    const p = resolve(dirname(fromFile), spec).replace(/\.js$/, '.ts');
     return { layer: layerOf(p), file: p };
   }
   if (spec.startsWith('node:')) return { layer: 'node' };

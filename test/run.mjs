@@ -61,6 +61,7 @@ console.log('');
 const files = walk(distDir).sort().filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
 // Slow files (tagged by name) start first so two workers finish together.
 files.sort((a, b) => Number(/\.slow\./.test(b)) - Number(/\.slow\./.test(a)));
+// eslint-disable-next-line no-control-regex -- strips ANSI colour codes (ESC [ … m)
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
 let passed = 0, failed = 0, skipped = 0;
 const started = Date.now();

@@ -25,9 +25,9 @@ function expMatches(addon) {
   for (let i = 0; i < 200; i++) xs.push(-745 + i * 7.27 + i * 1e-3);
   const x = Float64Array.from(xs), out = new Float64Array(x.length);
   const sum = addon.expShiftSum(x.length, x, 0, 0.25, out, 0);
-  let ref = 0, s0 = 0, s1 = 0, j = 0;
+  let s0 = 0, s1 = 0, j = 0;
   for (; j + 1 < x.length; j += 2) { s0 += vexpScalar(x[j] - 0.25); s1 += vexpScalar(x[j + 1] - 0.25); }
-  ref = s0 + s1;
+  let ref = s0 + s1;
   if (j < x.length) ref += vexpScalar(x[j] - 0.25);
   return Object.is(sum, ref) && x.every((v, i) => Object.is(out[i], vexpScalar(v - 0.25)));
 }

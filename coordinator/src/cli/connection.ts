@@ -14,7 +14,12 @@ import { writeJsonAtomic } from '@attnfit/shared/io';
 import type { NatsAuthOptions } from '@attnfit/shared/runtime';
 
 /** Auth flags shared by every cluster command (`nats: true` is a bare `solve --nats`). */
-export interface AuthFlags { nats?: string[] | true; user?: string; pass?: string; creds?: string }
+export interface AuthFlags {
+  nats?: string[] | true;
+  user?: string;
+  pass?: string;
+  creds?: string;
+}
 
 /** Name of the context file in a `cluster up` state directory. */
 export const CONTEXT_FILE = 'context.json';
@@ -39,9 +44,13 @@ export interface ClusterContext {
 export function withAuth(c: Command, o: { bareNats?: boolean } = {}): Command {
   const where = 'env ATTNFIT_NATS_URL, then the `cluster up` context';
   return c
-    .option(o.bareNats ? '--nats [url]' : '--nats <url>', o.bareNats
-      ? `evaluate on the NATS cluster at URL (repeatable, or comma-separated; bare --nats: ${where})`
-      : `NATS server URL (repeatable, or comma-separated; default: ${where})`, collectUrl)
+    .option(
+      o.bareNats ? '--nats [url]' : '--nats <url>',
+      o.bareNats
+        ? `evaluate on the NATS cluster at URL (repeatable, or comma-separated; bare --nats: ${where})`
+        : `NATS server URL (repeatable, or comma-separated; default: ${where})`,
+      collectUrl,
+    )
     .option('--user <name>', 'NATS user (or env ATTNFIT_NATS_USER)')
     .option('--pass <password>', 'NATS password (or env ATTNFIT_NATS_PASS)')
     .option('--creds <file>', 'NATS .creds file (JWT + nkey) (or env ATTNFIT_NATS_CREDS)');
@@ -67,11 +76,19 @@ export function readClusterContext(dir: string = readEnv('clusterDir')): Cluster
   try {
     ctx = JSON.parse(readFileSync(path, 'utf8')) as Partial<ClusterContext>;
   } catch (err) {
-    throw new AttnfitError(ErrorCodes.BAD_FILE, `${path}: not a cluster context (${(err as Error).message}); remove it or run \`attnfit cluster up\` again`, { cause: err, details: { file: path } });
+    throw new AttnfitError(
+      ErrorCodes.BAD_FILE,
+      `${path}: not a cluster context (${(err as Error).message}); remove it or run \`attnfit cluster up\` again`,
+      { cause: err, details: { file: path } },
+    );
   }
   const urls = typeof ctx?.url === 'string' ? parseNatsUrls(ctx.url) : { bad: ctx?.url };
   if (ctx?.version !== 1 || 'bad' in urls || urls.urls.length === 0) {
-    throw new AttnfitError(ErrorCodes.BAD_FILE, `${path}: not a cluster context (needs "version": 1 and a NATS "url"); remove it or run \`attnfit cluster up\` again`, { details: { file: path } });
+    throw new AttnfitError(
+      ErrorCodes.BAD_FILE,
+      `${path}: not a cluster context (needs "version": 1 and a NATS "url"); remove it or run \`attnfit cluster up\` again`,
+      { details: { file: path } },
+    );
   }
   return ctx as ClusterContext;
 }
@@ -96,7 +113,10 @@ export function removeClusterContext(dir: string): void {
 export function resolveServers(f: Pick<AuthFlags, 'nats'>): { urls: string[]; source: string } | undefined {
   if (Array.isArray(f.nats) && f.nats.length > 0) {
     const r = parseNatsUrls(f.nats.join(','));
-    if ('bad' in r) throw new AttnfitError(ErrorCodes.BAD_OPTION, `--nats: not a NATS URL (got ${JSON.stringify(r.bad)})`, { details: { field: '--nats', value: r.bad } });
+    if ('bad' in r)
+      throw new AttnfitError(ErrorCodes.BAD_OPTION, `--nats: not a NATS URL (got ${JSON.stringify(r.bad)})`, {
+        details: { field: '--nats', value: r.bad },
+      });
     if (r.urls.length > 0) return { urls: r.urls, source: '--nats' };
   }
   const env = readEnv('natsUrl');
@@ -110,7 +130,11 @@ export function resolveServers(f: Pick<AuthFlags, 'nats'>): { urls: string[]; so
 export function authOptions(f: AuthFlags): NatsAuthOptions {
   const s = resolveServers(f);
   if (!s) {
-    throw new AttnfitError(ErrorCodes.USAGE, '--nats: a NATS server URL is required (e.g. --nats nats://127.0.0.1:4222, or env ATTNFIT_NATS_URL, or `attnfit cluster up` in this directory)', { details: { field: '--nats' } });
+    throw new AttnfitError(
+      ErrorCodes.USAGE,
+      '--nats: a NATS server URL is required (e.g. --nats nats://127.0.0.1:4222, or env ATTNFIT_NATS_URL, or `attnfit cluster up` in this directory)',
+      { details: { field: '--nats' } },
+    );
   }
   const o: NatsAuthOptions = { servers: s.urls.length === 1 ? s.urls[0]! : s.urls };
   if (f.user !== undefined) o.user = f.user;

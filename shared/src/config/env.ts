@@ -90,13 +90,22 @@ export const NATS_URL_RE = /^(nats|tls|ws|wss):\/\/[^\s/]+(:\d+)?\/?$|^[^\s:/]+:
  * one that is not a NATS URL.
  */
 export function parseNatsUrls(raw: string): { urls: string[] } | { bad: string } {
-  const urls = raw.split(',').map((u) => u.trim()).filter(Boolean);
+  const urls = raw
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
   for (const u of urls) if (!NATS_URL_RE.test(u)) return { bad: u };
   return { urls };
 }
 
 const GEMM_ALIASES: Readonly<Record<string, GemmChoice>> = Object.freeze({
-  wasm: 'wasm', 'wasm-simd': 'wasm', ts: 'ts', ref: 'ref', 'ts-ref': 'ref', native: 'native', 'native-blas': 'native',
+  wasm: 'wasm',
+  'wasm-simd': 'wasm',
+  ts: 'ts',
+  ref: 'ref',
+  'ts-ref': 'ref',
+  native: 'native',
+  'native-blas': 'native',
 });
 
 function spec<K extends keyof AttnfitConfig>(s: EnvVarSpec<K>): EnvVarSpec<K> {
@@ -106,37 +115,56 @@ function spec<K extends keyof AttnfitConfig>(s: EnvVarSpec<K>): EnvVarSpec<K> {
 /** Every environment variable attnfit reads, in the order of the docs table. */
 export const ENV_VARS = Object.freeze([
   spec({
-    name: 'ATTNFIT_GEMM', key: 'gemm',
+    name: 'ATTNFIT_GEMM',
+    key: 'gemm',
     values: '`wasm`, `ts`, `ref`, `native` (also `wasm-simd`, `ts-ref`, `native-blas`)',
     default: 'unset: `native` when the addon is built, else `wasm`',
-    effect: 'Forces the GEMM backend of the process and its threads: WebAssembly SIMD, packed TypeScript, the reference loop, or the native BLAS addon.',
+    effect:
+      'Forces the GEMM backend of the process and its threads: WebAssembly SIMD, packed TypeScript, the reference loop, or the native BLAS addon.',
     parse: (raw) => {
       const v = GEMM_ALIASES[raw.toLowerCase()];
       return v === undefined ? { error: 'must be one of wasm, ts, ref, native' } : { value: v };
     },
   }),
   spec({
-    name: 'ATTNFIT_NATIVE', key: 'native', values: '`0`, `1`', default: '`1`',
+    name: 'ATTNFIT_NATIVE',
+    key: 'native',
+    values: '`0`, `1`',
+    default: '`1`',
     effect: '`0`: `npm run build` does not compile the native BLAS addon and attnfit does not load it.',
     parse: bool,
   }),
   spec({
-    name: 'ATTNFIT_WASM_FMA', key: 'wasmFma', values: '`0`, `1`', default: '`1`',
-    effect: '`0`: the native loader leaves V8\'s relaxed-SIMD flag alone, so the WebAssembly GEMM uses mul+add instead of FMA on Node 20.',
+    name: 'ATTNFIT_WASM_FMA',
+    key: 'wasmFma',
+    values: '`0`, `1`',
+    default: '`1`',
+    effect:
+      "`0`: the native loader leaves V8's relaxed-SIMD flag alone, so the WebAssembly GEMM uses mul+add instead of FMA on Node 20.",
     parse: bool,
   }),
   spec({
-    name: 'ATTNFIT_NO_SAB', key: 'noSab', values: '`0`, `1`', default: '`0`',
-    effect: '`1`: problem tensors are copied once per thread instead of shared through SharedArrayBuffers (same results).',
+    name: 'ATTNFIT_NO_SAB',
+    key: 'noSab',
+    values: '`0`, `1`',
+    default: '`0`',
+    effect:
+      '`1`: problem tensors are copied once per thread instead of shared through SharedArrayBuffers (same results).',
     parse: bool,
   }),
   spec({
-    name: 'ATTNFIT_DEBUG', key: 'debug', values: '`0`, `1`', default: '`0`',
+    name: 'ATTNFIT_DEBUG',
+    key: 'debug',
+    values: '`0`, `1`',
+    default: '`0`',
     effect: '`1`: every `attnfit: error [CODE]` line is followed by the stack.',
     parse: bool,
   }),
   spec({
-    name: 'ATTNFIT_NATS_URL', key: 'natsUrl', values: 'NATS URL(s), comma-separated', default: 'unset',
+    name: 'ATTNFIT_NATS_URL',
+    key: 'natsUrl',
+    values: 'NATS URL(s), comma-separated',
+    default: 'unset',
     effect: 'Server for every command that takes `--nats` when the flag is absent (`solve`: with a bare `--nats`).',
     parse: (raw) => {
       const r = parseNatsUrls(raw);
@@ -145,23 +173,36 @@ export const ENV_VARS = Object.freeze([
     },
   }),
   spec({
-    name: 'ATTNFIT_NATS_USER', key: 'natsUser', values: 'user name', default: 'unset',
+    name: 'ATTNFIT_NATS_USER',
+    key: 'natsUser',
+    values: 'user name',
+    default: 'unset',
     effect: 'NATS user when `--user` is absent.',
     parse: text,
   }),
   spec({
-    name: 'ATTNFIT_NATS_PASS', key: 'natsPass', values: 'password', default: 'unset',
+    name: 'ATTNFIT_NATS_PASS',
+    key: 'natsPass',
+    values: 'password',
+    default: 'unset',
     effect: 'NATS password when `--pass` is absent.',
     parse: text,
   }),
   spec({
-    name: 'ATTNFIT_NATS_CREDS', key: 'natsCreds', values: 'path of a `.creds` file', default: 'unset',
+    name: 'ATTNFIT_NATS_CREDS',
+    key: 'natsCreds',
+    values: 'path of a `.creds` file',
+    default: 'unset',
     effect: 'NATS credentials file when neither `--creds` nor `--user` is given; it wins over ATTNFIT_NATS_USER.',
     parse: text,
   }),
   spec({
-    name: 'ATTNFIT_CLUSTER_DIR', key: 'clusterDir', values: 'directory', default: '`.attnfit-cluster`',
-    effect: 'Default `--dir` of `cluster up` and `cluster down`; other commands read the server URL from its `context.json` (lowest precedence).',
+    name: 'ATTNFIT_CLUSTER_DIR',
+    key: 'clusterDir',
+    values: 'directory',
+    default: '`.attnfit-cluster`',
+    effect:
+      'Default `--dir` of `cluster up` and `cluster down`; other commands read the server URL from its `context.json` (lowest precedence).',
     parse: text,
   }),
 ] as const);
@@ -186,7 +227,9 @@ export function readEnv<K extends keyof AttnfitConfig>(key: K, env: Env = proces
   if (raw === undefined || raw === '') return CONFIG_DEFAULTS[key];
   const r = s.parse(raw);
   if ('error' in r) {
-    throw new AttnfitError(ErrorCodes.BAD_OPTION, `${s.name}: ${r.error} (got ${formatValue(env[s.name])})`, { details: { field: s.name, value: env[s.name] } });
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `${s.name}: ${r.error} (got ${formatValue(env[s.name])})`, {
+      details: { field: s.name, value: env[s.name] },
+    });
   }
   return r.value;
 }

@@ -20,7 +20,13 @@ let dead = ''; // a loopback URL nobody listens on
 let jobId = '';
 const procs: CliProc[] = [];
 /** No connection setting from this test process leaks into the commands. */
-const CLEAN = { ATTNFIT_NATS_URL: undefined, ATTNFIT_NATS_USER: undefined, ATTNFIT_NATS_PASS: undefined, ATTNFIT_NATS_CREDS: undefined, ATTNFIT_CLUSTER_DIR: undefined };
+const CLEAN = {
+  ATTNFIT_NATS_URL: undefined,
+  ATTNFIT_NATS_USER: undefined,
+  ATTNFIT_NATS_PASS: undefined,
+  ATTNFIT_NATS_CREDS: undefined,
+  ATTNFIT_CLUSTER_DIR: undefined,
+};
 
 function attnfit(env: Record<string, string | undefined>, cwd: string, ...args: string[]): Promise<CliResult> {
   return cliWith({ env: { ...CLEAN, ...env }, cwd }, ...args);
@@ -28,7 +34,10 @@ function attnfit(env: Record<string, string | undefined>, cwd: string, ...args: 
 
 function writeContext(dir: string, url: string): void {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'context.json'), JSON.stringify({ version: 1, url, dir, startedAt: new Date().toISOString() }));
+  writeFileSync(
+    join(dir, 'context.json'),
+    JSON.stringify({ version: 1, url, dir, startedAt: new Date().toISOString() }),
+  );
 }
 
 test.before(async () => {
@@ -110,10 +119,22 @@ test('solve stays local with ATTNFIT_NATS_URL set; a bare --nats takes the env U
 test('missing or bad settings: USAGE without any server, BAD_OPTION naming the variable, BAD_FILE naming the context, FILE_NOT_FOUND naming ATTNFIT_NATS_CREDS', async () => {
   const empty = join(work, 'empty');
   mkdirSync(empty, { recursive: true });
-  for (const cmd of [['status', 'J'], ['jobs'], ['worker'], ['coordinator'], ['dynamic', 'serve'], ['cancel', 'J'], ['result', 'J', '--out', 'o']]) {
+  for (const cmd of [
+    ['status', 'J'],
+    ['jobs'],
+    ['worker'],
+    ['coordinator'],
+    ['dynamic', 'serve'],
+    ['cancel', 'J'],
+    ['result', 'J', '--out', 'o'],
+  ]) {
     const r = await attnfit({}, empty, ...cmd);
     assert.is(r.code, 2, `${cmd.join(' ')}: ${r.stderr}`);
-    assert.match(r.stderr, /^attnfit: error \[USAGE\]: --nats: a NATS server URL is required \(e\.g\. --nats nats:\/\/127\.0\.0\.1:4222, or env ATTNFIT_NATS_URL, or `attnfit cluster up` in this directory\)\n$/, cmd.join(' '));
+    assert.match(
+      r.stderr,
+      /^attnfit: error \[USAGE\]: --nats: a NATS server URL is required \(e\.g\. --nats nats:\/\/127\.0\.0\.1:4222, or env ATTNFIT_NATS_URL, or `attnfit cluster up` in this directory\)\n$/,
+      cmd.join(' '),
+    );
   }
   const bad = await attnfit({ ATTNFIT_NATS_URL: 'nats://a b' }, empty, 'jobs');
   assert.is(bad.code, 2);
@@ -125,11 +146,21 @@ test('missing or bad settings: USAGE without any server, BAD_OPTION naming the v
   const badCtx = await attnfit({ ATTNFIT_CLUSTER_DIR: empty }, empty, 'jobs');
   assert.is(badCtx.code, 2);
   assert.match(badCtx.stderr, /^attnfit: error \[BAD_FILE\]: .*empty\/context\.json: not a cluster context/);
-  const creds = await attnfit({ ATTNFIT_NATS_URL: server.url, ATTNFIT_NATS_CREDS: join(empty, 'none.creds') }, empty, 'jobs');
+  const creds = await attnfit(
+    { ATTNFIT_NATS_URL: server.url, ATTNFIT_NATS_CREDS: join(empty, 'none.creds') },
+    empty,
+    'jobs',
+  );
   assert.is(creds.code, 2);
   assert.match(creds.stderr, /^attnfit: error \[FILE_NOT_FOUND\]: ATTNFIT_NATS_CREDS: cannot read ".*none\.creds"/);
   // --user wins over the creds variable (the test server has no auth, so any user connects)
-  const user = await attnfit({ ATTNFIT_NATS_URL: server.url, ATTNFIT_NATS_CREDS: join(empty, 'none.creds') }, empty, 'jobs', '--user', 'someone');
+  const user = await attnfit(
+    { ATTNFIT_NATS_URL: server.url, ATTNFIT_NATS_CREDS: join(empty, 'none.creds') },
+    empty,
+    'jobs',
+    '--user',
+    'someone',
+  );
   assert.is(user.code, 0, user.stderr);
 });
 

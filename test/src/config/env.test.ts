@@ -23,7 +23,12 @@ function tableAfter(md: string, title: string): string[][] {
   const rows: string[][] = [];
   for (const l of lines.slice(start)) {
     if (!l.startsWith('|')) break;
-    rows.push(l.slice(1, -1).split(' | ').map((c) => c.trim()));
+    rows.push(
+      l
+        .slice(1, -1)
+        .split(' | ')
+        .map((c) => c.trim()),
+    );
   }
   return rows.slice(2); // header and separator
 }
@@ -33,10 +38,14 @@ const mainTable = tableAfter(md, 'Variables attnfit reads');
 const deployTable = tableAfter(md, 'Variables of the deploy configs (read by nats-server and systemd, not by attnfit)');
 const rowOf = (s: (typeof ENV_VARS)[number]) => `| \`${s.name}\` | ${s.values} | ${s.default} | ${s.effect} |`;
 
-test('docs/environment.md lists exactly the config module\'s variables, in order, with the same values, default and effect', () => {
+test("docs/environment.md lists exactly the config module's variables, in order, with the same values, default and effect", () => {
   const want = ENV_VARS.map(rowOf);
   const got = mainTable.map((cells) => `| ${cells.join(' | ')} |`);
-  assert.equal(got, want, `docs/environment.md's table differs from shared/src/config/env.ts; the module's rows are:\n${want.join('\n')}`);
+  assert.equal(
+    got,
+    want,
+    `docs/environment.md's table differs from shared/src/config/env.ts; the module's rows are:\n${want.join('\n')}`,
+  );
 });
 
 test('every variable has a default in the frozen CONFIG_DEFAULTS; readConfig() of an empty environment is the defaults', () => {
@@ -46,19 +55,41 @@ test('every variable has a default in the frozen CONFIG_DEFAULTS; readConfig() o
   assert.equal(new Set(ENV_VARS.map((s) => s.name)).size, ENV_VARS.length);
   for (const s of ENV_VARS) assert.match(s.name, /^ATTNFIT_[A-Z0-9_]+$/);
   assert.equal({ ...readConfig({}) }, { ...CONFIG_DEFAULTS });
-  assert.equal({ ...readConfig({ ATTNFIT_GEMM: '  ', ATTNFIT_NATS_URL: '' }) }, { ...CONFIG_DEFAULTS }, 'empty = unset');
+  assert.equal(
+    { ...readConfig({ ATTNFIT_GEMM: '  ', ATTNFIT_NATS_URL: '' }) },
+    { ...CONFIG_DEFAULTS },
+    'empty = unset',
+  );
 });
 
 test('values are parsed: aliases, switches, URL lists, text', () => {
   const cfg = readConfig({
-    ATTNFIT_GEMM: 'Native-BLAS', ATTNFIT_NATIVE: '0', ATTNFIT_WASM_FMA: 'false', ATTNFIT_NO_SAB: 'TRUE', ATTNFIT_DEBUG: '1',
-    ATTNFIT_NATS_URL: 'nats://127.0.0.1:4222, 127.0.0.1:4223', ATTNFIT_NATS_USER: 'worker', ATTNFIT_NATS_PASS: ' s p ',
-    ATTNFIT_NATS_CREDS: '/x/y.creds', ATTNFIT_CLUSTER_DIR: 'state',
+    ATTNFIT_GEMM: 'Native-BLAS',
+    ATTNFIT_NATIVE: '0',
+    ATTNFIT_WASM_FMA: 'false',
+    ATTNFIT_NO_SAB: 'TRUE',
+    ATTNFIT_DEBUG: '1',
+    ATTNFIT_NATS_URL: 'nats://127.0.0.1:4222, 127.0.0.1:4223',
+    ATTNFIT_NATS_USER: 'worker',
+    ATTNFIT_NATS_PASS: ' s p ',
+    ATTNFIT_NATS_CREDS: '/x/y.creds',
+    ATTNFIT_CLUSTER_DIR: 'state',
   });
-  assert.equal({ ...cfg }, {
-    gemm: 'native', native: false, wasmFma: false, noSab: true, debug: true, natsUrl: ['nats://127.0.0.1:4222', '127.0.0.1:4223'],
-    natsUser: 'worker', natsPass: 's p', natsCreds: '/x/y.creds', clusterDir: 'state',
-  });
+  assert.equal(
+    { ...cfg },
+    {
+      gemm: 'native',
+      native: false,
+      wasmFma: false,
+      noSab: true,
+      debug: true,
+      natsUrl: ['nats://127.0.0.1:4222', '127.0.0.1:4223'],
+      natsUser: 'worker',
+      natsPass: 's p',
+      natsCreds: '/x/y.creds',
+      clusterDir: 'state',
+    },
+  );
   assert.is(readEnv('gemm', { ATTNFIT_GEMM: 'ts-ref' }), 'ref');
   assert.is(readEnv('gemm', { ATTNFIT_GEMM: 'wasm-simd' }), 'wasm');
   assert.is(readEnv('noSab', {}), false);
@@ -66,13 +97,24 @@ test('values are parsed: aliases, switches, URL lists, text', () => {
 
 test('a bad value is BAD_OPTION naming the variable and the value; readEnvOr falls back to the default', () => {
   const bad: Record<string, string> = {
-    ATTNFIT_GEMM: 'cuda', ATTNFIT_NATIVE: '2', ATTNFIT_WASM_FMA: 'yes', ATTNFIT_NO_SAB: 'on', ATTNFIT_DEBUG: 'verbose',
+    ATTNFIT_GEMM: 'cuda',
+    ATTNFIT_NATIVE: '2',
+    ATTNFIT_WASM_FMA: 'yes',
+    ATTNFIT_NO_SAB: 'on',
+    ATTNFIT_DEBUG: 'verbose',
     ATTNFIT_NATS_URL: 'http://h:1',
   };
   for (const s of ENV_VARS) {
     const v = bad[s.name];
     if (v === undefined) continue;
-    const err = (() => { try { readEnv(s.key, { [s.name]: v }); } catch (e) { return e; } return undefined; })();
+    const err = (() => {
+      try {
+        readEnv(s.key, { [s.name]: v });
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
     assert.instance(err, AttnfitError, s.name);
     const e = err as AttnfitError;
     assert.is(e.code, 'BAD_OPTION');
@@ -80,9 +122,15 @@ test('a bad value is BAD_OPTION naming the variable and the value; readEnvOr fal
     assert.ok(e.message.endsWith(`(got ${JSON.stringify(v)})`), e.message);
     assert.equal(e.details, { field: s.name, value: v });
     assert.equal(readEnvOr(s.key, { [s.name]: v }), CONFIG_DEFAULTS[s.key]);
-    assert.throws(() => readConfig({ [s.name]: v }), (x: unknown) => x instanceof AttnfitError && x.message.startsWith(s.name));
+    assert.throws(
+      () => readConfig({ [s.name]: v }),
+      (x: unknown) => x instanceof AttnfitError && x.message.startsWith(s.name),
+    );
   }
-  assert.throws(() => readEnv('natsUrl', { ATTNFIT_NATS_URL: 'nats://a:1,bad url' }), /ATTNFIT_NATS_URL: not a NATS URL \("bad url"\)/);
+  assert.throws(
+    () => readEnv('natsUrl', { ATTNFIT_NATS_URL: 'nats://a:1,bad url' }),
+    /ATTNFIT_NATS_URL: not a NATS URL \("bad url"\)/,
+  );
   assert.is(Object.keys(bad).filter((k) => !ENV_VARS.some((s) => s.name === k)).length, 0);
 });
 
@@ -96,8 +144,22 @@ function walk(dir: string, out: string[] = []): string[] {
   return out;
 }
 
-const SOURCE_DIRS = ['shared/src', 'shared/native', 'shared/scripts', 'worker/src', 'coordinator/src', 'coordinator/bin', 'scripts', 'bench', 'deploy', '.ci'];
-const sources = SOURCE_DIRS.flatMap((d) => walk(join(ROOT, d))).concat([join(ROOT, 'turbo.json'), join(ROOT, 'package.json')]);
+const SOURCE_DIRS = [
+  'shared/src',
+  'shared/native',
+  'shared/scripts',
+  'worker/src',
+  'coordinator/src',
+  'coordinator/bin',
+  'scripts',
+  'bench',
+  'deploy',
+  '.ci',
+];
+const sources = SOURCE_DIRS.flatMap((d) => walk(join(ROOT, d))).concat([
+  join(ROOT, 'turbo.json'),
+  join(ROOT, 'package.json'),
+]);
 
 test('every ATTNFIT_* name in the code and configs is a config variable or a documented deploy variable', () => {
   const known = new Set([...ENV_VARS.map((s) => s.name), ...deployTable.map((r) => r[0]!.replace(/`/g, ''))]);
@@ -108,24 +170,52 @@ test('every ATTNFIT_* name in the code and configs is a config variable or a doc
       if (!known.has(m[0]) && !NOT_VARIABLES.has(m[0])) unknown.push(`${relative(ROOT, f)}: ${m[0]}`);
     }
   }
-  assert.equal(unknown, [], `undeclared ATTNFIT_* names (declare them in shared/src/config/env.ts and docs/environment.md):\n${unknown.join('\n')}`);
+  assert.equal(
+    unknown,
+    [],
+    `undeclared ATTNFIT_* names (declare them in shared/src/config/env.ts and docs/environment.md):\n${unknown.join('\n')}`,
+  );
   assert.ok(deployTable.length >= 3);
 });
 
 test('no code outside the config module reads an ATTNFIT_* variable from the environment', () => {
   const READ = /\benv\s*(\?\.|\.|\[\s*['"`])\s*ATTNFIT_|getenv\(\s*['"]ATTNFIT_/;
   const configDir = join(ROOT, 'shared', 'src', 'config');
-  const readers = sources.filter((f) => !f.startsWith(configDir) && !/(^|\/)(deploy|\.ci)\//.test(relative(ROOT, f)))
-    .filter((f) => readFileSync(f, 'utf8').split('\n').some((l) => READ.test(l)));
-  assert.equal(readers.map((f) => relative(ROOT, f)), []);
+  const readers = sources
+    .filter((f) => !f.startsWith(configDir) && !/(^|\/)(deploy|\.ci)\//.test(relative(ROOT, f)))
+    .filter((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .some((l) => READ.test(l)),
+    );
+  assert.equal(
+    readers.map((f) => relative(ROOT, f)),
+    [],
+  );
 });
 
 test('the CLI exits 2 with one line naming the variable and the value, before doing anything', async () => {
   const cases: Array<[Record<string, string>, string[], RegExp]> = [
-    [{ ATTNFIT_GEMM: 'cuda' }, ['--version'], /^attnfit: error \[BAD_OPTION\]: ATTNFIT_GEMM: must be one of wasm, ts, ref, native \(got "cuda"\)\n$/],
-    [{ ATTNFIT_NO_SAB: 'yes' }, ['generate', '--n', '4', '--d', '2', '--out', join(ROOT, 'tmp', 'never-written')], /^attnfit: error \[BAD_OPTION\]: ATTNFIT_NO_SAB: must be 0 or 1 \(or true \/ false\) \(got "yes"\)\n$/],
-    [{ ATTNFIT_DEBUG: 'verbose' }, ['jobs'], /^attnfit: error \[BAD_OPTION\]: ATTNFIT_DEBUG: must be 0 or 1 \(or true \/ false\) \(got "verbose"\)\n$/],
-    [{ ATTNFIT_NATS_URL: 'http://h:1' }, ['status', 'J1'], /^attnfit: error \[BAD_OPTION\]: ATTNFIT_NATS_URL: not a NATS URL \(got "http:\/\/h:1"\)\n$/],
+    [
+      { ATTNFIT_GEMM: 'cuda' },
+      ['--version'],
+      /^attnfit: error \[BAD_OPTION\]: ATTNFIT_GEMM: must be one of wasm, ts, ref, native \(got "cuda"\)\n$/,
+    ],
+    [
+      { ATTNFIT_NO_SAB: 'yes' },
+      ['generate', '--n', '4', '--d', '2', '--out', join(ROOT, 'tmp', 'never-written')],
+      /^attnfit: error \[BAD_OPTION\]: ATTNFIT_NO_SAB: must be 0 or 1 \(or true \/ false\) \(got "yes"\)\n$/,
+    ],
+    [
+      { ATTNFIT_DEBUG: 'verbose' },
+      ['jobs'],
+      /^attnfit: error \[BAD_OPTION\]: ATTNFIT_DEBUG: must be 0 or 1 \(or true \/ false\) \(got "verbose"\)\n$/,
+    ],
+    [
+      { ATTNFIT_NATS_URL: 'http://h:1' },
+      ['status', 'J1'],
+      /^attnfit: error \[BAD_OPTION\]: ATTNFIT_NATS_URL: not a NATS URL \(got "http:\/\/h:1"\)\n$/,
+    ],
   ];
   for (const [env, args, re] of cases) {
     const r = await cliWith({ env }, ...args);
