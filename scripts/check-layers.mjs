@@ -15,14 +15,17 @@ const root = resolve(args[0] === '--root' ? args[1] : join(dirname(fileURLToPath
 /** layer → layers it may import ('node' = node:* builtins; 'npm:NAME' third-party). */
 export const ALLOWED = {
   'shared/core': [],
-  'shared/kernels': [],
-  'shared/math': ['shared/kernels', 'shared/core'],
-  'shared/dynamic': ['shared/kernels', 'shared/core'],
-  'shared/io': ['shared/core', 'node'],
-  'shared/protocol': ['shared/core', 'node', 'npm:msgpackr'],
+  // The one reader of ATTNFIT_* environment variables (no node:*: it reaches process.env through
+  // globalThis). Everything may read its settings there, the kernels included (their GEMM switch).
+  'shared/config': ['shared/core'],
+  'shared/kernels': ['shared/config'],
+  'shared/math': ['shared/kernels', 'shared/core', 'shared/config'],
+  'shared/dynamic': ['shared/kernels', 'shared/core', 'shared/config'],
+  'shared/io': ['shared/core', 'shared/config', 'node'],
+  'shared/protocol': ['shared/core', 'shared/config', 'node', 'npm:msgpackr'],
   // Process-level building blocks both the worker and the coordinator use (NATS connect with
   // auth, the piscina block pool): below worker/coordinator, above protocol.
-  'shared/runtime': ['shared/core', 'shared/math', 'shared/protocol', 'node', 'npm:piscina', 'npm:@nats-io/transport-node'],
+  'shared/runtime': ['shared/core', 'shared/config', 'shared/math', 'shared/protocol', 'node', 'npm:piscina', 'npm:@nats-io/transport-node'],
   'worker': ['shared/*', 'node', 'npm:*'],
   'coordinator': ['shared/*', 'node', 'npm:*'],
 };
@@ -49,7 +52,7 @@ const IMPORT_RE = /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'"`;]*?\s+fro
 
 function targetLayer(spec, fromFile) {
   if (spec.startsWith('.')) {
-    let p = resolve(dirname(fromFile), spec).replace(/\.js$/, '.ts');
+    const p = resolve(dirname(fromFile), spec).replace(/\.js$/, '.ts');
     return { layer: layerOf(p), file: p };
   }
   if (spec.startsWith('node:')) return { layer: 'node' };

@@ -80,7 +80,7 @@ export function ldlt(n: number, A: Float64Array, offA = 0, lda = n, zeroTol?: nu
       const v = Math.abs(W[i * n + k]!);
       if (v > colmax) { colmax = v; imax = i; }
     }
-    let kstep = 1, kp = k;
+    let kstep = 1, kp: number;
     if (Math.max(absakk, colmax) === 0) {
       // Zero column: a zero 1×1 pivot, nothing to eliminate.
       D[k] = 0; blocks[k] = 1; count(0); k += 1; continue;

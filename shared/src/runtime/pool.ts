@@ -9,13 +9,14 @@ import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { createRequire } from 'node:module';
 import type { Piscina } from 'piscina';
+import { readEnv } from '../config/index.js';
 import { AttnfitError, ErrorCodes, wireToError } from '../core/index.js';
 import type { Partials, Problem, Want } from '../math/index.js';
 import type { ThreadReply, ThreadTask, ThreadTensors } from './thread-protocol.js';
 
 /** True when problem tensors go to threads through SharedArrayBuffers. */
 export function sabEnabled(): boolean {
-  return typeof SharedArrayBuffer === 'function' && process.env.ATTNFIT_NO_SAB !== '1';
+  return typeof SharedArrayBuffer === 'function' && !readEnv('noSab');
 }
 
 /** A problem registered with a pool: its id and the tensors sent to threads on a cache miss. */

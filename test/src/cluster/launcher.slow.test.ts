@@ -1,6 +1,6 @@
 /**
  * `attnfit cluster up --workers 2 --dir D --port P` starts nats-server, a coordinator and two
- * workers on loopback (pids.json, logs/); a job submitted to it succeeds; `cluster down` stops
+ * workers on loopback (pids.json, logs/, context.json for later commands); a job submitted to it succeeds; `cluster down` stops
  * every process.
  */
 import { test } from 'uvu';
@@ -26,6 +26,11 @@ test('cluster up → submit --wait → cluster down', async () => {
     assert.is(pids.workers.length, 2);
     for (const pid of [pids.nats, pids.coordinator, ...pids.workers]) assert.ok(alive(pid), `pid ${pid} not running`);
     assert.ok(existsSync(join(state, 'logs', 'worker-2.log')));
+    // the context file: later commands find the server without --nats
+    const ctx = JSON.parse(readFileSync(join(state, 'context.json'), 'utf8')) as { version: number; url: string };
+    assert.equal([ctx.version, ctx.url], [1, pids.url]);
+    const jobs = await run(['jobs'], { ATTNFIT_CLUSTER_DIR: state, ATTNFIT_NATS_URL: '' });
+    assert.is(jobs.code, 0, jobs.out);
     const again = await run(['cluster', 'up', '--dir', state, '--port', String(port)]);
     assert.is(again.code, 2);
     assert.match(again.out, /already running/);
@@ -54,6 +59,7 @@ test('cluster up → submit --wait → cluster down', async () => {
     assert.is(down.code, 0, down.out);
     assert.match(down.stdout, /stopped 2 worker/);
     for (const pid of [pids.nats, pids.coordinator, ...pids.workers]) assert.not.ok(alive(pid), `pid ${pid} still running`);
+    assert.not.ok(existsSync(join(state, 'context.json')), 'cluster down removes the context');
     const down2 = await run(['cluster', 'down', '--dir', state]);
     assert.is(down2.code, 2);
     assert.match(down2.out, /\[NOT_FOUND\]/);

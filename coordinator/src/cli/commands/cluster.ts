@@ -1,7 +1,7 @@
 /**
  * Cluster commands: `attnfit worker`, `coordinator`, `submit`, `status`, `result`, `cancel`,
- * `jobs`, `cluster up|down`. All take `--nats URL` and auth (`--user U --pass P`, `--creds FILE`,
- * or env ATTNFIT_NATS_USER / ATTNFIT_NATS_PASS). The worker service is resolved by path
+ * `jobs`, `cluster up|down`. All take `--nats URL` and auth (`--user U --pass P`, `--creds FILE`),
+ * or their ATTNFIT_NATS_* variables, or the context `cluster up` wrote (../connection.ts). The worker service is resolved by path
  * (`@attnfit/worker/service`): the coordinator package never imports the worker package.
  */
 import type { Command } from 'commander';
@@ -17,37 +17,11 @@ import { JOB_METHODS, type JobRecord, type JobSolveOptions } from '@attnfit/shar
 import { ClusterClient } from '../../cluster/client.js';
 import { clusterResourceError } from '../../jobs/store.js';
 import type { NatsAuthOptions } from '@attnfit/shared/runtime';
+import { readEnv } from '@attnfit/shared/config';
 import { runCoordinator } from '../../cluster/coordinator.js';
+import { authOptions, removeClusterContext, withAuth, writeClusterContext, type AuthFlags } from '../connection.js';
 import { reportError } from '../errors.js';
-import { choiceOption, collect, floatOption, intOption } from '../options.js';
-
-/** Auth flags shared by every cluster command. */
-export interface AuthFlags { nats?: string[]; user?: string; pass?: string; creds?: string }
-
-/** Add --nats / --user / --pass / --creds to a command (used by every cluster command and `solve --nats`). */
-export function withAuth(c: Command): Command {
-  return c
-    .option('--nats <url>', 'NATS server URL (repeatable, or comma-separated)', collect)
-    .option('--user <name>', 'NATS user (or env ATTNFIT_NATS_USER)')
-    .option('--pass <password>', 'NATS password (or env ATTNFIT_NATS_PASS)')
-    .option('--creds <file>', 'NATS .creds file (JWT + nkey)');
-}
-
-/** Flags → connection options; USAGE naming --nats when it is missing or malformed. */
-export function authOptions(f: AuthFlags): NatsAuthOptions {
-  const urls = (f.nats ?? []).flatMap((u) => u.split(',')).map((u) => u.trim()).filter(Boolean);
-  if (urls.length === 0) throw new AttnfitError(ErrorCodes.USAGE, '--nats: a NATS server URL is required (e.g. --nats nats://127.0.0.1:4222)', { details: { field: '--nats' } });
-  for (const u of urls) {
-    if (!/^(nats|tls|ws|wss):\/\/[^\s/]+(:\d+)?\/?$|^[^\s:/]+:\d+$/.test(u)) {
-      throw new AttnfitError(ErrorCodes.BAD_OPTION, `--nats: not a NATS URL (got ${JSON.stringify(u)})`, { details: { field: '--nats', value: u } });
-    }
-  }
-  const o: NatsAuthOptions = { servers: urls.length === 1 ? urls[0]! : urls };
-  if (f.user !== undefined) o.user = f.user;
-  if (f.pass !== undefined) o.pass = f.pass;
-  if (f.creds !== undefined) o.credsFile = f.creds;
-  return o;
-}
+import { choiceOption, floatOption, intOption } from '../options.js';
 
 function jsonReplacer(_k: string, v: unknown): unknown {
   return v instanceof Float64Array ? Array.from(v) : v;
@@ -156,6 +130,7 @@ async function clusterUp(o: { workers: number; dir: string; port: number; thread
   // Ready when every process has logged its "ready" line (or failed: then say which log to read).
   await waitForLog(join(dir, 'logs', 'coordinator.log'), /: ready/, pids.coordinator, 60_000);
   for (let i = 0; i < o.workers; i++) await waitForLog(join(dir, 'logs', `worker-${i + 1}.log`), /: ready/, pids.workers[i]!, 60_000);
+  await writeClusterContext(dir, url); // later commands here find the server without --nats
   return pids;
 }
 
@@ -183,6 +158,7 @@ async function clusterDown(dirArg: string): Promise<ClusterPids | undefined> {
     for (const pid of group) if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
   }
   rmSync(pidFile, { force: true });
+  removeClusterContext(dir);
   return p;
 }
 
@@ -327,19 +303,20 @@ export function register(program: Command): void {
     .option('--workers <n>', 'worker processes', intOption('--workers', 0, 256), 2)
     .option('--threads <n>', 'threads per worker', intOption('--threads', 1, 1024))
     .option('--port <port>', 'nats-server port', intOption('--port', 1, 65535), 4222)
-    .option('--dir <dir>', 'state directory (config, JetStream store, pids.json, logs/)', '.attnfit-cluster')
-    .action(async (f: { workers: number; threads?: number; port: number; dir: string }) => {
-      const o: { workers: number; dir: string; port: number; threads?: number } = { workers: f.workers, dir: f.dir, port: f.port };
+    .option('--dir <dir>', 'state directory (config, JetStream store, pids.json, logs/, context.json) (default: env ATTNFIT_CLUSTER_DIR or .attnfit-cluster)')
+    .action(async (f: { workers: number; threads?: number; port: number; dir?: string }) => {
+      const o: { workers: number; dir: string; port: number; threads?: number } = { workers: f.workers, dir: f.dir ?? readEnv('clusterDir'), port: f.port };
       if (f.threads !== undefined) o.threads = f.threads;
       const p = await clusterUp(o);
       process.stdout.write(`${JSON.stringify(p)}\n`);
     });
   cluster.command('down')
     .description('stop the processes started by `cluster up` (SIGTERM, then SIGKILL after 10 s)')
-    .option('--dir <dir>', 'state directory given to `cluster up`', '.attnfit-cluster')
-    .action(async (f: { dir: string }) => {
-      const p = await clusterDown(f.dir);
-      if (!p) throw new AttnfitError(ErrorCodes.NOT_FOUND, `--dir ${f.dir}: no pids.json (is a cluster running there?)`, { details: { field: '--dir', value: f.dir } });
+    .option('--dir <dir>', 'state directory given to `cluster up` (default: env ATTNFIT_CLUSTER_DIR or .attnfit-cluster)')
+    .action(async (f: { dir?: string }) => {
+      const dir = f.dir ?? readEnv('clusterDir');
+      const p = await clusterDown(dir);
+      if (!p) throw new AttnfitError(ErrorCodes.NOT_FOUND, `--dir ${dir}: no pids.json (is a cluster running there?)`, { details: { field: '--dir', value: dir } });
       process.stdout.write(`stopped ${p.workers.length} worker(s), coordinator and nats-server (${p.url})\n`);
     });
 }

@@ -14,7 +14,7 @@ import { createOracle } from '../../oracle/index.js';
 import { buildReport, SOLVE_DEFAULTS, solve, writeSolveOutputs } from '../../solver/index.js';
 import type { IterationEvent, SolveMethod, SolveOptions } from '../../solver/index.js';
 import { choiceOption, floatOption, intOption } from '../options.js';
-import { authOptions, withAuth, type AuthFlags } from './cluster.js';
+import { authOptions, withAuth, type AuthFlags } from '../connection.js';
 
 /** Defaults of `attnfit solve` beyond SOLVE_DEFAULTS. */
 export const SOLVE_CLI_DEFAULTS = Object.freeze({ out: 'attnfit-solve' });
@@ -29,7 +29,7 @@ interface SolveCliOpts extends AuthFlags {
 /** Registers `attnfit solve`. */
 export function register(program: Command): void {
   withAuth(program
-    .command('solve'))
+    .command('solve'), { bareNats: true })
     .summary('fit X, Y (Newton on the variable-projection objective) and write X.npy, Y.npy, report.json, loss.svg')
     .description(
       'Minimise L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F. Y is solved exactly for each X (variable projection); the method works on X. ' +
@@ -57,7 +57,7 @@ export function register(program: Command): void {
 
 async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
   // 1. Validate everything before computing.
-  const nats = o.nats ? authOptions(o) : undefined;
+  const nats = o.nats !== undefined ? authOptions(o) : undefined;
   await checkOutputDir(o.out, '--out');
   const problem = await loadProblem(problemPath);
   const d = problem.d;
