@@ -40,7 +40,7 @@ export const TR_RADIUS_MAX = 1e3;
  * basin a start reaches depends on its logit spread, and trained heads sit anywhere in 1–8.
  * Population 8 spreads × (identity, whitened, 1 random) = 24 starts; halving 24 → 8 → 3 with
  * 3 + 12 L-BFGS iterations; 3 finalists polished with the solve method (≤ 20 iterations, fewer when
- * progress is slow); then up to 16 hop rounds of 3 perturbations of the best point (8 L-BFGS
+ * progress is slow); then up to 16 hop rounds of 3 perturbations of the best point (15 L-BFGS
  * iterations, then polished).
  */
 export const SEARCH_DEFAULTS: Readonly<SearchOptions> = Object.freeze({
@@ -51,6 +51,6 @@ export const SEARCH_DEFAULTS: Readonly<SearchOptions> = Object.freeze({
   finalists: 3,
   polishIter: 20,
   hops: 16,
-  hopRounds: Object.freeze([8]) as unknown as number[],
+  hopRounds: Object.freeze([15]) as unknown as number[],
   hopRadii: Object.freeze([0.25, 0.5, 1]) as unknown as number[],
 });

@@ -268,10 +268,10 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
       record(c.pt, r.step);
       // Polishing a start in the right basin converges fast; < 10 % decrease over SLOW_WINDOW
       // iterations means a wrong basin or a long flat valley: leave it to the hops.
-      const h = c.history;
-      if (slowStop && k >= SLOW_WINDOW && h[h.length - 1]!.objective > 0.9 * h[h.length - 1 - SLOW_WINDOW]!.objective) { c.stalled = true; break; }
       note(c);
       if (ctx.onStep) await ctx.onStep({ index: c.index, family: c.family, iteration: c.iterations, pt: c.pt });
+      const h = c.history;
+      if (slowStop && k >= SLOW_WINDOW && h[h.length - 1]!.objective > 0.9 * h[h.length - 1 - SLOW_WINDOW]!.objective) { c.stalled = true; break; }
     }
     c.seconds += (performance.now() - t) / 1000;
   };
@@ -279,7 +279,8 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
   /** Successive halving over `pool`, then polish the finalists; returns a converged candidate or null. */
   const halveAndPolish = async (pool: Candidate[], rounds: readonly number[]): Promise<Candidate | null> => {
     let alive = pool;
-    for (let round = 0; round < rounds.length && !budget.exhausted(); round++) {
+    // Round 0 always evaluates every start (a budget stop still returns an evaluated point).
+    for (let round = 0; round < rounds.length && (round === 0 || !budget.exhausted()); round++) {
       await forEachConcurrent(alive, ctx.concurrency, (c) => advance(c, 'lbfgs', rounds[round]!));
       for (const c of alive) c.round = round;
       const done = ranked(alive).find(zeroFit);
