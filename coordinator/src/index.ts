@@ -11,9 +11,10 @@ export { createOracle, LocalOracle, InlineOracle, reduceInOrder } from './oracle
 export type { Oracle, OracleInfo, CallOptions, CreateOracleOptions, LocalOracleOptions } from './oracle/index.js';
 export { getEnginePool, shutdownEngine, defaultThreads, EnginePool } from './engine/index.js';
 export {
-  solve, SOLVE_DEFAULTS, NEWTON_MAX_D, autoMethod, Reduced, validateSolveOptions, randomStart, buildReport, writeSolveOutputs, lossCurveSvg,
+  solve, SOLVE_DEFAULTS, SEARCH_DEFAULTS, NEWTON_MAX_D, autoMethod, Reduced, validateSolveOptions, randomStart, buildReport, writeSolveOutputs, lossCurveSvg,
 } from './solver/index.js';
 export type {
+  SearchOptions, SearchReport, SearchStart, SearchFamily,
   SolveMethod, StopReason, SolveOptions, SolveHooks, SolveResult, IterationRecord, IterationEvent, MethodState, StartResult, SolveReport,
 } from './solver/index.js';
 export {
