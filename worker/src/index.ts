@@ -5,7 +5,7 @@ export { BlockPool, sabEnabled, ABORT_BACKSTOP_MS } from '@attnfit/shared/runtim
 export type { RegisteredProblem, RunOptions } from '@attnfit/shared/runtime';
 export { THREAD_CACHE_PROBLEMS } from './thread.js';
 export type {
-  ThreadTask, ThreadReply, ThreadTensors, ThreadKind, ThreadMsgByKind, ThreadValueByKind, BlockMsg, BlocksMsg, GramMsg,
+  ThreadTask, ThreadReply, ThreadKind, ThreadMsgByKind, ThreadValueByKind, BlockMsg, BlocksMsg, GramMsg,
 } from '@attnfit/shared/runtime';
 export { DynamicRebuildPool, dynamicRebuildThreadPath } from './dynamic-rebuild-pool.js';
 export type { DynamicRebuildTask } from './dynamic-rebuild-thread.js';

@@ -11,7 +11,6 @@ import { availableParallelism, hostname } from 'node:os';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import { DEFAULT_MAX_PAYLOAD, JOB_DONE_SUBJECT, TASK_QUEUE, TASK_SUBJECT, decodeMessage } from '@attnfit/shared/protocol';
-import type { Want } from '@attnfit/shared/math';
 import { Shutdown, connectNats, runUntilSignal, type NatsAuthOptions, type RegisteredProblem } from '@attnfit/shared/runtime';
 import { createBlockPool } from './pool.js';
 import { ProblemCache } from './problem-cache.js';
@@ -61,7 +60,7 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
   const cache = new ProblemCache<RegisteredProblem>(opts.cacheBytes ?? WORKER_SERVICE_DEFAULTS.cacheBytes, (ref) => source.load(ref));
   const server = new TaskServer(nc, name, nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD, async (t) => {
     const reg = await cache.get(t.problem, t.jobId);
-    const [part] = await pool.blocks(reg, [[t.r0, t.r1]], t.X, t.Y, t.want as Want);
+    const [part] = await pool.blocks(reg, [[t.r0, t.r1]], t.X, t.Y, t.want);
     return part!;
   }, log);
 

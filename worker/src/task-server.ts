@@ -5,7 +5,7 @@
  * tasks in flight so a shutdown can finish them before the connection closes.
  */
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
-import type { Partials } from '@attnfit/shared/math';
+import type { Partials } from '@attnfit/shared/core';
 import {
   PROTOCOL_VERSION, decodeMessage, encode, encodeError, partialsToWire, peekId, toFrames,
   type ResultMsg, type TaskMsg,

@@ -9,7 +9,6 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { ObjectStore } from '@nats-io/obj';
 import { errorToWire } from '@attnfit/shared/core';
 import { TERMINAL_STATES, encode, resultObjectName, type CheckpointMsg, type JobRecord } from '@attnfit/shared/protocol';
-import type { Problem } from '@attnfit/shared/math';
 import { solve, SOLVE_DEFAULTS } from '../solver/index.js';
 import type { IterationRecord, SolveHooks, SolveOptions, SolveResult } from '../solver/types.js';
 import type { JobStore } from '../jobs/store.js';
@@ -47,7 +46,7 @@ export class JobRunner {
     try {
       const solveOpts = { ...SOLVE_DEFAULTS, ...rec.options } as SolveOptions;
       const ckpt = await this.markRunning(rec, solveOpts, t0);
-      const problem = (await fetchProblem(this.deps.os, rec.problem)) as Problem;
+      const problem = await fetchProblem(this.deps.os, rec.problem);
       oracle = new NatsOracle(this.deps.nc, problem, rec.problem, this.deps.oracleOptions(job.id));
       const progress = new JobProgress(this.deps, rec, ckpt, t0);
       const hooks: SolveHooks = { signal: job.ac.signal, onIteration: (ev) => progress.onIteration(ev) };

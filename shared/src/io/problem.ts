@@ -7,7 +7,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AttnfitError, ErrorCodes } from '../core/index.js';
+import { AttnfitError, ErrorCodes, type Problem } from '../core/index.js';
 import { readNpy, readSafetensors } from './files.js';
 import { formatShape, type NdArray } from './ndarray.js';
 
@@ -23,14 +23,8 @@ export interface ProblemSource {
   dtypes: Record<string, string>;
 }
 
-/** A loaded problem: A1, A2, A3, B are n×d row-major float64 (structurally a math `Problem`). */
-export interface LoadedProblem {
-  readonly n: number;
-  readonly d: number;
-  readonly A1: Float64Array;
-  readonly A2: Float64Array;
-  readonly A3: Float64Array;
-  readonly B: Float64Array;
+/** A loaded problem: the core `Problem` (A1, A2, A3, B n×d row-major float64) and its source. */
+export interface LoadedProblem extends Problem {
   readonly source: ProblemSource;
 }
 
