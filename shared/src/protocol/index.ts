@@ -3,7 +3,7 @@
  * subjects, msgpack codec (moreTypes), partials codec, chunking, job spec validation and the
  * problem blob format.
  */
-export { PROTOCOL_VERSION, JOB_STATES, TERMINAL_STATES, WIRE_KINDS } from './types.js';
+export { PROTOCOL_VERSION, TERMINAL_STATES, WIRE_KINDS } from './types.js';
 export type {
   ProblemRef, WireWant, WirePartials, TaskMsg, ResultMsg, ErrorMsg, ChunkMsg, JobSolveOptions, JobSpec,
   SubmitMsg, CancelMsg, ProgressMsg, JobDoneMsg, JobState, JobResultSummary, JobRecord, CheckpointMsg,

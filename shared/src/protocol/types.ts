@@ -140,7 +140,6 @@ export interface JobDoneMsg {
 
 /** Job life cycle. queued → running → succeeded | failed | cancelled. */
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled']);
 
 /** Summary of a finished solve kept in the job record. */
