@@ -249,22 +249,17 @@ export class DynamicAttention {
   }
 
   /** K[r,c] += δ. O(1) amortised; flushes the log (rebuild) after T updates. */
-  updateK(r: number, c: number, delta: number): void {
-    this.checkKey(r); this.checkCol(c); this.checkDelta(delta);
-    this.counters.updates++;
-    if (delta === 0) return;
-    this.s.K[r * this.d + c] += delta;
-    this.log.push(KIND_K, r, c, delta);
-    this.afterUpdate();
-  }
+  updateK(r: number, c: number, delta: number): void { this.entryUpdate(KIND_K, r, c, delta); }
 
   /** V[r,c] += δ. O(1) amortised. */
-  updateV(r: number, c: number, delta: number): void {
+  updateV(r: number, c: number, delta: number): void { this.entryUpdate(KIND_V, r, c, delta); }
+
+  private entryUpdate(kind: number, r: number, c: number, delta: number): void {
     this.checkKey(r); this.checkCol(c); this.checkDelta(delta);
     this.counters.updates++;
     if (delta === 0) return;
-    this.s.V[r * this.d + c] += delta;
-    this.log.push(KIND_V, r, c, delta);
+    (kind === KIND_K ? this.s.K : this.s.V)[r * this.d + c] += delta;
+    this.log.push(kind, r, c, delta);
     this.afterUpdate();
   }
 
