@@ -118,7 +118,7 @@ type SubmitFlags = AuthFlags & SolveFlags & { name?: string; wait?: boolean; out
 /** `attnfit submit`: upload, submit, optionally follow the job to its end. */
 function registerSubmit(program: Command): void {
   withSolveOptions(withAuth(program.command('submit'))
-    .description('upload a problem and submit a solve job; prints the job id')
+    .description('upload a problem and submit a solve job; prints the job id. Solve options not given take the same defaults as `attnfit solve` (applied by the coordinator)')
     .argument('<PROBLEM>', 'problem directory (A1.npy A2.npy A3.npy B.npy) or .safetensors file'), false)
     .option('--name <label>', 'job label (default: the problem path)')
     .option('--wait', 'follow progress until the job ends')
