@@ -26,6 +26,8 @@ export const ALLOWED = {
   // Process-level building blocks both the worker and the coordinator use (NATS connect with
   // auth, the piscina block pool): below worker/coordinator, above protocol.
   'shared/runtime': ['shared/core', 'shared/config', 'shared/math', 'shared/protocol', 'node', 'npm:piscina', 'npm:@nats-io/transport-node'],
+  // The package's curated library entry (shared/src/index.ts): re-exports from the layers below.
+  'shared/root': ['shared/core', 'shared/config', 'shared/io', 'shared/math', 'shared/dynamic'],
   'worker': ['shared/*', 'node', 'npm:*'],
   'coordinator': ['shared/*', 'node', 'npm:*'],
 };

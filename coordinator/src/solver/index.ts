@@ -8,6 +8,6 @@ export type {
   SolveMethod, StopReason, SolveOptions, SolveHooks, SolveResult, IterationRecord, IterationEvent, MethodState, StartResult,
   SearchOptions, SearchReport, SearchStart, SearchFamily,
 } from './types.js';
-export { lossCurveSvg } from './plot.js';
+export { lossCurveSvg, searchCurveSvg } from './plot.js';
 export { buildReport, writeSolveOutputs } from './report.js';
 export type { SolveReport, StartReport } from './report.js';

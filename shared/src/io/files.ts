@@ -3,26 +3,13 @@
  * AttnfitErrors naming the file, and atomic writes (temp file in the same directory, fsync,
  * rename), so a failure never leaves a half-written output behind.
  */
-import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { AttnfitError, ErrorCodes } from '../core/index.js';
 import { checkNpyDataSize, encodeNpy, npyFromData, npyIsNativeF64C, parseNpyHeader } from './npy.js';
 import { encodeSafetensors, parseSafetensorsHeader, safetensorsItemBytes, type SafetensorsInput } from './safetensors.js';
 import { allocF64, decodeFloats, shapeSize, type NdArray, type ReadOptions } from './ndarray.js';
-
-/**
- * Read a whole file. `label` is how messages name it (default: the path), e.g. "--x X.npy".
- * @throws AttnfitError FILE_NOT_FOUND (missing), BAD_FILE (a directory, unreadable)
- */
-export async function readBytes(path: string, label: string = path): Promise<Uint8Array> {
-  try {
-    const buf = await readFile(path);
-    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  } catch (e) {
-    throw fsReadError(e, label);
-  }
-}
 
 function fsReadError(e: unknown, label: string): AttnfitError {
   const code = (e as NodeJS.ErrnoException)?.code;

@@ -10,7 +10,7 @@ export type { SafetensorsEntry, SafetensorsHeader, SafetensorsInput } from './sa
 export { decodeSafetensors, encodeSafetensors, parseSafetensorsHeader } from './safetensors.js';
 export type { FileToWrite } from './files.js';
 export {
-  readBytes, readNpy, readSafetensors, writeFilesAtomic, writeFileAtomic, writeNpy, writeJsonAtomic,
+  readNpy, readSafetensors, writeFilesAtomic, writeFileAtomic, writeNpy, writeJsonAtomic,
   writeSafetensors, checkOutputDir, checkOutputFile,
 } from './files.js';
 export type { LoadedProblem, LoadProblemOptions, ProblemSource, Matrix, MatrixExpect } from './problem.js';

@@ -14,7 +14,7 @@ import {
   problemRef, wireToPartials, type TaskMsg,
 } from '@attnfit/shared/protocol';
 import { startWorkerService, type WorkerService } from '@attnfit/worker/service';
-import { JobStore, NatsOracle, createOracle } from '@attnfit/coordinator';
+import { JobStore, NatsOracle, createOracle } from '@attnfit/coordinator/internal';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { rng, randMatrix } from '../helpers/rng.js';
 // Same GEMM backend as the CLI processes this test compares against (native BLAS when built).

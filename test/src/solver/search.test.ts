@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AttnfitError } from '@attnfit/shared/core';
-import { InlineOracle, SEARCH_DEFAULTS, solve } from '@attnfit/coordinator';
+import { InlineOracle, SEARCH_DEFAULTS, solve } from '@attnfit/coordinator/internal';
 import { naiveLoss, norm2, perturbed, planted, plantedSelf } from './planted.js';
 
 const P = planted(96, 3, 11);

@@ -16,7 +16,7 @@ import { DYNAMIC_DEFAULTS, DynamicAttention, applyDynamicOp, parseDynamicOp, typ
 import { loadMatrix } from '@attnfit/shared/io';
 import type { NatsAuthOptions } from '@attnfit/shared/runtime';
 import { authOptions, withAuth, type AuthFlags } from '../connection.js';
-import { choiceOption, floatOption, intOption } from '../options.js';
+import { choiceOption, floatOption, intOption, threadsOption } from '../options.js';
 
 interface DynamicCliOptions {
   q: string; k: string; v: string; ops: string; tau: number; mode: 'auto' | 'snapshot' | 'keys'; stats?: boolean; deamortize?: boolean;
@@ -126,7 +126,7 @@ export function register(program: Command): void {
     .option('--mode <m>', 'memory mode: snapshot (8n² bytes), keys (O(nd)), auto', choiceOption('--mode', ['auto', 'snapshot', 'keys'] as const), 'auto')
     .option('--deamortize', 'spread each rebuild over the next ⌈n^τ⌉ updates (bounded per-update latency)')
     .option('--stats', 'print the structure counters as JSON on stderr at the end')
-    .option('--threads <n>', 'threads per rebuild: shard rebuild row blocks when n >= --shard-min-rows', intOption('--threads', 1, 256), 1)
+    .option('--threads <n>', 'threads per rebuild: shard rebuild row blocks when n >= --shard-min-rows', threadsOption(), 1)
     .option('--shard-min-rows <n>', 'shard rebuilds only for n >= this many rows', intOption('--shard-min-rows', 1), DYNAMIC_DEFAULTS.shardMinRows)
     .action(async (o: Partial<DynamicCliOptions>) => {
       for (const f of ['q', 'k', 'v', 'ops'] as const) {
@@ -140,7 +140,7 @@ export function register(program: Command): void {
     .option('--token <token>', 'NATS token')
     // --threads / --shard-min-rows are declared here for the help text; commander hands them to the
     // parent `dynamic` command (it knows the same flags), so the values are read from there.
-    .option('--threads <n>', 'threads per session rebuild (sessions with n >= --shard-min-rows shard their rebuilds; default 1)', intOption('--threads', 1, 256))
+    .option('--threads <n>', 'threads per session rebuild (sessions with n >= --shard-min-rows shard their rebuilds; default 1)', threadsOption())
     .option('--shard-min-rows <n>', `shard rebuilds only for sessions with n >= this many rows (default ${DYNAMIC_DEFAULTS.shardMinRows})`, intOption('--shard-min-rows', 1))
     .action(async (o: AuthFlags & { token?: string; threads?: number; shardMinRows?: number }) => {
       const auth = authOptions(o);

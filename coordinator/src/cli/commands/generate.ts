@@ -14,7 +14,7 @@
 import type { Command } from 'commander';
 import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
+import { AttnfitError, ErrorCodes, type Problem } from '@attnfit/shared/core';
 import { attentionForward } from '@attnfit/shared/math';
 import { checkOutputDir, encodeNpy, encodeSafetensors, writeFilesAtomic, type FileToWrite } from '@attnfit/shared/io';
 import { choiceOption, floatOption, intOption } from '../options.js';
@@ -31,13 +31,7 @@ export const GENERATE_DEFAULTS = Object.freeze({
 const MAX_ELEMENTS = 2 ** 27;
 
 /** A planted problem with its ground truth. */
-export interface PlantedProblem {
-  n: number;
-  d: number;
-  A1: Float64Array;
-  A2: Float64Array;
-  A3: Float64Array;
-  B: Float64Array;
+export interface PlantedProblem extends Problem {
   Xtrue: Float64Array;
   Ytrue: Float64Array;
 }

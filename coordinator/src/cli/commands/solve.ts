@@ -11,24 +11,24 @@ import { appendFileSync } from 'node:fs';
 import { checkOutputDir, loadMatrix, loadProblem } from '@attnfit/shared/io';
 import { defaultThreads, shutdownEngine } from '../../engine/index.js';
 import { createOracle } from '../../oracle/index.js';
-import { buildReport, SOLVE_DEFAULTS, solve, writeSolveOutputs } from '../../solver/index.js';
-import type { IterationEvent, SolveMethod, SolveOptions } from '../../solver/index.js';
-import { choiceOption, floatOption, intOption } from '../options.js';
+import { buildReport, solve, writeSolveOutputs } from '../../solver/index.js';
+import type { IterationEvent, SolveOptions } from '../../solver/index.js';
 import { authOptions, withAuth, type AuthFlags } from '../connection.js';
+import { threadsOption } from '../options.js';
+import { withSolveOptions, type SolveFlags } from '../solve-options.js';
 
 /** Defaults of `attnfit solve` beyond SOLVE_DEFAULTS. */
 export const SOLVE_CLI_DEFAULTS = Object.freeze({ out: 'attnfit-solve' });
 
-const METHODS = ['newton', 'newton-cg', 'lbfgs', 'adam'] as const;
-
-interface SolveCliOpts extends AuthFlags {
-  out: string; x0?: string; y0?: string; method?: SolveMethod; tol: number; gtol: number; maxIter: number;
-  starts: number; seed: number; threads?: number; gamma: number; progress?: string; json?: boolean;
+/** Parsed flags: the shared solve options always set (they have defaults here). */
+interface SolveCliOpts extends AuthFlags, SolveFlags {
+  out: string; tol: number; gtol: number; maxIter: number; starts: number; seed: number; gamma: number;
+  threads?: number; progress?: string; json?: boolean;
 }
 
 /** Registers `attnfit solve`. */
 export function register(program: Command): void {
-  withAuth(program
+  withSolveOptions(withAuth(program
     .command('solve'), { bareNats: true })
     .summary('fit X, Y (Newton on the variable-projection objective) and write X.npy, Y.npy, report.json, loss.svg')
     .description(
@@ -39,17 +39,8 @@ export function register(program: Command): void {
       'Writes X.npy, Y.npy, report.json and loss.svg into --out. Ctrl-C / SIGTERM writes the best iterate so far (report.json "interrupted": true) and exits 130. ' +
       'Exit 0 ok, 2 bad input (with "attnfit: error [CODE]: message" on stderr), 1 internal error.')
     .argument('<PROBLEM>', 'problem directory (A1.npy A2.npy A3.npy B.npy) or .safetensors file')
-    .option('--out <DIR>', 'output directory (created if missing; files replaced atomically)', SOLVE_CLI_DEFAULTS.out)
-    .option('--x0 <X.npy>', 'warm start X (d×d); used by start 0')
-    .option('--y0 <Y.npy>', 'warm start Y (d×d); Y is recomputed exactly from X, so it only matters with --max-iter 0')
-    .option('--method <M>', `one of ${METHODS.join(', ')} (default: newton for d ≤ 24, else newton-cg)`, choiceOption('--method', METHODS))
-    .option('--tol <REL>', 'stop when the relative loss L/‖B‖² ≤ REL (> 0)', floatOption('--tol', { gt: 0 }), SOLVE_DEFAULTS.tol)
-    .option('--gtol <G>', 'stop when ‖∇f‖_F/‖B‖²_F ≤ G (reduced gradient, >= 0)', floatOption('--gtol', { ge: 0 }), SOLVE_DEFAULTS.gtol)
-    .option('--max-iter <N>', 'iterations per start (integer >= 0)', intOption('--max-iter', 0), SOLVE_DEFAULTS.maxIter)
-    .option('--starts <K>', 'seeded starts (integer >= 1), up to --threads at a time; the best is kept, all are reported', intOption('--starts', 1, 100000), SOLVE_DEFAULTS.starts)
-    .option('--seed <S>', 'seed of the random starts (start k uses S + k)', intOption('--seed', 0, 2 ** 32 - 1), SOLVE_DEFAULTS.seed)
-    .option('--threads <T>', 'local threads (integer >= 1, default: all cores)', intOption('--threads', 1, 4096))
-    .option('--gamma <G>', 'paper regulariser weight: minimise L + ½G‖A1XA2ᵀ‖² (>= 0; report.loss stays unregularised)', floatOption('--gamma', { ge: 0 }), SOLVE_DEFAULTS.gamma)
+    .option('--out <DIR>', 'output directory (created if missing; files replaced atomically)', SOLVE_CLI_DEFAULTS.out), true)
+    .option('--threads <T>', 'local threads (integer >= 1, default: all cores)', threadsOption())
     .option('--progress <FILE>', 'append one JSON line per iteration to FILE ("-" = stderr)')
     .option('--json', 'print report.json on stdout')
     .action(async (problem: string, opts: SolveCliOpts) => { await runSolve(problem, opts); });
