@@ -5,6 +5,7 @@
  * SOLVE_DEFAULTS), so the job record holds what the user asked for.
  */
 import type { Command } from 'commander';
+import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import { JOB_METHODS } from '@attnfit/shared/protocol';
 import { SOLVE_DEFAULTS } from '../solver/defaults.js';
 import type { SolveMethod } from '../solver/types.js';
@@ -20,6 +21,32 @@ export const MAX_STARTS = 100_000;
 export interface SolveFlags {
   x0?: string; y0?: string; method?: SolveMethod; tol?: number; gtol?: number; maxIter?: number;
   starts?: number; seed?: number; gamma?: number;
+  /** false with --no-search. */
+  search?: boolean; budget?: number; maxEvals?: number;
+}
+
+/** The fit-from-scratch search a command runs: off, or on with its caps. */
+export type SearchChoice = { search: false } | { search: true; budgetSeconds?: number; maxEvals?: number };
+
+/**
+ * Whether the fit-from-scratch search runs: the default without --x0, unless --no-search or an
+ * explicit --starts K asks for plain random starts. --budget / --max-evals without a search are
+ * USAGE errors naming the flag and why.
+ */
+export function searchChoice(f: SolveFlags, startsGiven: boolean): SearchChoice {
+  const on = f.search !== false && !f.x0 && !startsGiven;
+  if (!on) {
+    const flag = f.budget !== undefined ? '--budget' : f.maxEvals !== undefined ? '--max-evals' : undefined;
+    if (flag) {
+      const why = f.x0 ? '--x0 is given' : f.search === false ? '--no-search is given' : '--starts is given';
+      throw new AttnfitError(ErrorCodes.USAGE, `${flag}: caps the fit-from-scratch search, which does not run when ${why}`, { details: { field: flag } });
+    }
+    return { search: false };
+  }
+  const c: SearchChoice = { search: true };
+  if (f.budget !== undefined) c.budgetSeconds = f.budget;
+  if (f.maxEvals !== undefined) c.maxEvals = f.maxEvals;
+  return c;
 }
 
 /** Keys of the numeric and method flags, in the job spec's names. */
@@ -42,5 +69,8 @@ export function withSolveOptions(c: Command, withDefaults: boolean): Command {
     .option('--max-iter <N>', 'iterations per start (integer >= 0)', intOption('--max-iter', 0), def(SOLVE_DEFAULTS.maxIter))
     .option('--starts <K>', `seeded starts (integer >= 1), ${startsRun}; the best is kept, all are reported`, intOption('--starts', 1, MAX_STARTS), def(SOLVE_DEFAULTS.starts))
     .option('--seed <S>', 'seed of the random starts (start k uses S + k)', intOption('--seed', 0, 2 ** 32 - 1), def(SOLVE_DEFAULTS.seed))
-    .option('--gamma <G>', 'paper regulariser weight: minimise L + ½G‖A1XA2ᵀ‖² (>= 0; report.loss stays unregularised)', floatOption('--gamma', { ge: 0 }), def(SOLVE_DEFAULTS.gamma));
+    .option('--gamma <G>', 'paper regulariser weight: minimise L + ½G‖A1XA2ᵀ‖² (>= 0; report.loss stays unregularised)', floatOption('--gamma', { ge: 0 }), def(SOLVE_DEFAULTS.gamma))
+    .option('--budget <SECONDS>', 'fit from scratch: stop the search after SECONDS of wall time (> 0; the only timing-dependent stop)', floatOption('--budget', { gt: 0 }))
+    .option('--max-evals <N>', 'fit from scratch: stop the search once it has used N oracle evaluations (checked between rounds: deterministic)', intOption('--max-evals', 1))
+    .option('--no-search', 'without --x0: random starts (--starts K) instead of the fit-from-scratch search');
 }

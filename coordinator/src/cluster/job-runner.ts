@@ -44,7 +44,7 @@ export class JobRunner {
     let oracle: NatsOracle | undefined;
     const t0 = Date.now();
     try {
-      const solveOpts = { ...SOLVE_DEFAULTS, ...rec.options } as SolveOptions;
+      const solveOpts = jobSolveOptions(rec);
       const ckpt = await this.markRunning(rec, solveOpts, t0);
       const problem = await fetchProblem(this.deps.os, rec.problem);
       oracle = new NatsOracle(this.deps.nc, problem, rec.problem, this.deps.oracleOptions(job.id));
@@ -67,7 +67,8 @@ export class JobRunner {
    */
   private async markRunning(rec: JobRecord, solveOpts: SolveOptions, t0: number): Promise<CheckpointMsg | undefined> {
     const found = rec.state === 'running' ? await this.deps.store.getCheckpoint(rec.id, this.deps.os) : undefined;
-    const ckpt = found && (solveOpts.starts ?? 1) === 1 ? found : undefined;
+    // A search job restarts from scratch (deterministic: the same result); so does a multi-start one.
+    const ckpt = found && (solveOpts.starts ?? 1) === 1 && !solveOpts.search ? found : undefined;
     if (ckpt) rec.resumedFrom = [...rec.resumedFrom, ckpt.iteration];
     rec.state = 'running';
     rec.startedAt ??= t0;
@@ -110,4 +111,16 @@ function resumeHook(ckpt: CheckpointMsg): NonNullable<SolveHooks['resume']> {
   const resume: NonNullable<SolveHooks['resume']> = { X: ckpt.X, Y: ckpt.Y, iteration: ckpt.iteration, history: ckpt.history as IterationRecord[], start: ckpt.start };
   if (ckpt.state) resume.state = ckpt.state;
   return resume;
+}
+
+/** The solve options of a job: SOLVE_DEFAULTS, the job's options, its search caps. */
+export function jobSolveOptions(rec: JobRecord): SolveOptions {
+  const { search, budgetSeconds, maxEvals, ...rest } = rec.options;
+  const o = { ...SOLVE_DEFAULTS, ...rest } as SolveOptions;
+  if (search && o.x0 === undefined) {
+    o.search = {};
+    if (budgetSeconds !== undefined) o.search.budgetSeconds = budgetSeconds;
+    if (maxEvals !== undefined) o.search.maxEvals = maxEvals;
+  }
+  return o;
 }

@@ -21,6 +21,7 @@
  * Only the optional wall-clock budget (`budgetSeconds`) can end the search at a timing-dependent
  * point, and the result says so (stopReason 'budget').
  */
+import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import { symEig } from '@attnfit/shared/kernels';
 import { SEARCH_DEFAULTS } from './defaults.js';
 import { randn, rng } from './linalg.js';
@@ -300,19 +301,32 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
     return null;
   };
 
-  let winner = await halveAndPolish(initialPopulation(geo, ctx.seed, o).map(make), o.rounds);
-  // Basin hopping around the best point so far.
+  /** Basin hopping around the best point so far; returns a converged candidate or null. */
   const hopRng = rng(ctx.seed + 7);
-  for (let hop = 0; !winner && hop < o.hops && !budget.exhausted(); hop++) {
-    const center = ranked(all)[0]!;
-    if (!center.pt) break;
-    const base = logitSpread(visible(center.pt.X, geo), G1, G2, d, n);
-    const pop = o.hopRadii.map((rad) => {
-      const Z = scaledTo(Float64Array.from({ length: d * d }, () => randn(hopRng)), rad * base, geo);
-      const X0 = Float64Array.from(center.pt!.X, (v, i) => v + Z[i]!);
-      return make({ family: 'hop', spread: logitSpread(X0, G1, G2, d, n), X0, parent: center.index });
-    });
-    winner = await halveAndPolish(pop, o.hopRounds);
+  const hopAround = async (): Promise<Candidate | null> => {
+    for (let hop = 0; hop < o.hops && !budget.exhausted(); hop++) {
+      const center = ranked(all)[0]!;
+      if (!center.pt) break;
+      const base = logitSpread(visible(center.pt.X, geo), G1, G2, d, n);
+      const pop = o.hopRadii.map((rad) => {
+        const Z = scaledTo(Float64Array.from({ length: d * d }, () => randn(hopRng)), rad * base, geo);
+        const X0 = Float64Array.from(center.pt!.X, (v, i) => v + Z[i]!);
+        return make({ family: 'hop', spread: logitSpread(X0, G1, G2, d, n), X0, parent: center.index });
+      });
+      const w = await halveAndPolish(pop, o.hopRounds);
+      if (w) return w;
+    }
+    return null;
+  };
+
+  let winner: Candidate | null = null;
+  try {
+    winner = (await halveAndPolish(initialPopulation(geo, ctx.seed, o).map(make), o.rounds)) ?? (await hopAround());
+  } catch (err) {
+    // Interrupted (signal): return the best point evaluated so far, if there is one.
+    const cancelled = (err instanceof AttnfitError && err.code === ErrorCodes.CANCELLED) || !!ctx.signal?.aborted;
+    if (!cancelled || !all.some((c) => c.pt)) throw err;
+    budget.stop = 'interrupted';
   }
   if (!budget.stop) budget.stop = winner ? 'converged' : 'schedule';
 

@@ -51,6 +51,18 @@ export function validateJobSpec(spec: unknown): JobSpec {
         options[k] = v;
         break;
       }
+      case 'search':
+        if (typeof v !== 'boolean') throw bad('options.search', v, 'must be true or false');
+        options.search = v;
+        break;
+      case 'budgetSeconds':
+        if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw bad('options.budgetSeconds', v, 'must be a finite number > 0');
+        options.budgetSeconds = v;
+        break;
+      case 'maxEvals':
+        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw bad('options.maxEvals', v, 'must be an integer >= 1');
+        options.maxEvals = v;
+        break;
       case 'x0': case 'y0':
         if (!(v instanceof Float64Array) || v.length !== dd) throw bad(`options.${k}`, v, `must be a Float64Array of d×d = ${dd} numbers`);
         for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) throw bad(`options.${k}`, v[i], `must be finite (entry ${i})`);

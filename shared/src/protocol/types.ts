@@ -89,6 +89,11 @@ export interface JobSolveOptions {
   seed?: number;
   x0?: Float64Array;
   y0?: Float64Array;
+  /** Fit from scratch (the CLI's default without x0 and starts): the solver's search. */
+  search?: boolean;
+  /** Search caps: wall-clock seconds (> 0) and oracle evaluations (>= 1). */
+  budgetSeconds?: number;
+  maxEvals?: number;
 }
 
 /** What a submitter asks for. */

@@ -120,6 +120,11 @@ test('job spec validation names the field and the value', () => {
   throwsCode(() => validateJobSpec({ problem, options: { method: 'magic' } }), 'BAD_OPTION', /options\.method.*"magic"/);
   throwsCode(() => validateJobSpec({ problem, options: { x0: new Float64Array(3) } }), 'BAD_OPTION', /options\.x0.*d×d = 4/);
   throwsCode(() => validateJobSpec({ problem, options: { frobnicate: 1 } }), 'BAD_OPTION', /options\.frobnicate/);
+  const s = validateJobSpec({ problem, options: { search: true, budgetSeconds: 30, maxEvals: 500 } });
+  assert.equal([s.options.search, s.options.budgetSeconds, s.options.maxEvals], [true, 30, 500]);
+  throwsCode(() => validateJobSpec({ problem, options: { search: 'yes' } }), 'BAD_OPTION', /options\.search.*"yes"/);
+  throwsCode(() => validateJobSpec({ problem, options: { budgetSeconds: 0 } }), 'BAD_OPTION', /options\.budgetSeconds.*got 0/);
+  throwsCode(() => validateJobSpec({ problem, options: { maxEvals: 2.5 } }), 'BAD_OPTION', /options\.maxEvals.*2\.5/);
   throwsCode(() => validateJobSpec({ problem: { ...problem, hash: 'zz' }, options: {} }), 'BAD_OPTION', /problem\.hash.*"zz"/);
   throwsCode(() => validateJobSpec({ problem: { ...problem, n: 0 }, options: {} }), 'BAD_OPTION', /n must be an integer >= 1/);
 });

@@ -20,7 +20,7 @@ import { authOptions, withAuth, type AuthFlags } from '../connection.js';
 import { reportError } from '../errors.js';
 import { clusterDown, clusterUp } from '../launcher.js';
 import { intOption, threadsOption } from '../options.js';
-import { SOLVE_FLAG_KEYS, withSolveOptions, type SolveFlags } from '../solve-options.js';
+import { SOLVE_FLAG_KEYS, searchChoice, withSolveOptions, type SolveFlags } from '../solve-options.js';
 
 function jsonReplacer(_k: string, v: unknown): unknown {
   return v instanceof Float64Array ? Array.from(v) : v;
@@ -125,10 +125,11 @@ function registerSubmit(program: Command): void {
     .option('--wait', 'follow progress until the job ends')
     .option('--out <DIR>', 'with --wait: write X.npy, Y.npy, report.json here')
     .option('--json', 'with --wait: print report.json to stdout')
-    .action(runSubmit);
+    .action((path: string, f: SubmitFlags, cmd: Command) => runSubmit(path, f, cmd.getOptionValueSource('starts') === 'cli'));
 }
 
-async function runSubmit(path: string, f: SubmitFlags): Promise<void> {
+async function runSubmit(path: string, f: SubmitFlags, startsGiven: boolean): Promise<void> {
+  const choice = searchChoice(f, startsGiven);
   if (f.out !== undefined && !f.wait) throw new AttnfitError(ErrorCodes.USAGE, '--out: only valid with --wait (or use `attnfit result JOB --out DIR`)', { details: { field: '--out' } });
   if (f.out !== undefined) await checkOutputDir(f.out, '--out');
   const auth = authOptions(f);
@@ -140,6 +141,11 @@ async function runSubmit(path: string, f: SubmitFlags): Promise<void> {
   }
   if (f.x0) options.x0 = (await loadMatrix(f.x0, { rows: d, cols: d, field: '--x0' })).data;
   if (f.y0) options.y0 = (await loadMatrix(f.y0, { rows: d, cols: d, field: '--y0' })).data;
+  if (choice.search) {
+    options.search = true;
+    if (choice.budgetSeconds !== undefined) options.budgetSeconds = choice.budgetSeconds;
+    if (choice.maxEvals !== undefined) options.maxEvals = choice.maxEvals;
+  }
   const c = await ClusterClient.connect(auth);
   try {
     const { jobId } = await c.submit(problem, options, f.name ?? path);

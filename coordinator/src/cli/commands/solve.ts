@@ -15,7 +15,7 @@ import { buildReport, solve, writeSolveOutputs } from '../../solver/index.js';
 import type { IterationEvent, SolveOptions } from '../../solver/index.js';
 import { authOptions, withAuth, type AuthFlags } from '../connection.js';
 import { threadsOption } from '../options.js';
-import { withSolveOptions, type SolveFlags } from '../solve-options.js';
+import { searchChoice, withSolveOptions, type SolveFlags } from '../solve-options.js';
 
 /** Defaults of `attnfit solve` beyond SOLVE_DEFAULTS. */
 export const SOLVE_CLI_DEFAULTS = Object.freeze({ out: 'attnfit-solve' });
@@ -33,7 +33,12 @@ export function register(program: Command): void {
     .summary('fit X, Y (Newton on the variable-projection objective) and write X.npy, Y.npy, report.json, loss.svg')
     .description(
       'Minimise L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F. Y is solved exactly for each X (variable projection); the method works on X. ' +
-      'Default method: newton for d ≤ 24, newton-cg above. Random starts: X0 ~ N(0, 1/d²), start k seeded with --seed + k.\n\n' +
+      'Default method: newton for d ≤ 24, newton-cg above.\n\n' +
+      'Without --x0 the fit starts from scratch: a seeded search over a population of starts (scaled identity, whitened identity ' +
+      'and random matrices at a ladder of logit spreads), pruned by successive halving, the best polished with the method, then ' +
+      'basin hopping around the best point until one reaches --tol or the schedule (or --budget / --max-evals) ends; report.json ' +
+      '"search" lists every start. --x0 skips the search; --starts K (or --no-search) runs K random starts X0 ~ N(0, 1/d²) instead, ' +
+      'start k seeded with --seed + k.\n\n' +
       'With --nats URL the row blocks are evaluated by the cluster\'s workers (`attnfit worker`) instead of local threads; ' +
       'the result is bitwise identical to the local solve.\n\n' +
       'Writes X.npy, Y.npy, report.json and loss.svg into --out. Ctrl-C / SIGTERM writes the best iterate so far (report.json "interrupted": true) and exits 130. ' +
@@ -43,10 +48,12 @@ export function register(program: Command): void {
     .option('--threads <T>', 'local threads (integer >= 1, default: all cores)', threadsOption())
     .option('--progress <FILE>', 'append one JSON line per iteration to FILE ("-" = stderr)')
     .option('--json', 'print report.json on stdout')
-    .action(async (problem: string, opts: SolveCliOpts) => { await runSolve(problem, opts); });
+    .action(async (problem: string, opts: SolveCliOpts, cmd: Command) => {
+      await runSolve(problem, opts, cmd.getOptionValueSource('starts') === 'cli');
+    });
 }
 
-async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
+async function runSolve(problemPath: string, o: SolveCliOpts, startsGiven: boolean): Promise<void> {
   // 1. Validate everything before computing.
   const nats = o.nats !== undefined ? authOptions(o) : undefined;
   await checkOutputDir(o.out, '--out');
@@ -58,9 +65,15 @@ async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
   if (o.x0) opts.x0 = (await loadMatrix(o.x0, { rows: d, cols: d, field: '--x0' })).data;
   if (o.y0) opts.y0 = (await loadMatrix(o.y0, { rows: d, cols: d, field: '--y0' })).data;
   const threads = o.threads ?? defaultThreads();
-  // Several starts run side by side on the pool (one start of a single-block problem keeps only
-  // one thread busy); results do not depend on it.
-  opts.concurrency = Math.min(o.starts, threads);
+  const choice = searchChoice(o, startsGiven);
+  const search = choice.search;
+  if (choice.search) {
+    const { search: _on, ...caps } = choice;
+    opts.search = caps;
+  }
+  // Several starts (or search candidates) run side by side on the pool (one start of a
+  // single-block problem keeps only one thread busy); results do not depend on it.
+  opts.concurrency = search ? threads : Math.min(o.starts, threads);
 
   // 2. Signals: first one stops the solve gracefully, a second one exits at once.
   const ac = new AbortController();
@@ -82,7 +95,7 @@ async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
         const line = `${JSON.stringify({ start: e.start, iteration: e.iteration, loss: e.loss, relLoss: e.relLoss, gradNorm: e.gradNorm, seconds: e.seconds })}\n`;
         if (o.progress === '-') process.stderr.write(line); else appendFileSync(o.progress, line);
       }
-      if (tty) process.stderr.write(`\rattnfit solve: start ${e.start} iter ${e.iteration}  relLoss ${e.relLoss.toExponential(3)}  |grad| ${e.gradNorm.toExponential(2)}  ${e.seconds.toFixed(1)}s   `);
+      if (tty) process.stderr.write(`\rattnfit solve: ${search ? 'search start' : 'start'} ${e.start} iter ${e.iteration}  relLoss ${e.relLoss.toExponential(3)}  |grad| ${e.gradNorm.toExponential(2)}  ${e.seconds.toFixed(1)}s   `);
     };
     const result = await solve(oracle, opts, { onIteration, signal: ac.signal });
     if (tty) process.stderr.write('\n');
