@@ -123,6 +123,10 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
 
   async function compute(t: TaskMsg): Promise<Partials> {
     const reg = await problemFor(t.problem, t.jobId);
+    // A cache hit is keyed by the content hash alone: the task's n×d must match what is cached.
+    if (reg.n !== t.problem.n || reg.d !== t.problem.d) {
+      throw new AttnfitError(ErrorCodes.PROTOCOL, `problem ${t.problem.object}: task says ${t.problem.n}×${t.problem.d} but the problem with that hash is ${reg.n}×${reg.d}`);
+    }
     const [part] = await pool.blocks(reg, [[t.r0, t.r1]], t.X, t.Y, t.want as Want);
     return part!;
   }
