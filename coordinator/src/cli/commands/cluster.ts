@@ -12,8 +12,8 @@ import { connect as netConnect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AttnfitError, ErrorCodes, wireToError } from '@attnfit/shared/core';
-import { checkOutputDir, loadMatrix, loadProblem, writeJsonAtomic, writeNpy } from '@attnfit/shared/io';
-import { JOB_METHODS, type JobRecord, type JobSolveOptions } from '@attnfit/shared/protocol';
+import { checkOutputDir, encodeNpy, loadMatrix, loadProblem, writeFilesAtomic } from '@attnfit/shared/io';
+import { JOB_LIMITS, JOB_METHODS, type JobRecord, type JobSolveOptions } from '@attnfit/shared/protocol';
 import { ClusterClient } from '../../cluster/client.js';
 import { clusterResourceError } from '../../jobs/store.js';
 import type { NatsAuthOptions } from '@attnfit/shared/runtime';
@@ -73,12 +73,18 @@ async function withClient<T>(f: AuthFlags, fn: (c: ClusterClient) => Promise<T>)
   }
 }
 
+/** What `result` and `submit --wait --out` write into --out (checked before connecting). */
+const RESULT_FILES = ['X.npy', 'Y.npy', 'report.json'];
+
 async function writeResult(c: ClusterClient, jobId: string, out: string): Promise<Record<string, unknown>> {
   const r = await c.result(jobId);
   const d = r.record.problem.d;
-  await writeNpy(join(out, 'X.npy'), r.X, [d, d]);
-  await writeNpy(join(out, 'Y.npy'), r.Y, [d, d]);
-  await writeJsonAtomic(join(out, 'report.json'), r.report);
+  // One atomic group: all three files or none.
+  await writeFilesAtomic([
+    { path: join(out, 'X.npy'), data: encodeNpy(r.X, [d, d]) },
+    { path: join(out, 'Y.npy'), data: encodeNpy(r.Y, [d, d]) },
+    { path: join(out, 'report.json'), data: `${JSON.stringify(r.report, null, 2)}\n` },
+  ]);
   return r.report;
 }
 
@@ -238,7 +244,7 @@ export function register(program: Command): void {
     .option('--tol <rel>', 'stop at relative loss <= tol', floatOption('--tol', { gt: 0 }))
     .option('--gtol <g>', 'stop at reduced gradient norm <= gtol', floatOption('--gtol', { ge: 0 }))
     .option('--max-iter <n>', 'maximum iterations', intOption('--max-iter', 0))
-    .option('--starts <k>', 'seeded starts (best is kept)', intOption('--starts', 1, 10_000))
+    .option('--starts <k>', 'seeded starts (best is kept)', intOption('--starts', 1, JOB_LIMITS.maxStarts))
     .option('--seed <s>', 'seed of random starts', intOption('--seed', 0))
     .option('--gamma <g>', 'paper regulariser weight', floatOption('--gamma', { ge: 0 }))
     .option('--name <label>', 'job label (default: the problem path)')
@@ -250,7 +256,7 @@ export function register(program: Command): void {
       seed?: number; gamma?: number; name?: string; wait?: boolean; out?: string; json?: boolean;
     }) => {
       if (f.out !== undefined && !f.wait) throw new AttnfitError(ErrorCodes.USAGE, '--out: only valid with --wait (or use `attnfit result JOB --out DIR`)', { details: { field: '--out' } });
-      if (f.out !== undefined) await checkOutputDir(f.out, '--out');
+      if (f.out !== undefined) await checkOutputDir(f.out, '--out', { files: RESULT_FILES });
       const auth = authOptions(f);
       const problem = await loadProblem(path);
       const d = problem.d;
@@ -299,7 +305,7 @@ export function register(program: Command): void {
     .argument('<job>', 'job id')
     .requiredOption('--out <dir>', 'output directory')
     .action(async (job: string, f: AuthFlags & { out: string }) => {
-      await checkOutputDir(f.out, '--out');
+      await checkOutputDir(f.out, '--out', { files: RESULT_FILES });
       await withClient(f, (c) => writeResult(c, job, f.out));
     });
 

@@ -7,8 +7,9 @@
  * `interrupted: true` and the exit code is 130 (a second signal exits at once).
  */
 import type { Command } from 'commander';
-import { appendFileSync } from 'node:fs';
-import { checkOutputDir, loadMatrix, loadProblem } from '@attnfit/shared/io';
+import { writeSync } from 'node:fs';
+import { checkOutputDir, loadMatrix, loadProblem, openAppendFile } from '@attnfit/shared/io';
+import { JOB_LIMITS } from '@attnfit/shared/protocol';
 import { defaultThreads, shutdownEngine } from '../../engine/index.js';
 import { createOracle } from '../../oracle/index.js';
 import { buildReport, SOLVE_DEFAULTS, solve, writeSolveOutputs } from '../../solver/index.js';
@@ -20,6 +21,8 @@ import { authOptions, withAuth, type AuthFlags } from './cluster.js';
 export const SOLVE_CLI_DEFAULTS = Object.freeze({ out: 'attnfit-solve' });
 
 const METHODS = ['newton', 'newton-cg', 'lbfgs', 'adam'] as const;
+/** What `attnfit solve` writes into --out (each must be replaceable: checked before solving). */
+const SOLVE_OUTPUT_FILES = ['X.npy', 'Y.npy', 'report.json', 'loss.svg'];
 
 interface SolveCliOpts extends AuthFlags {
   out: string; x0?: string; y0?: string; method?: SolveMethod; tol: number; gtol: number; maxIter: number;
@@ -46,7 +49,7 @@ export function register(program: Command): void {
     .option('--tol <REL>', 'stop when the relative loss L/‖B‖² ≤ REL (> 0)', floatOption('--tol', { gt: 0 }), SOLVE_DEFAULTS.tol)
     .option('--gtol <G>', 'stop when ‖∇f‖_F/‖B‖²_F ≤ G (reduced gradient, >= 0)', floatOption('--gtol', { ge: 0 }), SOLVE_DEFAULTS.gtol)
     .option('--max-iter <N>', 'iterations per start (integer >= 0)', intOption('--max-iter', 0), SOLVE_DEFAULTS.maxIter)
-    .option('--starts <K>', 'seeded starts (integer >= 1), up to --threads at a time; the best is kept, all are reported', intOption('--starts', 1, 100000), SOLVE_DEFAULTS.starts)
+    .option('--starts <K>', 'seeded starts (integer >= 1), up to --threads at a time; the best is kept, all are reported', intOption('--starts', 1, JOB_LIMITS.maxStarts), SOLVE_DEFAULTS.starts)
     .option('--seed <S>', 'seed of the random starts (start k uses S + k)', intOption('--seed', 0, 2 ** 32 - 1), SOLVE_DEFAULTS.seed)
     .option('--threads <T>', 'local threads (integer >= 1, default: all cores)', intOption('--threads', 1, 4096))
     .option('--gamma <G>', 'paper regulariser weight: minimise L + ½G‖A1XA2ᵀ‖² (>= 0; report.loss stays unregularised)', floatOption('--gamma', { ge: 0 }), SOLVE_DEFAULTS.gamma)
@@ -58,7 +61,7 @@ export function register(program: Command): void {
 async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
   // 1. Validate everything before computing.
   const nats = o.nats ? authOptions(o) : undefined;
-  await checkOutputDir(o.out, '--out');
+  await checkOutputDir(o.out, '--out', { files: SOLVE_OUTPUT_FILES });
   const problem = await loadProblem(problemPath);
   const d = problem.d;
   const opts: SolveOptions = {
@@ -66,6 +69,9 @@ async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
   };
   if (o.x0) opts.x0 = (await loadMatrix(o.x0, { rows: d, cols: d, field: '--x0' })).data;
   if (o.y0) opts.y0 = (await loadMatrix(o.y0, { rows: d, cols: d, field: '--y0' })).data;
+  // --progress is appended to in place: opened (and so created) only once every input is valid;
+  // a FIFO, a device or a file under /proc is refused rather than blocked on.
+  const progress = o.progress && o.progress !== '-' ? await openAppendFile(o.progress, '--progress') : undefined;
   const threads = o.threads ?? defaultThreads();
   // Several starts run side by side on the pool (one start of a single-block problem keeps only
   // one thread busy); results do not depend on it.
@@ -84,12 +90,20 @@ async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
 
   const tty = process.stderr.isTTY === true;
   const t0 = performance.now();
-  const oracle = await createOracle(problem, nats ? { threads, nats } : { threads });
+  let oracle;
+  try {
+    oracle = await createOracle(problem, nats ? { threads, nats } : { threads });
+  } catch (err) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await progress?.close();
+    throw err;
+  }
   try {
     const onIteration = (e: IterationEvent): void => {
       if (o.progress) {
         const line = `${JSON.stringify({ start: e.start, iteration: e.iteration, loss: e.loss, relLoss: e.relLoss, gradNorm: e.gradNorm, seconds: e.seconds })}\n`;
-        if (o.progress === '-') process.stderr.write(line); else appendFileSync(o.progress, line);
+        if (progress) writeSync(progress.fd, line); else process.stderr.write(line);
       }
       if (tty) process.stderr.write(`\rattnfit solve: start ${e.start} iter ${e.iteration}  relLoss ${e.relLoss.toExponential(3)}  |grad| ${e.gradNorm.toExponential(2)}  ${e.seconds.toFixed(1)}s   `);
     };
@@ -109,5 +123,6 @@ async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
     process.off('SIGTERM', onSignal);
     await oracle.close();
     await shutdownEngine();
+    await progress?.close();
   }
 }
