@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import {
   decodeNpy, decodeSafetensors, encodeNpy, encodeSafetensors, readNpy, readSafetensors, shapeSize, type NdArray,
 } from '@attnfit/shared/io';
+import { OpsParser, parseDynamicOp, type DynamicOp } from '@attnfit/shared/dynamic';
 import { RUNS, absurdInt, check, coded, codedAsync, mutate, timeTests, type Outcome } from './harness.js';
 
 timeTests(test);
@@ -189,6 +190,61 @@ test('readNpy / readSafetensors (files) give the same outcome as the pure decode
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+// ---------------------------------------------------------------- ops.jsonl
+
+const OPS_N = 5, OPS_D = 3, OPS_MAX_LINE = 200;
+const opValue = fc.oneof(fc.nat(6), absurdInt, fc.double(), fc.string({ maxLength: 4 }), fc.constant(null), fc.boolean(),
+  fc.array(fc.oneof(fc.double(), fc.integer({ min: -3, max: 3 }), fc.string({ maxLength: 2 })), { maxLength: 5 }));
+const opObject = fc.record({
+  op: fc.oneof(fc.constantFrom('updateK', 'updateV', 'setK', 'setV', 'updateKRow', 'updateVRow', 'query', 'queryRow', 'toString', '__proto__'), opValue),
+  i: opValue, j: opValue, delta: opValue,
+}, { requiredKeys: [] });
+/** One ops line: a (possibly invalid) op, broken JSON, blank, very long, or non-ASCII. */
+const opsLine = fc.oneof(
+  { weight: 6, arbitrary: opObject.map((o) => JSON.stringify(o)) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constantFrom('query', 'updateK', 'updateKRow'), i: fc.nat(OPS_N - 1), j: fc.nat(OPS_D - 1), delta: fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constant([1, -2, 0.5])) }).map((o) => JSON.stringify(o)) },
+  { weight: 1, arbitrary: fc.constantFrom('', '   ', '\r', '{', '[]', 'null', '{"op":"query","i":0,"j":0}\r', '{"op":"query","i":0,"j":0,}', '\u00e9\u4e2d\ud83d\ude00', '{"op":"qu\u00e9ry","i":0,"j":0}') },
+  { weight: 1, arbitrary: fc.integer({ min: OPS_MAX_LINE - 2, max: OPS_MAX_LINE + 40 }).map((k) => `{"op":"query","i":0,"j":0,"pad":"${'x'.repeat(k)}"}`) },
+  { weight: 1, arbitrary: fc.string({ maxLength: 20, unit: 'binary' }) },
+);
+const opsFile = fc.tuple(fc.array(opsLine, { maxLength: 12 }), fc.boolean()).map(([lines, trailingNl]) => enc.encode(lines.join('\n') + (trailingNl ? '\n' : '')));
+
+function parseOps(bytes: Uint8Array, cuts: number[]): Outcome<DynamicOp[]> {
+  return coded(['BAD_OP'], bytes.length, () => {
+    const p = new OpsParser(OPS_N, OPS_D, { label: 'ops.jsonl', maxLineBytes: OPS_MAX_LINE });
+    let at = 0;
+    for (const c of [...cuts].sort((a, b) => a - b)) { const k = Math.min(c, bytes.length); p.push(bytes.subarray(at, k)); at = Math.max(at, k); }
+    p.push(bytes.subarray(at));
+    return p.end();
+  });
+}
+
+test(`ops.jsonl: ${RUNS} hostile files parse or fail with BAD_OP naming the line, whatever the chunking`, () => {
+  let parsed = 0, refused = 0;
+  check(fc.property(opsFile, fc.array(fc.nat(400), { maxLength: 6 }), (bytes, cuts) => {
+    const whole = parseOps(bytes, []);
+    const chunked = parseOps(bytes, cuts);
+    if (whole.ok !== chunked.ok) throw new Error('chunking changed the outcome');
+    if (!whole.ok && !chunked.ok) {
+      assert.is(chunked.error.message, whole.error.message);
+      assert.match(whole.error.message, /^ops\.jsonl line \d+: /);
+      refused++;
+    }
+    if (whole.ok && chunked.ok) {
+      assert.equal(chunked.value, whole.value);
+      for (const op of whole.value) { assert.ok(op.i >= 0 && op.i < OPS_N); if ('j' in op) assert.ok(op.j >= 0 && op.j < OPS_D); }
+      parsed++;
+    }
+  }));
+  assert.ok(parsed > 0 && refused > 0, `both outcomes exercised (parsed ${parsed}, refused ${refused})`);
+});
+
+test(`ops: ${RUNS} arbitrary JSON values validate as ops or fail with BAD_OP`, () => {
+  check(fc.property(fc.oneof(opObject, fc.jsonValue({ maxDepth: 3 })), (v) => {
+    coded(['BAD_OP'], 1024, () => parseDynamicOp(v, OPS_N, OPS_D));
+  }));
 });
 
 test.run();
