@@ -3,7 +3,7 @@
  * (AUTH for refused credentials → CLI exit 2; CONNECTION otherwise). Used by the worker service
  * and by every coordinator-side client (one implementation in the shared runtime layer).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { AttnfitError, ErrorCodes } from '../core/index.js';
 
@@ -32,9 +32,14 @@ export async function connectNats(o: NatsAuthOptions): Promise<NatsConnection> {
   if (o.credsFile) {
     let creds: Uint8Array;
     try {
+      // A FIFO or a device would block this (synchronous) read forever: regular files only.
+      const st = statSync(o.credsFile);
+      if (!st.isFile()) throw new AttnfitError(ErrorCodes.BAD_FILE, `--creds ${o.credsFile}: not a regular file`);
       creds = readFileSync(o.credsFile);
     } catch (err) {
-      throw new AttnfitError(ErrorCodes.FILE_NOT_FOUND, `--creds: cannot read ${JSON.stringify(o.credsFile)}`, { cause: err });
+      if (err instanceof AttnfitError) throw err;
+      const missing = (err as NodeJS.ErrnoException)?.code === 'ENOENT';
+      throw new AttnfitError(missing ? ErrorCodes.FILE_NOT_FOUND : ErrorCodes.BAD_FILE, `--creds: cannot read ${JSON.stringify(o.credsFile)} (${(err as NodeJS.ErrnoException)?.code ?? 'error'})`, { cause: err });
     }
     opts.authenticator = credsAuthenticator(creds);
   } else if (user !== undefined) {

@@ -223,6 +223,8 @@ const rows: Row[] = [
   { name: 'result: --out under /proc', args: ['result', 'job1', ...NATS, '--out', '/proc/r'], code: 'BAD_OPTION', msg: /procfs/ },
   { name: 'result: --out is a file', args: ['result', 'job1', ...NATS, '--out', at('file.txt')], code: 'BAD_OPTION' },
   { name: 'status: no --nats', args: ['status', 'job1'], code: 'USAGE', msg: /--nats/ },
+  { name: 'status: --creds is a FIFO', args: ['status', 'job1', ...NATS, '--creds', at('fifo')], code: 'BAD_FILE', msg: /--creds/ },
+  { name: 'jobs: --creds is a symlink loop', args: ['jobs', ...NATS, '--creds', at('loop1')], code: 'BAD_FILE', msg: /--creds/ },
   { name: 'cancel: --timeout-ms -5', args: ['cancel', 'job1', ...NATS, '--timeout-ms', '-5'], code: 'BAD_OPTION' },
   { name: 'worker: --threads 0', args: ['worker', ...NATS, '--threads', '0'], code: 'BAD_OPTION', msg: /--threads/ },
   { name: 'coordinator: --max-jobs 0', args: ['coordinator', ...NATS, '--max-jobs', '0'], code: 'BAD_OPTION', msg: /--max-jobs/ },
