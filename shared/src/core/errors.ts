@@ -73,7 +73,7 @@ const FORMAT_MAX_ITEMS = 8;
  * How a value appears in an error message: JSON-like and short. Strings over 80 characters and
  * arrays over 8 items are cut and their length stated, so a hostile input (a 100 MB line, a
  * million-element array) is never echoed whole; the result is at most 160 characters.
- * @example formatValue('x'.repeat(1000)) // '"xxxx…" (1000 characters)'
+ * @example formatValue('x'.repeat(1000)) // '"xxxx…x"… (1000 characters)'
  */
 export function formatValue(v: unknown): string {
   const s = formatInner(v, 0);
