@@ -60,6 +60,10 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
   const cache = new ProblemCache<RegisteredProblem>(opts.cacheBytes ?? WORKER_SERVICE_DEFAULTS.cacheBytes, (ref) => source.load(ref));
   const server = new TaskServer(nc, name, nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD, async (t) => {
     const reg = await cache.get(t.problem, t.jobId);
+    // A cache hit is keyed by the content hash alone: the task's n×d must match what is cached.
+    if (reg.n !== t.problem.n || reg.d !== t.problem.d) {
+      throw new AttnfitError(ErrorCodes.PROTOCOL, `problem ${t.problem.object}: task says ${t.problem.n}×${t.problem.d} but the problem with that hash is ${reg.n}×${reg.d}`);
+    }
     const [part] = await pool.blocks(reg, [[t.r0, t.r1]], t.X, t.Y, t.want);
     return part!;
   }, log);

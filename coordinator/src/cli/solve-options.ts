@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
-import { JOB_METHODS } from '@attnfit/shared/protocol';
+import { JOB_LIMITS, JOB_METHODS } from '@attnfit/shared/protocol';
 import { SOLVE_DEFAULTS } from '../solver/defaults.js';
 import type { SolveMethod } from '../solver/types.js';
 import { choiceOption, floatOption, intOption } from './options.js';
@@ -15,7 +15,7 @@ import { choiceOption, floatOption, intOption } from './options.js';
 export const SOLVE_METHODS = JOB_METHODS as readonly SolveMethod[];
 
 /** Largest `--starts`. */
-export const MAX_STARTS = 100_000;
+export const MAX_STARTS = JOB_LIMITS.maxStarts;
 
 /** Parsed shared solve flags (numbers are set when given, or always with defaults). */
 export interface SolveFlags {

@@ -9,6 +9,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AttnfitError, ErrorCodes, type Problem } from '../core/index.js';
 import { readNpy, readSafetensors } from './files.js';
+import { fsReadError } from './paths.js';
 import { formatShape, type NdArray } from './ndarray.js';
 
 /** The four problem tensors, in load order. */
@@ -41,7 +42,7 @@ async function kindOf(path: string): Promise<'dir' | 'file' | null> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException)?.code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw e;
+    throw fsReadError(e, path); // a symlink loop, a name too long, no permission: BAD_FILE
   }
 }
 

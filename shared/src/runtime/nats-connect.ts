@@ -3,7 +3,7 @@
  * (AUTH for refused credentials → CLI exit 2; CONNECTION otherwise). Used by the worker service
  * and by every coordinator-side client (one implementation in the shared runtime layer).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { readEnv } from '../config/index.js';
 import { AttnfitError, ErrorCodes } from '../core/index.js';
@@ -38,10 +38,15 @@ export async function connectNats(o: NatsAuthOptions): Promise<NatsConnection> {
   if (credsFile) {
     let creds: Uint8Array;
     try {
+      // A FIFO or a device would block this (synchronous) read forever: regular files only.
+      const st = statSync(credsFile);
+      if (!st.isFile()) throw new AttnfitError(ErrorCodes.BAD_FILE, `${envCreds === undefined ? '--creds' : 'ATTNFIT_NATS_CREDS'} ${credsFile}: not a regular file`);
       creds = readFileSync(credsFile);
     } catch (err) {
+      if (err instanceof AttnfitError) throw err;
       const field = envCreds === undefined ? '--creds' : 'ATTNFIT_NATS_CREDS';
-      throw new AttnfitError(ErrorCodes.FILE_NOT_FOUND, `${field}: cannot read ${JSON.stringify(credsFile)}`, { cause: err, details: { field, value: credsFile } });
+      const missing = (err as NodeJS.ErrnoException)?.code === 'ENOENT';
+      throw new AttnfitError(missing ? ErrorCodes.FILE_NOT_FOUND : ErrorCodes.BAD_FILE, `${field}: cannot read ${JSON.stringify(credsFile)} (${(err as NodeJS.ErrnoException)?.code ?? 'error'})`, { cause: err, details: { field, value: credsFile } });
     }
     opts.authenticator = credsAuthenticator(creds);
   } else if (user !== undefined) {

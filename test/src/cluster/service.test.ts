@@ -89,6 +89,15 @@ test('worker results equal local block partials bitwise; the problem is fetched 
   assert.is(worker.stats().fetches, before);
 });
 
+test('a task whose n×d differs from the cached problem with that hash gets PROTOCOL (checked on a cache hit)', async () => {
+  const before = worker.stats().fetches;
+  const wrong = { ...ref, n: 20, d: 8 };
+  const r = decodeMessage((await nc.request(TASK_SUBJECT, encode(task({ id: 't-nd', problem: wrong, r0: 0, r1: 8 })), { timeout: 10_000 })).data, 'error');
+  assert.is(r.error.code, 'PROTOCOL');
+  assert.match(r.error.message, /task says 20×8 but the problem with that hash is 40×8/);
+  assert.is(worker.stats().fetches, before, 'answered from the cache');
+});
+
 test('NatsOracle: chunked Hessian replies, block-order reduce equals evaluateProblem bitwise', async () => {
   const oracle = new NatsOracle(nc, p, ref, { jobId: 'job-2', blockRows: 8 });
   const want = { loss: true, gradX: true, gradY: true, hessXX: true, normal: true };

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AttnfitError, ErrorCodes, wireToError } from '@attnfit/shared/core';
-import { checkOutputDir, loadMatrix, loadProblem, writeJsonAtomic, writeNpy } from '@attnfit/shared/io';
+import { checkOutputDir, encodeNpy, loadMatrix, loadProblem, writeFilesAtomic } from '@attnfit/shared/io';
 import type { JobRecord, JobSolveOptions } from '@attnfit/shared/protocol';
 import type { NatsAuthOptions } from '@attnfit/shared/runtime';
 import { readEnv } from '@attnfit/shared/config';
@@ -46,12 +46,18 @@ async function withClient<T>(f: AuthFlags, fn: (c: ClusterClient) => Promise<T>)
   }
 }
 
+/** What `result` and `submit --wait --out` write into --out (checked before connecting). */
+const RESULT_FILES = ['X.npy', 'Y.npy', 'report.json'];
+
 async function writeResult(c: ClusterClient, jobId: string, out: string): Promise<Record<string, unknown>> {
   const r = await c.result(jobId);
   const d = r.record.problem.d;
-  await writeNpy(join(out, 'X.npy'), r.X, [d, d]);
-  await writeNpy(join(out, 'Y.npy'), r.Y, [d, d]);
-  await writeJsonAtomic(join(out, 'report.json'), r.report);
+  // One atomic group: all three files or none.
+  await writeFilesAtomic([
+    { path: join(out, 'X.npy'), data: encodeNpy(r.X, [d, d]) },
+    { path: join(out, 'Y.npy'), data: encodeNpy(r.Y, [d, d]) },
+    { path: join(out, 'report.json'), data: `${JSON.stringify(r.report, null, 2)}\n` },
+  ]);
   return r.report;
 }
 
@@ -131,7 +137,7 @@ function registerSubmit(program: Command): void {
 async function runSubmit(path: string, f: SubmitFlags, startsGiven: boolean): Promise<void> {
   const choice = searchChoice(f, startsGiven);
   if (f.out !== undefined && !f.wait) throw new AttnfitError(ErrorCodes.USAGE, '--out: only valid with --wait (or use `attnfit result JOB --out DIR`)', { details: { field: '--out' } });
-  if (f.out !== undefined) await checkOutputDir(f.out, '--out');
+  if (f.out !== undefined) await checkOutputDir(f.out, '--out', { files: RESULT_FILES });
   const auth = authOptions(f);
   const problem = await loadProblem(path);
   const d = problem.d;
@@ -191,7 +197,7 @@ function registerJobQueries(program: Command): void {
     .argument('<job>', 'job id')
     .requiredOption('--out <dir>', 'output directory')
     .action(async (job: string, f: AuthFlags & { out: string }) => {
-      await checkOutputDir(f.out, '--out');
+      await checkOutputDir(f.out, '--out', { files: RESULT_FILES });
       await withClient(f, (c) => writeResult(c, job, f.out));
     });
 

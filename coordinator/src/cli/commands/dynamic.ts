@@ -10,10 +10,9 @@
  * command then runs the structure in a worker-thread session (same answers, bitwise).
  */
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
-import { DYNAMIC_DEFAULTS, DynamicAttention, applyDynamicOp, parseDynamicOp, type DynamicOp, type DynamicStats } from '@attnfit/shared/dynamic';
-import { loadMatrix } from '@attnfit/shared/io';
+import { DYNAMIC_DEFAULTS, DynamicAttention, OpsParser, applyDynamicOp, type DynamicOp, type DynamicStats } from '@attnfit/shared/dynamic';
+import { loadMatrix, readChunks } from '@attnfit/shared/io';
 import type { NatsAuthOptions } from '@attnfit/shared/runtime';
 import { authOptions, withAuth, type AuthFlags } from '../connection.js';
 import { choiceOption, floatOption, intOption, threadsOption } from '../options.js';
@@ -26,33 +25,15 @@ interface DynamicCliOptions {
 /** Ops per batch sent to a worker-thread session by the replay command. */
 const SESSION_BATCH = 4096;
 
-/** Parse and validate a whole ops file (JSON lines; blank lines ignored). */
+/**
+ * Parse and validate a whole ops file (JSON lines; blank lines ignored), streamed in 1 MiB chunks:
+ * memory is bounded by one line (see maxOpsLineBytes) plus the parsed ops, whatever the file.
+ * Only a regular file is read (a FIFO or a device is refused up front: BAD_FILE).
+ */
 export async function readOpsFile(path: string, n: number, d: number): Promise<DynamicOp[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? ErrorCodes.FILE_NOT_FOUND : ErrorCodes.BAD_FILE;
-    throw new AttnfitError(code, `--ops ${path}: cannot read (${(err as Error).message})`, { cause: err });
-  }
-  const lines = text.split('\n');
-  const ops: DynamicOp[] = [];
-  for (let k = 0; k < lines.length; k++) {
-    const line = lines[k]!.trim();
-    if (line === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (err) {
-      throw new AttnfitError(ErrorCodes.BAD_OP, `${path} line ${k + 1}: invalid JSON (${(err as Error).message})`, { details: { file: path, line: k + 1 } });
-    }
-    try {
-      ops.push(parseDynamicOp(value, n, d));
-    } catch (err) {
-      throw new AttnfitError(ErrorCodes.BAD_OP, `${path} line ${k + 1}: ${(err as Error).message}`, { cause: err, details: { file: path, line: k + 1 } });
-    }
-  }
-  return ops;
+  const parser = new OpsParser(n, d, { label: path });
+  await readChunks(path, `--ops ${path}`, (chunk) => parser.push(chunk));
+  return parser.end();
 }
 
 async function runDynamic(o: DynamicCliOptions): Promise<void> {

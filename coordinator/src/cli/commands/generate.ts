@@ -128,7 +128,8 @@ async function runGenerate(o: GenerateOpts): Promise<void> {
   if (o.n * o.d > MAX_ELEMENTS) {
     throw new AttnfitError(ErrorCodes.BAD_OPTION, `--n ${o.n} --d ${o.d}: n·d = ${o.n * o.d} exceeds ${MAX_ELEMENTS} elements per tensor`, { details: { field: '--n', value: o.n } });
   }
-  await checkOutputDir(o.out, '--out');
+  const problemFiles = o.format === 'npy' ? ['A1.npy', 'A2.npy', 'A3.npy', 'B.npy'] : ['problem.safetensors'];
+  await checkOutputDir(o.out, '--out', { files: [...problemFiles, 'X_true.npy', 'Y_true.npy', 'problem.json', ...(o.warmNoise ? ['X_warm.npy'] : [])] });
   const p = plantedProblem(o.n, o.d, o.seed, o.scale, o.warmNoise ?? 0);
   const nd = [o.n, o.d], dd = [o.d, o.d];
   const files: FileToWrite[] = [];

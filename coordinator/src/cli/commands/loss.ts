@@ -48,7 +48,7 @@ async function runLoss(problemPath: string, o: LossOpts): Promise<void> {
   const p = await loadProblem(problemPath);
   const X = await loadMatrix(o.x, { rows: p.d, cols: p.d, field: '--x' });
   const Y = await loadMatrix(o.y, { rows: p.d, cols: p.d, field: '--y' });
-  if (o.gradOut !== undefined) await checkOutputDir(o.gradOut, '--grad-out');
+  if (o.gradOut !== undefined) await checkOutputDir(o.gradOut, '--grad-out', { files: ['gradX.npy', 'gradY.npy'] });
   if (o.hessianOut !== undefined) await checkOutputFile(o.hessianOut, '--hessian-out');
 
   // 2. Evaluate through the oracle: fixed block plan, partials added in block order, so the

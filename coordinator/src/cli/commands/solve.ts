@@ -7,8 +7,8 @@
  * `interrupted: true` and the exit code is 130 (a second signal exits at once).
  */
 import type { Command } from 'commander';
-import { appendFileSync } from 'node:fs';
-import { checkOutputDir, loadMatrix, loadProblem } from '@attnfit/shared/io';
+import { writeSync } from 'node:fs';
+import { checkOutputDir, loadMatrix, loadProblem, openAppendFile } from '@attnfit/shared/io';
 import { defaultThreads, shutdownEngine } from '../../engine/index.js';
 import { createOracle } from '../../oracle/index.js';
 import { buildReport, solve, writeSolveOutputs } from '../../solver/index.js';
@@ -19,6 +19,9 @@ import { searchChoice, withSolveOptions, type SolveFlags } from '../solve-option
 
 /** Defaults of `attnfit solve` beyond SOLVE_DEFAULTS. */
 export const SOLVE_CLI_DEFAULTS = Object.freeze({ out: 'attnfit-solve' });
+
+/** What `attnfit solve` writes into --out (each must be replaceable: checked before solving). */
+const SOLVE_OUTPUT_FILES = ['X.npy', 'Y.npy', 'report.json', 'loss.svg'];
 
 /** Parsed flags: the shared solve options always set (they have defaults here). */
 interface SolveCliOpts extends AuthFlags, SolveFlags {
@@ -56,7 +59,7 @@ export function register(program: Command): void {
 async function runSolve(problemPath: string, o: SolveCliOpts, startsGiven: boolean): Promise<void> {
   // 1. Validate everything before computing.
   const nats = o.nats !== undefined ? authOptions(o) : undefined;
-  await checkOutputDir(o.out, '--out');
+  await checkOutputDir(o.out, '--out', { files: SOLVE_OUTPUT_FILES });
   const problem = await loadProblem(problemPath);
   const d = problem.d;
   const opts: SolveOptions = {
@@ -64,6 +67,9 @@ async function runSolve(problemPath: string, o: SolveCliOpts, startsGiven: boole
   };
   if (o.x0) opts.x0 = (await loadMatrix(o.x0, { rows: d, cols: d, field: '--x0' })).data;
   if (o.y0) opts.y0 = (await loadMatrix(o.y0, { rows: d, cols: d, field: '--y0' })).data;
+  // --progress is appended to in place: opened (and so created) only once every input is valid;
+  // a FIFO, a device or a file under /proc is refused rather than blocked on.
+  const progress = o.progress && o.progress !== '-' ? await openAppendFile(o.progress, '--progress') : undefined;
   const threads = o.threads ?? defaultThreads();
   const choice = searchChoice(o, startsGiven);
   const search = choice.search;
@@ -88,12 +94,20 @@ async function runSolve(problemPath: string, o: SolveCliOpts, startsGiven: boole
 
   const tty = process.stderr.isTTY === true;
   const t0 = performance.now();
-  const oracle = await createOracle(problem, nats ? { threads, nats } : { threads });
+  let oracle;
+  try {
+    oracle = await createOracle(problem, nats ? { threads, nats } : { threads });
+  } catch (err) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await progress?.close();
+    throw err;
+  }
   try {
     const onIteration = (e: IterationEvent): void => {
       if (o.progress) {
         const line = `${JSON.stringify({ start: e.start, iteration: e.iteration, loss: e.loss, relLoss: e.relLoss, gradNorm: e.gradNorm, seconds: e.seconds })}\n`;
-        if (o.progress === '-') process.stderr.write(line); else appendFileSync(o.progress, line);
+        if (progress) writeSync(progress.fd, line); else process.stderr.write(line);
       }
       if (tty) process.stderr.write(`\rattnfit solve: ${search ? 'search start' : 'start'} ${e.start} iter ${e.iteration}  relLoss ${e.relLoss.toExponential(3)}  |grad| ${e.gradNorm.toExponential(2)}  ${e.seconds.toFixed(1)}s   `);
     };
@@ -113,5 +127,6 @@ async function runSolve(problemPath: string, o: SolveCliOpts, startsGiven: boole
     process.off('SIGTERM', onSignal);
     await oracle.close();
     await shutdownEngine();
+    await progress?.close();
   }
 }
