@@ -116,7 +116,7 @@ export class NatsOracle implements Oracle {
       if (m.kind === 'error') { p.reject(wireToError(m.error)); return; }
       if (m.r0 !== p.r0 || m.r1 !== p.r1) throw new AttnfitError(ErrorCodes.PROTOCOL, `reply for ${id} covers rows [${m.r0}, ${m.r1}) instead of [${p.r0}, ${p.r1})`);
       if (m.worker) this.stats.workers.add(m.worker);
-      p.resolve(wireToPartials(m.partials, this.d) as Partials, m.worker);
+      p.resolve(wireToPartials(m.partials, this.d), m.worker);
     } catch (err) {
       p.reject(err instanceof AttnfitError ? err : new AttnfitError(ErrorCodes.PROTOCOL, `bad reply for ${id}: ${(err as Error).message}`, { cause: err }));
     }

@@ -18,8 +18,6 @@ export {
   encode, decodeRaw, decodeMessage, peekId, errorMessage, encodeError, checkProblemRef,
   packUpper, unpackUpper, isExactlySymmetric, partialsToWire, wireToPartials, wantToWire,
 } from './codec.js';
-export type { PartialsLike } from './codec.js';
-export { toFrames, Reassembler, DEFAULT_MAX_PAYLOAD, CHUNK_OVERHEAD } from './chunk.js';
-export { validateJobSpec, JOB_METHODS } from './jobspec.js';
+export { toFrames, Reassembler, DEFAULT_MAX_PAYLOAD, CHUNK_OVERHEAD, MAX_CHUNKS } from './chunk.js';
+export { validateJobSpec, JOB_METHODS, JOB_LIMITS } from './jobspec.js';
 export { packProblem, unpackProblem, sha256Hex, problemRef } from './problem-blob.js';
-export type { ProblemTensors } from './problem-blob.js';

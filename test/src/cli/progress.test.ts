@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { BIN, cli } from '../helpers/cli.js';
-import { skipWithReason } from '../helpers/skip.js';
+import { testIf } from '../helpers/skip.js';
 
 const work = mkdtempSync(join(tmpdir(), 'attnfit-progress-'));
 test.before(async () => {
@@ -27,17 +27,13 @@ test('solve without a terminal: no bar, no carriage returns, one summary line on
 });
 
 const haveScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
-if (!haveScript) {
-  skipWithReason(test, 'solve in a terminal draws a progress bar', 'util-linux `script` (runs a command under a pseudo-terminal) is not installed');
-} else {
-  test('solve in a terminal draws a progress bar', () => {
-    const cmd = [process.execPath, BIN, 'solve', join(work, 'p'), '--x0', join(work, 'p', 'X_warm.npy'), '--threads', '1', '--out', join(work, 'tty')]
-      .map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
-    const out = execFileSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', env: { ...process.env, COLUMNS: '160' } });
-    assert.match(out, /attnfit solve .*█.* iter \d+\/\d+ +start 0 +relLoss \d\.\d{3}e[-+]\d+/);
-    assert.match(out, /attnfit solve: .* wrote /);
-  });
-}
+testIf(test, 'solve in a terminal draws a progress bar', haveScript ? undefined : 'util-linux `script` (runs a command under a pseudo-terminal) is not installed', () => {
+  const cmd = [process.execPath, BIN, 'solve', join(work, 'p'), '--x0', join(work, 'p', 'X_warm.npy'), '--threads', '1', '--out', join(work, 'tty')]
+    .map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  const out = execFileSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', env: { ...process.env, COLUMNS: '160' } });
+  assert.match(out, /attnfit solve .*█.* iter \d+\/\d+ +start 0 +relLoss \d\.\d{3}e[-+]\d+/);
+  assert.match(out, /attnfit solve: .* wrote /);
+});
 
 test('progressBar: nothing on a non-terminal stream; a bar with the fields on a terminal one', async () => {
   // A CLI-internal module (not in the package's exports): imported by path.

@@ -5,7 +5,7 @@
  * runs, the worker and job rows appear with their values, the loss plot gains points as
  * iterations arrive over server-sent events (the same points the coordinator's history API
  * gives), and a screenshot is saved as a test artefact (test/artifacts/dashboard.png or
- * $ATTNFIT_TEST_ARTIFACTS). Without a browser the test is reported skipped with the reason.
+ * $TEST_ARTIFACTS). Without a browser the test is reported skipped with the reason.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -15,7 +15,7 @@ import { ClusterClient } from '@attnfit/coordinator';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { rng, randMatrix } from '../helpers/rng.js';
 import { launchBrowser } from '../helpers/browser.js';
-import { skipWithReason } from '../helpers/skip.js';
+import { testIf } from '../helpers/skip.js';
 import { artifactsDir } from '../helpers/artifacts.js';
 import { startCoordinatorProc, startWorkerProc, stopAll, type CliProc } from '../cluster/procs.js';
 
@@ -23,7 +23,7 @@ const NAME = 'the dashboard shows worker and job rows and a live loss plot in he
 const launched = await launchBrowser();
 
 if ('reason' in launched) {
-  skipWithReason(test, NAME, launched.reason);
+  testIf(test, NAME, launched.reason, () => undefined);
 } else {
   const browser: Browser = launched.browser;
   let server: NatsServerHandle | undefined;

@@ -3,7 +3,7 @@
  * that satisfies a predicate (event-driven: the coordinator pushes on every change and every
  * second), or reject after timeoutMs showing the last snapshot seen.
  */
-import type { DashboardSnapshot } from '@attnfit/coordinator';
+import type { DashboardSnapshot } from '@attnfit/coordinator/internal';
 
 export async function waitForState(base: string, pred: (s: DashboardSnapshot) => boolean, timeoutMs = 60_000): Promise<DashboardSnapshot> {
   const ac = new AbortController();

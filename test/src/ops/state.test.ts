@@ -6,8 +6,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ClusterState, createCoordinatorMetrics, estimateEta } from '@attnfit/coordinator';
-import { createWorkerMetrics } from '@attnfit/worker';
+import { ClusterState, createCoordinatorMetrics, estimateEta } from '@attnfit/coordinator/internal';
+import { createWorkerMetrics } from '@attnfit/worker/internal';
 import { parseHttpAddress, isLoopbackHost } from '@attnfit/shared/runtime';
 import { PROTOCOL_VERSION, decodeMessage, encode, type JobRecord, type WorkerHeartbeatMsg } from '@attnfit/shared/protocol';
 import { parseProm, value } from '../helpers/prom.js';

@@ -13,15 +13,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BIN, cli } from '../helpers/cli.js';
-import { skipWithReason } from '../helpers/skip.js';
+import { testIf } from '../helpers/skip.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const PY_DIR = join(ROOT, 'python');
-const PYTHON = process.env.ATTNFIT_PYTHON || 'python3';
+const PYTHON = process.env.TEST_PYTHON || 'python3';
 
 function probe(): string | undefined {
   const r = spawnSync(PYTHON, ['-c', 'import numpy, sys; print(numpy.__version__, sys.version_info[:2] >= (3, 8))'], { encoding: 'utf8' });
-  if (r.error) return `${PYTHON} not found (${(r.error as NodeJS.ErrnoException).code}); set ATTNFIT_PYTHON`;
+  if (r.error) return `${PYTHON} not found (${(r.error as NodeJS.ErrnoException).code}); set TEST_PYTHON`;
   if (r.status !== 0) return `${PYTHON} has no numpy (${r.stderr.trim().split('\n').pop()})`;
   if (!/True/.test(r.stdout)) return `${PYTHON} is older than 3.8`;
   return undefined;
@@ -43,7 +43,7 @@ const NAMES = {
 };
 
 if (missing) {
-  for (const n of Object.values(NAMES)) skipWithReason(test, n, missing);
+  for (const n of Object.values(NAMES)) testIf(test, n, missing, () => undefined);
 } else {
   test.before(async () => {
     const g = await cli('generate', '--n', '96', '--d', '3', '--seed', '9', '--warm-noise', '0.05', '--out', join(work, 'p'));
