@@ -17,7 +17,7 @@ const SEED = process.env.ATTNFIT_FUZZ_SEED !== undefined ? Number(process.env.AT
 function positiveInt(s: string | undefined): number | undefined {
   if (s === undefined || s.trim() === '') return undefined;
   const n = Number(s);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`ATTNFIT_FUZZ_RUNS must be a positive integer (got ${JSON.stringify(s)})`, { cause: err });
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`ATTNFIT_FUZZ_RUNS must be a positive integer (got ${JSON.stringify(s)})`);
   return n;
 }
 
