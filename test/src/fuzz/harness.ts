@@ -52,7 +52,7 @@ export function coded<T>(codes: readonly string[], inputBytes: number, fn: () =>
   }
   const grown = getHeapStatistics().external_memory - before;
   const bound = perByte * inputBytes + (1 << 20);
-  if (grown > bound) throw new Error(`allocated ${grown} bytes of ArrayBuffers for an input of ${inputBytes} bytes (bound ${bound})`, { cause: err });
+  if (grown > bound) throw new Error(`allocated ${grown} bytes of ArrayBuffers for an input of ${inputBytes} bytes (bound ${bound})`);
   return out;
 }
 

@@ -32,7 +32,7 @@ export async function waitForState(base: string, pred: (s: DashboardSnapshot) =>
       }
     }
   } catch (err) {
-    if (ac.signal.aborted) throw new Error(`no dashboard state matched within ${timeoutMs} ms; last: ${JSON.stringify(last)?.slice(0, 2000)}`);
+    if (ac.signal.aborted) throw new Error(`no dashboard state matched within ${timeoutMs} ms; last: ${JSON.stringify(last)?.slice(0, 2000)}`, { cause: err });
     throw err;
   } finally {
     clearTimeout(timer);
