@@ -26,8 +26,9 @@ Y* is detached). "joint" — X and Y are optimised together from (X0, Y*(X0)), t
 Methods: "lbfgs" — torch.optim.LBFGS (lr 1, history 20, strong-Wolfe line search), a start ends at
 --tol, on a stall (best loss improved by < 1e-9 relative over the last 5 outer steps of up to 20
 iterations) or a non-finite loss. "adam" — torch.optim.Adam with lr 0.05 / s (s as above: a step of
-~0.05 in the logits), halved after 200 steps without a 1e-6 relative improvement; a start ends
-at --tol, when the lr falls below 1/1000 of its start value, or on a non-finite loss.
+~0.05 in the logits), halved whenever 200 steps improved the best loss by less than 1 %; a start
+ends at --tol, when the lr falls below 1/16 of its start value, after 5000 steps, or on a
+non-finite loss.
 
 Each start's result is the best point it evaluated; an evaluation requested after the budget ends
 the start (and the run) at once, so "seconds" exceeds --budget by at most one evaluation.
@@ -49,6 +50,9 @@ import torch
 
 SUCCESS = 1e-10
 RIDGE_REL = 1e-13
+
+
+ADAM_WINDOW, ADAM_MIN_GAIN, ADAM_MAX_STEPS = 200, 0.01, 5000
 
 
 class OutOfBudget(Exception):
@@ -144,21 +148,23 @@ def main():
             else:
                 lr0 = 0.05 / s
                 opt = torch.optim.Adam(params, lr=lr0)
-                lr, since, ref = lr0, 0, rel
-                while rel > a.tol and lr >= lr0 / 1000:
+                lr, ref = lr0, rel
+                for it in range(1, ADAM_MAX_STEPS + 1):
+                    if rel <= a.tol:
+                        break
                     opt.step()  # the gradient of the last closure() call
                     f = float(closure()) / b2
                     rel = sb["f"] / b2
                     if not math.isfinite(f):
                         break
-                    if f < ref * (1 - 1e-6):
-                        ref, since = f, 0
-                    else:
-                        since += 1
-                        if since >= 200:
-                            lr, since = lr / 2, 0
+                    if it % ADAM_WINDOW == 0:
+                        if rel > ref * (1 - ADAM_MIN_GAIN):  # < 1 % better than a window ago
+                            lr /= 2
+                            if lr < lr0 / 16:
+                                break
                             for g in opt.param_groups:
                                 g["lr"] = lr
+                        ref = rel
         except OutOfBudget:
             pass
         total_evals += evals
