@@ -29,9 +29,13 @@ export function posInt(o: RequestBody, f: string): number {
   return v;
 }
 
-/** Answer `msg` with the outcome of `run`: `{ ok: true, value }` or `{ ok: false, error }`. */
+/**
+ * Answer `msg` with the outcome of `run`: `{ ok: true, value }` or `{ ok: false, error }`. A
+ * synchronous throw of `run` (e.g. a body that is not a map) is a rejection too: a handler never
+ * throws into the subscription callback, whose exception would end the subscription.
+ */
 export function reply(msg: Msg, run: () => Promise<unknown>): void {
-  run().then(
+  Promise.resolve().then(run).then(
     (value) => { msg.respond(encode({ ok: true, value: value ?? null })); },
     (err) => { msg.respond(encode({ ok: false, error: errorToWire(err) })); },
   );

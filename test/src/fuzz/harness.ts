@@ -1,8 +1,8 @@
 /**
  * Shared pieces of the property-based fuzz suites (fast-check).
  *
- * Runs per property: 10 000 by default (the normal suite); `ATTNFIT_FUZZ_RUNS=N` raises it for a
- * longer opt-in run (`npm run fuzz`). `ATTNFIT_FUZZ_SEED=S` replays a failing run: fast-check
+ * Runs per property: 10 000 by default (the normal suite); `FUZZ_RUNS=N` raises it for a
+ * longer opt-in run (`npm run fuzz`). `FUZZ_SEED=S` replays a failing run: fast-check
  * prints the seed and the shrunk counterexample when a property fails.
  */
 import * as fc from 'fast-check';
@@ -10,14 +10,14 @@ import { getHeapStatistics } from 'node:v8';
 import { AttnfitError } from '@attnfit/shared/core';
 
 /** Cases per property. */
-export const RUNS = positiveInt(process.env.ATTNFIT_FUZZ_RUNS) ?? 10_000;
+export const RUNS = positiveInt(process.env.FUZZ_RUNS) ?? 10_000;
 /** Fixed seed when given (to replay a failure), else fast-check picks one and prints it on failure. */
-const SEED = process.env.ATTNFIT_FUZZ_SEED !== undefined ? Number(process.env.ATTNFIT_FUZZ_SEED) : undefined;
+const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : undefined;
 
 function positiveInt(s: string | undefined): number | undefined {
   if (s === undefined || s.trim() === '') return undefined;
   const n = Number(s);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`ATTNFIT_FUZZ_RUNS must be a positive integer (got ${JSON.stringify(s)})`);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`FUZZ_RUNS must be a positive integer (got ${JSON.stringify(s)})`);
   return n;
 }
 
@@ -88,9 +88,9 @@ export function mutate(base: Uint8Array): fc.Arbitrary<Uint8Array> {
   );
 }
 
-/** With ATTNFIT_FUZZ_TIMES=1, print each test's wall time (to size the default run count). */
+/** With FUZZ_TIMES=1, print each test's wall time (to size the default run count). */
 export function timeTests(t: { before: { each(fn: (ctx: Record<string, unknown>) => void): void }; after: { each(fn: (ctx: Record<string, unknown>) => void): void } }): void {
-  if (process.env.ATTNFIT_FUZZ_TIMES !== '1') return;
+  if (process.env.FUZZ_TIMES !== '1') return;
   let t0 = 0;
   t.before.each(() => { t0 = performance.now(); });
   t.after.each((ctx) => { process.stderr.write(`  ${((performance.now() - t0) / 1000).toFixed(2)} s  ${String(ctx.__test__ ?? '')}\n`); });

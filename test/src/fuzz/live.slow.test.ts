@@ -25,7 +25,7 @@ import { wireBytes } from './arbitraries.js';
 
 /** Malformed messages per target (worker, coordinator, dynamic service). */
 const FLOOD = 10_000;
-const SEED = process.env.ATTNFIT_FUZZ_SEED !== undefined ? Number(process.env.ATTNFIT_FUZZ_SEED) : 20_261_130;
+const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : 20_261_130;
 
 let server: NatsServerHandle;
 let nc: NatsConnection;
