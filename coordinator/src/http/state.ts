@@ -60,23 +60,13 @@ export interface JobView {
   retries: number;
 }
 
-/** A worker row. */
-export interface WorkerView {
-  name: string;
-  host: string;
-  pid: number;
-  threads: number;
-  gemm: string;
-  version: string;
+/** A worker row: what its last heartbeat said, and what the coordinator saw. */
+export interface WorkerView
+  extends Pick<WorkerHeartbeatMsg, 'name' | 'host' | 'pid' | 'threads' | 'gemm' | 'version' | 'tasks' | 'errors' | 'inFlight' | 'cached' | 'startedAt'> {
   /** up: heartbeats arrive; stopping: it said it drains; lost: silent for 3 intervals; unknown: seen only in task replies. */
   status: 'up' | 'stopping' | 'lost' | 'unknown';
-  tasks: number;
-  errors: number;
-  inFlight: number;
   /** Tasks per second over the last ~10 s of heartbeats. */
   tasksPerSec: number;
-  cached: number;
-  startedAt: number;
   /** Epoch ms (coordinator clock) of the last heartbeat or reply. */
   lastSeen: number;
 }

@@ -63,7 +63,7 @@ test('only ATTNFIT_NATS_URL set: submit --wait, status JOB and jobs work without
   assert.is(sub.code, 0, sub.stderr);
   jobId = sub.stdout.trim();
   assert.match(jobId, /^[A-Za-z0-9_-]+$/);
-  const st = await attnfit(env, work, 'status', jobId);
+  const st = await attnfit(env, work, 'status', jobId, '--json');
   assert.is(st.code, 0, st.stderr);
   const rec = JSON.parse(st.stdout) as { id: string; state: string };
   assert.is(rec.id, jobId);
@@ -76,7 +76,7 @@ test('only ATTNFIT_NATS_URL set: submit --wait, status JOB and jobs work without
 test('the context file of `cluster up` in the current directory (or ATTNFIT_CLUSTER_DIR) names the server', async () => {
   const here = join(work, 'ctx');
   writeContext(join(here, '.attnfit-cluster'), server.url);
-  const st = await attnfit({}, here, 'status', jobId);
+  const st = await attnfit({}, here, 'status', jobId, '--json');
   assert.is(st.code, 0, st.stderr);
   assert.is((JSON.parse(st.stdout) as { id: string }).id, jobId);
   writeContext(join(work, 'elsewhere'), server.url);
