@@ -26,7 +26,7 @@ import { JobLedger } from './job-ledger.js';
 import { JobRunner } from './job-runner.js';
 import { JobScheduler, SHUTDOWN_REASON } from './job-scheduler.js';
 import { SubmissionHandler, consumeSubmissions } from './submissions.js';
-import { safeObserver, type CoordinatorObserver } from './observer.js';
+import { safeObserver, type CoordinatorObserver, type ObserverEvents } from './observer.js';
 
 /** Tunables of the coordinator (defaults in {@link COORDINATOR_DEFAULTS}). */
 export interface CoordinatorOptions extends NatsAuthOptions {
@@ -119,7 +119,7 @@ async function ensureResourcesWithRetry(nc: NatsConnection, log: (line: string) 
 }
 
 /** NatsOracle options of one job: the coordinator's task timeouts, a log line per retry, retries and task attempts to the observer. */
-function oracleOptions(opts: CoordinatorOptions, jobId: string, log: (line: string) => void, obs: Pick<Required<CoordinatorObserver>, 'retry' | 'task'>): NatsOracleOptions {
+function oracleOptions(opts: CoordinatorOptions, jobId: string, log: (line: string) => void, obs: ObserverEvents<'retry' | 'task'>): NatsOracleOptions {
   const o: NatsOracleOptions = {
     jobId,
     onRetry: ({ block, attempt, error }) => {

@@ -6,7 +6,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { JOB_DONE_SUBJECT, PROTOCOL_VERSION, encode, type JobDoneMsg, type JobRecord, type JobState } from '@attnfit/shared/protocol';
 import type { JobStore } from '../jobs/store.js';
-import type { CoordinatorObserver } from './observer.js';
+import type { ObserverEvents } from './observer.js';
 
 /** Writes job outcomes. */
 export class JobLedger {
@@ -14,7 +14,7 @@ export class JobLedger {
     private readonly nc: NatsConnection,
     private readonly store: JobStore,
     private readonly log: (line: string) => void,
-    private readonly observer: Pick<Required<CoordinatorObserver>, 'job'>,
+    private readonly observer: ObserverEvents<'job'>,
   ) {}
 
   /** Put `rec` into `state` (with `extra` fields), stamp endedAt, announce and log it. */

@@ -14,7 +14,7 @@ import {
 } from '@attnfit/shared/protocol';
 import type { IterationEvent, IterationRecord } from '../solver/types.js';
 import type { JobStore } from '../jobs/store.js';
-import type { CoordinatorObserver } from './observer.js';
+import type { ObserverEvents } from './observer.js';
 
 /** Checkpoint bytes written per iteration on average (larger checkpoints are written less often). */
 export const CHECKPOINT_BYTES_PER_ITERATION = 256 * 1024;
@@ -33,7 +33,7 @@ export class JobProgress {
    * @param t0 epoch ms the run started (progress `seconds`)
    */
   constructor(
-    private readonly io: { nc: NatsConnection; store: JobStore; os: ObjectStore; observer: Pick<Required<CoordinatorObserver>, 'job' | 'iteration'> },
+    private readonly io: { nc: NatsConnection; store: JobStore; os: ObjectStore; observer: ObserverEvents<'job' | 'iteration'> },
     private readonly rec: JobRecord,
     resumed: CheckpointMsg | undefined,
     private readonly t0: number,

@@ -18,7 +18,7 @@ import { buildClusterReport } from './report.js';
 import { JobProgress } from './job-progress.js';
 import type { JobLedger } from './job-ledger.js';
 import { SHUTDOWN_REASON, type RunningJob } from './job-scheduler.js';
-import type { CoordinatorObserver } from './observer.js';
+import type { ObserverEvents } from './observer.js';
 
 /** What the runner works with. */
 export interface JobRunnerDeps {
@@ -30,7 +30,7 @@ export interface JobRunnerDeps {
   oracleOptions: (jobId: string) => NatsOracleOptions;
   log: (line: string) => void;
   /** Told of record changes and iterations (dashboard, metrics). */
-  observer: Pick<Required<CoordinatorObserver>, 'job' | 'iteration'>;
+  observer: ObserverEvents<'job' | 'iteration'>;
 }
 
 /** Runs jobs handed out by the scheduler. */

@@ -55,6 +55,9 @@ export interface CoordinatorObserver {
   closed?(): void;
 }
 
+/** The events of `K` as always-present methods: what a part of the coordinator is handed (see {@link safeObserver}). */
+export type ObserverEvents<K extends keyof CoordinatorObserver> = Pick<Required<CoordinatorObserver>, K>;
+
 /** One observer forwarding every event to each of `list`, in order. */
 export function fanOutObservers(list: CoordinatorObserver[]): CoordinatorObserver {
   return {

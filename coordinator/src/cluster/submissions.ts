@@ -14,7 +14,7 @@ import {
 import type { JobStore } from '../jobs/store.js';
 import type { JobLedger } from './job-ledger.js';
 import type { JobScheduler } from './job-scheduler.js';
-import type { CoordinatorObserver } from './observer.js';
+import type { ObserverEvents } from './observer.js';
 
 /** Handles one stream message at a time. */
 export class SubmissionHandler {
@@ -23,7 +23,7 @@ export class SubmissionHandler {
     private readonly scheduler: JobScheduler,
     private readonly ledger: JobLedger,
     private readonly log: (line: string) => void,
-    private readonly observer: Pick<Required<CoordinatorObserver>, 'job'>,
+    private readonly observer: ObserverEvents<'job'>,
   ) {}
 
   /** Handle one message; rejects (PROTOCOL, BAD_OPTION, …) for a message that must be dropped. */
