@@ -17,7 +17,7 @@ import {
   type ProblemRef, type TaskMsg,
 } from '@attnfit/shared/protocol';
 import type { CallOptions, Oracle, OracleInfo } from '../oracle/types.js';
-import { reduceInOrder } from '../oracle/local.js';
+import { columnMean, reduceInOrder } from '../oracle/local.js';
 
 /** Tunables of the cluster oracle (defaults in {@link NATS_ORACLE_DEFAULTS}). */
 export interface NatsOracleOptions {
@@ -71,6 +71,7 @@ export class NatsOracle implements Oracle {
   private readonly o: Required<Omit<NatsOracleOptions, 'onRetry' | 'onTask' | 'blockRows'>> & Pick<NatsOracleOptions, 'onRetry' | 'onTask'>;
   private closed = false;
   private gramCache: { G1: Float64Array; G2: Float64Array } | undefined;
+  readonly keyMean: Float64Array;
   /** Counters for diagnostics and tests. */
   readonly stats = { tasks: 0, retries: 0, duplicates: 0, workers: new Set<string>() };
 
@@ -83,6 +84,7 @@ export class NatsOracle implements Oracle {
     this.n = problem.n;
     this.d = problem.d;
     this.bNorm2 = bNorm2(problem);
+    this.keyMean = columnMean(problem.A2, problem.n, problem.d);
     this.blockRows = opts.blockRows ?? defaultBlockRows(problem.n, problem.d);
     this.blocks = planBlocks(problem.n, this.blockRows);
     this.o = {

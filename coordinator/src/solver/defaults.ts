@@ -36,15 +36,15 @@ export const TR_RADIUS0 = 1;
 export const TR_RADIUS_MAX = 1e3;
 
 /**
- * Fit-from-scratch search defaults (see search.ts). Spreads: a √2 ladder from 0.5 to 8 — which
- * basin a start reaches depends on its logit spread, and trained heads sit anywhere in 1–8.
- * Population 8 spreads × (identity, whitened, 1 random) = 24 starts; halving 24 → 8 → 3 with
+ * Fit-from-scratch search defaults (see search.ts). Spreads: a √2 ladder from 0.5 to 16 — which
+ * basin a start reaches depends on its logit spread, and trained heads sit anywhere in 1–30.
+ * Population 11 spreads × (identity, whitened, 1 random) = 33 starts; halving 33 → 11 → 4 → 3 with
  * 3 + 12 L-BFGS iterations; 3 finalists polished with the solve method (≤ 20 iterations, fewer when
  * progress is slow); then up to 16 hop rounds of 3 perturbations of the best point (15 L-BFGS
  * iterations, then polished).
  */
 export const SEARCH_DEFAULTS: Readonly<SearchOptions> = Object.freeze({
-  spreads: Object.freeze([0.5, 0.71, 1, 1.41, 2, 2.83, 4, 5.66, 8]) as unknown as number[],
+  spreads: Object.freeze([0.5, 0.71, 1, 1.41, 2, 2.83, 4, 5.66, 8, 11.3, 16]) as unknown as number[],
   randomPerSpread: 1,
   rounds: Object.freeze([3, 12]) as unknown as number[],
   eta: 3,

@@ -82,7 +82,10 @@ export interface SearchOutcome {
   report: SearchReport;
 }
 
-/** RMS logit spread of X: sqrt(tr(Xᵀ G1 X G2)) / n  (G1 = A1ᵀA1, G2 = A2ᵀA2). */
+/**
+ * RMS logit spread of X: sqrt(tr(Xᵀ G1 X G2)) / n (G1 = A1ᵀA1, G2 = A2ᵀA2). With the keys'
+ * centred Gram for G2 (as the search passes it) this is the RMS spread of the logits within rows.
+ */
 export function logitSpread(X: Float64Array, G1: Float64Array, G2: Float64Array, d: number, n: number): number {
   // T = G1 X, U = X G2; tr(Xᵀ G1 X G2) = Σ_ij (G1 X)_ij (X G2)_ij
   let s = 0;
@@ -222,7 +225,12 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
   const o: SearchOptions = { ...SEARCH_DEFAULTS, ...opts };
   const { red } = ctx;
   const d = red.d, n = red.oracle.n;
-  const { G1, G2 } = await red.oracle.gram();
+  const { G1, G2: G2raw } = await red.oracle.gram();
+  // Softmax ignores a per-query constant, so spreads and visibility use the keys' centred Gram
+  // G2 − n·m mᵀ (m = mean key row): with LayerNorm inputs (a constant offset in every row) a
+  // whole d-dimensional family X + v wᵀ (A2 w = 1) leaves every softmax row unchanged.
+  const m = red.oracle.keyMean;
+  const G2 = Float64Array.from(G2raw, (v, i) => v - n * m[Math.floor(i / d)]! * m[i % d]!);
   const geo = geometry(G1, G2, d, n);
   const all: Candidate[] = [];
   const budget = new Budget(all, o, ctx.signal);

@@ -125,7 +125,7 @@ export type SearchFamily = 'identity' | 'whitened' | 'random' | 'hop';
 
 /** Options of the fit-from-scratch search. Defaults: SEARCH_DEFAULTS. */
 export interface SearchOptions {
-  /** Ladder of target logit spreads (RMS of A1 X0 A2ᵀ) of the structured and random starts. */
+  /** Ladder of target logit spreads (RMS of A1 X0 A2ᵀ within rows) of the structured and random starts. */
   spreads: number[];
   /** Random starts per spread. */
   randomPerSpread: number;
@@ -154,7 +154,7 @@ export interface SearchOptions {
 export interface SearchStart {
   index: number;
   family: SearchFamily;
-  /** Target logit spread of the start. */
+  /** Target logit spread of the start (RMS within rows). */
   spread: number;
   seed?: number;
   /** The start a hop perturbed. */

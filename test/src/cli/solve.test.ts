@@ -124,7 +124,7 @@ test('without --x0 the fit-from-scratch search runs (report.search, loss.svg of 
   const rep = JSON.parse(r.stdout);
   assert.is(rep.options.search, true);
   assert.is(rep.search.stopReason === 'max-evals' || rep.search.stopReason === 'converged', true, rep.search.stopReason);
-  assert.ok(rep.search.starts.length >= 27, `${rep.search.starts.length} starts`);
+  assert.ok(rep.search.starts.length >= 33, `${rep.search.starts.length} starts`);
   assert.ok(rep.search.families.some((f: { family: string }) => f.family === 'identity'));
   assert.is(rep.starts[0].init, 'search');
   assert.ok(readFileSync(join(out, 'loss.svg'), 'utf8').includes('population best so far'));
