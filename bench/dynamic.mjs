@@ -208,7 +208,10 @@ async function rebuildBench(threads) {
         for (let round = -1; round < ROUNDS; round++) { // round −1 warms up (JIT, helper threads)
           for (let u = 0; u < T; u++) {
             const r = Math.floor(R() * n), c = Math.floor(R() * d), x = (R() < 0.5 ? s : 1) * randn(R), isK = R() < 0.5;
-            for (const da of [one, many]) (isK ? da.updateK(r, c, x) : da.updateV(r, c, x));
+            for (const da of [one, many]) {
+              if (isK) da.updateK(r, c, x);
+              else da.updateV(r, c, x);
+            }
           }
           keys = one.stats().touchedKeys;
           let a = performance.now(); one.rebuild(); const dt1 = performance.now() - a;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""numpy reference for attnfit's loss + both gradients (benchmark only; same math as DESIGN §1).
+"""numpy reference for attnfit's loss + both gradients (benchmark only; same math as docs/design.md §1).
 
     S = A1 X A2^T;  F = softmax_rows(S) (row max subtracted);  H = A3 Y;  C = F H - B
     L = sum(C * C)                                   (no 1/2)

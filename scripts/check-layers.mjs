@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// Layer check (run in CI before the tests): kernels → problem math → protocol → worker /
-// coordinator. Fails on any import that goes upward or sideways, and on any import cycle
-// between source files. Usage: node scripts/check-layers.mjs [--root DIR]
+// Layer check (run in CI before the tests). The ALLOWED table below is the rule: each layer may
+// import only the layers listed for it — core and kernels nothing; math and dynamic kernels and
+// core; io core and node:*; protocol core, node:* and msgpackr (not math); runtime core, math,
+// protocol, node:*, piscina and the NATS transport; worker and coordinator any shared layer and
+// npm packages, never each other. Fails on any import the table does not allow and on any import
+// cycle between source files (docs/design.md §3.1). Usage: node scripts/check-layers.mjs [--root DIR]
 import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
 import { join, dirname, resolve, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,14 +15,19 @@ const root = resolve(args[0] === '--root' ? args[1] : join(dirname(fileURLToPath
 /** layer → layers it may import ('node' = node:* builtins; 'npm:NAME' third-party). */
 export const ALLOWED = {
   'shared/core': [],
-  'shared/kernels': [],
-  'shared/math': ['shared/kernels', 'shared/core'],
-  'shared/dynamic': ['shared/kernels', 'shared/core'],
-  'shared/io': ['shared/core', 'node'],
-  'shared/protocol': ['shared/core', 'node', 'npm:msgpackr'],
+  // The one reader of ATTNFIT_* environment variables (no node:*: it reaches process.env through
+  // globalThis). Everything may read its settings there, the kernels included (their GEMM switch).
+  'shared/config': ['shared/core'],
+  'shared/kernels': ['shared/config'],
+  'shared/math': ['shared/kernels', 'shared/core', 'shared/config'],
+  'shared/dynamic': ['shared/kernels', 'shared/core', 'shared/config'],
+  'shared/io': ['shared/core', 'shared/config', 'node'],
+  'shared/protocol': ['shared/core', 'shared/config', 'node', 'npm:msgpackr'],
   // Process-level building blocks both the worker and the coordinator use (NATS connect with
   // auth, the piscina block pool): below worker/coordinator, above protocol.
-  'shared/runtime': ['shared/core', 'shared/math', 'shared/protocol', 'node', 'npm:piscina', 'npm:@nats-io/transport-node'],
+  'shared/runtime': ['shared/core', 'shared/config', 'shared/math', 'shared/protocol', 'node', 'npm:piscina', 'npm:@nats-io/transport-node'],
+  // The package's curated library entry (shared/src/index.ts): re-exports from the layers below.
+  'shared/root': ['shared/core', 'shared/config', 'shared/io', 'shared/math', 'shared/dynamic'],
   'worker': ['shared/*', 'node', 'npm:*'],
   'coordinator': ['shared/*', 'node', 'npm:*'],
 };
@@ -46,7 +54,7 @@ const IMPORT_RE = /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'"`;]*?\s+fro
 
 function targetLayer(spec, fromFile) {
   if (spec.startsWith('.')) {
-    let p = resolve(dirname(fromFile), spec).replace(/\.js$/, '.ts');
+    const p = resolve(dirname(fromFile), spec).replace(/\.js$/, '.ts');
     return { layer: layerOf(p), file: p };
   }
   if (spec.startsWith('node:')) return { layer: 'node' };

@@ -2,7 +2,7 @@
 // registers the addon as GEMM backend 'native-blas' and makes it active when
 // native/build/attnfit_blas.node exists (built by `npm run build` when the system has a CBLAS,
 // or `npm run build:native`) and loads — unless ATTNFIT_GEMM names another backend (ts, ref, wasm)
-// or ATTNFIT_NATIVE=0 turns it off. Otherwise nothing changes and
+// or ATTNFIT_NATIVE=0 turns it off (both read through @attnfit/shared/config). Otherwise nothing changes and
 // `nativeBlasStatus().reason` says why. Plain JS outside src/: kernels may not import node:*.
 // It first imports ./wasm-flags.js, which enables relaxed SIMD for the WebAssembly FMA GEMM, so
 // every entry point that loads the native backend also gets the fastest WebAssembly kernel.
@@ -10,6 +10,7 @@ import './wasm-flags.js';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { readEnv } from '@attnfit/shared/config';
 import { setGemmBackend, gemmBackend, scaleC, setExpKernel, vexpScalar } from '@attnfit/shared/kernels';
 
 const path = fileURLToPath(new URL('./build/attnfit_blas.node', import.meta.url));
@@ -24,9 +25,9 @@ function expMatches(addon) {
   for (let i = 0; i < 200; i++) xs.push(-745 + i * 7.27 + i * 1e-3);
   const x = Float64Array.from(xs), out = new Float64Array(x.length);
   const sum = addon.expShiftSum(x.length, x, 0, 0.25, out, 0);
-  let ref = 0, s0 = 0, s1 = 0, j = 0;
+  let s0 = 0, s1 = 0, j = 0;
   for (; j + 1 < x.length; j += 2) { s0 += vexpScalar(x[j] - 0.25); s1 += vexpScalar(x[j + 1] - 0.25); }
-  ref = s0 + s1;
+  let ref = s0 + s1;
   if (j < x.length) ref += vexpScalar(x[j] - 0.25);
   return Object.is(sum, ref) && x.every((v, i) => Object.is(out[i], vexpScalar(v - 0.25)));
 }
@@ -40,7 +41,7 @@ function wrap(addon) {
   };
 }
 
-if (process.env.ATTNFIT_NATIVE?.trim() === '0') {
+if (!readEnv('native')) {
   status.reason = 'disabled by ATTNFIT_NATIVE=0';
 } else if (!existsSync(path)) {
   status.reason = 'not built (`npm run build` builds it when a CBLAS such as libopenblas-dev is installed; `npm run build:native -w @attnfit/shared` says why not)';
@@ -48,9 +49,9 @@ if (process.env.ATTNFIT_NATIVE?.trim() === '0') {
   try {
     const addon = createRequire(import.meta.url)(path);
     status = { loaded: true, active: false, reason: '', config: String(addon.info()) };
-    const want = process.env.ATTNFIT_GEMM?.trim().toLowerCase();
+    const want = readEnv('gemm');
     const fn = wrap(addon);
-    if (!want || want === 'native' || want === 'native-blas') {
+    if (want === 'auto' || want === 'native') {
       setGemmBackend('native-blas', fn);
       status.active = true;
       // With the native backend active, softmax rows also take the addon's exp: vectorised for the

@@ -6,7 +6,8 @@
 // ATTNFIT_WASM_FMA=0 leaves the flag alone (the plain mul+add kernel is used on Node 20).
 // Plain JS beside the native loader: kernels may not import node:*.
 import { setFlagsFromString } from 'node:v8';
+import { readEnv } from '@attnfit/shared/config';
 
 /** True when this module asked V8 for relaxed SIMD. */
-export const relaxedSimdRequested = process.env.ATTNFIT_WASM_FMA?.trim() !== '0';
+export const relaxedSimdRequested = readEnv('wasmFma');
 if (relaxedSimdRequested) setFlagsFromString('--experimental-wasm-relaxed-simd');

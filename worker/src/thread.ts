@@ -10,7 +10,7 @@ import { handlers } from './handlers.js';
 // (`npm run build:native -w @attnfit/shared`); the CLI main thread imports it too, so every
 // thread of a process uses the same GEMM (bitwise identical results for any thread count).
 import '@attnfit/shared/native';
-import type { ThreadReply, ThreadTask, ThreadTensors } from '@attnfit/shared/runtime';
+import type { ThreadReply, ThreadTask } from '@attnfit/shared/runtime';
 
 /** Problems kept per thread (least recently used is dropped first). */
 export const THREAD_CACHE_PROBLEMS = 4;
@@ -26,7 +26,7 @@ export const PRIVATE_COPY_BYTES = 64 * 1024 * 1024;
 
 const cache = new Map<string, Problem>();
 
-function toProblem(t: ThreadTensors): Problem {
+function toProblem(t: Problem): Problem {
   const { n, d } = t;
   for (const k of ['A1', 'A2', 'A3', 'B'] as const) {
     const a = t[k];

@@ -5,10 +5,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { readConfig } from '@attnfit/shared/config';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
-import { gemmBackendDetail } from '@attnfit/shared/kernels';
-// Optional native BLAS (active only when built); the worker thread entry imports it as well.
-import '@attnfit/shared/native';
 import { reportError } from './errors.js';
 
 export interface CommandModule { register(program: Command): void | Promise<void> }
@@ -25,17 +23,25 @@ const MODULES: Array<{ commands: readonly string[]; load: () => Promise<CommandM
   { commands: ['worker', 'coordinator', 'submit', 'status', 'result', 'cancel', 'jobs', 'cluster'], load: () => import('./commands/cluster.js') },
 ];
 
-function version(): string {
+async function version(): Promise<string> {
+  const { gemmBackendDetail } = await import('@attnfit/shared/kernels');
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return `attnfit ${pkg.version} (gemm: ${gemmBackendDetail()}, node ${process.version})`;
 }
 
-/** Build the program (exported for tests and for --help generation); `only` = the command named on the command line. */
+/**
+ * Build the program (exported for tests and for --help generation); `only` = the command named on
+ * the command line. Validates the ATTNFIT_* environment first (BAD_OPTION naming the variable),
+ * then loads the kernels: they read their switches from it when they load.
+ */
 export async function buildProgram(only?: string): Promise<Command> {
+  readConfig();
+  // Optional native BLAS (active only when built); the worker thread entry imports it as well.
+  await import('@attnfit/shared/native');
   const program = new Command('attnfit');
   program
     .description('Fit and maintain single-layer softmax attention at large n, on a cluster.')
-    .version(version(), '-V, --version', 'print the version and the GEMM kernel in use')
+    .version(await version(), '-V, --version', 'print the version and the GEMM kernel in use')
     .exitOverride()
     .showHelpAfterError(false)
     .configureOutput({ writeErr: (s) => { if (!/^error: /.test(s)) process.stderr.write(s); } });

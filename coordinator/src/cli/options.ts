@@ -42,3 +42,14 @@ export function choiceOption<T extends string>(flag: string, choices: readonly T
 export function collect(v: string, prev: string[] | undefined): string[] {
   return [...(prev ?? []), v];
 }
+
+/**
+ * Largest thread count any `--threads` option accepts (local solve and loss, worker processes,
+ * dynamic rebuilds): far above any core count, low enough to catch a typo.
+ */
+export const MAX_THREADS = 4096;
+
+/** `--threads` parser: an integer in [1, {@link MAX_THREADS}]. */
+export function threadsOption(flag = '--threads'): (v: string) => number {
+  return intOption(flag, 1, MAX_THREADS);
+}

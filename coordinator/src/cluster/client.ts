@@ -8,11 +8,11 @@ import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { ObjectStore } from '@nats-io/obj';
-import { AttnfitError, ErrorCodes, wireToError } from '@attnfit/shared/core';
+import { AttnfitError, ErrorCodes, wireToError, type Problem } from '@attnfit/shared/core';
 import {
   CANCEL_SUBJECT, JOB_ID_RE, PROTOCOL_VERSION, SUBMIT_SUBJECT, TERMINAL_STATES,
   decodeMessage, decodeRaw, encode, packProblem, problemRef, progressSubject, validateJobSpec,
-  type CancelMsg, type JobRecord, type JobSolveOptions, type JobSpec, type ProblemTensors, type ProgressMsg, type SubmitMsg,
+  type CancelMsg, type JobRecord, type JobSolveOptions, type JobSpec, type ProgressMsg, type SubmitMsg,
 } from '@attnfit/shared/protocol';
 import { JobStore, clusterResourceError } from '../jobs/store.js';
 import { connectNats, type NatsAuthOptions } from '@attnfit/shared/runtime';
@@ -43,7 +43,7 @@ export class ClusterClient {
    * Upload the problem (skipped when the same content is already stored) and submit a job.
    * Resolves to the job id. Options are validated first (BAD_OPTION naming the field).
    */
-  async submit(problem: ProblemTensors, options: JobSolveOptions, name?: string): Promise<{ jobId: string; spec: JobSpec }> {
+  async submit(problem: Problem, options: JobSolveOptions, name?: string): Promise<{ jobId: string; spec: JobSpec }> {
     const blob = packProblem(problem);
     const ref = problemRef(blob, problem.n, problem.d);
     const spec = validateJobSpec(name === undefined ? { problem: ref, options } : { problem: ref, options, name });

@@ -51,7 +51,7 @@ export async function createNatsOracle(problem: Problem, o: NatsOracleHandleOpti
     const inner = new NatsOracle(nc, problem, ref, { ...rest, jobId: jobId ?? newJobId() });
     let closed = false;
     const oracle: Oracle = {
-      n: inner.n, d: inner.d, bNorm2: inner.bNorm2,
+      n: inner.n, d: inner.d, bNorm2: inner.bNorm2, keyMean: inner.keyMean,
       gram: () => inner.gram(),
       evaluate: (X: Float64Array, Y: Float64Array, want: Want, opts?: CallOptions): Promise<Partials> => inner.evaluate(X, Y, want, opts),
       info: (): OracleInfo => inner.info(),

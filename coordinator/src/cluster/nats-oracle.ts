@@ -17,7 +17,7 @@ import {
   type ProblemRef, type TaskMsg,
 } from '@attnfit/shared/protocol';
 import type { CallOptions, Oracle, OracleInfo } from '../oracle/types.js';
-import { reduceInOrder } from '../oracle/local.js';
+import { columnMean, reduceInOrder } from '../oracle/local.js';
 
 /** Tunables of the cluster oracle (defaults in {@link NATS_ORACLE_DEFAULTS}). */
 export interface NatsOracleOptions {
@@ -67,6 +67,7 @@ export class NatsOracle implements Oracle {
   private readonly o: Required<Omit<NatsOracleOptions, 'onRetry' | 'blockRows'>> & Pick<NatsOracleOptions, 'onRetry'>;
   private closed = false;
   private gramCache: { G1: Float64Array; G2: Float64Array } | undefined;
+  readonly keyMean: Float64Array;
   /** Counters for diagnostics and tests. */
   readonly stats = { tasks: 0, retries: 0, duplicates: 0, workers: new Set<string>() };
 
@@ -79,6 +80,7 @@ export class NatsOracle implements Oracle {
     this.n = problem.n;
     this.d = problem.d;
     this.bNorm2 = bNorm2(problem);
+    this.keyMean = columnMean(problem.A2, problem.n, problem.d);
     this.blockRows = opts.blockRows ?? defaultBlockRows(problem.n, problem.d);
     this.blocks = planBlocks(problem.n, this.blockRows);
     this.o = {
@@ -110,7 +112,7 @@ export class NatsOracle implements Oracle {
       if (m.kind === 'error') { p.reject(wireToError(m.error)); return; }
       if (m.r0 !== p.r0 || m.r1 !== p.r1) throw new AttnfitError(ErrorCodes.PROTOCOL, `reply for ${id} covers rows [${m.r0}, ${m.r1}) instead of [${p.r0}, ${p.r1})`);
       if (m.worker) this.stats.workers.add(m.worker);
-      p.resolve(wireToPartials(m.partials, this.d) as Partials);
+      p.resolve(wireToPartials(m.partials, this.d));
     } catch (err) {
       p.reject(err instanceof AttnfitError ? err : new AttnfitError(ErrorCodes.PROTOCOL, `bad reply for ${id}: ${(err as Error).message}`, { cause: err }));
     }

@@ -6,10 +6,10 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
-import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
+import { AttnfitError, ErrorCodes, type Problem } from '@attnfit/shared/core';
 import {
   DATA_BUCKET, JOBS_CONSUMER, JOBS_STREAM, JOBS_STREAM_SUBJECTS, sha256Hex, unpackProblem,
-  type ProblemRef, type ProblemTensors,
+  type ProblemRef,
 } from '@attnfit/shared/protocol';
 import { JobStore, clusterResourceError } from '../jobs/store.js';
 
@@ -56,7 +56,7 @@ export async function openDataStore(nc: NatsConnection): Promise<ObjectStore> {
 }
 
 /** Fetch a problem blob by reference and check its content hash. */
-export async function fetchProblem(os: ObjectStore, ref: ProblemRef): Promise<ProblemTensors> {
+export async function fetchProblem(os: ObjectStore, ref: ProblemRef): Promise<Problem> {
   const blob = await os.getBlob(ref.object);
   if (!blob) throw new AttnfitError(ErrorCodes.NOT_FOUND, `problem ${ref.object}: not in object store ${DATA_BUCKET}`);
   const got = sha256Hex(blob);

@@ -18,9 +18,6 @@ export const DYN_WIRE_VERSION = 1;
 export const DYN_SESSION_OPS = Object.freeze(['load', 'init', 'update', 'query', 'queryRow', 'stats', 'rebuild', 'apply', 'close'] as const);
 export type DynSessionOp = (typeof DYN_SESSION_OPS)[number];
 
-/** Session ids: 16 lower-case hex characters (a single subject token). */
-export const DYN_SESSION_RE = /^[0-9a-f]{16}$/;
-
 /** Subject of one session operation. */
 export function dynSessionSubject(session: string, op: DynSessionOp | '*'): string {
   return `${DYN_SUBJECT_PREFIX}.${session}.${op}`;

@@ -39,12 +39,14 @@ abstract class BaseOracle implements Oracle {
   readonly blockRows: number;
   protected readonly ranges: Array<[number, number]>;
   protected closed = false;
+  readonly keyMean: Float64Array;
   constructor(p: Problem, blockRows?: number) {
     if (!(p.n >= 1 && p.d >= 1)) throw new AttnfitError(ErrorCodes.EMPTY, `problem: n and d must be >= 1 (got n=${p.n}, d=${p.d})`);
     this.n = p.n; this.d = p.d;
     this.bNorm2 = bNorm2(p);
     this.blockRows = blockRows ?? defaultBlockRows(p.n, p.d);
     this.ranges = planBlocks(p.n, this.blockRows);
+    this.keyMean = columnMean(p.A2, p.n, p.d);
   }
   abstract gram(): Promise<{ G1: Float64Array; G2: Float64Array }>;
   abstract evaluate(X: Float64Array, Y: Float64Array, want: Want, opts?: CallOptions): Promise<Partials>;
@@ -113,4 +115,12 @@ export class InlineOracle extends BaseOracle {
   info(): OracleInfo {
     return { kind: 'inline', threads: 1, blockRows: this.blockRows, blocks: this.ranges.length, gemm: gemmBackendDetail() };
   }
+}
+
+/** Column means of a row-major n×d matrix (summed in row order: deterministic). */
+export function columnMean(A: Float64Array, n: number, d: number): Float64Array {
+  const m = new Float64Array(d);
+  for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) m[k]! += A[i * d + k]!;
+  for (let k = 0; k < d; k++) m[k]! /= n;
+  return m;
 }

@@ -28,6 +28,9 @@ export interface Oracle {
   readonly d: number;
   /** ‖B‖²_F (for relative loss). */
   readonly bNorm2: number;
+  /** Column means of A2 (the mean key row, d numbers): the search measures logit spread within
+   * rows (per-query constants do not change a softmax row). */
+  readonly keyMean: Float64Array;
   /** Gram matrices A1ᵀA1 and A2ᵀA2 (d×d), for the paper's regulariser. */
   gram(): Promise<{ G1: Float64Array; G2: Float64Array }>;
   /** Sum of row-block partials of L at (X, Y), in block order. Rejects (never throws). */

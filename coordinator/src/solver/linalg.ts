@@ -2,7 +2,6 @@
  * Small dense helpers for the solver (row-major float64): Cholesky with shift, triangular
  * solves, Frobenius norms. Sizes are d×d or d²×d² (d ≤ ~32), so plain loops suffice.
  */
-import { dgemmBase } from '@attnfit/shared/kernels';
 
 /**
  * Cholesky factor L (lower, row-major N×N) of A + shift·I. Returns null when not positive
@@ -82,13 +81,6 @@ export function transpose(A: Float64Array, R: number, C: number): Float64Array {
   const T = new Float64Array(R * C);
   for (let i = 0; i < R; i++) for (let j = 0; j < C; j++) T[j * R + i] = A[i * C + j]!;
   return T;
-}
-
-/** C = A·B for row-major square N×N matrices (new array). */
-export function matmul(A: Float64Array, B: Float64Array, N: number): Float64Array {
-  const C = new Float64Array(N * N);
-  dgemmBase(false, false, N, N, N, 1, A, 0, N, B, 0, N, 0, C, 0, N);
-  return C;
 }
 
 /** Mean of the diagonal of an N×N matrix (a scale for shifts). */

@@ -78,6 +78,11 @@ export class Reduced {
     return { value: 0.5 * this.gamma * v, grad: Gx };
   }
 
+  /** The same objective with its own evaluation counter (one per search candidate). */
+  fork(): Reduced {
+    return new Reduced(this.oracle, this.gamma, this.signal, this.G1, this.G2);
+  }
+
   /** Y*(X) from the normal equations (tiny relative ridge, raised if MᵀM is numerically singular). */
   async projectY(X: Float64Array): Promise<{ Y: Float64Array; cholG: Float64Array }> {
     const d = this.d;

@@ -5,13 +5,13 @@
  */
 import { join } from 'node:path';
 import { encodeNpy, writeFilesAtomic } from '@attnfit/shared/io';
-import { lossCurveSvg } from './plot.js';
-import type { IterationRecord, SolveOptions, SolveResult, StopReason } from './types.js';
+import { lossCurveSvg, searchCurveSvg } from './plot.js';
+import type { IterationRecord, SearchReport, SolveOptions, SolveResult, StopReason } from './types.js';
 
 /** One start in report.json (no matrices). */
 export interface StartReport {
   start: number;
-  init: 'x0' | 'random';
+  init: 'x0' | 'random' | 'search';
   seed?: number;
   loss: number | null;
   relLoss: number | null;
@@ -42,10 +42,12 @@ export interface SolveReport {
   d: number;
   oracle: string;
   blockRows: number;
-  options: { tol: number; gtol: number; maxIter: number; starts: number; seed: number; gamma: number; x0: boolean; y0: boolean };
+  options: { tol: number; gtol: number; maxIter: number; starts: number; seed: number; gamma: number; x0: boolean; y0: boolean; search: boolean };
   bestStart: number;
   history: IterationRecord[];
   starts: StartReport[];
+  /** Present when the fit-from-scratch search ran: every start tried, why it stopped. */
+  search?: SearchReport;
 }
 
 function fin(v: number): number | null { return Number.isFinite(v) ? v : null; }
@@ -60,7 +62,10 @@ export function buildReport(r: SolveResult, ctx: {
     loss: fin(r.loss), relLoss: fin(r.relLoss), objective: fin(r.objective), gradNorm: fin(r.gradNorm),
     iterations: r.iterations, converged: r.converged, stopReason: r.stopReason, message: r.message, interrupted: r.interrupted,
     method: r.method, seconds: ctx.seconds, threads: ctx.threads, gemm: ctx.gemm, n: ctx.n, d: ctx.d, oracle: ctx.oracle, blockRows: ctx.blockRows,
-    options: { tol: o.tol, gtol: o.gtol, maxIter: o.maxIter, starts: o.starts, seed: o.seed, gamma: o.gamma, x0: o.x0 !== undefined, y0: o.y0 !== undefined },
+    options: {
+      tol: o.tol, gtol: o.gtol, maxIter: o.maxIter, starts: o.starts, seed: o.seed, gamma: o.gamma, x0: o.x0 !== undefined, y0: o.y0 !== undefined,
+      search: r.search !== undefined,
+    },
     bestStart: r.bestStart,
     history: r.history,
     starts: r.starts.map((s) => {
@@ -71,6 +76,7 @@ export function buildReport(r: SolveResult, ctx: {
       if (s.seed !== undefined) e.seed = s.seed;
       return e;
     }),
+    ...(r.search ? { search: r.search } : {}),
   };
 }
 
@@ -80,7 +86,7 @@ export async function writeSolveOutputs(dir: string, X: Float64Array, Y: Float64
   await writeFilesAtomic([
     { path: join(dir, 'X.npy'), data: encodeNpy(X, [d, d]) },
     { path: join(dir, 'Y.npy'), data: encodeNpy(Y, [d, d]) },
-    { path: join(dir, 'loss.svg'), data: lossCurveSvg(report.history, title) },
+    { path: join(dir, 'loss.svg'), data: report.search ? searchCurveSvg(report.search.bestSoFar, `${title} — search`) : lossCurveSvg(report.history, title) },
     { path: join(dir, 'report.json'), data: `${JSON.stringify(report, null, 2)}\n` },
   ]);
 }

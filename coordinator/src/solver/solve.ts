@@ -7,6 +7,7 @@ import type { Oracle } from '../oracle/types.js';
 import { NEWTON_MAX_D, SOLVE_DEFAULTS, X0_SCALE } from './defaults.js';
 import { randn, rng } from './linalg.js';
 import { METHODS } from './methods.js';
+import { searchStarts } from './search.js';
 import type { Point } from './reduced.js';
 import { Reduced } from './reduced.js';
 import type {
@@ -35,6 +36,13 @@ export function validateSolveOptions(opts: Partial<SolveOptions>, d: number): So
   if (!Number.isSafeInteger(o.seed)) throw bad('seed', o.seed, 'must be an integer');
   if (o.concurrency !== undefined && (!Number.isSafeInteger(o.concurrency) || o.concurrency < 1)) throw bad('concurrency', o.concurrency, 'must be an integer >= 1');
   if (!(typeof o.gamma === 'number' && o.gamma >= 0 && Number.isFinite(o.gamma))) throw bad('gamma', o.gamma, 'must be a finite number >= 0');
+  if (typeof o.search === 'object') {
+    const s = o.search;
+    if (s.budgetSeconds !== undefined && !(typeof s.budgetSeconds === 'number' && s.budgetSeconds > 0 && Number.isFinite(s.budgetSeconds))) {
+      throw bad('budgetSeconds', s.budgetSeconds, 'must be a finite number > 0');
+    }
+    if (s.maxEvals !== undefined && (!Number.isSafeInteger(s.maxEvals) || s.maxEvals < 1)) throw bad('maxEvals', s.maxEvals, 'must be an integer >= 1');
+  }
   for (const k of ['x0', 'y0'] as const) {
     const a = o[k];
     if (a === undefined) continue;
@@ -135,6 +143,42 @@ async function runStart(red: Reduced, method: SolveMethod, o: SolveOptions, s: S
   return res;
 }
 
+/** The fit-from-scratch search as a SolveResult: the best start is reported as start 0 ('search'). */
+async function searchSolve(red: Reduced, method: SolveMethod, o: SolveOptions, hooks: SolveHooks, t0: number): Promise<SolveResult> {
+  const signal = hooks.signal;
+  const out = await searchStarts({
+      red, method, tol: o.tol, gtol: o.gtol, maxIter: o.maxIter, seed: o.seed, concurrency: o.concurrency ?? 1,
+      ...(signal ? { signal } : {}),
+      ...(hooks.onIteration ? {
+        onStep: async (e: { index: number; iteration: number; pt: Point }): Promise<void> => {
+          const rec = {
+            iteration: e.iteration, loss: e.pt.loss, relLoss: e.pt.relLoss, objective: e.pt.objective, gradNorm: e.pt.gradNorm,
+            seconds: (performance.now() - t0) / 1000,
+          };
+          await hooks.onIteration!({ ...rec, start: e.index, X: e.pt.X, Y: e.pt.Y, state: {} });
+        },
+      } : {}),
+    }, typeof o.search === 'object' ? o.search : {});
+  const pt = out.best;
+  const interrupted = out.report.stopReason === 'interrupted';
+  const stop: StopReason = interrupted ? 'interrupted'
+    : pt.relLoss <= o.tol ? 'tol'
+      : pt.gradNorm <= o.gtol * red.gradScale ? 'gradient'
+        : out.stalled ? 'stalled' : 'max-iter';
+  const { converged, message } = outcome(stop, pt.relLoss, o.tol);
+  const why = out.report.stopReason === 'converged' ? '' : `; search ended: ${out.report.stopReason}`;
+  const msg = `${message} (search: ${out.report.starts.length} starts, best from family ${out.report.starts[out.bestIndex]!.family}${why})`;
+  const seconds = (performance.now() - t0) / 1000;
+  const best: StartResult = {
+    start: 0, init: 'search', X: pt.X, Y: pt.Y, loss: pt.loss, relLoss: pt.relLoss, objective: pt.objective, gradNorm: pt.gradNorm,
+    iterations: out.iterations, converged, stopReason: stop, message: msg, seconds, history: out.history,
+  };
+  return {
+    ...best, method, interrupted, bestStart: 0, starts: [best], search: out.report,
+    message: interrupted ? `interrupted; best relative loss so far ${pt.relLoss.toPrecision(3)}` : msg,
+  };
+}
+
 function better(a: StartResult, b: StartResult | null): boolean {
   if (!b) return true;
   if (Number.isNaN(b.objective)) return !Number.isNaN(a.objective);
@@ -161,6 +205,7 @@ export async function solve(oracle: Oracle, opts: Partial<SolveOptions>, hooks: 
   const hk: SolveHooks = { ...hooks, signal };
   const red = await Reduced.create(oracle, o.gamma, signal);
   const resume = hooks.resume;
+  if (o.search && o.x0 === undefined && !resume) return searchSolve(red, method, o, hk, t0);
   const first = resume?.start ?? 0;
   const starts: StartResult[] = resume?.previous ? [...resume.previous] : [];
   const inputFor = (k: number): StartInput => {

@@ -26,6 +26,9 @@ export interface SolveOptions {
   gamma: number;
   /** Warm start X (d×d row-major), used for start 0. */
   x0?: Float64Array;
+  /** Fit from scratch: when set and no x0 is given, a global search over starting points
+   * ({@link SearchOptions}) replaces the random starts (`starts` is then ignored). */
+  search?: Partial<SearchOptions> | boolean;
   /** Warm start Y (d×d). Y is recomputed exactly from X (variable projection), so y0 only
    * defines the reported point when maxIter = 0. */
   y0?: Float64Array;
@@ -83,8 +86,8 @@ export interface FitOutcome {
 /** A finished start (resume input and report entry). */
 export interface StartResult extends FitOutcome {
   start: number;
-  /** 'x0' (the warm start) or 'random' (seed). */
-  init: 'x0' | 'random';
+  /** 'x0' (the warm start), 'random' (seed), or 'search' (the best start of the search). */
+  init: 'x0' | 'random' | 'search';
   seed?: number;
 }
 
@@ -113,4 +116,70 @@ export interface SolveResult extends FitOutcome {
   /** Index of the best start. */
   bestStart: number;
   starts: StartResult[];
+  /** Present when the fit-from-scratch search ran. */
+  search?: SearchReport;
+}
+
+/** Start families of the search: structured ("attend to similar tokens"), random, and hops. */
+export type SearchFamily = 'identity' | 'whitened' | 'random' | 'hop';
+
+/** Options of the fit-from-scratch search. Defaults: SEARCH_DEFAULTS. */
+export interface SearchOptions {
+  /** Ladder of target logit spreads (RMS of A1 X0 A2ᵀ within rows) of the structured and random starts. */
+  spreads: number[];
+  /** Random starts per spread. */
+  randomPerSpread: number;
+  /** L-BFGS iterations given to the survivors in each halving round. */
+  rounds: number[];
+  /** Keep 1/eta of the population after each round. */
+  eta: number;
+  /** Candidates polished with the solve method at the end. */
+  finalists: number;
+  /** Iterations of the solve method per finalist (capped by maxIter): a start in the right basin
+   * converges quadratically well within it; one that does not is in a wrong basin or a flat valley. */
+  polishIter: number;
+  /** Basin-hopping rounds after the first population (each from the best point so far). */
+  hops: number;
+  /** L-BFGS iterations of a hop's starts before polishing (halving rounds, like `rounds`). */
+  hopRounds: number[];
+  /** Perturbation radii of a hop, as logit spread relative to the best point's (one hop start per radius). */
+  hopRadii: number[];
+  /** Wall-clock cap in seconds (the only timing-dependent stop; reported as 'budget'). */
+  budgetSeconds?: number;
+  /** Cap on oracle evaluations, checked between rounds (deterministic). */
+  maxEvals?: number;
+}
+
+/** One start of the search in the report. */
+export interface SearchStart {
+  index: number;
+  family: SearchFamily;
+  /** Target logit spread of the start (RMS within rows). */
+  spread: number;
+  seed?: number;
+  /** The start a hop perturbed. */
+  parent?: number;
+  /** 'pruned@R' = dropped after halving round R; 'finalist' = polished; 'converged'; 'stopped' = the search ended first. */
+  status: 'running' | 'finalist' | 'converged' | 'stopped' | `pruned@${number}`;
+  iterations: number;
+  relLoss: number | null;
+  /** Oracle evaluations this start used. */
+  evals: number;
+  /** Seconds this start computed (starts run side by side, so these overlap). */
+  seconds: number;
+}
+
+/** The search section of a result and of report.json. */
+export interface SearchReport {
+  /** converged (a start reached tol), schedule (every round and hop ran), max-evals, budget, interrupted. */
+  stopReason: 'converged' | 'schedule' | 'max-evals' | 'budget' | 'interrupted';
+  seconds: number;
+  evaluations: number;
+  /** Index of the start returned. */
+  best: number;
+  options: SearchOptions;
+  families: Array<{ family: SearchFamily; tried: number; bestRelLoss: number | null }>;
+  starts: SearchStart[];
+  /** The population's best relative loss each time it improved (for the plot). */
+  bestSoFar: Array<{ seconds: number; evals: number; relLoss: number; start: number }>;
 }

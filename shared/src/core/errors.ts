@@ -64,11 +64,37 @@ export function inputError(code: ErrorCode, field: string, value: unknown, what:
   return new AttnfitError(code, `${field}: ${what} (got ${formatValue(value)})`, { details: { field, value: formatValue(value) } });
 }
 
+/** Longest string {@link formatValue} shows whole; longer ones are cut (messages never echo a huge input). */
+const FORMAT_MAX_CHARS = 80;
+/** Array items {@link formatValue} shows; the rest are counted. */
+const FORMAT_MAX_ITEMS = 8;
+
+/**
+ * How a value appears in an error message: JSON-like and short. Strings over 80 characters and
+ * arrays over 8 items are cut and their length stated, so a hostile input (a 100 MB line, a
+ * million-element array) is never echoed whole; the result is at most 160 characters.
+ * @example formatValue('x'.repeat(1000)) // '"xxxx…x"… (1000 characters)'
+ */
 export function formatValue(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
-  if (Array.isArray(v)) return `[${v.map(formatValue).join(', ')}]`;
-  try { return JSON.stringify(v); } catch { return String(v); }
+  const s = formatInner(v, 0);
+  return s.length <= FORMAT_MAX_CHARS * 2 ? s : `${s.slice(0, FORMAT_MAX_CHARS * 2 - 20)}… (cut)`;
+}
+
+function formatInner(v: unknown, depth: number): string {
+  if (typeof v === 'string') {
+    return v.length <= FORMAT_MAX_CHARS ? JSON.stringify(v) : `${JSON.stringify(v.slice(0, FORMAT_MAX_CHARS - 20))}… (${v.length} characters)`;
+  }
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined || typeof v === 'bigint') return String(v);
+  if (Array.isArray(v)) {
+    if (depth >= 2) return `array(${v.length})`;
+    const shown = v.slice(0, FORMAT_MAX_ITEMS).map((x) => formatInner(x, depth + 1));
+    return v.length <= FORMAT_MAX_ITEMS ? `[${shown.join(', ')}]` : `[${shown.join(', ')}, … (${v.length} items)]`;
+  }
+  if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as unknown as { length?: number }).length ?? v.byteLength})`;
+  let s: string | undefined;
+  try { s = JSON.stringify(v); } catch { s = undefined; }
+  s ??= String(v);
+  return s.length <= FORMAT_MAX_CHARS * 2 ? s : `${s.slice(0, FORMAT_MAX_CHARS * 2 - 20)}… (${s.length} characters)`;
 }
 
 /** Wire form of an error: plain data that survives structured clone and msgpack. */

@@ -6,8 +6,8 @@ export const DYNAMIC_DEFAULTS = Object.freeze({
   tau: 0.5,
   /**
    * Largest allowed error estimate (relative to the output scale max|V|) of a stored row or of a
-   * corrected query before the exact O(nd) fallback runs. DESIGN §2 says "~1e-11"; we use the
-   * tighter 1e-12 so that observed errors stay ≤ 1e-12 with margin.
+   * corrected query before the exact O(nd) fallback runs (docs/design.md §2.5). 1e-12 rather than
+   * a looser ~1e-11 keeps observed errors ≤ 1e-12 with margin.
    */
   errTol: 1e-12,
   /**

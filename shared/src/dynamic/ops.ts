@@ -70,3 +70,98 @@ export function applyDynamicOp(da: DynamicAttention, op: DynamicOp): number | Fl
     case 'queryRow': return da.queryRow(op.i);
   }
 }
+
+/** Options of {@link OpsParser}. */
+export interface OpsParserOptions {
+  /** How messages name the file, e.g. "ops.jsonl" → "ops.jsonl line 7: …". */
+  label?: string;
+  /** Longest line accepted in bytes (default {@link maxOpsLineBytes}(d)). */
+  maxLineBytes?: number;
+}
+
+/**
+ * Longest ops line accepted for dimension d: a token edit's d numbers at up to 32 bytes each,
+ * plus 4 KiB for the rest (and generous spacing). A longer line is refused without being
+ * decoded, so a hostile 100 MB line costs neither its size in memory nor an echo in the message.
+ */
+export function maxOpsLineBytes(d: number): number {
+  return 4096 + 64 * d;
+}
+
+/**
+ * Incremental parser of an ops file (JSON lines, blank lines ignored, `\n` or `\r\n`): feed the
+ * bytes in chunks of any size with {@link OpsParser.push}, then {@link OpsParser.end} returns every
+ * validated op. Memory is bounded by one line (≤ `maxLineBytes`) plus the ops parsed. The result
+ * does not depend on how the bytes were split into chunks (UTF-8 sequences may straddle them).
+ * Throws AttnfitError(BAD_OP) naming the line: "ops.jsonl line 7: …".
+ * @example const p = new OpsParser(n, d, { label: 'ops.jsonl' }); p.push(bytes); const ops = p.end();
+ */
+export class OpsParser {
+  private readonly label: string;
+  private readonly maxLine: number;
+  private readonly ops: DynamicOp[] = [];
+  private readonly decoder = new TextDecoder('utf-8');
+  /** Pieces of the current (unfinished) line and their total length. */
+  private pieces: Uint8Array[] = [];
+  private pieceBytes = 0;
+  private line = 0;
+
+  constructor(private readonly n: number, private readonly d: number, opts: OpsParserOptions = {}) {
+    this.label = opts.label ?? 'ops';
+    this.maxLine = opts.maxLineBytes ?? maxOpsLineBytes(d);
+  }
+
+  /** Feed the next bytes of the file. */
+  push(chunk: Uint8Array): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, start);
+      const end = nl < 0 ? chunk.length : nl;
+      if (this.pieceBytes + (end - start) > this.maxLine) this.tooLong();
+      if (nl < 0) {
+        if (end > start) { this.pieces.push(chunk.slice(start, end)); this.pieceBytes += end - start; }
+        return;
+      }
+      this.finishLine(chunk.subarray(start, end));
+      start = nl + 1;
+    }
+  }
+
+  /** End of input: parse the last line (if it has no newline) and return every op. */
+  end(): DynamicOp[] {
+    if (this.pieceBytes > 0) this.finishLine(new Uint8Array(0));
+    return this.ops;
+  }
+
+  private tooLong(): never {
+    throw new AttnfitError(ErrorCodes.BAD_OP,
+      `${this.label} line ${this.line + 1}: longer than ${this.maxLine} bytes (an op line for d = ${this.d} needs far less)`,
+      { details: { file: this.label, line: this.line + 1 } });
+  }
+
+  private finishLine(tail: Uint8Array): void {
+    this.line++;
+    let bytes = tail;
+    if (this.pieces.length) {
+      bytes = new Uint8Array(this.pieceBytes + tail.length);
+      let off = 0;
+      for (const p of this.pieces) { bytes.set(p, off); off += p.length; }
+      bytes.set(tail, off);
+      this.pieces = [];
+      this.pieceBytes = 0;
+    }
+    const text = this.decoder.decode(bytes).trim();
+    if (text === '') return;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw new AttnfitError(ErrorCodes.BAD_OP, `${this.label} line ${this.line}: invalid JSON (${(err as Error).message})`, { details: { file: this.label, line: this.line } });
+    }
+    try {
+      this.ops.push(parseDynamicOp(value, this.n, this.d));
+    } catch (err) {
+      throw new AttnfitError(ErrorCodes.BAD_OP, `${this.label} line ${this.line}: ${(err as Error).message}`, { cause: err, details: { file: this.label, line: this.line } });
+    }
+  }
+}

@@ -5,7 +5,9 @@
  * `DynamicAttention.attachShared` the state), so this module needs no node:* import.
  */
 import { AttnfitError, ErrorCodes, formatValue } from '../core/index.js';
-import { planRebuildShards, type DynamicAttention, type DynamicSharedState, type RebuildPlan } from './structure.js';
+import type { DynamicAttention } from './structure.js';
+import { planRebuildShards } from './rebuild.js';
+import type { DynamicSharedState, RebuildPlan } from './types.js';
 
 /**
  * Runs rows [r0, r1) of `plan` on the shared `state` somewhere else (another thread) and

@@ -3,33 +3,57 @@
  * AttnfitErrors naming the file, and atomic writes (temp file in the same directory, fsync,
  * rename), so a failure never leaves a half-written output behind.
  */
-import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { AttnfitError, ErrorCodes } from '../core/index.js';
-import { checkNpyDataSize, encodeNpy, npyFromData, npyIsNativeF64C, parseNpyHeader } from './npy.js';
+import { NPY_MAX_HEADER_BYTES, checkNpyDataSize, encodeNpy, npyFromData, npyIsNativeF64C, parseNpyHeader } from './npy.js';
 import { encodeSafetensors, parseSafetensorsHeader, safetensorsItemBytes, type SafetensorsInput } from './safetensors.js';
 import { allocF64, decodeFloats, shapeSize, type NdArray, type ReadOptions } from './ndarray.js';
+import { checkTargets, fsReadError, openInputFile } from './paths.js';
 
 /**
  * Read a whole file. `label` is how messages name it (default: the path), e.g. "--x X.npy".
- * @throws AttnfitError FILE_NOT_FOUND (missing), BAD_FILE (a directory, unreadable)
+ * Only regular files are read (a FIFO, a device, a symlink loop are refused up front).
+ * @throws AttnfitError FILE_NOT_FOUND (missing), BAD_FILE (a directory, FIFO, device, unreadable)
  */
 export async function readBytes(path: string, label: string = path): Promise<Uint8Array> {
+  const { fh, size } = await openInputFile(path, label);
   try {
-    const buf = await readFile(path);
-    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    const out = new Uint8Array(size);
+    await readFully(fh, out, 0);
+    return out;
   } catch (e) {
     throw fsReadError(e, label);
+  } finally {
+    await fh.close();
   }
 }
 
-function fsReadError(e: unknown, label: string): AttnfitError {
-  const code = (e as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOENT' || code === 'ENOTDIR') return new AttnfitError(ErrorCodes.FILE_NOT_FOUND, `${label}: file not found`, { cause: e, details: { file: label } });
-  if (code === 'EISDIR') return new AttnfitError(ErrorCodes.BAD_FILE, `${label}: is a directory, expected a file`, { cause: e, details: { file: label } });
-  if (code === 'EACCES' || code === 'EPERM') return new AttnfitError(ErrorCodes.BAD_FILE, `${label}: cannot read (permission denied)`, { cause: e, details: { file: label } });
-  return new AttnfitError(ErrorCodes.INTERNAL, `${label}: read failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+/**
+ * Read a regular file in chunks of at most `chunkBytes` (default 1 MiB), calling `onChunk` for
+ * each: memory stays bounded whatever the file size. Reads the size the file had when opened.
+ * An error thrown by `onChunk` stops the read and is rethrown.
+ * @throws AttnfitError FILE_NOT_FOUND, BAD_FILE
+ * @example await readChunks('ops.jsonl', '--ops ops.jsonl', (c) => parser.push(c));
+ */
+export async function readChunks(path: string, label: string, onChunk: (chunk: Uint8Array) => void, chunkBytes = 1 << 20): Promise<void> {
+  const { fh, size } = await openInputFile(path, label);
+  try {
+    const buf = new Uint8Array(Math.max(1, Math.min(chunkBytes, size)));
+    let pos = 0;
+    while (pos < size) {
+      let got: number;
+      try {
+        ({ bytesRead: got } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos));
+      } catch (e) { throw fsReadError(e, label); }
+      if (got === 0) break; // truncated while reading: what was there is all there is
+      onChunk(buf.subarray(0, got));
+      pos += got;
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Read exactly `dst.length` bytes at `position` (in ≤ 1 GiB calls: one read is capped at 2 GiB). */
@@ -51,17 +75,16 @@ async function readFully(fh: FileHandle, dst: Uint8Array, position: number): Pro
  */
 export async function readNpy(path: string, opts: ReadOptions & { label?: string } = {}): Promise<NdArray> {
   const label = opts.label ?? path;
-  let fh: FileHandle;
-  try { fh = await open(path, 'r'); } catch (e) { throw fsReadError(e, label); }
+  const { fh, size } = await openInputFile(path, label);
   try {
-    const size = await fileSize(fh, label);
     // Magic + version + header length, then the header itself; parseNpyHeader validates both.
     const pre = new Uint8Array(Math.min(size, 12));
     await readFully(fh, pre, 0);
     let headLen = pre.length;
     if (pre.length >= 12 && pre[0] === 0x93 && pre[1] === 0x4e && pre[6]! >= 1 && pre[6]! <= 3) {
       const dv = new DataView(pre.buffer);
-      headLen = Math.min(size, pre[6] === 1 ? 10 + dv.getUint16(8, true) : 12 + dv.getUint32(8, true));
+      // Never read more than the header limit: parseNpyHeader refuses a longer claim.
+      headLen = Math.min(size, pre[6] === 1 ? 10 + dv.getUint16(8, true) : 12 + Math.min(dv.getUint32(8, true), NPY_MAX_HEADER_BYTES));
     }
     const head = new Uint8Array(Math.max(headLen, pre.length));
     head.set(pre);
@@ -94,10 +117,8 @@ export async function readNpy(path: string, opts: ReadOptions & { label?: string
  */
 export async function readSafetensors(path: string, opts: ReadOptions & { label?: string; only?: readonly string[] } = {}): Promise<Map<string, NdArray>> {
   const label = opts.label ?? path;
-  let fh: FileHandle;
-  try { fh = await open(path, 'r'); } catch (e) { throw fsReadError(e, label); }
+  const { fh, size } = await openInputFile(path, label);
   try {
-    const size = await fileSize(fh, label);
     const pre = new Uint8Array(Math.min(size, 8));
     await readFully(fh, pre, 0);
     let headLen = pre.length;
@@ -135,14 +156,6 @@ export async function readSafetensors(path: string, opts: ReadOptions & { label?
   }
 }
 
-async function fileSize(fh: FileHandle, label: string): Promise<number> {
-  try {
-    const st = await fh.stat();
-    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    return st.size;
-  } catch (e) { throw fsReadError(e, label); }
-}
-
 function fsWriteError(e: unknown, path: string): AttnfitError {
   if (e instanceof AttnfitError) return e;
   const code = (e as NodeJS.ErrnoException)?.code;
@@ -170,6 +183,9 @@ export interface FileToWrite {
  * @example await writeFilesAtomic([{ path: 'out/X.npy', data: encodeNpy(X, [d, d]) }]);
  */
 export async function writeFilesAtomic(files: readonly FileToWrite[]): Promise<void> {
+  // Every target must be replaceable before anything is written: a directory in the way of the
+  // last file must not leave the first ones replaced.
+  await checkTargets(files.map((f) => f.path));
   const temps: string[] = [];
   try {
     for (const f of files) {
@@ -220,52 +236,4 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
 /** Write tensors as a .safetensors file, atomically (see encodeSafetensors). */
 export async function writeSafetensors(path: string, tensors: Record<string, SafetensorsInput>, metadata?: Record<string, string>): Promise<void> {
   await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
-}
-
-/**
- * Check, without creating anything, that `dir` can be used as an output directory: it is a
- * directory or does not exist yet, and no path component above it is a file.
- * @param label how the message names it, e.g. "--out"
- * @throws AttnfitError BAD_OPTION
- */
-export async function checkOutputDir(dir: string, label: string): Promise<void> {
-  const st = await statOrNull(dir);
-  if (st && !st.isDirectory()) throw new AttnfitError(ErrorCodes.BAD_OPTION, `${label} ${dir}: exists and is not a directory`, { details: { field: label, value: dir } });
-  if (!st) await checkAncestors(dir, label);
-}
-
-/**
- * Check, without creating anything, that `path` can be written as an output file: it is not a
- * directory, and its nearest existing ancestor is a directory.
- * @throws AttnfitError BAD_OPTION
- */
-export async function checkOutputFile(path: string, label: string): Promise<void> {
-  const st = await statOrNull(path);
-  if (st?.isDirectory()) throw new AttnfitError(ErrorCodes.BAD_OPTION, `${label} ${path}: is a directory, expected a file path`, { details: { field: label, value: path } });
-  if (!st) await checkAncestors(path, label);
-}
-
-async function checkAncestors(path: string, label: string): Promise<void> {
-  let p = dirname(path);
-  for (;;) {
-    const st = await statOrNull(p);
-    if (st) {
-      if (!st.isDirectory()) throw new AttnfitError(ErrorCodes.BAD_OPTION, `${label} ${path}: ${p} is a file, not a directory`, { details: { field: label, value: path } });
-      return;
-    }
-    const up = dirname(p);
-    if (up === p) return;
-    p = up;
-  }
-}
-
-async function statOrNull(p: string): Promise<import('node:fs').Stats | null> {
-  try {
-    return await stat(p);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException)?.code;
-    if (code === 'ENOENT') return null;
-    if (code === 'ENOTDIR') return null; // an ancestor is a file: checkAncestors reports it
-    throw e;
-  }
 }

@@ -36,7 +36,7 @@ export function shapeSize(shape: readonly number[]): number {
 
 /** `[4, 3]` — how shapes appear in messages. */
 export function formatShape(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
+  return shape.length <= 8 ? `[${shape.join(', ')}]` : `[${shape.slice(0, 8).join(', ')}, … (${shape.length} dimensions)]`;
 }
 
 /**

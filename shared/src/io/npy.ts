@@ -13,6 +13,13 @@ import { AttnfitError, ErrorCodes } from '../core/index.js';
 import { decodeFloats, fortranToC, formatShape, shapeSize, type NdArray, type ReadOptions } from './ndarray.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
+/**
+ * Largest header accepted. numpy itself refuses headers over 10 000 bytes by default
+ * (`max_header_size`); a float array's header is ~120 bytes. Bounds the parse of a hostile header.
+ */
+export const NPY_MAX_HEADER_BYTES = 1 << 20;
+/** Most dimensions accepted (numpy's own limit is 64). */
+export const NPY_MAX_DIMS = 64;
 
 /** dtypes we read: descr → [bytes per item, little-endian]. */
 const FLOAT_DTYPES: Readonly<Record<string, readonly [4 | 8, boolean]>> = Object.freeze({
@@ -31,8 +38,18 @@ class PyTuple { constructor(readonly items: PyValue[]) {} }
 class HeaderParser {
   private i = 0;
   constructor(private readonly s: string) {}
-  fail(what: string): never { throw new Error(`${what} at character ${this.i} of ${JSON.stringify(this.s.trim())}`); }
-  ws(): void { while (this.i < this.s.length && /\s/.test(this.s[this.i]!)) this.i++; }
+  fail(what: string): never {
+    // Quote the header around the failure, never all of it (a hostile header can be 1 MiB).
+    const from = Math.max(0, this.i - 40);
+    const near = this.s.slice(from, this.i + 40).trim();
+    throw new Error(`${what} at character ${this.i} of the header${near ? ` (near ${JSON.stringify(near)})` : ''}`);
+  }
+  ws(): void {
+    for (;;) {
+      const c = this.s.charCodeAt(this.i);
+      if (c === 0x20 || (c >= 0x09 && c <= 0x0d)) this.i++; else return;
+    }
+  }
   peek(): string { this.ws(); return this.s[this.i] ?? ''; }
   eat(ch: string): void { if (this.peek() !== ch) this.fail(`expected '${ch}'`); this.i++; }
   parseTop(): PyValue {
@@ -118,6 +135,7 @@ export function parseNpyHeader(bytes: Uint8Array, name: string): NpyHeader {
   if (bytes.length < 8 + lenBytes) throw badFile(name, 'truncated .npy header');
   const hlen = major === 1 ? dv.getUint16(8, true) : dv.getUint32(8, true);
   const start = 8 + lenBytes;
+  if (hlen > NPY_MAX_HEADER_BYTES) throw badFile(name, `.npy header length ${hlen} is larger than ${NPY_MAX_HEADER_BYTES} bytes (a float array's header is ~120 bytes)`);
   if (start + hlen > bytes.length) throw badFile(name, `truncated .npy header: header length ${hlen} but only ${bytes.length - start} bytes follow`);
   const headerBytes = bytes.subarray(start, start + hlen);
   const text = major === 3 ? new TextDecoder('utf-8', { fatal: false }).decode(headerBytes) : latin1(headerBytes);
@@ -137,11 +155,12 @@ export function parseNpyHeader(bytes: Uint8Array, name: string): NpyHeader {
     throw badFile(name, 'malformed .npy header: shape is not a tuple of non-negative integers');
   }
   const shape = (shp.items as number[]).slice();
+  if (shape.length > NPY_MAX_DIMS) throw badFile(name, `shape has ${shape.length} dimensions (at most ${NPY_MAX_DIMS} are supported)`);
   if (!Number.isSafeInteger(shapeSize(shape))) throw badFile(name, `shape ${formatShape(shape)} is too large`);
   if (typeof descr !== 'string') {
     throw new AttnfitError(ErrorCodes.BAD_DTYPE, `${name}: structured dtype is not supported: save a plain float64 or float32 array`, { details: { file: name } });
   }
-  if (!(descr in FLOAT_DTYPES)) {
+  if (!Object.hasOwn(FLOAT_DTYPES, descr)) {
     throw new AttnfitError(ErrorCodes.BAD_DTYPE,
       `${name}: dtype '${descr}' (${describeDescr(descr)}) is not supported: use float64 or float32 (e.g. arr.astype(np.float64))`,
       { details: { file: name, dtype: descr } });

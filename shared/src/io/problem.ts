@@ -7,8 +7,9 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AttnfitError, ErrorCodes } from '../core/index.js';
+import { AttnfitError, ErrorCodes, type Problem } from '../core/index.js';
 import { readNpy, readSafetensors } from './files.js';
+import { fsReadError } from './paths.js';
 import { formatShape, type NdArray } from './ndarray.js';
 
 /** The four problem tensors, in load order. */
@@ -23,14 +24,8 @@ export interface ProblemSource {
   dtypes: Record<string, string>;
 }
 
-/** A loaded problem: A1, A2, A3, B are n×d row-major float64 (structurally a math `Problem`). */
-export interface LoadedProblem {
-  readonly n: number;
-  readonly d: number;
-  readonly A1: Float64Array;
-  readonly A2: Float64Array;
-  readonly A3: Float64Array;
-  readonly B: Float64Array;
+/** A loaded problem: the core `Problem` (A1, A2, A3, B n×d row-major float64) and its source. */
+export interface LoadedProblem extends Problem {
   readonly source: ProblemSource;
 }
 
@@ -47,7 +42,7 @@ async function kindOf(path: string): Promise<'dir' | 'file' | null> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException)?.code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw e;
+    throw fsReadError(e, path); // a symlink loop, a name too long, no permission: BAD_FILE
   }
 }
 
@@ -59,16 +54,32 @@ async function kindOf(path: string): Promise<'dir' | 'file' | null> {
  * @example const p = await loadProblem('runs/p1'); console.log(p.n, p.d);
  */
 export async function loadProblem(path: string, opts: LoadProblemOptions = {}): Promise<LoadedProblem> {
+  const { arrays, labels, format } = await readProblemTensors(path, !!opts.shared);
+  const { n, d } = checkProblemShapes(arrays, labels);
+  for (const t of PROBLEM_TENSORS) checkFinite(arrays.get(t)!, labels.get(t)!);
+  const dtypes: Record<string, string> = {};
+  for (const t of PROBLEM_TENSORS) dtypes[t] = arrays.get(t)!.dtype;
+  return {
+    n, d,
+    A1: arrays.get('A1')!.data, A2: arrays.get('A2')!.data, A3: arrays.get('A3')!.data, B: arrays.get('B')!.data,
+    source: { format, path, dtypes },
+  };
+}
+
+/** The four tensors as read, each with the label messages name it by (file, or file[tensor]). */
+interface ReadTensors {
+  arrays: Map<string, NdArray>;
+  labels: Map<string, string>;
+  format: ProblemSource['format'];
+}
+
+/** Find the problem's files (directory of .npy, directory with problem.safetensors, or a .safetensors file) and read A1, A2, A3, B. */
+async function readProblemTensors(path: string, shared: boolean): Promise<ReadTensors> {
   const kind = await kindOf(path);
   if (kind === null) {
     throw new AttnfitError(ErrorCodes.FILE_NOT_FOUND,
       `${path}: problem not found (expected a directory with A1.npy, A2.npy, A3.npy, B.npy or a .safetensors file)`, { details: { file: path } });
   }
-  const shared = !!opts.shared;
-  const arrays = new Map<string, NdArray>();
-  const labels = new Map<string, string>();
-  let format: ProblemSource['format'];
-  let stPath: string | null = null;
   if (kind === 'dir') {
     const hasA1 = (await kindOf(join(path, 'A1.npy'))) !== null;
     const st = join(path, 'problem.safetensors');
@@ -77,41 +88,53 @@ export async function loadProblem(path: string, opts: LoadProblemOptions = {}): 
       throw new AttnfitError(ErrorCodes.BAD_FILE,
         `${path}: holds both A1.npy and problem.safetensors, so the problem is ambiguous: pass ${st} to use the safetensors file, or move one of them away`, { details: { file: path } });
     }
-    if (hasSt) stPath = st;
-    else {
-      format = 'npy';
-      for (const t of PROBLEM_TENSORS) {
-        const file = join(path, `${t}.npy`);
-        if ((await kindOf(file)) === null) {
-          throw new AttnfitError(ErrorCodes.FILE_NOT_FOUND,
-            `${file}: file not found (a problem directory needs A1.npy, A2.npy, A3.npy, B.npy)`, { details: { file } });
-        }
-      }
-      for (const t of PROBLEM_TENSORS) {
-        const file = join(path, `${t}.npy`);
-        labels.set(t, file);
-        arrays.set(t, await readNpy(file, { shared, label: file }));
-      }
-    }
-  } else if (!/\.safetensors$/i.test(path)) {
+    return hasSt ? readSafetensorsProblem(st, shared) : readNpyProblem(path, shared);
+  }
+  if (!/\.safetensors$/i.test(path)) {
     throw new AttnfitError(ErrorCodes.BAD_FILE,
       `${path}: a problem is a directory with A1.npy, A2.npy, A3.npy, B.npy or a .safetensors file`, { details: { file: path } });
-  } else stPath = path;
+  }
+  return readSafetensorsProblem(path, shared);
+}
 
-  if (stPath !== null) {
-    format = 'safetensors';
-    const tensors = await readSafetensors(stPath, { shared, only: PROBLEM_TENSORS });
-    for (const t of PROBLEM_TENSORS) {
-      const a = tensors.get(t);
-      if (!a) {
-        throw new AttnfitError(ErrorCodes.BAD_FILE,
-          `${stPath}: no tensor '${t}' (it has ${[...tensors.keys()].sort().join(', ') || 'none of A1, A2, A3, B'}; a problem needs A1, A2, A3, B)`, { details: { file: stPath, tensor: t } });
-      }
-      labels.set(t, `${stPath}[${t}]`);
-      arrays.set(t, a);
+/** A1.npy … B.npy of a directory (all four must exist before any is read). */
+async function readNpyProblem(dir: string, shared: boolean): Promise<ReadTensors> {
+  const arrays = new Map<string, NdArray>();
+  const labels = new Map<string, string>();
+  for (const t of PROBLEM_TENSORS) {
+    const file = join(dir, `${t}.npy`);
+    if ((await kindOf(file)) === null) {
+      throw new AttnfitError(ErrorCodes.FILE_NOT_FOUND,
+        `${file}: file not found (a problem directory needs A1.npy, A2.npy, A3.npy, B.npy)`, { details: { file } });
     }
   }
+  for (const t of PROBLEM_TENSORS) {
+    const file = join(dir, `${t}.npy`);
+    labels.set(t, file);
+    arrays.set(t, await readNpy(file, { shared, label: file }));
+  }
+  return { arrays, labels, format: 'npy' };
+}
 
+/** Tensors A1, A2, A3, B of one .safetensors file. */
+async function readSafetensorsProblem(stPath: string, shared: boolean): Promise<ReadTensors> {
+  const arrays = new Map<string, NdArray>();
+  const labels = new Map<string, string>();
+  const tensors = await readSafetensors(stPath, { shared, only: PROBLEM_TENSORS });
+  for (const t of PROBLEM_TENSORS) {
+    const a = tensors.get(t);
+    if (!a) {
+      throw new AttnfitError(ErrorCodes.BAD_FILE,
+        `${stPath}: no tensor '${t}' (it has ${[...tensors.keys()].sort().join(', ') || 'none of A1, A2, A3, B'}; a problem needs A1, A2, A3, B)`, { details: { file: stPath, tensor: t } });
+    }
+    labels.set(t, `${stPath}[${t}]`);
+    arrays.set(t, a);
+  }
+  return { arrays, labels, format: 'safetensors' };
+}
+
+/** All four 2-d, the same n×d, n, d ≥ 1: SHAPE_MISMATCH / EMPTY naming the file otherwise. */
+function checkProblemShapes(arrays: Map<string, NdArray>, labels: Map<string, string>): { n: number; d: number } {
   const a1 = arrays.get('A1')!;
   const l1 = labels.get('A1')!;
   for (const t of PROBLEM_TENSORS) {
@@ -132,14 +155,7 @@ export async function loadProblem(path: string, opts: LoadProblemOptions = {}): 
   if (n === 0 || d === 0) {
     throw new AttnfitError(ErrorCodes.EMPTY, `${l1}: shape ${formatShape(a1.shape)} is empty: the problem needs n >= 1 rows and d >= 1 columns`, { details: { file: l1, shape: a1.shape } });
   }
-  for (const t of PROBLEM_TENSORS) checkFinite(arrays.get(t)!, labels.get(t)!);
-  const dtypes: Record<string, string> = {};
-  for (const t of PROBLEM_TENSORS) dtypes[t] = arrays.get(t)!.dtype;
-  return {
-    n, d,
-    A1: a1.data, A2: arrays.get('A2')!.data, A3: arrays.get('A3')!.data, B: arrays.get('B')!.data,
-    source: { format: format!, path, dtypes },
-  };
+  return { n, d };
 }
 
 /**

@@ -6,13 +6,20 @@
  *
  * Reads F64 and F32 (other dtypes → BAD_DTYPE); writes F64 or F32. Pure over bytes.
  */
-import { AttnfitError, ErrorCodes } from '../core/index.js';
+import { AttnfitError, ErrorCodes, formatValue } from '../core/index.js';
 import { decodeFloats, formatShape, shapeSize, type NdArray, type ReadOptions } from './ndarray.js';
 
 /** Safetensors dtypes we read → bytes per element. */
 const ITEM_BYTES: Readonly<Record<string, 4 | 8>> = Object.freeze({ F64: 8, F32: 4 });
 /** Header larger than this is refused (the reference implementation uses 100 MB). */
 const MAX_HEADER_BYTES = 100_000_000;
+/** Most dimensions a tensor may have (as for .npy). */
+const MAX_DIMS = 64;
+
+/** How messages name a tensor: a hostile header's very long names are cut. */
+function tensorLabel(key: string): string {
+  return key.length <= 80 ? `tensor '${key}'` : `tensor '${key.slice(0, 60)}…' (a ${key.length}-character name)`;
+}
 
 function badFile(name: string, what: string, cause?: unknown): AttnfitError {
   return new AttnfitError(ErrorCodes.BAD_FILE, `${name}: ${what}`, { details: { file: name }, ...(cause === undefined ? {} : { cause }) });
@@ -74,10 +81,11 @@ export function parseSafetensorsHeader(bytes: Uint8Array, name: string, fileSize
       continue;
     }
     const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
-    const where = `tensor '${key}'`;
+    const where = tensorLabel(key);
     if (e === null || typeof e !== 'object') throw badFile(name, `${where}: entry is not an object`);
-    if (typeof e.dtype !== 'string' || !(e.dtype in ALL_DTYPE_BYTES)) throw badFile(name, `${where}: unknown dtype ${JSON.stringify(e.dtype)}`);
+    if (typeof e.dtype !== 'string' || !Object.hasOwn(ALL_DTYPE_BYTES, e.dtype)) throw badFile(name, `${where}: unknown dtype ${formatValue(e.dtype)}`);
     if (!Array.isArray(e.shape) || e.shape.some((v) => !Number.isSafeInteger(v) || v < 0)) throw badFile(name, `${where}: shape is not a list of non-negative integers`);
+    if (e.shape.length > MAX_DIMS) throw badFile(name, `${where}: shape has ${e.shape.length} dimensions (at most ${MAX_DIMS} are supported)`);
     const off = e.data_offsets;
     if (!Array.isArray(off) || off.length !== 2 || off.some((v) => !Number.isSafeInteger(v) || v < 0) || off[0] > off[1]) {
       throw badFile(name, `${where}: data_offsets must be [begin, end] with 0 <= begin <= end`);
@@ -95,7 +103,7 @@ export function parseSafetensorsHeader(bytes: Uint8Array, name: string, fileSize
   let pos = 0;
   for (const [key, t] of sorted) {
     if (t.dataOffsets[0] !== pos) {
-      throw badFile(name, t.dataOffsets[0] < pos ? `tensor '${key}' overlaps another tensor` : `gap in the data buffer before tensor '${key}'`);
+      throw badFile(name, t.dataOffsets[0] < pos ? `${tensorLabel(key)} overlaps another tensor` : `gap in the data buffer before ${tensorLabel(key)}`);
     }
     pos = t.dataOffsets[1];
   }
@@ -129,10 +137,10 @@ export function decodeSafetensors(bytes: Uint8Array, name: string, opts: ReadOpt
  * @throws AttnfitError BAD_DTYPE naming the file and the tensor
  */
 export function safetensorsItemBytes(t: SafetensorsEntry, key: string, name: string): 4 | 8 {
-  const item = ITEM_BYTES[t.dtype];
+  const item = Object.hasOwn(ITEM_BYTES, t.dtype) ? ITEM_BYTES[t.dtype] : undefined;
   if (!item) {
     throw new AttnfitError(ErrorCodes.BAD_DTYPE,
-      `${name}: tensor '${key}' has dtype ${t.dtype}, which is not supported: use F64 or F32`, { details: { file: name, tensor: key, dtype: t.dtype } });
+      `${name}: ${tensorLabel(key)} has dtype ${t.dtype}, which is not supported: use F64 or F32`, { details: { file: name, tensor: key, dtype: t.dtype } });
   }
   return item;
 }

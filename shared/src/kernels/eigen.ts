@@ -20,6 +20,9 @@ export interface SymEig {
  * with the eigenvectors as columns when wantVectors, else with scratch); d receives the
  * eigenvalues ascending; e is scratch (length n). Eigenvalues only costs ~4n³/3 flops.
  * Returns false if QL failed to converge (only for non-finite input).
+ * One function on purpose: the two phases (tred2, tql2) share their in-place arrays and index
+ * bookkeeping, as in the EISPACK/JAMA original they transcribe; split, they would be harder to
+ * check against it.
  */
 export function symEigBase(n: number, V: Float64Array, d: Float64Array, e: Float64Array, wantVectors = true): boolean {
   if (n === 0) return true;

@@ -10,9 +10,13 @@
  * Reasoning for the numbers (target: a core with 32–48 KiB L1d, ≥ 1 MiB L2, float64 = 8 bytes):
  * - MR×NR is fixed by registers: the tile's MR·NR/2 f64x2 accumulators + NR/2 B vectors + one
  *   broadcast A value must fit the 16 xmm registers V8 allocates on x64. WebAssembly 2×8:
- *   8 + 4 + 1 = 13. Measured (1024³, this repo's bench): 2×8 ≈ 23, 4×4 ≈ 20, 6×4 / 4×6 / 3×8
- *   ≈ 12–13 (spills), 8×2 ≈ 9 GFLOP/s; unrolling k by 2 or 4 was slower. The loop then issues
- *   8 mul + 8 add per k: without FMA (not in Node 20's WebAssembly) that is ~8 flops/cycle peak.
+ *   8 + 4 + 1 = 13. Measured (mul+add kernel, 1024³, this repo's bench): 2×8 ≈ 23, 4×4 ≈ 20,
+ *   6×4 / 4×6 / 3×8 ≈ 12–13 (spills), 8×2 ≈ 9 GFLOP/s; unrolling k by 2 or 4 was slower.
+ *   Per k the loop issues 8 f64x2 multiply-adds: 8 f64x2.relaxed_madd (one vfmadd each) in the
+ *   FMA variant (shared/wasm/gemm-fma.wat; relaxed SIMD is on by default from Node 22 and enabled
+ *   on Node 20 by shared/native/wasm-flags.js), or 8 mul + 8 add in the plain variant
+ *   (shared/wasm/gemm.wat). With two vector FMA pipes, two-lane FMAs peak at 8 flops/cycle;
+ *   mul+add needs twice the instructions for the same flops (1024³: ~18 against ~22 GFLOP/s).
  *   The plain-TS kernel keeps 16 scalar accumulators (4×4) — V8 spills a few, still fastest in JS.
  * - KC = 256: one KC×NR B micro-panel (256·8·8 = 16 KiB) plus the MR rows of Ã it multiplies
  *   (2·256·8 = 4 KiB) stay in L1 for the whole micro-kernel; KC is also long enough to amortise

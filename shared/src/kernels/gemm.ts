@@ -4,9 +4,11 @@
  * backend, chosen when this module loads:
  *   'wasm-simd' (default: WebAssembly SIMD, wasm-gemm.ts) → 'ts' (packed plain TypeScript,
  *   gemm-ts.ts) when WebAssembly is unavailable → 'ts-ref' (gemm-ref.ts, the test oracle).
- * Environment ATTNFIT_GEMM=ts|ref|wasm forces one (read once, at load). A native backend may
- * replace the choice later through {@link setGemmBackend}.
+ * Environment ATTNFIT_GEMM=ts|ref|wasm forces one (read once, at load, through the config layer;
+ * a bad value throws BAD_OPTION naming the variable). A native backend may replace the choice
+ * later through {@link setGemmBackend}.
  */
+import { readEnv } from '../config/index.js';
 import { dgemmRef } from './gemm-ref.js';
 import { dgemmTs } from './gemm-ts.js';
 import { dgemmWasm, wasmGemmAvailable, wasmGemmVariant } from './wasm-gemm.js';
@@ -49,14 +51,9 @@ export function setGemmBackend(name: string, fn?: GemmFn): void {
 /** Why the WebAssembly backend is missing ('' if it loaded). */
 export function gemmWasmLoadError(): string { return wasmLoadError; }
 
-function envChoice(): string | undefined {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return env?.ATTNFIT_GEMM?.trim().toLowerCase() || undefined;
-}
-
 {
-  const want = envChoice();
-  const name = want === 'ts' ? 'ts' : want === 'ref' || want === 'ts-ref' ? 'ts-ref' : wasmGemmAvailable ? 'wasm-simd' : 'ts';
+  const want = readEnv('gemm');
+  const name = want === 'ts' ? 'ts' : want === 'ref' ? 'ts-ref' : wasmGemmAvailable ? 'wasm-simd' : 'ts';
   setGemmBackend(name);
 }
 

@@ -37,6 +37,8 @@ const ALPHA = (1 + Math.sqrt(17)) / 8;
  * the matrix is assumed symmetric; A is not modified). Eigenvalue-sized pivots below
  * `zeroTol` (default n·2⁻⁵²·max|A|) count as zero in the inertia. Cost ~n³/3 flops.
  * Example: `ldlt(2, new Float64Array([0, 1, 1, 0])).inertia` → { positive: 1, negative: 1, zero: 0 }.
+ * One function on purpose: the pivot choice and the 1×1 / 2×2 elimination share the working
+ * copy and the permutation state, step by step as in Bunch–Kaufman's published algorithm.
  */
 export function ldlt(n: number, A: Float64Array, offA = 0, lda = n, zeroTol?: number): LdltFactor {
   checkInt('ldlt', 'n', n, 0);
@@ -80,7 +82,7 @@ export function ldlt(n: number, A: Float64Array, offA = 0, lda = n, zeroTol?: nu
       const v = Math.abs(W[i * n + k]!);
       if (v > colmax) { colmax = v; imax = i; }
     }
-    let kstep = 1, kp = k;
+    let kstep = 1, kp: number;
     if (Math.max(absakk, colmax) === 0) {
       // Zero column: a zero 1×1 pivot, nothing to eliminate.
       D[k] = 0; blocks[k] = 1; count(0); k += 1; continue;

@@ -43,7 +43,7 @@ export function wasmAlloc(len: number): number {
     try {
       wasmMemory.grow(Math.ceil((need - have) / PAGE));
     } catch (err) {
-      throw new RangeError(`wasm memory: cannot grow to ${need} bytes (${err instanceof Error ? err.message : String(err)})`);
+      throw new RangeError(`wasm memory: cannot grow to ${need} bytes (${err instanceof Error ? err.message : String(err)})`, { cause: err });
     }
   }
   top = end;

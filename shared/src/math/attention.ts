@@ -1,6 +1,6 @@
 /**
  * Row-block partials of the attention-regression loss L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F
- * and its derivatives (DESIGN §1). Notation for a block of query rows J = [r0, r1), m = r1 − r0:
+ * and its derivatives (docs/design.md §1). Notation for a block of query rows J = [r0, r1), m = r1 − r0:
  *   S = A1_J X A2ᵀ (m×n), F = softmax_rows(S), H = A3 Y (n×d), M = F A3 (m×d), FH = F H = M Y,
  *   C = FH − B_J, Q = C Hᵀ, P = Jrow(F, Q) = F∘Q − ρ·F with ρ_j = C_j·FH_j, U = F A2 (m×d).
  * Memory is O(m·n + n·d + m·d²); no n×n matrix unless the block holds every row.

@@ -1,5 +1,5 @@
 /**
- * The one reduce every scheduler uses: partials of row blocks add up (DESIGN §1).
+ * The one reduce every scheduler uses: partials of row blocks add up (docs/design.md §1.6).
  */
 import { AttnfitError, ErrorCodes } from '../core/index.js';
 import type { Partials } from './types.js';

@@ -29,35 +29,51 @@ export function toFrames(id: string, bytes: Uint8Array, maxPayload = DEFAULT_MAX
   return frames;
 }
 
-/** Joins chunk frames; whole messages pass straight through. */
+/**
+ * Most frames one chunked message may claim: 2^22 frames of ≥ 1 KiB is ≥ 4 GiB, beyond any
+ * legitimate reply (a d = 128 Hessian partial is 2 GiB). A larger `total` is refused before
+ * anything is buffered.
+ */
+export const MAX_CHUNKS = 1 << 22;
+/** Ids of completed messages remembered, so late duplicate chunks are dropped instead of buffered. */
+const RECENT_IDS = 1024;
+
+/**
+ * Joins chunk frames; whole messages pass straight through. Memory is proportional to the chunk
+ * bytes actually received (never to a claimed `total`); chunks of a message already completed are
+ * ignored (the last {@link RECENT_IDS} ids are remembered).
+ */
 export class Reassembler {
-  private readonly parts = new Map<string, { total: number; got: number; data: (Uint8Array | undefined)[] }>();
+  private readonly parts = new Map<string, { total: number; data: Map<number, Uint8Array> }>();
+  private readonly done = new Set<string>();
 
   /**
    * Feed one received frame. Returns the complete message bytes when `frame` is a whole message
    * or completes a chunked one; `undefined` while parts are missing. Duplicate chunks are ignored.
-   * Throws AttnfitError(PROTOCOL) for a malformed chunk frame.
+   * Throws AttnfitError(PROTOCOL) for a malformed chunk frame (bad fields, `total` over
+   * {@link MAX_CHUNKS}, a `total` that differs from earlier chunks of the same id).
    */
   push(frame: Uint8Array): Uint8Array | undefined {
     if (!isChunkFrame(frame)) return frame;
     const c = decodeMessage(frame, 'chunk');
+    if (c.total > MAX_CHUNKS) throw new AttnfitError(ErrorCodes.PROTOCOL, `malformed chunk message: total ${c.total} exceeds ${MAX_CHUNKS} frames`, { details: { field: 'total' } });
+    if (this.done.has(c.id)) return undefined;
     let e = this.parts.get(c.id);
     if (!e) {
-      e = { total: c.total, got: 0, data: new Array<Uint8Array | undefined>(c.total) };
+      e = { total: c.total, data: new Map() };
       this.parts.set(c.id, e);
     }
-    if (e.total !== c.total) throw new AttnfitError(ErrorCodes.PROTOCOL, `malformed chunk message: total ${c.total} differs from ${e.total} for id ${c.id}`);
-    if (e.data[c.seq] === undefined) {
-      e.data[c.seq] = c.data;
-      e.got++;
-    }
-    if (e.got < e.total) return undefined;
+    if (e.total !== c.total) throw new AttnfitError(ErrorCodes.PROTOCOL, `malformed chunk message: total ${c.total} differs from ${e.total} for id ${JSON.stringify(c.id.slice(0, 80))}`);
+    if (!e.data.has(c.seq)) e.data.set(c.seq, c.data);
+    if (e.data.size < e.total) return undefined;
     this.parts.delete(c.id);
+    this.done.add(c.id);
+    if (this.done.size > RECENT_IDS) this.done.delete(this.done.values().next().value!);
     let len = 0;
-    for (const p of e.data) len += p!.length;
+    for (const p of e.data.values()) len += p.length;
     const out = new Uint8Array(len);
     let off = 0;
-    for (const p of e.data) { out.set(p!, off); off += p!.length; }
+    for (let seq = 0; seq < e.total; seq++) { const p = e.data.get(seq)!; out.set(p, off); off += p.length; }
     return out;
   }
 

@@ -5,7 +5,10 @@
  * into an error reply, never a crash.
  */
 import { Packr } from 'msgpackr';
-import { AttnfitError, ErrorCodes, errorToWire, type WireError } from '@attnfit/shared/core';
+import {
+  ARRAY_PARTIAL_KEYS, AttnfitError, ErrorCodes, WANT_DIRECTIONS, WANT_FLAGS, errorToWire,
+  type ArrayPartialKey, type Partials, type WireError,
+} from '@attnfit/shared/core';
 import {
   PROTOCOL_VERSION, WIRE_KINDS,
   type ErrorMsg, type WireKind, type WireMessage, type WirePartials, type WireWant,
@@ -75,10 +78,10 @@ export function checkProblemRef(p: Rec, kind: string, prefix = 'problem'): void 
 }
 
 function checkWant(w: Rec, kind: string): void {
-  for (const k of ['loss', 'gradX', 'gradY', 'hessXX', 'hessXY', 'normal']) {
+  for (const k of WANT_FLAGS) {
     if (w[k] !== undefined && typeof w[k] !== 'boolean') throw bad(kind, `want.${k}`, 'must be a boolean', w[k]);
   }
-  for (const k of ['hvpX', 'mixedXY', 'mixedYX']) f64(w, kind, k, true);
+  for (const k of WANT_DIRECTIONS) f64(w, kind, k, true);
 }
 
 function checkWireError(e: Rec, kind: string): void {
@@ -182,22 +185,8 @@ export function encodeError(id: string, err: unknown): Uint8Array {
 
 // ---- Partials and Want ----
 
-/** Math-side partials shape (structurally the same as `Partials` of @attnfit/shared/math). */
-export interface PartialsLike {
-  rows: number;
-  loss?: number;
-  gradX?: Float64Array;
-  gradY?: Float64Array;
-  hessXX?: Float64Array;
-  hessXY?: Float64Array;
-  MtM?: Float64Array;
-  MtB?: Float64Array;
-  hvpX?: Float64Array;
-  mixedXY?: Float64Array;
-  mixedYX?: Float64Array;
-}
-
-const PLAIN_KEYS = ['gradX', 'gradY', 'hessXY', 'MtM', 'MtB', 'hvpX', 'mixedXY', 'mixedYX'] as const;
+/** Partials arrays sent as they are (hessXX has its own packed form). */
+const PLAIN_KEYS = ARRAY_PARTIAL_KEYS.filter((k): k is Exclude<ArrayPartialKey, 'hessXX'> => k !== 'hessXX');
 
 /**
  * Pack the upper triangle (j ≥ i, row-major) of a symmetric m×m matrix: m(m+1)/2 numbers.
@@ -240,7 +229,7 @@ export function isExactlySymmetric(a: Float64Array, m: number): boolean {
  * bit-exactly symmetric (half the bytes); otherwise in full, so results stay bitwise identical
  * to local evaluation either way.
  */
-export function partialsToWire(p: PartialsLike, d: number): WirePartials {
+export function partialsToWire(p: Partials, d: number): WirePartials {
   const w: WirePartials = { rows: p.rows };
   if (p.loss !== undefined) w.loss = p.loss;
   for (const k of PLAIN_KEYS) if (p[k] !== undefined) w[k] = p[k];
@@ -252,8 +241,8 @@ export function partialsToWire(p: PartialsLike, d: number): WirePartials {
 }
 
 /** Wire form → partials. Validates array lengths against d. */
-export function wireToPartials(w: WirePartials, d: number): PartialsLike {
-  const p: PartialsLike = { rows: w.rows };
+export function wireToPartials(w: WirePartials, d: number): Partials {
+  const p: Partials = { rows: w.rows };
   if (w.loss !== undefined) {
     if (typeof w.loss !== 'number') throw bad('result', 'partials.loss', 'must be a number', w.loss);
     p.loss = w.loss;
@@ -281,7 +270,7 @@ export function wireToPartials(w: WirePartials, d: number): PartialsLike {
 /** Want → wire (drops false/undefined flags). */
 export function wantToWire(want: WireWant): WireWant {
   const w: WireWant = {};
-  for (const k of ['loss', 'gradX', 'gradY', 'hessXX', 'hessXY', 'normal'] as const) if (want[k]) w[k] = true;
-  for (const k of ['hvpX', 'mixedXY', 'mixedYX'] as const) if (want[k] !== undefined) w[k] = want[k];
+  for (const k of WANT_FLAGS) if (want[k]) w[k] = true;
+  for (const k of WANT_DIRECTIONS) if (want[k] !== undefined) w[k] = want[k];
   return w;
 }

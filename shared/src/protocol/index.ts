@@ -3,7 +3,7 @@
  * subjects, msgpack codec (moreTypes), partials codec, chunking, job spec validation and the
  * problem blob format.
  */
-export { PROTOCOL_VERSION, JOB_STATES, TERMINAL_STATES, WIRE_KINDS } from './types.js';
+export { PROTOCOL_VERSION, TERMINAL_STATES, WIRE_KINDS } from './types.js';
 export type {
   ProblemRef, WireWant, WirePartials, TaskMsg, ResultMsg, ErrorMsg, ChunkMsg, JobSolveOptions, JobSpec,
   SubmitMsg, CancelMsg, ProgressMsg, JobDoneMsg, JobState, JobResultSummary, JobRecord, CheckpointMsg,
@@ -18,8 +18,6 @@ export {
   encode, decodeRaw, decodeMessage, peekId, errorMessage, encodeError, checkProblemRef,
   packUpper, unpackUpper, isExactlySymmetric, partialsToWire, wireToPartials, wantToWire,
 } from './codec.js';
-export type { PartialsLike } from './codec.js';
-export { toFrames, Reassembler, DEFAULT_MAX_PAYLOAD, CHUNK_OVERHEAD } from './chunk.js';
-export { validateJobSpec, JOB_METHODS } from './jobspec.js';
+export { toFrames, Reassembler, DEFAULT_MAX_PAYLOAD, CHUNK_OVERHEAD, MAX_CHUNKS } from './chunk.js';
+export { validateJobSpec, JOB_METHODS, JOB_LIMITS } from './jobspec.js';
 export { packProblem, unpackProblem, sha256Hex, problemRef } from './problem-blob.js';
-export type { ProblemTensors } from './problem-blob.js';

@@ -3,27 +3,17 @@
  * little-endian float64 (n×d row-major each). Its sha256 is the content hash workers cache by.
  */
 import { createHash } from 'node:crypto';
-import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
+import { AttnfitError, ErrorCodes, type Problem } from '@attnfit/shared/core';
 import { problemObjectName } from './subjects.js';
 import type { ProblemRef } from './types.js';
 
 const MAGIC = 0x31504641; // "AFP1" little-endian
 const HEADER_BYTES = 16;
 
-/** The four n×d tensors of a problem (structurally the math `Problem`). */
-export interface ProblemTensors {
-  n: number;
-  d: number;
-  A1: Float64Array;
-  A2: Float64Array;
-  A3: Float64Array;
-  B: Float64Array;
-}
-
 const isLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Pack a problem into its blob bytes (16-byte header + 4·n·d float64 little-endian). */
-export function packProblem(p: ProblemTensors): Uint8Array {
+export function packProblem(p: Problem): Uint8Array {
   const nd = p.n * p.d;
   for (const k of ['A1', 'A2', 'A3', 'B'] as const) {
     if (p[k].length !== nd) throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `${k}: expected ${p.n}×${p.d} = ${nd} numbers (got ${p[k].length})`);
@@ -48,7 +38,7 @@ export function packProblem(p: ProblemTensors): Uint8Array {
  * Unpack a problem blob. With `into`, the tensors are views of that buffer (e.g. a
  * SharedArrayBuffer for the worker threads); otherwise of a fresh ArrayBuffer.
  */
-export function unpackProblem(bytes: Uint8Array, into?: SharedArrayBuffer | ArrayBuffer): ProblemTensors {
+export function unpackProblem(bytes: Uint8Array, into?: SharedArrayBuffer | ArrayBuffer): Problem {
   if (bytes.length < HEADER_BYTES) throw new AttnfitError(ErrorCodes.BAD_FILE, `problem blob: ${bytes.length} bytes is shorter than its header`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (dv.getUint32(0, true) !== MAGIC) throw new AttnfitError(ErrorCodes.BAD_FILE, 'problem blob: bad magic');

@@ -7,7 +7,7 @@
  * Store under a content hash ({@link ProblemRef}); per-iteration messages carry X, Y (d² numbers)
  * and row ranges only.
  */
-import type { WireError } from '@attnfit/shared/core';
+import type { Partials, Want, WireError } from '@attnfit/shared/core';
 
 /** Bump on any incompatible change; receivers reply PROTOCOL errors to other versions. */
 export const PROTOCOL_VERSION = 1;
@@ -22,35 +22,15 @@ export interface ProblemRef {
   object: string;
 }
 
-/** The quantities a block task asks for (mirrors math `Want`; direction vectors are d×d). */
-export interface WireWant {
-  loss?: boolean;
-  gradX?: boolean;
-  gradY?: boolean;
-  hessXX?: boolean;
-  hessXY?: boolean;
-  normal?: boolean;
-  hvpX?: Float64Array;
-  mixedXY?: Float64Array;
-  mixedYX?: Float64Array;
-}
+/** The quantities a block task asks for: the core `Want` (direction vectors are d×d). */
+export type WireWant = Want;
 
-/** Partials on the wire: like math `Partials`, hessXX packed as its upper triangle. */
-export interface WirePartials {
-  rows: number;
-  loss?: number;
-  gradX?: Float64Array;
-  gradY?: Float64Array;
+/** Partials on the wire: the core `Partials`, with hessXX usually packed as its upper triangle. */
+export interface WirePartials extends Partials {
   /** Upper triangle (row-major, j ≥ i) of the symmetric d²×d² Hessian: d²(d²+1)/2 numbers. */
   hessXXUpper?: Float64Array;
   /** The full d²×d² Hessian partial, only when it is not bit-exactly symmetric. */
   hessXX?: Float64Array;
-  hessXY?: Float64Array;
-  MtM?: Float64Array;
-  MtB?: Float64Array;
-  hvpX?: Float64Array;
-  mixedXY?: Float64Array;
-  mixedYX?: Float64Array;
 }
 
 /** Coordinator → worker queue group: evaluate rows [r0, r1) of a problem at (X, Y). */
@@ -109,6 +89,11 @@ export interface JobSolveOptions {
   seed?: number;
   x0?: Float64Array;
   y0?: Float64Array;
+  /** Fit from scratch (the CLI's default without x0 and starts): the solver's search. */
+  search?: boolean;
+  /** Search caps: wall-clock seconds (> 0) and oracle evaluations (>= 1). */
+  budgetSeconds?: number;
+  maxEvals?: number;
 }
 
 /** What a submitter asks for. */
@@ -160,7 +145,6 @@ export interface JobDoneMsg {
 
 /** Job life cycle. queued → running → succeeded | failed | cancelled. */
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled']);
 
 /** Summary of a finished solve kept in the job record. */

@@ -3,5 +3,7 @@ export type { NatsAuthOptions } from './nats-connect.js';
 export { BlockPool, sabEnabled, ABORT_BACKSTOP_MS } from './pool.js';
 export type { RegisteredProblem, RunOptions } from './pool.js';
 export type {
-  ThreadTask, ThreadReply, ThreadTensors, ThreadKind, ThreadMsgByKind, ThreadValueByKind, BlockMsg, BlocksMsg, GramMsg,
+  ThreadTask, ThreadReply, ThreadKind, ThreadMsgByKind, ThreadValueByKind, BlockMsg, BlocksMsg, GramMsg,
 } from './thread-protocol.js';
+export { Shutdown, runUntilSignal } from './shutdown.js';
+export type { ShutdownSteps, DrainableService } from './shutdown.js';

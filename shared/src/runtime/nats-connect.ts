@@ -3,8 +3,9 @@
  * (AUTH for refused credentials → CLI exit 2; CONNECTION otherwise). Used by the worker service
  * and by every coordinator-side client (one implementation in the shared runtime layer).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { readEnv } from '../config/index.js';
 import { AttnfitError, ErrorCodes } from '../core/index.js';
 
 /** How to reach and authenticate to NATS. */
@@ -15,31 +16,44 @@ export interface NatsAuthOptions {
   pass?: string;
   /** Path of a .creds file (JWT + nkey seed). */
   credsFile?: string;
+  /** Token (no user/pass/creds). */
+  token?: string;
   /** Client name shown by the server's monitoring. */
   name?: string;
 }
 
 /**
- * Connect (rejects, never throws synchronously). User/password fall back to the environment
- * variables ATTNFIT_NATS_USER / ATTNFIT_NATS_PASS.
+ * Connect (rejects, never throws synchronously). Credentials not given fall back to the
+ * environment: ATTNFIT_NATS_CREDS (unless `user` is given), else ATTNFIT_NATS_USER /
+ * ATTNFIT_NATS_PASS (docs/environment.md); a creds file wins over a user.
  * @example const nc = await connectNats({ servers: 'nats://127.0.0.1:4222', user: 'worker', pass: 's3cret' });
  */
 export async function connectNats(o: NatsAuthOptions): Promise<NatsConnection> {
   const opts: NodeConnectionOptions = { servers: o.servers, maxReconnectAttempts: -1, reconnectTimeWait: 250 };
   if (o.name) opts.name = o.name;
-  const user = o.user ?? process.env.ATTNFIT_NATS_USER;
-  const pass = o.pass ?? process.env.ATTNFIT_NATS_PASS;
-  if (o.credsFile) {
+  const envCreds = o.credsFile === undefined && o.user === undefined && o.token === undefined ? readEnv('natsCreds') : undefined;
+  const credsFile = o.credsFile ?? envCreds;
+  const user = o.user ?? (credsFile === undefined && o.token === undefined ? readEnv('natsUser') : undefined);
+  const pass = o.pass ?? readEnv('natsPass');
+  if (credsFile) {
     let creds: Uint8Array;
     try {
-      creds = readFileSync(o.credsFile);
+      // A FIFO or a device would block this (synchronous) read forever: regular files only.
+      const st = statSync(credsFile);
+      if (!st.isFile()) throw new AttnfitError(ErrorCodes.BAD_FILE, `${envCreds === undefined ? '--creds' : 'ATTNFIT_NATS_CREDS'} ${credsFile}: not a regular file`);
+      creds = readFileSync(credsFile);
     } catch (err) {
-      throw new AttnfitError(ErrorCodes.FILE_NOT_FOUND, `--creds: cannot read ${JSON.stringify(o.credsFile)}`, { cause: err });
+      if (err instanceof AttnfitError) throw err;
+      const field = envCreds === undefined ? '--creds' : 'ATTNFIT_NATS_CREDS';
+      const missing = (err as NodeJS.ErrnoException)?.code === 'ENOENT';
+      throw new AttnfitError(missing ? ErrorCodes.FILE_NOT_FOUND : ErrorCodes.BAD_FILE, `${field}: cannot read ${JSON.stringify(credsFile)} (${(err as NodeJS.ErrnoException)?.code ?? 'error'})`, { cause: err, details: { field, value: credsFile } });
     }
     opts.authenticator = credsAuthenticator(creds);
   } else if (user !== undefined) {
     opts.user = user;
     opts.pass = pass ?? '';
+  } else if (o.token !== undefined) {
+    opts.token = o.token;
   }
   try {
     return await connect(opts);

@@ -9,13 +9,14 @@ import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { createRequire } from 'node:module';
 import type { Piscina } from 'piscina';
+import { readEnv } from '../config/index.js';
 import { AttnfitError, ErrorCodes, wireToError } from '../core/index.js';
-import type { Partials, Problem, Want } from '../math/index.js';
-import type { ThreadReply, ThreadTask, ThreadTensors } from './thread-protocol.js';
+import type { Partials, Problem, Want } from '../core/index.js';
+import type { ThreadReply, ThreadTask } from './thread-protocol.js';
 
 /** True when problem tensors go to threads through SharedArrayBuffers. */
 export function sabEnabled(): boolean {
-  return typeof SharedArrayBuffer === 'function' && process.env.ATTNFIT_NO_SAB !== '1';
+  return typeof SharedArrayBuffer === 'function' && !readEnv('noSab');
 }
 
 /** A problem registered with a pool: its id and the tensors sent to threads on a cache miss. */
@@ -23,7 +24,7 @@ export interface RegisteredProblem {
   readonly id: string;
   readonly n: number;
   readonly d: number;
-  readonly tensors: ThreadTensors;
+  readonly tensors: Problem;
   readonly shared: boolean;
 }
 
@@ -74,7 +75,7 @@ export class BlockPool {
       a.set(src.subarray(0, len));
       return a;
     };
-    const tensors: ThreadTensors = { n, d, A1: make(p.A1), A2: make(p.A2), A3: make(p.A3), B: make(p.B) };
+    const tensors: Problem = { n, d, A1: make(p.A1), A2: make(p.A2), A3: make(p.A3), B: make(p.B) };
     return { id: `${process.pid}-${randomUUID()}`, n, d, tensors, shared: this.shared };
   }
 

@@ -13,18 +13,7 @@
  *   non-zero the thread rejects remaining work with code CANCELLED (checked between blocks).
  * - Replies never throw: every outcome is a {@link ThreadReply}; errors travel as WireError.
  */
-import type { WireError } from '../core/index.js';
-import type { Partials, Want } from '../math/index.js';
-
-/** Problem tensors as Float64Array views (SharedArrayBuffer-backed, or plain copies). */
-export interface ThreadTensors {
-  n: number;
-  d: number;
-  A1: Float64Array;
-  A2: Float64Array;
-  A3: Float64Array;
-  B: Float64Array;
-}
+import type { Partials, Problem, Want, WireError } from '../core/index.js';
 
 /** Evaluate the summable partials of rows [r0, r1) at (X, Y). */
 export interface BlockMsg {
@@ -65,7 +54,8 @@ export interface ThreadTask<K extends ThreadKind = ThreadKind> {
   kind: K;
   problemId: string;
   msg: ThreadMsgByKind[K];
-  tensors?: ThreadTensors;
+  /** The problem's tensors as Float64Array views (SharedArrayBuffer-backed, or plain copies). */
+  tensors?: Problem;
   abort?: Int32Array;
 }
 

@@ -117,6 +117,45 @@ test('bad options exit 2 naming the option and the value', async () => {
   }
 });
 
+test('without --x0 the fit-from-scratch search runs (report.search, loss.svg of the best so far); --x0 and --starts skip it', async () => {
+  const out = join(dir, 'osearch');
+  const r = await run(['solve', prob, '--out', out, '--max-evals', '150', '--threads', '2', '--json']);
+  assert.is(r.code, 0, r.stderr);
+  const rep = JSON.parse(r.stdout);
+  assert.is(rep.options.search, true);
+  assert.is(rep.search.stopReason === 'max-evals' || rep.search.stopReason === 'converged', true, rep.search.stopReason);
+  assert.ok(rep.search.starts.length >= 33, `${rep.search.starts.length} starts`);
+  assert.ok(rep.search.families.some((f: { family: string }) => f.family === 'identity'));
+  assert.is(rep.starts[0].init, 'search');
+  assert.ok(readFileSync(join(out, 'loss.svg'), 'utf8').includes('population best so far'));
+  const X = (await readNpy(join(out, 'X.npy'))).data, Y = (await readNpy(join(out, 'Y.npy'))).data;
+  assert.ok(Math.abs(naiveLoss(P, X, Y) - rep.loss) <= 1e-9 * norm2(P.B));
+  // same seed, other thread count: bitwise the same search
+  const r1 = await run(['solve', prob, '--out', join(dir, 'osearch1'), '--max-evals', '150', '--threads', '1']);
+  assert.is(r1.code, 0, r1.stderr);
+  assert.ok(readFileSync(join(out, 'X.npy')).equals(readFileSync(join(dir, 'osearch1', 'X.npy'))), 'X.npy equal for 1 and 2 threads');
+  for (const extra of [['--x0', join(dir, 'x0.npy')], ['--starts', '1'], ['--no-search']]) {
+    const w = await run(['solve', prob, '--out', join(dir, 'onosearch'), '--max-iter', '2', '--json', ...extra]);
+    assert.is(w.code, 0, w.stderr);
+    const wr = JSON.parse(w.stdout);
+    assert.is(wr.search, undefined, extra.join(' '));
+    assert.is(wr.options.search, false);
+  }
+  // caps without a search are usage errors naming the flag and why
+  for (const [extra, re] of [[['--x0', join(dir, 'x0.npy'), '--budget', '5'], /--budget: .*--x0 is given/], [['--starts', '2', '--max-evals', '9'], /--max-evals: .*--starts is given/], [['--no-search', '--budget', '1'], /--no-search is given/]] as const) {
+    const e = await run(['solve', prob, '--out', join(dir, 'ocap'), ...extra]);
+    assert.is(e.code, 2, e.stderr);
+    assert.ok(e.stderr.startsWith('attnfit: error [USAGE]: '), e.stderr);
+    assert.match(e.stderr, re);
+  }
+  for (const [extra, re] of [[['--budget', '0'], /--budget.*"0"/], [['--max-evals', '0'], /--max-evals.*"0"/]] as const) {
+    const e = await run(['solve', prob, '--out', join(dir, 'ocap'), ...extra]);
+    assert.is(e.code, 2, e.stderr);
+    assert.ok(e.stderr.startsWith('attnfit: error [BAD_OPTION]: '), e.stderr);
+    assert.match(e.stderr, re);
+  }
+});
+
 test('SIGINT mid-solve writes the best iterate so far and report.json with interrupted = true, exit 130', async () => {
   const out = join(dir, 'oint');
   let sent = false;

@@ -72,7 +72,7 @@ test('coordinator on server 1, workers on servers 2 and 3: the job succeeds, bit
   procs.push(await startWorkerProc([...as('worker', 1), '--name', 'w-on-n2']), await startWorkerProc([...as('worker', 2), '--name', 'w-on-n3']));
   const gen = await run(['generate', '--n', '96', '--d', '3', '--seed', '2', '--out', join(dir, 'p')]);
   assert.is(gen.code, 0, gen.out);
-  const opts = ['--method', 'lbfgs', '--max-iter', '25'];
+  const opts = ['--method', 'lbfgs', '--max-iter', '25', '--no-search'];
   const sub = await run(['submit', join(dir, 'p'), ...as('submitter', 2), ...opts, '--wait', '--out', join(dir, 'cluster')]);
   assert.is(sub.code, 0, sub.out);
   const local = await run(['solve', join(dir, 'p'), ...opts, '--out', join(dir, 'local')]);

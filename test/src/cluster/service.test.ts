@@ -14,7 +14,7 @@ import {
   problemRef, wireToPartials, type TaskMsg,
 } from '@attnfit/shared/protocol';
 import { startWorkerService, type WorkerService } from '@attnfit/worker/service';
-import { JobStore, NatsOracle, createOracle } from '@attnfit/coordinator';
+import { JobStore, NatsOracle, createOracle } from '@attnfit/coordinator/internal';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { rng, randMatrix } from '../helpers/rng.js';
 // Same GEMM backend as the CLI processes this test compares against (native BLAS when built).
@@ -87,6 +87,15 @@ test('worker results equal local block partials bitwise; the problem is fetched 
   assert.ok(Object.is(got.loss, want.loss));
   assert.ok(bitsEqual(got.gradX, want.gradX));
   assert.is(worker.stats().fetches, before);
+});
+
+test('a task whose n×d differs from the cached problem with that hash gets PROTOCOL (checked on a cache hit)', async () => {
+  const before = worker.stats().fetches;
+  const wrong = { ...ref, n: 20, d: 8 };
+  const r = decodeMessage((await nc.request(TASK_SUBJECT, encode(task({ id: 't-nd', problem: wrong, r0: 0, r1: 8 })), { timeout: 10_000 })).data, 'error');
+  assert.is(r.error.code, 'PROTOCOL');
+  assert.match(r.error.message, /task says 20×8 but the problem with that hash is 40×8/);
+  assert.is(worker.stats().fetches, before, 'answered from the cache');
 });
 
 test('NatsOracle: chunked Hessian replies, block-order reduce equals evaluateProblem bitwise', async () => {

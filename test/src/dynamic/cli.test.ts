@@ -106,7 +106,7 @@ test('bad inputs: shape mismatch, missing file, missing option, bad --tau', asyn
   r = await run(['dynamic', ...files, '--ops', 'ok.jsonl', '--tau', '1.5']);
   assert.is(r.code, 2); assert.match(r.stderr, /^attnfit: error \[BAD_OPTION\]: --tau: must be <= 1 \(got "1\.5"\)/);
   r = await run(['dynamic', 'serve']);
-  assert.is(r.code, 2); assert.match(r.stderr, /\[USAGE\]: dynamic serve: missing required option --nats/);
+  assert.is(r.code, 2); assert.match(r.stderr, /\[USAGE\]: --nats: a NATS server URL is required/);
 });
 
 test.run();

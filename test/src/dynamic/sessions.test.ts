@@ -155,7 +155,7 @@ test('NATS session (chunked upload) matches, method by method and batched; error
 });
 
 test('NATS: a request to an unknown session is NOT_FOUND', async () => {
-  const { NatsDynamicSession } = await import('@attnfit/coordinator');
+  const { NatsDynamicSession } = await import('@attnfit/coordinator/internal');
   const ghost = new NatsDynamicSession(nc, '0123456789abcdef', n, d, 2000);
   await expectCode(ghost.query(0, 0), 'NOT_FOUND', /no service is answering/);
 });

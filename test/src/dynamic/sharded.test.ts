@@ -15,7 +15,8 @@ import {
 } from '@attnfit/shared/dynamic';
 import { writeNpy } from '@attnfit/shared/io';
 import { connect } from '@nats-io/transport-node';
-import { openDynamicSession, openNatsDynamicSession, startDynamicService, dynamicRebuildThreadPath } from '@attnfit/coordinator';
+import { openDynamicSession, openNatsDynamicSession, startDynamicService } from '@attnfit/coordinator';
+import { dynamicRebuildThreadPath } from '@attnfit/coordinator/internal';
 import { DynamicRebuildPool } from '@attnfit/worker';
 import { startNatsServer } from '../helpers/nats-server.js';
 import { rng, randn, randMatrix } from '../helpers/rng.js';

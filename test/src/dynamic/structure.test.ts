@@ -159,7 +159,10 @@ test('sharded rebuild (prepare, rebuildRows in pieces, commit) equals one rebuil
   const c = DynamicAttention.init(Q, K, V, n, d, { threshold: 1000 });
   for (let t = 0; t < 12; t++) {
     const r = Math.floor(R() * n), col = Math.floor(R() * d), dl = randn(R);
-    for (const x of [a, b, c]) (t % 2 ? x.updateV(r, col, dl) : x.updateK(r, col, dl));
+    for (const x of [a, b, c]) {
+      if (t % 2) x.updateV(r, col, dl);
+      else x.updateK(r, col, dl);
+    }
   }
   a.rebuild();
   const plan = b.prepareRebuild();

@@ -11,8 +11,8 @@ import * as assert from 'uvu/assert';
 import { AttnfitError } from '@attnfit/shared/core';
 import { evaluateProblem } from '@attnfit/shared/math';
 import type { Partials, Want } from '@attnfit/shared/math';
-import { EnginePool, InlineOracle, LocalOracle, getEnginePool, shutdownEngine } from '@attnfit/coordinator';
-import { createBlockPool } from '@attnfit/worker';
+import { EnginePool, InlineOracle, LocalOracle, getEnginePool, shutdownEngine } from '@attnfit/coordinator/internal';
+import { createBlockPool } from '@attnfit/worker/internal';
 import runThreadTask from '@attnfit/worker/thread';
 import { randMatrix, rng } from '../helpers/rng.js';
 import { planted } from '../solver/planted.js';
@@ -46,13 +46,13 @@ test('a program importing only @attnfit/coordinator runs the worker threads\' ke
   // own. Products are far above the small-size cutoff (native BLAS or the WebAssembly FMA kernel,
   // not the reference loop), so a kernel mismatch between threads would show in the last bits.
   const probe = `
-    const { InlineOracle, LocalOracle, shutdownEngine } = await import('@attnfit/coordinator');
+    const { createOracle, LocalOracle, shutdownEngine } = await import('@attnfit/coordinator');
     let s = 7; const u = () => { s = (s * 1103515245 + 12345) % 2147483648; return s / 2147483648 - 0.5; };
     const n = 640, d = 8, mk = (k, f = 1) => Float64Array.from({ length: k }, () => f * u());
     const q = { n, d, A1: mk(n * d), A2: mk(n * d), A3: mk(n * d), B: mk(n * d) };
     const X = mk(d * d, 0.3), Y = mk(d * d);
     const want = { loss: true, gradX: true, gradY: true, hessXX: true };
-    const a = await new InlineOracle(q, {}).evaluate(X, Y, want);
+    const a = await (await createOracle(q, { threads: 0 })).evaluate(X, Y, want); // inline
     const local = new LocalOracle(q, { threads: 2 });
     const b = await local.evaluate(X, Y, want);
     const same = Object.is(a.loss, b.loss) && ['gradX', 'gradY', 'hessXX'].every((k) => a[k].every((v, i) => Object.is(v, b[k][i])));

@@ -1,6 +1,5 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, copyFile, writeFile, mkdir, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -159,11 +158,19 @@ test('output checks and group writes have no side effects on failure', async () 
   await checkOutputFile(join(tmp, 'new', 'H.npy'), '--hessian-out');
   e = await errOf(loadProblem(join(tmp, 'new')));
   assert.is(e.code, 'FILE_NOT_FOUND');
-  // Group write where the 2nd target is blocked: the 1st is not renamed into place.
+  // Group write where the 2nd target is blocked: refused before anything is created or written.
   e = await errOf(writeFilesAtomic([{ path: join(tmp, 'grp', 'one.txt'), data: '1' }, { path: join(file, 'two.txt'), data: '2' }]));
   assert.is(e.code, 'BAD_OPTION');
-  const { readdir } = await import('node:fs/promises');
-  assert.equal(await readdir(join(tmp, 'grp')), []);
+  const { readdir, mkdir: mkdirP, readFile: readF } = await import('node:fs/promises');
+  assert.not.ok((await readdir(tmp)).includes('grp'));
+  // A directory in the way of the last file: the first files are not replaced (no partial output).
+  await mkdirP(join(tmp, 'grp2', 'two.txt'), { recursive: true });
+  await writeFile(join(tmp, 'grp2', 'one.txt'), 'old');
+  e = await errOf(writeFilesAtomic([{ path: join(tmp, 'grp2', 'one.txt'), data: 'new' }, { path: join(tmp, 'grp2', 'two.txt'), data: '2' }]));
+  assert.is(e.code, 'BAD_OPTION');
+  assert.match(e.message, /two\.txt: is a directory/);
+  assert.is(await readF(join(tmp, 'grp2', 'one.txt'), 'utf8'), 'old');
+  assert.equal((await readdir(join(tmp, 'grp2'))).sort(), ['one.txt', 'two.txt']);
 });
 
 test.run();

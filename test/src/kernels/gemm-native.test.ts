@@ -2,7 +2,7 @@
 // installed, and the test command installs libopenblas-dev). When the addon is built it must
 // equal the reference kernel within rounding and become the active backend; when it is absent or
 // turned off (ATTNFIT_NATIVE=0, checked in a child process), importing the loader must change
-// nothing and say why.
+// nothing and say why. The native exp test needs the addon: without it, it is reported skipped.
 import { test } from 'uvu';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { nativeBlasStatus } from '@attnfit/shared/native';
 import { dgemm, dgemmRef, gemmBackend, gemmBackends, expShiftSum, vexp, vexpBackend, vexpScalar, setExpKernel } from '@attnfit/shared/kernels';
 import { rng, randMatrix, relErr } from '../helpers/rng.js';
+import { testIf } from '../helpers/skip.js';
 
 const st = nativeBlasStatus();
 
@@ -42,8 +43,13 @@ test('the active backend equals the reference: transposes, strides, offsets, alp
   }
 });
 
-test('native exp (when loaded): bitwise the WebAssembly exp on a dense sweep, in place and not, same sums', () => {
-  if (!st.loaded) { assert.is(st.exp, false); assert.is.not(vexpBackend(), 'native'); return; }
+test('the native exp kernel serves softmax rows exactly when the native backend is active', () => {
+  assert.is(st.exp, st.active);
+  assert.is(vexpBackend() === 'native', st.active);
+});
+
+const noNative = st.active ? undefined : `native BLAS backend not active (${st.reason})`;
+testIf(test, 'native exp: bitwise the WebAssembly exp on a dense sweep, in place and not, same sums', noNative, () => {
   assert.ok(st.exp, 'the addon exp passed its load-time probe');
   assert.is(vexpBackend(), 'native');
   const r = rng(11);

@@ -120,8 +120,18 @@ test('job spec validation names the field and the value', () => {
   throwsCode(() => validateJobSpec({ problem, options: { method: 'magic' } }), 'BAD_OPTION', /options\.method.*"magic"/);
   throwsCode(() => validateJobSpec({ problem, options: { x0: new Float64Array(3) } }), 'BAD_OPTION', /options\.x0.*d×d = 4/);
   throwsCode(() => validateJobSpec({ problem, options: { frobnicate: 1 } }), 'BAD_OPTION', /options\.frobnicate/);
+  const s = validateJobSpec({ problem, options: { search: true, budgetSeconds: 30, maxEvals: 500 } });
+  assert.equal([s.options.search, s.options.budgetSeconds, s.options.maxEvals], [true, 30, 500]);
+  throwsCode(() => validateJobSpec({ problem, options: { search: 'yes' } }), 'BAD_OPTION', /options\.search.*"yes"/);
+  throwsCode(() => validateJobSpec({ problem, options: { budgetSeconds: 0 } }), 'BAD_OPTION', /options\.budgetSeconds.*got 0/);
+  throwsCode(() => validateJobSpec({ problem, options: { maxEvals: 2.5 } }), 'BAD_OPTION', /options\.maxEvals.*2\.5/);
   throwsCode(() => validateJobSpec({ problem: { ...problem, hash: 'zz' }, options: {} }), 'BAD_OPTION', /problem\.hash.*"zz"/);
   throwsCode(() => validateJobSpec({ problem: { ...problem, n: 0 }, options: {} }), 'BAD_OPTION', /n must be an integer >= 1/);
+  // Refused at submit time rather than when the job runs (or holds its slot until cancelled).
+  throwsCode(() => validateJobSpec({ problem, options: { tol: 0 } }), 'BAD_OPTION', /options\.tol: must be a finite number > 0 \(got 0\)/);
+  throwsCode(() => validateJobSpec({ problem, options: { starts: 2 ** 53 - 1 } }), 'BAD_OPTION', /options\.starts: must be an integer in \[1, 10000\]/);
+  throwsCode(() => validateJobSpec({ problem, options: {}, name: 'x'.repeat(5000) }), 'BAD_OPTION', /name: must be at most 4096 characters \(got "x+"… \(5000 characters\)\)/);
+  assert.is(validateJobSpec({ problem, options: { starts: 10_000, tol: 1e-300 } }).options.starts, 10_000);
 });
 
 test('problem blob round trip and content hash', () => {

@@ -72,3 +72,11 @@ export function perturbed(X: Float64Array, eps: number, seed: number): Float64Ar
   const r = rng(seed);
   return Float64Array.from(X, (v) => v + eps * randn(r));
 }
+
+/** A planted self-attention problem: A1 = A2 = A3 = A ~ N(0, 1/d), the given X*, Y* ~ N(0, 1). */
+export function plantedSelf(n: number, d: number, seed: number, Xtrue: Float64Array): Planted {
+  const r = rng(seed);
+  const A = randMatrix(r, n, d, 1 / Math.sqrt(d));
+  const Ytrue = randMatrix(r, d, d, 1);
+  return { n, d, A1: A, A2: A, A3: A, B: naiveForward(n, d, A, A, A, Xtrue, Ytrue), Xtrue, Ytrue };
+}

@@ -8,8 +8,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AttnfitError } from '@attnfit/shared/core';
-import { InlineOracle, SOLVE_DEFAULTS, solve, autoMethod, NEWTON_MAX_D, Reduced } from '@attnfit/coordinator';
-import type { IterationEvent, IterationRecord } from '@attnfit/coordinator';
+import { InlineOracle, SOLVE_DEFAULTS, solve, autoMethod, NEWTON_MAX_D, Reduced } from '@attnfit/coordinator/internal';
+import type { IterationEvent, IterationRecord } from '@attnfit/coordinator/internal';
 import { randMatrix, rng } from '../helpers/rng.js';
 import { naiveLoss, norm2, perturbed, planted } from './planted.js';
 

@@ -10,11 +10,12 @@
  * command then runs the structure in a worker-thread session (same answers, bitwise).
  */
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
-import { DYNAMIC_DEFAULTS, DynamicAttention, applyDynamicOp, parseDynamicOp, type DynamicOp, type DynamicStats } from '@attnfit/shared/dynamic';
-import { loadMatrix } from '@attnfit/shared/io';
-import { choiceOption, collect, floatOption, intOption } from '../options.js';
+import { DYNAMIC_DEFAULTS, DynamicAttention, OpsParser, applyDynamicOp, type DynamicOp, type DynamicStats } from '@attnfit/shared/dynamic';
+import { loadMatrix, readChunks } from '@attnfit/shared/io';
+import type { NatsAuthOptions } from '@attnfit/shared/runtime';
+import { authOptions, withAuth, type AuthFlags } from '../connection.js';
+import { choiceOption, floatOption, intOption, threadsOption } from '../options.js';
 
 interface DynamicCliOptions {
   q: string; k: string; v: string; ops: string; tau: number; mode: 'auto' | 'snapshot' | 'keys'; stats?: boolean; deamortize?: boolean;
@@ -24,33 +25,15 @@ interface DynamicCliOptions {
 /** Ops per batch sent to a worker-thread session by the replay command. */
 const SESSION_BATCH = 4096;
 
-/** Parse and validate a whole ops file (JSON lines; blank lines ignored). */
+/**
+ * Parse and validate a whole ops file (JSON lines; blank lines ignored), streamed in 1 MiB chunks:
+ * memory is bounded by one line (see maxOpsLineBytes) plus the parsed ops, whatever the file.
+ * Only a regular file is read (a FIFO or a device is refused up front: BAD_FILE).
+ */
 export async function readOpsFile(path: string, n: number, d: number): Promise<DynamicOp[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? ErrorCodes.FILE_NOT_FOUND : ErrorCodes.BAD_FILE;
-    throw new AttnfitError(code, `--ops ${path}: cannot read (${(err as Error).message})`, { cause: err });
-  }
-  const lines = text.split('\n');
-  const ops: DynamicOp[] = [];
-  for (let k = 0; k < lines.length; k++) {
-    const line = lines[k]!.trim();
-    if (line === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (err) {
-      throw new AttnfitError(ErrorCodes.BAD_OP, `${path} line ${k + 1}: invalid JSON (${(err as Error).message})`, { details: { file: path, line: k + 1 } });
-    }
-    try {
-      ops.push(parseDynamicOp(value, n, d));
-    } catch (err) {
-      throw new AttnfitError(ErrorCodes.BAD_OP, `${path} line ${k + 1}: ${(err as Error).message}`, { cause: err, details: { file: path, line: k + 1 } });
-    }
-  }
-  return ops;
+  const parser = new OpsParser(n, d, { label: path });
+  await readChunks(path, `--ops ${path}`, (chunk) => parser.push(chunk));
+  return parser.end();
 }
 
 async function runDynamic(o: DynamicCliOptions): Promise<void> {
@@ -94,24 +77,15 @@ async function runDynamic(o: DynamicCliOptions): Promise<void> {
   if (o.stats) process.stderr.write(`${JSON.stringify(stats)}\n`);
 }
 
-async function runServe(o: { nats: string[]; user?: string; pass?: string; token?: string; maxSessions?: number; threads: number; shardMinRows: number }): Promise<void> {
-  const { connect } = await import('@nats-io/transport-node');
+async function runServe(auth: NatsAuthOptions, o: { maxSessions?: number; threads: number; shardMinRows: number }): Promise<void> {
+  const { connectNats } = await import('@attnfit/shared/runtime');
   const { startDynamicService } = await import('../../dynamic/service.js');
-  let nc;
-  try {
-    nc = await connect({
-      servers: o.nats, name: 'attnfit-dynamic',
-      ...(o.user !== undefined ? { user: o.user } : {}), ...(o.pass !== undefined ? { pass: o.pass } : {}),
-      ...(o.token !== undefined ? { token: o.token } : {}),
-    });
-  } catch (err) {
-    const auth = /auth/i.test(String((err as Error).message));
-    throw new AttnfitError(auth ? ErrorCodes.AUTH : ErrorCodes.CONNECTION, `--nats ${o.nats.join(',')}: cannot connect (${(err as Error).message})`, { cause: err });
-  }
+  const nc = await connectNats({ name: 'attnfit-dynamic', ...auth });
+  const where = Array.isArray(auth.servers) ? auth.servers.join(',') : auth.servers;
   const svc = await startDynamicService(nc, {
     maxSessions: o.maxSessions ?? 64, log: (l) => process.stderr.write(`${l}\n`), rebuildThreads: o.threads, shardMinRows: o.shardMinRows,
   });
-  process.stderr.write(`attnfit dynamic: serving sessions on ${o.nats.join(',')}\n`);
+  process.stderr.write(`attnfit dynamic: serving sessions on ${where}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
     process.on('SIGINT', stop); process.on('SIGTERM', stop);
@@ -133,7 +107,7 @@ export function register(program: Command): void {
     .option('--mode <m>', 'memory mode: snapshot (8n² bytes), keys (O(nd)), auto', choiceOption('--mode', ['auto', 'snapshot', 'keys'] as const), 'auto')
     .option('--deamortize', 'spread each rebuild over the next ⌈n^τ⌉ updates (bounded per-update latency)')
     .option('--stats', 'print the structure counters as JSON on stderr at the end')
-    .option('--threads <n>', 'threads per rebuild: shard rebuild row blocks when n >= --shard-min-rows', intOption('--threads', 1, 256), 1)
+    .option('--threads <n>', 'threads per rebuild: shard rebuild row blocks when n >= --shard-min-rows', threadsOption(), 1)
     .option('--shard-min-rows <n>', 'shard rebuilds only for n >= this many rows', intOption('--shard-min-rows', 1), DYNAMIC_DEFAULTS.shardMinRows)
     .action(async (o: Partial<DynamicCliOptions>) => {
       for (const f of ['q', 'k', 'v', 'ops'] as const) {
@@ -141,21 +115,19 @@ export function register(program: Command): void {
       }
       await runDynamic(o as DynamicCliOptions);
     });
-  cmd
+  withAuth(cmd
     .command('serve')
-    .description('serve dynamic attention sessions over NATS (subjects attnfit.dyn.*) until SIGINT/SIGTERM')
-    .option('--nats <url>', 'NATS server URL (repeatable)', collect)
-    .option('--user <name>', 'NATS user')
-    .option('--pass <password>', 'NATS password')
+    .description('serve dynamic attention sessions over NATS (subjects attnfit.dyn.*) until SIGINT/SIGTERM'))
     .option('--token <token>', 'NATS token')
     // --threads / --shard-min-rows are declared here for the help text; commander hands them to the
     // parent `dynamic` command (it knows the same flags), so the values are read from there.
-    .option('--threads <n>', 'threads per session rebuild (sessions with n >= --shard-min-rows shard their rebuilds; default 1)', intOption('--threads', 1, 256))
+    .option('--threads <n>', 'threads per session rebuild (sessions with n >= --shard-min-rows shard their rebuilds; default 1)', threadsOption())
     .option('--shard-min-rows <n>', `shard rebuilds only for sessions with n >= this many rows (default ${DYNAMIC_DEFAULTS.shardMinRows})`, intOption('--shard-min-rows', 1))
-    .action(async (o: { nats?: string[]; user?: string; pass?: string; token?: string; threads?: number; shardMinRows?: number }) => {
-      if (!o.nats?.length) throw new AttnfitError(ErrorCodes.USAGE, 'dynamic serve: missing required option --nats');
+    .action(async (o: AuthFlags & { token?: string; threads?: number; shardMinRows?: number }) => {
+      const auth = authOptions(o);
+      if (o.token !== undefined) auth.token = o.token;
       const parent = cmd.opts() as { threads?: number; shardMinRows?: number };
       const threads = o.threads ?? parent.threads ?? 1, shardMinRows = o.shardMinRows ?? parent.shardMinRows ?? DYNAMIC_DEFAULTS.shardMinRows;
-      await runServe({ ...(o as { nats: string[] }), threads, shardMinRows });
+      await runServe(auth, { threads, shardMinRows });
     });
 }

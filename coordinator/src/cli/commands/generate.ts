@@ -14,7 +14,7 @@
 import type { Command } from 'commander';
 import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
+import { AttnfitError, ErrorCodes, type Problem } from '@attnfit/shared/core';
 import { attentionForward } from '@attnfit/shared/math';
 import { checkOutputDir, encodeNpy, encodeSafetensors, writeFilesAtomic, type FileToWrite } from '@attnfit/shared/io';
 import { choiceOption, floatOption, intOption } from '../options.js';
@@ -31,13 +31,7 @@ export const GENERATE_DEFAULTS = Object.freeze({
 const MAX_ELEMENTS = 2 ** 27;
 
 /** A planted problem with its ground truth. */
-export interface PlantedProblem {
-  n: number;
-  d: number;
-  A1: Float64Array;
-  A2: Float64Array;
-  A3: Float64Array;
-  B: Float64Array;
+export interface PlantedProblem extends Problem {
   Xtrue: Float64Array;
   Ytrue: Float64Array;
 }
@@ -134,7 +128,8 @@ async function runGenerate(o: GenerateOpts): Promise<void> {
   if (o.n * o.d > MAX_ELEMENTS) {
     throw new AttnfitError(ErrorCodes.BAD_OPTION, `--n ${o.n} --d ${o.d}: n·d = ${o.n * o.d} exceeds ${MAX_ELEMENTS} elements per tensor`, { details: { field: '--n', value: o.n } });
   }
-  await checkOutputDir(o.out, '--out');
+  const problemFiles = o.format === 'npy' ? ['A1.npy', 'A2.npy', 'A3.npy', 'B.npy'] : ['problem.safetensors'];
+  await checkOutputDir(o.out, '--out', { files: [...problemFiles, 'X_true.npy', 'Y_true.npy', 'problem.json', ...(o.warmNoise ? ['X_warm.npy'] : [])] });
   const p = plantedProblem(o.n, o.d, o.seed, o.scale, o.warmNoise ?? 0);
   const nd = [o.n, o.d], dd = [o.d, o.d];
   const files: FileToWrite[] = [];

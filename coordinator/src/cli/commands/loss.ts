@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { checkOutputDir, checkOutputFile, encodeNpy, loadMatrix, loadProblem, writeFilesAtomic, type FileToWrite } from '@attnfit/shared/io';
 import { defaultThreads, shutdownEngine } from '../../engine/index.js';
 import { createOracle } from '../../oracle/index.js';
-import { intOption } from '../options.js';
+import { threadsOption } from '../options.js';
 
 interface LossOpts { x: string; y: string; gradOut?: string; hessianOut?: string; threads?: number }
 
@@ -33,7 +33,7 @@ export function register(program: Command): void {
     .requiredOption('--y <Y.npy>', 'Y, a d×d float .npy')
     .option('--grad-out <DIR>', 'write gradX.npy and gradY.npy (d×d, gradients of L) into DIR (created if missing)')
     .option('--hessian-out <H.npy>', 'write the d²×d² Hessian of L in row-major vec(X) at fixed Y (8·d⁴ bytes)')
-    .option('--threads <N>', 'local threads (integer >= 1, default: all cores; 1 = no thread pool)', intOption('--threads', 1, 4096))
+    .option('--threads <N>', 'local threads (integer >= 1, default: all cores; 1 = no thread pool)', threadsOption())
     .action(async (problem: string, opts: LossOpts) => { await runLoss(problem, opts); });
 }
 
@@ -48,7 +48,7 @@ async function runLoss(problemPath: string, o: LossOpts): Promise<void> {
   const p = await loadProblem(problemPath);
   const X = await loadMatrix(o.x, { rows: p.d, cols: p.d, field: '--x' });
   const Y = await loadMatrix(o.y, { rows: p.d, cols: p.d, field: '--y' });
-  if (o.gradOut !== undefined) await checkOutputDir(o.gradOut, '--grad-out');
+  if (o.gradOut !== undefined) await checkOutputDir(o.gradOut, '--grad-out', { files: ['gradX.npy', 'gradY.npy'] });
   if (o.hessianOut !== undefined) await checkOutputFile(o.hessianOut, '--hessian-out');
 
   // 2. Evaluate through the oracle: fixed block plan, partials added in block order, so the

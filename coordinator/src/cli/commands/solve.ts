@@ -7,58 +7,59 @@
  * `interrupted: true` and the exit code is 130 (a second signal exits at once).
  */
 import type { Command } from 'commander';
-import { appendFileSync } from 'node:fs';
-import { checkOutputDir, loadMatrix, loadProblem } from '@attnfit/shared/io';
+import { writeSync } from 'node:fs';
+import { checkOutputDir, loadMatrix, loadProblem, openAppendFile } from '@attnfit/shared/io';
 import { defaultThreads, shutdownEngine } from '../../engine/index.js';
 import { createOracle } from '../../oracle/index.js';
-import { buildReport, SOLVE_DEFAULTS, solve, writeSolveOutputs } from '../../solver/index.js';
-import type { IterationEvent, SolveMethod, SolveOptions } from '../../solver/index.js';
-import { choiceOption, floatOption, intOption } from '../options.js';
-import { authOptions, withAuth, type AuthFlags } from './cluster.js';
+import { buildReport, solve, writeSolveOutputs } from '../../solver/index.js';
+import type { IterationEvent, SolveOptions } from '../../solver/index.js';
+import { authOptions, withAuth, type AuthFlags } from '../connection.js';
+import { threadsOption } from '../options.js';
+import { searchChoice, withSolveOptions, type SolveFlags } from '../solve-options.js';
 
 /** Defaults of `attnfit solve` beyond SOLVE_DEFAULTS. */
 export const SOLVE_CLI_DEFAULTS = Object.freeze({ out: 'attnfit-solve' });
 
-const METHODS = ['newton', 'newton-cg', 'lbfgs', 'adam'] as const;
+/** What `attnfit solve` writes into --out (each must be replaceable: checked before solving). */
+const SOLVE_OUTPUT_FILES = ['X.npy', 'Y.npy', 'report.json', 'loss.svg'];
 
-interface SolveCliOpts extends AuthFlags {
-  out: string; x0?: string; y0?: string; method?: SolveMethod; tol: number; gtol: number; maxIter: number;
-  starts: number; seed: number; threads?: number; gamma: number; progress?: string; json?: boolean;
+/** Parsed flags: the shared solve options always set (they have defaults here). */
+interface SolveCliOpts extends AuthFlags, SolveFlags {
+  out: string; tol: number; gtol: number; maxIter: number; starts: number; seed: number; gamma: number;
+  threads?: number; progress?: string; json?: boolean;
 }
 
 /** Registers `attnfit solve`. */
 export function register(program: Command): void {
-  withAuth(program
-    .command('solve'))
+  withSolveOptions(withAuth(program
+    .command('solve'), { bareNats: true })
     .summary('fit X, Y (Newton on the variable-projection objective) and write X.npy, Y.npy, report.json, loss.svg')
     .description(
       'Minimise L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F. Y is solved exactly for each X (variable projection); the method works on X. ' +
-      'Default method: newton for d ≤ 24, newton-cg above. Random starts: X0 ~ N(0, 1/d²), start k seeded with --seed + k.\n\n' +
+      'Default method: newton for d ≤ 24, newton-cg above.\n\n' +
+      'Without --x0 the fit starts from scratch: a seeded search over a population of starts (scaled identity, whitened identity ' +
+      'and random matrices at a ladder of logit spreads), pruned by successive halving, the best polished with the method, then ' +
+      'basin hopping around the best point until one reaches --tol or the schedule (or --budget / --max-evals) ends; report.json ' +
+      '"search" lists every start. --x0 skips the search; --starts K (or --no-search) runs K random starts X0 ~ N(0, 1/d²) instead, ' +
+      'start k seeded with --seed + k.\n\n' +
       'With --nats URL the row blocks are evaluated by the cluster\'s workers (`attnfit worker`) instead of local threads; ' +
       'the result is bitwise identical to the local solve.\n\n' +
       'Writes X.npy, Y.npy, report.json and loss.svg into --out. Ctrl-C / SIGTERM writes the best iterate so far (report.json "interrupted": true) and exits 130. ' +
       'Exit 0 ok, 2 bad input (with "attnfit: error [CODE]: message" on stderr), 1 internal error.')
     .argument('<PROBLEM>', 'problem directory (A1.npy A2.npy A3.npy B.npy) or .safetensors file')
-    .option('--out <DIR>', 'output directory (created if missing; files replaced atomically)', SOLVE_CLI_DEFAULTS.out)
-    .option('--x0 <X.npy>', 'warm start X (d×d); used by start 0')
-    .option('--y0 <Y.npy>', 'warm start Y (d×d); Y is recomputed exactly from X, so it only matters with --max-iter 0')
-    .option('--method <M>', `one of ${METHODS.join(', ')} (default: newton for d ≤ 24, else newton-cg)`, choiceOption('--method', METHODS))
-    .option('--tol <REL>', 'stop when the relative loss L/‖B‖² ≤ REL (> 0)', floatOption('--tol', { gt: 0 }), SOLVE_DEFAULTS.tol)
-    .option('--gtol <G>', 'stop when ‖∇f‖_F/‖B‖²_F ≤ G (reduced gradient, >= 0)', floatOption('--gtol', { ge: 0 }), SOLVE_DEFAULTS.gtol)
-    .option('--max-iter <N>', 'iterations per start (integer >= 0)', intOption('--max-iter', 0), SOLVE_DEFAULTS.maxIter)
-    .option('--starts <K>', 'seeded starts (integer >= 1), up to --threads at a time; the best is kept, all are reported', intOption('--starts', 1, 100000), SOLVE_DEFAULTS.starts)
-    .option('--seed <S>', 'seed of the random starts (start k uses S + k)', intOption('--seed', 0, 2 ** 32 - 1), SOLVE_DEFAULTS.seed)
-    .option('--threads <T>', 'local threads (integer >= 1, default: all cores)', intOption('--threads', 1, 4096))
-    .option('--gamma <G>', 'paper regulariser weight: minimise L + ½G‖A1XA2ᵀ‖² (>= 0; report.loss stays unregularised)', floatOption('--gamma', { ge: 0 }), SOLVE_DEFAULTS.gamma)
+    .option('--out <DIR>', 'output directory (created if missing; files replaced atomically)', SOLVE_CLI_DEFAULTS.out), true)
+    .option('--threads <T>', 'local threads (integer >= 1, default: all cores)', threadsOption())
     .option('--progress <FILE>', 'append one JSON line per iteration to FILE ("-" = stderr)')
     .option('--json', 'print report.json on stdout')
-    .action(async (problem: string, opts: SolveCliOpts) => { await runSolve(problem, opts); });
+    .action(async (problem: string, opts: SolveCliOpts, cmd: Command) => {
+      await runSolve(problem, opts, cmd.getOptionValueSource('starts') === 'cli');
+    });
 }
 
-async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
+async function runSolve(problemPath: string, o: SolveCliOpts, startsGiven: boolean): Promise<void> {
   // 1. Validate everything before computing.
-  const nats = o.nats ? authOptions(o) : undefined;
-  await checkOutputDir(o.out, '--out');
+  const nats = o.nats !== undefined ? authOptions(o) : undefined;
+  await checkOutputDir(o.out, '--out', { files: SOLVE_OUTPUT_FILES });
   const problem = await loadProblem(problemPath);
   const d = problem.d;
   const opts: SolveOptions = {
@@ -66,10 +67,19 @@ async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
   };
   if (o.x0) opts.x0 = (await loadMatrix(o.x0, { rows: d, cols: d, field: '--x0' })).data;
   if (o.y0) opts.y0 = (await loadMatrix(o.y0, { rows: d, cols: d, field: '--y0' })).data;
+  // --progress is appended to in place: opened (and so created) only once every input is valid;
+  // a FIFO, a device or a file under /proc is refused rather than blocked on.
+  const progress = o.progress && o.progress !== '-' ? await openAppendFile(o.progress, '--progress') : undefined;
   const threads = o.threads ?? defaultThreads();
-  // Several starts run side by side on the pool (one start of a single-block problem keeps only
-  // one thread busy); results do not depend on it.
-  opts.concurrency = Math.min(o.starts, threads);
+  const choice = searchChoice(o, startsGiven);
+  const search = choice.search;
+  if (choice.search) {
+    const { search: _on, ...caps } = choice;
+    opts.search = caps;
+  }
+  // Several starts (or search candidates) run side by side on the pool (one start of a
+  // single-block problem keeps only one thread busy); results do not depend on it.
+  opts.concurrency = search ? threads : Math.min(o.starts, threads);
 
   // 2. Signals: first one stops the solve gracefully, a second one exits at once.
   const ac = new AbortController();
@@ -84,14 +94,22 @@ async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
 
   const tty = process.stderr.isTTY === true;
   const t0 = performance.now();
-  const oracle = await createOracle(problem, nats ? { threads, nats } : { threads });
+  let oracle;
+  try {
+    oracle = await createOracle(problem, nats ? { threads, nats } : { threads });
+  } catch (err) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await progress?.close();
+    throw err;
+  }
   try {
     const onIteration = (e: IterationEvent): void => {
       if (o.progress) {
         const line = `${JSON.stringify({ start: e.start, iteration: e.iteration, loss: e.loss, relLoss: e.relLoss, gradNorm: e.gradNorm, seconds: e.seconds })}\n`;
-        if (o.progress === '-') process.stderr.write(line); else appendFileSync(o.progress, line);
+        if (progress) writeSync(progress.fd, line); else process.stderr.write(line);
       }
-      if (tty) process.stderr.write(`\rattnfit solve: start ${e.start} iter ${e.iteration}  relLoss ${e.relLoss.toExponential(3)}  |grad| ${e.gradNorm.toExponential(2)}  ${e.seconds.toFixed(1)}s   `);
+      if (tty) process.stderr.write(`\rattnfit solve: ${search ? 'search start' : 'start'} ${e.start} iter ${e.iteration}  relLoss ${e.relLoss.toExponential(3)}  |grad| ${e.gradNorm.toExponential(2)}  ${e.seconds.toFixed(1)}s   `);
     };
     const result = await solve(oracle, opts, { onIteration, signal: ac.signal });
     if (tty) process.stderr.write('\n');
@@ -109,5 +127,6 @@ async function runSolve(problemPath: string, o: SolveCliOpts): Promise<void> {
     process.off('SIGTERM', onSignal);
     await oracle.close();
     await shutdownEngine();
+    await progress?.close();
   }
 }

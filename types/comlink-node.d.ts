@@ -1,3 +1,5 @@
+// One ambient declaration for every package that imports the adapter (coordinator, worker):
+// their tsconfig.json include ../types/*.d.ts.
 // Types for comlink's Node adapter (the package ships only a .d.ts next to the .mjs, which
 // NodeNext resolution does not pick up for a deep .mjs import).
 declare module 'comlink/dist/esm/node-adapter.mjs' {

@@ -1,0 +1,38 @@
+/**
+ * @attnfit/coordinator/internal — the coordinator's building blocks for tests and benchmarks:
+ * the public entry plus engine pools, inline and NATS oracles, the block-order reduce, solver
+ * pieces, report builders, the job store and cluster resources, and the dynamic-session wire.
+ * Not a stable API: import the public `@attnfit/coordinator` in applications.
+ */
+import '@attnfit/shared/native';
+
+export {
+  AttnfitError, ErrorCodes, loadProblem, solve, SOLVE_DEFAULTS, SEARCH_DEFAULTS, createOracle, LocalOracle, shutdownEngine, ClusterClient,
+  startCoordinator, openDynamicSession, openNatsDynamicSession, startDynamicService,
+} from './index.js';
+export type {
+  ErrorCode, Problem, LoadedProblem, SolveMethod, StopReason, SolveOptions, SolveHooks, SolveResult, IterationRecord,
+  IterationEvent, MethodState, StartResult, SearchOptions, SearchReport, SearchStart, SearchFamily, Oracle, OracleInfo, CallOptions, CreateOracleOptions, LocalOracleOptions,
+  CoordinatorOptions, CoordinatorService, NatsAuthOptions, NatsOracleHandleOptions, DynamicSession, DynamicSessionOptions,
+  NatsDynamicOptions, DynamicServiceOptions, DynamicServiceHandle,
+} from './index.js';
+
+// engine and oracles
+export { getEnginePool, defaultThreads, EnginePool } from './engine/index.js';
+export { InlineOracle, reduceInOrder } from './oracle/index.js';
+// solver pieces and reports
+export {
+  NEWTON_MAX_D, autoMethod, Reduced, validateSolveOptions, randomStart, buildReport, writeSolveOutputs, lossCurveSvg, searchCurveSvg, searchStarts, logitSpread,
+} from './solver/index.js';
+export type { SolveReport } from './solver/index.js';
+// cluster
+export {
+  NatsOracle, NATS_ORACLE_DEFAULTS, runCoordinator, COORDINATOR_DEFAULTS, newJobId, connectNats, ensureClusterResources, createNatsOracle,
+} from './cluster/index.js';
+export type { NatsOracleOptions } from './cluster/index.js';
+export { JobStore } from './jobs/store.js';
+// dynamic sessions: classes and wire
+export {
+  ThreadDynamicSession, NatsDynamicSession, DYN_OPEN_SUBJECT, DYN_QUEUE, DYN_SUBJECT_PREFIX, DYN_SESSION_OPS, dynSessionSubject,
+  dynamicThreadPath, dynamicRebuildThreadPath,
+} from './dynamic/index.js';

@@ -1,0 +1,71 @@
+/**
+ * Answers block tasks from the NATS queue group: decode the task, compute its partials (in the
+ * block pool, never on the connection's event loop), reply with a `result` (chunked under
+ * max_payload) or an `error`. Handlers never throw out: every outcome is a reply. Tracks the
+ * tasks in flight so a shutdown can finish them before the connection closes.
+ */
+import type { Msg, NatsConnection } from '@nats-io/transport-node';
+import type { Partials } from '@attnfit/shared/core';
+import {
+  PROTOCOL_VERSION, decodeMessage, encode, encodeError, partialsToWire, peekId, toFrames,
+  type ResultMsg, type TaskMsg,
+} from '@attnfit/shared/protocol';
+
+/** Serves block tasks arriving on one connection. */
+export class TaskServer {
+  /** Tasks received and tasks answered with an error (diagnostics and tests). */
+  readonly counters = { tasks: 0, errors: 0 };
+  private readonly inFlight = new Set<Promise<void>>();
+
+  /**
+   * @param nc the connection replies go out on
+   * @param name worker name put in each result (diagnostics)
+   * @param maxPayload largest message the server accepts: bigger results are chunked
+   * @param compute the partials of one task
+   */
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly name: string,
+    private readonly maxPayload: number,
+    private readonly compute: (t: TaskMsg) => Promise<Partials>,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** Tasks being computed now. */
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** Start answering one task message (the reply is sent when it is done). */
+  accept(msg: Msg): void {
+    const p = this.handle(msg);
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  /** Resolves when every task in flight (including ones accepted meanwhile) has been answered. */
+  async settle(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async handle(msg: Msg): Promise<void> {
+    const reply = msg.reply;
+    let id = '';
+    try {
+      const t = decodeMessage(msg.data, 'task');
+      id = t.id;
+      this.counters.tasks++;
+      const partials = await this.compute(t);
+      const out: ResultMsg = { v: PROTOCOL_VERSION, kind: 'result', id, r0: t.r0, r1: t.r1, partials: partialsToWire(partials, t.problem.d), worker: this.name };
+      if (reply) for (const f of toFrames(id, encode(out), this.maxPayload)) this.nc.publish(reply, f);
+    } catch (err) {
+      this.counters.errors++;
+      if (!id) id = peekId(msg.data);
+      if (reply) {
+        try { this.nc.publish(reply, encodeError(id, err)); } catch (e2) { this.log(`attnfit worker: cannot send error reply for ${id}: ${(e2 as Error).message}`); }
+      } else {
+        this.log(`attnfit worker: task without reply subject failed: ${(err as Error).message}`);
+      }
+    }
+  }
+}
