@@ -16,7 +16,8 @@
 //             otherwise it is stopped with SIGTERM after B seconds of solving — its own clock,
 //             read from `--progress -`, so process start-up does not count — and keeps its best
 //             iterate)
-//   lbfgs     `attnfit solve P --method lbfgs --starts K --max-iter M --seed k` (K = 64, M = 200),
+//   lbfgs     `attnfit solve P [--no-search] --method lbfgs --starts K --max-iter M --seed k`
+//             (K = 64, M = 200; --no-search when the CLI has it: today's random multi-start),
 //             stopped the same way after B seconds of solving
 //   torch-*   bench/torch_multistart.py --method lbfgs|adam with the solve time the default run
 //             took (python with torch: BENCH_TORCH_PYTHON, /usr/bin/python3, python3)
@@ -245,6 +246,8 @@ if (!KEEP) process.on('exit', () => rmSync(work, { recursive: true, force: true 
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130)); // runs the clean-up above
 const help = spawnSync(process.execPath, attnfitArgs('solve', '--help'), { cwd: repoDir, encoding: 'utf8' });
 const HAS_BUDGET = /--budget\b/.test(help.stdout ?? '');
+// Today's multi-start: with the search as default, --no-search asks for plain random starts.
+const NO_SEARCH = /--no-search\b/.test(help.stdout ?? '') ? ['--no-search'] : [];
 const torch = torchPython();
 log(`coldstart: ${problems.length} problems in ${families.length} families, ${SEEDS} seeds, d ∈ {${DIMS.join(', ')}}, ${THREADS} threads; ` +
   `attnfit solve ${HAS_BUDGET ? 'has --budget' : 'has no --budget (default run stopped by SIGTERM at the budget)'}; torch ${torch ? `${torch.version} (${torch.py})` : argv.includes('--no-torch') ? 'off (--no-torch)' : 'not found'}; work dir ${work}`);
@@ -304,7 +307,7 @@ for (const [i, p] of problems.entries()) {
   rec.runs.default = HAS_BUDGET
     ? await attnfitSolve(dir, join(out, 'default'), [...seed, '--budget', String(budgetS)], { limitS })
     : await attnfitSolve(dir, join(out, 'default'), seed, { budgetS, limitS });
-  rec.runs.lbfgs = await attnfitSolve(dir, join(out, 'lbfgs'), [...seed, '--method', 'lbfgs', '--starts', String(LBFGS_STARTS), '--max-iter', String(LBFGS_MAX_ITER)], { budgetS, limitS });
+  rec.runs.lbfgs = await attnfitSolve(dir, join(out, 'lbfgs'), [...seed, ...NO_SEARCH, '--method', 'lbfgs', '--starts', String(LBFGS_STARTS), '--max-iter', String(LBFGS_MAX_ITER)], { budgetS, limitS });
   if (torch) {
     // Same wall time as the default run took (its solve seconds; torch's import and loading excluded).
     const tb = Math.max(0.5, Math.min(rec.runs.default.seconds ?? budgetS, 2 * budgetS));
@@ -325,7 +328,7 @@ for (const [i, p] of problems.entries()) {
 
 const SOLVERS = [
   ['default', `attnfit solve (default${HAS_BUDGET ? ', --budget B' : ', stopped at B'})`],
-  ['lbfgs', `attnfit --method lbfgs --starts ${LBFGS_STARTS} --max-iter ${LBFGS_MAX_ITER} (stopped at B)`],
+  ['lbfgs', `attnfit ${NO_SEARCH.length ? '--no-search ' : ''}--method lbfgs --starts ${LBFGS_STARTS} --max-iter ${LBFGS_MAX_ITER} (stopped at B)`],
   ...(torch ? [['torch-lbfgs', 'PyTorch L-BFGS multi-start'], ['torch-adam', 'PyTorch Adam multi-start']] : []),
 ];
 const groups = [];
@@ -369,7 +372,7 @@ const md = [
   `- Budget B = ${BUDGET_FACTOR} × the warm-start solve time of that size (median of 3 \`attnfit solve P --x0 X_warm.npy\`, planted scale 2, --warm-noise 0.05): ` +
     [...budgets.entries()].map(([k, b]) => `${k.replace('x', '×')}: ${fmt(b.warmS, 2)} s → ${fmt(b.budgetS, 1)} s`).join('; ') + '.',
   `- attnfit default: ${HAS_BUDGET ? '`attnfit solve P --seed k --budget B` (no --x0: the global search)' : '`attnfit solve P --seed k` (no --budget option in this build: stopped with SIGTERM after B seconds of solving, best iterate kept)'}; ` +
-    `L-BFGS: \`--method lbfgs --starts ${LBFGS_STARTS} --max-iter ${LBFGS_MAX_ITER}\` (today's multi-start; more iterations per start than the default 50, which rarely reaches 1e-10) stopped with SIGTERM after B seconds of solving (report.json keeps the best start so far). Times are report.json "seconds" (solve time; process start-up excluded).`,
+    `L-BFGS: \`${NO_SEARCH.length ? '--no-search ' : ''}--method lbfgs --starts ${LBFGS_STARTS} --max-iter ${LBFGS_MAX_ITER}\` (today's random multi-start; more iterations per start than the default 50, which rarely reaches 1e-10) stopped with SIGTERM after B seconds of solving (report.json keeps the best start so far). Times are report.json "seconds" (solve time; process start-up excluded).`,
   torch
     ? `- PyTorch ${torch.version}: bench/torch_multistart.py, float64, Y by variable projection, ${TORCH_THREADS} threads, random starts at logit scales 0.5–8, with the solve time the default attnfit run took; stops at relative loss 1e-12.`
     : argv.includes('--no-torch') ? '- PyTorch comparison off (--no-torch).'
