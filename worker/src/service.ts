@@ -25,6 +25,8 @@ export interface WorkerServiceOptions extends NatsAuthOptions {
   cacheBytes?: number;
   /** Log sink (default: stderr lines). */
   log?: (line: string) => void;
+  /** runWorker: bound on the drain after SIGTERM / SIGINT (ms, default SHUTDOWN_DEFAULTS.timeoutMs). */
+  shutdownTimeoutMs?: number;
 }
 
 export const WORKER_SERVICE_DEFAULTS = Object.freeze({
@@ -145,5 +147,8 @@ function subscribe(nc: NatsConnection, server: TaskServer, cache: ProblemCache<u
  * `attnfit worker` command. Resolves to the process exit code.
  */
 export async function runWorker(opts: WorkerServiceOptions): Promise<number> {
-  return runUntilSignal(await startWorkerService(opts));
+  const o: Parameters<typeof runUntilSignal>[1] = { name: 'attnfit worker' };
+  if (opts.log) o.log = opts.log;
+  if (opts.shutdownTimeoutMs !== undefined) o.shutdownTimeoutMs = opts.shutdownTimeoutMs;
+  return runUntilSignal(() => startWorkerService(opts), o);
 }

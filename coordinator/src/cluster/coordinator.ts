@@ -35,6 +35,8 @@ export interface CoordinatorOptions extends NatsAuthOptions {
   /** Attempts per block task. */
   maxAttempts?: number;
   log?: (line: string) => void;
+  /** runCoordinator: bound on the drain after SIGTERM / SIGINT (ms, default SHUTDOWN_DEFAULTS.timeoutMs). */
+  shutdownTimeoutMs?: number;
 }
 
 export const COORDINATOR_DEFAULTS = Object.freeze({ maxJobs: 1 });
@@ -119,7 +121,10 @@ function oracleOptions(opts: CoordinatorOptions, jobId: string, log: (line: stri
 
 /** Run a coordinator until SIGTERM / SIGINT (then drain). Resolves to the exit code. */
 export async function runCoordinator(opts: CoordinatorOptions): Promise<number> {
-  return runUntilSignal(await startCoordinator(opts));
+  const o: Parameters<typeof runUntilSignal>[1] = { name: 'attnfit coordinator' };
+  if (opts.log) o.log = opts.log;
+  if (opts.shutdownTimeoutMs !== undefined) o.shutdownTimeoutMs = opts.shutdownTimeoutMs;
+  return runUntilSignal(() => startCoordinator(opts), o);
 }
 
 export type { NatsConnection };

@@ -5,5 +5,5 @@ export type { RegisteredProblem, RunOptions } from './pool.js';
 export type {
   ThreadTask, ThreadReply, ThreadKind, ThreadMsgByKind, ThreadValueByKind, BlockMsg, BlocksMsg, GramMsg,
 } from './thread-protocol.js';
-export { Shutdown, runUntilSignal } from './shutdown.js';
-export type { ShutdownSteps, DrainableService } from './shutdown.js';
+export { SHUTDOWN_DEFAULTS, Shutdown, runUntilSignal } from './shutdown.js';
+export type { ShutdownSteps, DrainableService, RunUntilSignalOptions } from './shutdown.js';

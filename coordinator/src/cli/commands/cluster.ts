@@ -19,7 +19,7 @@ import { clusterResourceError } from '../../jobs/store.js';
 import { authOptions, withAuth, type AuthFlags } from '../connection.js';
 import { reportError } from '../errors.js';
 import { clusterDown, clusterUp } from '../launcher.js';
-import { intOption, threadsOption } from '../options.js';
+import { intOption, shutdownTimeoutFlag, threadsOption } from '../options.js';
 import { SOLVE_FLAG_KEYS, searchChoice, withSolveOptions, type SolveFlags } from '../solve-options.js';
 
 function jsonReplacer(_k: string, v: unknown): unknown {
@@ -90,12 +90,14 @@ function registerServices(program: Command): void {
     .description('join the NATS worker queue group and evaluate block tasks in a thread pool')
     .option('--threads <n>', 'compute threads (default: all cores)', threadsOption())
     .option('--name <name>', 'client name shown by the server')
-    .action(async (f: AuthFlags & { threads?: number; name?: string }) => {
+    .option(...shutdownTimeoutFlag())
+    .action(async (f: AuthFlags & { threads?: number; name?: string; shutdownTimeout?: number }) => {
       const o = authOptions(f);
       const entry = workerServicePath();
-      const mod = (await import(pathToFileURL(entry).href)) as { runWorker(o: NatsAuthOptions & { threads?: number }): Promise<number> };
-      const opts: NatsAuthOptions & { threads?: number } = { ...o };
+      const mod = (await import(pathToFileURL(entry).href)) as { runWorker(o: NatsAuthOptions & { threads?: number; shutdownTimeoutMs?: number }): Promise<number> };
+      const opts: NatsAuthOptions & { threads?: number; shutdownTimeoutMs?: number } = { ...o };
       if (f.threads !== undefined) opts.threads = f.threads;
+      if (f.shutdownTimeout !== undefined) opts.shutdownTimeoutMs = f.shutdownTimeout * 1000;
       if (f.name !== undefined) opts.name = f.name;
       process.exitCode = await mod.runWorker(opts);
     });
@@ -105,11 +107,13 @@ function registerServices(program: Command): void {
     .option('--max-jobs <n>', 'jobs solved at the same time', intOption('--max-jobs', 1, 1024))
     .option('--task-timeout-ms <ms>', 'per-attempt block task timeout', intOption('--task-timeout-ms', 1))
     .option('--max-attempts <n>', 'attempts per block task', intOption('--max-attempts', 1, 1000))
-    .action(async (f: AuthFlags & { maxJobs?: number; taskTimeoutMs?: number; maxAttempts?: number }) => {
+    .option(...shutdownTimeoutFlag())
+    .action(async (f: AuthFlags & { maxJobs?: number; taskTimeoutMs?: number; maxAttempts?: number; shutdownTimeout?: number }) => {
       const o: Parameters<typeof runCoordinator>[0] = authOptions(f);
       if (f.maxJobs !== undefined) o.maxJobs = f.maxJobs;
       if (f.taskTimeoutMs !== undefined) o.taskTimeoutMs = f.taskTimeoutMs;
       if (f.maxAttempts !== undefined) o.maxAttempts = f.maxAttempts;
+      if (f.shutdownTimeout !== undefined) o.shutdownTimeoutMs = f.shutdownTimeout * 1000;
       process.exitCode = await runCoordinator(o);
     });
 }
