@@ -18,7 +18,7 @@ import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import { JOBS_CONSUMER, JOBS_STREAM } from '@attnfit/shared/protocol';
-import { Shutdown, connectNats, runUntilSignal, type NatsAuthOptions } from '@attnfit/shared/runtime';
+import { Shutdown, connectNats, failOnPermissionViolation, firstPermissionViolation, permissionError, runUntilSignal, type NatsAuthOptions } from '@attnfit/shared/runtime';
 import type { NatsOracleOptions } from './nats-oracle.js';
 import { ensureClusterResources, type ClusterResources } from './resources.js';
 import { JobLedger } from './job-ledger.js';
@@ -65,17 +65,19 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   const name = opts.name ?? `attnfit-coordinator-${hostname()}-${process.pid}`;
   const maxJobs = opts.maxJobs ?? COORDINATOR_DEFAULTS.maxJobs;
   const nc = await connectNats({ ...opts, name });
-  const { js, store, os } = await ensureResourcesWithRetry(nc, log);
-  const ledger = new JobLedger(nc, store, log);
-  const runner = new JobRunner({ nc, store, os, ledger, log, oracleOptions: (jobId) => oracleOptions(opts, jobId, log) });
-  const scheduler = new JobScheduler(maxJobs, (job) => runner.run(job), log);
-
-  // Recover jobs left queued or running by a previous coordinator.
-  const recovered = (await store.list()).filter((r) => r.state === 'queued' || r.state === 'running').map((r) => r.id);
-  if (recovered.length) log(`attnfit coordinator: recovering ${recovered.length} job(s): ${recovered.join(', ')}`);
-  scheduler.enqueue(...recovered);
-
-  const intake = await consumeSubmissions(js, new SubmissionHandler(store, scheduler, ledger, log), log);
+  // Start-up fails at once with AUTH (naming the subject and the user) on a permission violation.
+  let parts: Awaited<ReturnType<typeof startParts>>;
+  try {
+    parts = await failOnPermissionViolation(nc, startParts(nc, opts, maxJobs, log));
+    await nc.flush();
+    const v = firstPermissionViolation(nc);
+    if (v) throw v;
+  } catch (err) {
+    const e = permissionError(err, nc) ?? err;
+    if (!nc.isClosed()) await nc.close();
+    throw e;
+  }
+  const { scheduler, intake } = parts;
   const closed = nc.closed().then((err) => {
     if (err) log(`attnfit coordinator: connection closed: ${err.message}`);
     return err || undefined;
@@ -88,6 +90,22 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   }, { log });
   log(`attnfit coordinator ${name}: ready (stream ${JOBS_STREAM}, consumer ${JOBS_CONSUMER}, max ${maxJobs} job(s) at once)`);
   return { name, running: () => scheduler.runningIds(), closed, drain: () => shutdown.run() };
+}
+
+/** The coordinator's parts, resources opened and recovered jobs queued; intake started. */
+async function startParts(nc: NatsConnection, opts: CoordinatorOptions, maxJobs: number, log: (line: string) => void) {
+  const { js, store, os } = await ensureResourcesWithRetry(nc, log);
+  const ledger = new JobLedger(nc, store, log);
+  const runner = new JobRunner({ nc, store, os, ledger, log, oracleOptions: (jobId) => oracleOptions(opts, jobId, log) });
+  const scheduler = new JobScheduler(maxJobs, (job) => runner.run(job), log);
+
+  // Recover jobs left queued or running by a previous coordinator.
+  const recovered = (await store.list()).filter((r) => r.state === 'queued' || r.state === 'running').map((r) => r.id);
+  if (recovered.length) log(`attnfit coordinator: recovering ${recovered.length} job(s): ${recovered.join(', ')}`);
+  scheduler.enqueue(...recovered);
+
+  const intake = await consumeSubmissions(js, new SubmissionHandler(store, scheduler, ledger, log), log);
+  return { scheduler, intake };
 }
 
 /**

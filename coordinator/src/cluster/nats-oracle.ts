@@ -7,7 +7,9 @@
  * bitwise identical to local evaluation for any number of workers.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { setMaxListeners } from 'node:events';
 import { createInbox, nuid } from '@nats-io/transport-node';
+import { onPermissionViolation } from '@attnfit/shared/runtime';
 import { AttnfitError, ErrorCodes, wireToError } from '@attnfit/shared/core';
 import { dgemmBase, gemmBackendDetail } from '@attnfit/shared/kernels';
 import { bNorm2, defaultBlockRows, planBlocks } from '@attnfit/shared/math';
@@ -66,6 +68,9 @@ export class NatsOracle implements Oracle {
   private readonly reasm = new Reassembler();
   private readonly o: Required<Omit<NatsOracleOptions, 'onRetry' | 'blockRows'>> & Pick<NatsOracleOptions, 'onRetry'>;
   private closed = false;
+  /** A permission violation on the task subject or this oracle's inbox: every evaluation fails with it. */
+  private fatal: AttnfitError | undefined;
+  private readonly offViolation: () => void;
   private gramCache: { G1: Float64Array; G2: Float64Array } | undefined;
   /** Counters for diagnostics and tests. */
   readonly stats = { tasks: 0, retries: 0, duplicates: 0, workers: new Set<string>() };
@@ -91,6 +96,14 @@ export class NatsOracle implements Oracle {
     };
     this.inbox = createInbox();
     this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => { if (!err) this.onReply(msg.subject, msg.data, msg.headers?.code ?? 0); } });
+    // A forbidden task publish is dropped by the server without a reply: fail at once with AUTH
+    // instead of after task timeouts and retries.
+    this.offViolation = onPermissionViolation(nc, (e) => {
+      const subject = e.details?.subject;
+      if (subject !== TASK_SUBJECT && !(typeof subject === 'string' && subject.startsWith(this.inbox))) return;
+      this.fatal ??= e;
+      for (const p of [...this.pending.values()]) p.reject(e);
+    });
   }
 
   private onReply(subject: string, data: Uint8Array, status: number): void {
@@ -161,6 +174,7 @@ export class NatsOracle implements Oracle {
     let backoffMs = 100;
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw cancelled(signal);
+      if (this.fatal) throw this.fatal;
       const task: TaskMsg = {
         v: PROTOCOL_VERSION, kind: 'task', id: nuid.next(), jobId: this.o.jobId, problem: this.ref,
         r0, r1, X, Y, want: wantToWire(want),
@@ -208,6 +222,9 @@ export class NatsOracle implements Oracle {
       deadline = setTimeout(() => ac.abort(timeoutErr), opts.timeoutMs);
       signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
     }
+    // One abort listener per block attempt in flight (maxInFlight of them, more than Node's
+    // default of 10): lift the limit so no MaxListenersExceededWarning reaches the user.
+    if (signal) setMaxListeners(0, signal);
     try {
       return await this.evaluateBlocks(X, Y, want, signal);
     } finally {
@@ -255,6 +272,7 @@ export class NatsOracle implements Oracle {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.offViolation();
     for (const p of this.pending.values()) p.reject(new AttnfitError(ErrorCodes.CANCELLED, 'NatsOracle closed'));
     this.pending.clear();
     if (!this.nc.isClosed()) this.sub.unsubscribe();

@@ -7,3 +7,4 @@ export type {
 } from './thread-protocol.js';
 export { SHUTDOWN_DEFAULTS, Shutdown, runUntilSignal } from './shutdown.js';
 export type { ShutdownSteps, DrainableService, RunUntilSignalOptions } from './shutdown.js';
+export { failOnPermissionViolation, firstPermissionViolation, onPermissionViolation, permissionError, watchPermissions } from './permissions.js';

@@ -38,7 +38,7 @@ function jobLine(r: JobRecord): string {
 async function withClient<T>(f: AuthFlags, fn: (c: ClusterClient) => Promise<T>): Promise<T> {
   const c = await ClusterClient.connect(authOptions(f));
   try {
-    return await fn(c);
+    return await c.guard(fn(c));
   } catch (err) {
     throw clusterResourceError('cluster request', err);
   } finally {
@@ -152,9 +152,9 @@ async function runSubmit(path: string, f: SubmitFlags, startsGiven: boolean): Pr
   }
   const c = await ClusterClient.connect(auth);
   try {
-    const { jobId } = await c.submit(problem, options, f.name ?? path);
+    const { jobId } = await c.guard(c.submit(problem, options, f.name ?? path));
     process.stdout.write(`${jobId}\n`);
-    if (f.wait) process.exitCode = await followJob(c, jobId, f);
+    if (f.wait) process.exitCode = await c.guard(followJob(c, jobId, f));
   } catch (err) {
     throw clusterResourceError('submit', err);
   } finally {

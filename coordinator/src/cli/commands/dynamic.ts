@@ -97,7 +97,7 @@ async function runDynamic(o: DynamicCliOptions): Promise<void> {
 }
 
 async function runServe(auth: NatsAuthOptions, o: { maxSessions?: number; threads: number; shardMinRows: number; shutdownTimeoutMs?: number }): Promise<void> {
-  const { connectNats, runUntilSignal } = await import('@attnfit/shared/runtime');
+  const { connectNats, firstPermissionViolation, runUntilSignal } = await import('@attnfit/shared/runtime');
   const { startDynamicService } = await import('../../dynamic/service.js');
   const where = Array.isArray(auth.servers) ? auth.servers.join(',') : auth.servers;
   const log = (l: string): void => { process.stderr.write(`${l}\n`); };
@@ -105,6 +105,14 @@ async function runServe(auth: NatsAuthOptions, o: { maxSessions?: number; thread
   const start = async (): Promise<{ drain(): Promise<void>; closed: Promise<Error | undefined> }> => {
     const nc = await connectNats({ name: 'attnfit-dynamic', ...auth });
     const svc = await startDynamicService(nc, { maxSessions: o.maxSessions ?? 64, log, rebuildThreads: o.threads, shardMinRows: o.shardMinRows });
+    // startDynamicService flushed: a forbidden subscription was answered by then. Serving
+    // without it would be a service that never gets a request: fail with AUTH instead.
+    const denied = firstPermissionViolation(nc);
+    if (denied) {
+      await svc.stop().catch(() => undefined);
+      await nc.close();
+      throw denied;
+    }
     log(`attnfit dynamic: serving sessions on ${where}`);
     const closed = nc.closed().then((err) => {
       if (err) log(`attnfit dynamic: connection closed: ${err.message}`);
