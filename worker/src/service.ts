@@ -11,7 +11,7 @@ import { availableParallelism, hostname } from 'node:os';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import { DEFAULT_MAX_PAYLOAD, JOB_DONE_SUBJECT, TASK_QUEUE, TASK_SUBJECT, decodeMessage } from '@attnfit/shared/protocol';
-import { Shutdown, connectNats, runUntilSignal, type NatsAuthOptions, type RegisteredProblem } from '@attnfit/shared/runtime';
+import { Shutdown, connectNats, permissionError, runUntilSignal, type NatsAuthOptions, type RegisteredProblem } from '@attnfit/shared/runtime';
 import { createBlockPool } from './pool.js';
 import { ProblemCache } from './problem-cache.js';
 import { ObjectStoreProblems } from './problem-source.js';
@@ -73,7 +73,7 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
     const e = subs.error()!;
     await nc.close();
     await pool.destroy();
-    throw new AttnfitError(ErrorCodes.AUTH, `nats: not allowed to serve tasks as a worker (${e.message})`, { cause: e });
+    throw permissionError(e, nc) ?? new AttnfitError(ErrorCodes.AUTH, `nats: not allowed to serve tasks as a worker (${e.message})`, { cause: e });
   }
   subs.ready();
 

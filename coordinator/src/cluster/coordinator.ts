@@ -119,8 +119,9 @@ async function ensureResourcesWithRetry(nc: NatsConnection, log: (line: string) 
       return await ensureClusterResources(nc);
     } catch (err) {
       const code = (err as AttnfitError).code;
-      if (code === ErrorCodes.AUTH || Date.now() > deadline) {
-        await nc.close();
+      // A closed connection (e.g. start-up already failed with AUTH) ends the retries at once.
+      if (code === ErrorCodes.AUTH || nc.isClosed() || Date.now() > deadline) {
+        if (!nc.isClosed()) await nc.close();
         throw err;
       }
       log(`attnfit coordinator: JetStream not ready (attempt ${attempt}): ${(err as Error).message}`);

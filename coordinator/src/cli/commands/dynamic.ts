@@ -97,21 +97,20 @@ async function runDynamic(o: DynamicCliOptions): Promise<void> {
 }
 
 async function runServe(auth: NatsAuthOptions, o: { maxSessions?: number; threads: number; shardMinRows: number; shutdownTimeoutMs?: number }): Promise<void> {
-  const { connectNats, firstPermissionViolation, runUntilSignal } = await import('@attnfit/shared/runtime');
+  const { connectNats, runUntilSignal } = await import('@attnfit/shared/runtime');
   const { startDynamicService } = await import('../../dynamic/service.js');
   const where = Array.isArray(auth.servers) ? auth.servers.join(',') : auth.servers;
   const log = (l: string): void => { process.stderr.write(`${l}\n`); };
   let stopAll: (() => Promise<void>) | undefined;
   const start = async (): Promise<{ drain(): Promise<void>; closed: Promise<Error | undefined> }> => {
     const nc = await connectNats({ name: 'attnfit-dynamic', ...auth });
-    const svc = await startDynamicService(nc, { maxSessions: o.maxSessions ?? 64, log, rebuildThreads: o.threads, shardMinRows: o.shardMinRows });
-    // startDynamicService flushed: a forbidden subscription was answered by then. Serving
-    // without it would be a service that never gets a request: fail with AUTH instead.
-    const denied = firstPermissionViolation(nc);
-    if (denied) {
-      await svc.stop().catch(() => undefined);
+    let svc: Awaited<ReturnType<typeof startDynamicService>>;
+    try {
+      // Rejects AUTH when the open subscription is forbidden (a service that never gets a request).
+      svc = await startDynamicService(nc, { maxSessions: o.maxSessions ?? 64, log, rebuildThreads: o.threads, shardMinRows: o.shardMinRows });
+    } catch (err) {
       await nc.close();
-      throw denied;
+      throw err;
     }
     log(`attnfit dynamic: serving sessions on ${where}`);
     const closed = nc.closed().then((err) => {
