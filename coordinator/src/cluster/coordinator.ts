@@ -132,7 +132,11 @@ async function ensureResourcesWithRetry(nc: NatsConnection, log: (line: string) 
 
 /** NatsOracle options of one job: the coordinator's task timeouts and a log line per retry. */
 function oracleOptions(opts: CoordinatorOptions, jobId: string, log: (line: string) => void): NatsOracleOptions {
-  const o: NatsOracleOptions = { jobId, onRetry: ({ block, attempt, error }) => log(`attnfit coordinator: job ${jobId} block ${block} attempt ${attempt} failed (${error.code}): retrying`) };
+  const o: NatsOracleOptions = {
+    jobId,
+    onRetry: ({ block, attempt, error }) => log(`attnfit coordinator: job ${jobId} block ${block} attempt ${attempt} failed (${error.code}): retrying`),
+    onHedge: ({ block, afterMs }) => log(`attnfit coordinator: job ${jobId} block ${block} unanswered after ${afterMs} ms (overdue vs. its peers): sent again`),
+  };
   if (opts.taskTimeoutMs !== undefined) o.taskTimeoutMs = opts.taskTimeoutMs;
   if (opts.maxAttempts !== undefined) o.maxAttempts = opts.maxAttempts;
   return o;

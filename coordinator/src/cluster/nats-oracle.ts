@@ -37,6 +37,17 @@ export interface NatsOracleOptions {
   noWorkersTimeoutMs?: number;
   /** Called once per retried attempt (diagnostics). */
   onRetry?: (info: { block: number; attempt: number; error: AttnfitError }) => void;
+  /**
+   * Hedged re-dispatch: a block attempt still unanswered after hedgeFactor × the slowest of
+   * the recent answered attempts (and at least hedgeMinMs) is sent once more, and again after
+   * each further such delay (at most maxAttempts copies); the first reply wins. 0 disables
+   * hedging (then only the task timeout notices a lost worker).
+   */
+  hedgeFactor?: number;
+  /** Lower bound of the hedge delay (ms). */
+  hedgeMinMs?: number;
+  /** Called once per hedged (re-dispatched) block attempt (diagnostics). */
+  onHedge?: (info: { block: number; afterMs: number }) => void;
 }
 
 export const NATS_ORACLE_DEFAULTS = Object.freeze({
@@ -44,7 +55,26 @@ export const NATS_ORACLE_DEFAULTS = Object.freeze({
   maxAttempts: 6,
   maxInFlight: 64,
   noWorkersTimeoutMs: 300_000,
+  // 3× the slowest recent answer: a worker's queue makes answers within one evaluation differ
+  // by up to (blocks per worker) × (one block), so a smaller factor hedges healthy tasks.
+  hedgeFactor: 3,
+  hedgeMinMs: 500,
 });
+
+/** How often in-flight attempts are checked for being overdue (ms). */
+const HEDGE_TICK_MS = 100;
+/** Answered attempts whose durations set the hedge delay. */
+const HEDGE_WINDOW = 64;
+
+/** One block attempt in flight that may be hedged. */
+interface InFlight {
+  block: number;
+  /** When the last copy of the task went out. */
+  sentAt: number;
+  /** Copies sent so far (the first included). */
+  sends: number;
+  hedge(): void;
+}
 
 const RETRYABLE = new Set<string>([ErrorCodes.TIMEOUT, ErrorCodes.WORKER_LOST, ErrorCodes.CONNECTION]);
 
@@ -66,14 +96,18 @@ export class NatsOracle implements Oracle {
   private readonly sub: Subscription;
   private readonly pending = new Map<string, Pending>();
   private readonly reasm = new Reassembler();
-  private readonly o: Required<Omit<NatsOracleOptions, 'onRetry' | 'blockRows'>> & Pick<NatsOracleOptions, 'onRetry'>;
+  private readonly o: Required<Omit<NatsOracleOptions, 'onRetry' | 'onHedge' | 'blockRows'>> & Pick<NatsOracleOptions, 'onRetry' | 'onHedge'>;
+  /** Durations (ms) of the last answered attempts (ring of HEDGE_WINDOW). */
+  private readonly durations: number[] = [];
+  private readonly inFlight = new Set<InFlight>();
+  private hedgeTimer: NodeJS.Timeout | undefined;
   private closed = false;
   /** A permission violation on the task subject or this oracle's inbox: every evaluation fails with it. */
   private fatal: AttnfitError | undefined;
   private readonly offViolation: () => void;
   private gramCache: { G1: Float64Array; G2: Float64Array } | undefined;
   /** Counters for diagnostics and tests. */
-  readonly stats = { tasks: 0, retries: 0, duplicates: 0, workers: new Set<string>() };
+  readonly stats = { tasks: 0, retries: 0, duplicates: 0, hedges: 0, workers: new Set<string>() };
 
   /**
    * @param nc a connected NATS client (not closed by this oracle)
@@ -92,7 +126,10 @@ export class NatsOracle implements Oracle {
       maxAttempts: opts.maxAttempts ?? NATS_ORACLE_DEFAULTS.maxAttempts,
       maxInFlight: opts.maxInFlight ?? NATS_ORACLE_DEFAULTS.maxInFlight,
       noWorkersTimeoutMs: opts.noWorkersTimeoutMs ?? NATS_ORACLE_DEFAULTS.noWorkersTimeoutMs,
+      hedgeFactor: opts.hedgeFactor ?? NATS_ORACLE_DEFAULTS.hedgeFactor,
+      hedgeMinMs: opts.hedgeMinMs ?? NATS_ORACLE_DEFAULTS.hedgeMinMs,
       onRetry: opts.onRetry,
+      onHedge: opts.onHedge,
     };
     this.inbox = createInbox();
     this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => { if (!err) this.onReply(msg.subject, msg.data, msg.headers?.code ?? 0); } });
@@ -168,6 +205,85 @@ export class NatsOracle implements Oracle {
     });
   }
 
+  /**
+   * One attempt at a block, hedged: when it is overdue relative to recent answers (see
+   * {@link NatsOracleOptions.hedgeFactor}) the same task goes out once more under a new id; the
+   * first answer wins and the other attempt is dropped (its late reply counts as a duplicate).
+   * Tasks are pure and results bitwise identical, so this keeps determinism. Rejects with the
+   * error of the last attempt to fail when none succeeds.
+   */
+  private hedgedAttempt(block: number, task: () => TaskMsg, signal: AbortSignal | undefined): Promise<Partials> {
+    if (this.o.hedgeFactor <= 0) return this.attempt(task(), signal);
+    return new Promise<Partials>((resolve, reject) => {
+      const ac = new AbortController();
+      setMaxListeners(0, ac.signal);
+      const onOuter = (): void => ac.abort(signal!.reason);
+      signal?.addEventListener('abort', onOuter, { once: true });
+      let live = 0;
+      let settled = false;
+      const entry: InFlight = { block, sentAt: Date.now(), sends: 1, hedge: () => launch() };
+      const finish = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        this.untrack(entry);
+        signal?.removeEventListener('abort', onOuter);
+        ac.abort(new AttnfitError(ErrorCodes.CANCELLED, 'hedged attempt settled'));
+        fn();
+      };
+      const launch = (): void => {
+        live++;
+        const startedAt = Date.now();
+        this.attempt(task(), ac.signal).then(
+          (p) => { this.noteDuration(Date.now() - startedAt); finish(() => resolve(p)); },
+          (e: unknown) => { if (--live === 0) finish(() => reject(e)); },
+        );
+      };
+      launch();
+      if (!settled) this.track(entry);
+    });
+  }
+
+  private noteDuration(ms: number): void {
+    this.durations.push(ms);
+    if (this.durations.length > HEDGE_WINDOW) this.durations.shift();
+  }
+
+  /** The age (ms) after which an attempt is overdue; undefined before any answer was seen. */
+  private hedgeDelayMs(): number | undefined {
+    if (this.durations.length === 0) return undefined;
+    return Math.max(this.o.hedgeMinMs, this.o.hedgeFactor * Math.max(...this.durations));
+  }
+
+  private track(e: InFlight): void {
+    this.inFlight.add(e);
+    this.hedgeTimer ??= setInterval(() => this.hedgeOverdue(), HEDGE_TICK_MS);
+  }
+
+  private untrack(e: InFlight): void {
+    this.inFlight.delete(e);
+    if (this.inFlight.size === 0 && this.hedgeTimer) { clearInterval(this.hedgeTimer); this.hedgeTimer = undefined; }
+  }
+
+  /**
+   * Re-dispatch every attempt whose last copy went out longer than the hedge delay ago, up to
+   * maxAttempts copies. Again and again, because the queue group may hand a copy to the very
+   * worker that is frozen (a killed worker's subscription is gone at once; a frozen one's stays
+   * until the server's ping timeout).
+   */
+  private hedgeOverdue(): void {
+    const delay = this.hedgeDelayMs();
+    if (delay === undefined || delay >= this.o.taskTimeoutMs) return;
+    const now = Date.now();
+    for (const e of this.inFlight) {
+      if (e.sends >= this.o.maxAttempts || now - e.sentAt < delay) continue;
+      this.stats.hedges++;
+      this.o.onHedge?.({ block: e.block, afterMs: now - e.sentAt });
+      e.sends++;
+      e.sentAt = now;
+      e.hedge();
+    }
+  }
+
   private async runBlock(i: number, X: Float64Array, Y: Float64Array, want: Want, signal: AbortSignal | undefined): Promise<Partials> {
     const [r0, r1] = this.blocks[i]!;
     let waitedMs = 0;
@@ -175,12 +291,12 @@ export class NatsOracle implements Oracle {
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw cancelled(signal);
       if (this.fatal) throw this.fatal;
-      const task: TaskMsg = {
+      const task = (): TaskMsg => ({
         v: PROTOCOL_VERSION, kind: 'task', id: nuid.next(), jobId: this.o.jobId, problem: this.ref,
         r0, r1, X, Y, want: wantToWire(want),
-      };
+      });
       try {
-        return await this.attempt(task, signal);
+        return await this.hedgedAttempt(i, task, signal);
       } catch (err) {
         const e = err as AttnfitError;
         if (e.details?.noResponders === true && !signal?.aborted) {
@@ -273,6 +389,7 @@ export class NatsOracle implements Oracle {
     if (this.closed) return;
     this.closed = true;
     this.offViolation();
+    if (this.hedgeTimer) { clearInterval(this.hedgeTimer); this.hedgeTimer = undefined; }
     for (const p of this.pending.values()) p.reject(new AttnfitError(ErrorCodes.CANCELLED, 'NatsOracle closed'));
     this.pending.clear();
     if (!this.nc.isClosed()) this.sub.unsubscribe();
