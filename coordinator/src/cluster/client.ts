@@ -16,7 +16,7 @@ import {
 } from '@attnfit/shared/protocol';
 import { JobStore, clusterResourceError } from '../jobs/store.js';
 import { connectNats, failOnPermissionViolation, permissionError, type NatsAuthOptions } from '@attnfit/shared/runtime';
-import { openDataStore } from './resources.js';
+import { openDataStore, storeProblem } from './resources.js';
 
 /** A connected cluster client. */
 export class ClusterClient {
@@ -49,8 +49,7 @@ export class ClusterClient {
     const spec = validateJobSpec(name === undefined ? { problem: ref, options } : { problem: ref, options, name });
     const os = await this.os();
     try {
-      const info = await os.info(ref.object);
-      if (!info || info.deleted || info.size !== blob.length) await os.putBlob({ name: ref.object }, blob);
+      await storeProblem(os, ref, blob);
     } catch (err) {
       throw clusterResourceError(`upload of ${ref.object}`, err);
     }

@@ -15,6 +15,7 @@ import { clusterResourceError } from '../jobs/store.js';
 import { connectNats, failOnPermissionViolation, permissionError, type NatsAuthOptions } from '@attnfit/shared/runtime';
 import { NatsOracle, type NatsOracleOptions } from './nats-oracle.js';
 import { newJobId } from './client.js';
+import { storeProblem } from './resources.js';
 
 /** Options of {@link createNatsOracle}. */
 export interface NatsOracleHandleOptions extends NatsAuthOptions, Omit<NatsOracleOptions, 'jobId'> {
@@ -46,8 +47,7 @@ export async function createNatsOracle(problem: Problem, o: NatsOracleHandleOpti
     const ref = problemRef(blob, problem.n, problem.d);
     await failOnPermissionViolation(nc, (async () => {
       const os = await dataStore(nc);
-      const info = await os.info(ref.object);
-      if (!info || info.deleted || info.size !== blob.length) await os.putBlob({ name: ref.object }, blob);
+      await storeProblem(os, ref, blob);
     })());
     const { servers: _s, user: _u, pass: _p, credsFile: _c, name: _n, jobId, ...rest } = o;
     const inner = new NatsOracle(nc, problem, ref, { ...rest, jobId: jobId ?? newJobId() });

@@ -103,7 +103,19 @@ test('precedence: --nats over ATTNFIT_NATS_URL over the context', async () => {
 
 test('solve stays local with ATTNFIT_NATS_URL set; a bare --nats takes the env URL; results equal', async () => {
   const env = { ATTNFIT_NATS_URL: server.url };
-  const local = await attnfit(env, work, 'solve', 'p', '--max-iter', '3', '--no-search', '--threads', '1', '--out', 'local');
+  const local = await attnfit(
+    env,
+    work,
+    'solve',
+    'p',
+    '--max-iter',
+    '3',
+    '--no-search',
+    '--threads',
+    '1',
+    '--out',
+    'local',
+  );
   assert.is(local.code, 0, local.stderr);
   const remote = await attnfit(env, work, 'solve', 'p', '--nats', '--max-iter', '3', '--no-search', '--out', 'remote');
   assert.is(remote.code, 0, remote.stderr);
