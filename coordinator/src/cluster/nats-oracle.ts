@@ -131,7 +131,9 @@ export class NatsOracle implements Oracle {
       onRetry: opts.onRetry,
       onHedge: opts.onHedge,
     };
-    this.inbox = createInbox();
+    // The connection's inbox prefix (per user, see inboxPrefixFor): the server lets a role
+    // subscribe only to its own prefix.
+    this.inbox = createInbox((nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
     this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => { if (!err) this.onReply(msg.subject, msg.data, msg.headers?.code ?? 0); } });
     // A forbidden task publish is dropped by the server without a reply: fail at once with AUTH
     // instead of after task timeouts and retries.

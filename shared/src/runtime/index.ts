@@ -1,4 +1,4 @@
-export { connectNats, mapConnectError } from './nats-connect.js';
+export { connectNats, inboxPrefixFor, mapConnectError } from './nats-connect.js';
 export type { NatsAuthOptions } from './nats-connect.js';
 export { BlockPool, sabEnabled, ABORT_BACKSTOP_MS } from './pool.js';
 export type { RegisteredProblem, RunOptions } from './pool.js';

@@ -48,6 +48,8 @@ export async function connectNats(o: NatsAuthOptions): Promise<NatsConnection> {
   } else if (user !== undefined) {
     opts.user = user;
     opts.pass = pass ?? '';
+    const prefix = inboxPrefixFor(user);
+    if (prefix) opts.inboxPrefix = prefix;
   } else if (o.token !== undefined) {
     opts.token = o.token;
   }
@@ -65,6 +67,16 @@ export async function connectNats(o: NatsAuthOptions): Promise<NatsConnection> {
   }
   watchPermissions(nc, credsFile ? undefined : user);
   return nc;
+}
+
+/**
+ * The reply-inbox prefix of a user: `_INBOX_<user>` (deploy/auth.conf lets each role subscribe
+ * only to its own prefix, so one credential cannot read replies meant for another); undefined
+ * (nats.js's `_INBOX`) for a user name that is not a plain subject token.
+ * @example inboxPrefixFor('worker') // '_INBOX_worker'
+ */
+export function inboxPrefixFor(user: string): string | undefined {
+  return /^[A-Za-z0-9_-]+$/.test(user) ? `_INBOX_${user}` : undefined;
 }
 
 /** Map a @nats-io connect error to an AttnfitError. */

@@ -13,6 +13,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { PASSWORDS, SERVER_ENV, cli, includeAuth, run, startCoordinatorProc, startWorkerProc, stopAll, type CliProc } from './procs.js';
 
@@ -137,6 +138,23 @@ for (const action of Object.keys(ALLOWED) as Action[]) {
 
 test('no MaxListenersExceededWarning from the coordinator or the worker after the jobs above', () => {
   for (const p of bg) assert.not.match(p.out(), /MaxListenersExceededWarning/, p.out());
+});
+
+test('inboxes are per user: no role may subscribe to another role\'s replies (nor to _INBOX.>)', async () => {
+  for (const who of ['submitter', 'worker', 'coordinator'] as const) {
+    const nc = await connect({ servers: server.url, user: who, pass: PASSWORDS[who], inboxPrefix: `_INBOX_${who}` });
+    try {
+      for (const subject of ['_INBOX.>', ...['submitter', 'worker', 'coordinator'].filter((u) => u !== who).map((u) => `_INBOX_${u}.>`)]) {
+        let denied: Error | undefined;
+        nc.subscribe(subject, { callback: (err) => { denied ??= err ?? undefined; } });
+        await nc.flush(); // the server answers a forbidden SUB before the flush's PONG
+        assert.ok(denied, `${who} could subscribe to ${subject}`);
+        assert.match(denied!.message, /Permissions Violation for Subscription/);
+      }
+    } finally {
+      await nc.close();
+    }
+  }
 });
 
 test('an empty password is refused before connecting (--pass and ATTNFIT_NATS_PASS)', async () => {
