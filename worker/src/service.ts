@@ -12,7 +12,7 @@ import { availableParallelism, hostname } from 'node:os';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import { DEFAULT_MAX_PAYLOAD, JOB_DONE_SUBJECT, TASK_QUEUE, TASK_SUBJECT, decodeMessage } from '@attnfit/shared/protocol';
-import { Shutdown, connectNats, runUntilSignal, type HttpAddress, type NatsAuthOptions, type RegisteredProblem } from '@attnfit/shared/runtime';
+import { Shutdown, connectNats, permissionError, runUntilSignal, type HttpAddress, type NatsAuthOptions, type RegisteredProblem } from '@attnfit/shared/runtime';
 import { createBlockPool } from './pool.js';
 import { ProblemCache } from './problem-cache.js';
 import { ObjectStoreProblems } from './problem-source.js';
@@ -34,6 +34,8 @@ export interface WorkerServiceOptions extends NatsAuthOptions {
   heartbeatMs?: number;
   /** Receives start / task / drain events (metrics); never affects results. */
   observer?: WorkerObserver;
+  /** runWorker: bound on the drain after SIGTERM / SIGINT (ms, default SHUTDOWN_DEFAULTS.timeoutMs). */
+  shutdownTimeoutMs?: number;
 }
 
 export const WORKER_SERVICE_DEFAULTS = Object.freeze({
@@ -86,7 +88,7 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
     const e = subs.error()!;
     await nc.close();
     await pool.destroy();
-    throw new AttnfitError(ErrorCodes.AUTH, `nats: not allowed to serve tasks as a worker (${e.message})`, { cause: e });
+    throw permissionError(e, nc) ?? new AttnfitError(ErrorCodes.AUTH, `nats: not allowed to serve tasks as a worker (${e.message})`, { cause: e });
   }
   subs.ready();
 
@@ -168,20 +170,19 @@ function subscribe(nc: NatsConnection, server: TaskServer, cache: ProblemCache<u
  */
 export async function runWorker(opts: WorkerServiceOptions & { http?: HttpAddress }): Promise<number> {
   const { http, ...rest } = opts;
-  if (!http) return runUntilSignal(await startWorkerService(rest));
+  const o: Parameters<typeof runUntilSignal>[1] = { name: 'attnfit worker' };
+  if (opts.log) o.log = opts.log;
+  if (opts.shutdownTimeoutMs !== undefined) o.shutdownTimeoutMs = opts.shutdownTimeoutMs;
+  if (!http) return runUntilSignal(() => startWorkerService(rest), o);
   const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
   const metrics = createWorkerMetrics();
   const listener = await serveWorkerMetrics(http, metrics);
-  let w: WorkerService;
   try {
-    w = await startWorkerService({ ...rest, observer: fanOut([rest.observer, metrics.observer], log) });
-  } catch (err) {
-    await listener.close();
-    throw err;
-  }
-  log(`attnfit worker ${w.name}: metrics on ${listener.url}/metrics`);
-  try {
-    return await runUntilSignal(w);
+    return await runUntilSignal(async () => {
+      const w = await startWorkerService({ ...rest, observer: fanOut([rest.observer, metrics.observer], log) });
+      log(`attnfit worker ${w.name}: metrics on ${listener.url}/metrics`);
+      return w;
+    }, o);
   } finally {
     await listener.close();
   }

@@ -53,3 +53,16 @@ export const MAX_THREADS = 4096;
 export function threadsOption(flag = '--threads'): (v: string) => number {
   return intOption(flag, 1, MAX_THREADS);
 }
+
+/**
+ * `--shutdown-timeout SECONDS` of the long-running services (`worker`, `coordinator`,
+ * `dynamic serve`): commander `.option(...)` arguments. A number > 0 and ≤ 3600 (default:
+ * SHUTDOWN_DEFAULTS.timeoutMs / 1000 = 10 s, applied by runUntilSignal).
+ */
+export function shutdownTimeoutFlag(): [string, string, (v: string) => number] {
+  return [
+    '--shutdown-timeout <seconds>',
+    'after SIGTERM / SIGINT, exit within this many seconds even when the NATS server is unreachable (default 10; a second signal exits at once)',
+    floatOption('--shutdown-timeout', { gt: 0, le: 3600 }),
+  ];
+}

@@ -15,8 +15,8 @@ import {
   type CancelMsg, type JobRecord, type JobSolveOptions, type JobSpec, type ProgressMsg, type SubmitMsg,
 } from '@attnfit/shared/protocol';
 import { JobStore, clusterResourceError } from '../jobs/store.js';
-import { connectNats, type NatsAuthOptions } from '@attnfit/shared/runtime';
-import { openDataStore } from './resources.js';
+import { connectNats, failOnPermissionViolation, permissionError, type NatsAuthOptions } from '@attnfit/shared/runtime';
+import { openDataStore, storeProblem } from './resources.js';
 
 /** A connected cluster client. */
 export class ClusterClient {
@@ -26,11 +26,11 @@ export class ClusterClient {
   static async connect(auth: NatsAuthOptions): Promise<ClusterClient> {
     const nc = await connectNats({ name: 'attnfit-client', ...auth });
     try {
-      const store = await JobStore.open(nc, false);
+      const store = await failOnPermissionViolation(nc, JobStore.open(nc, false));
       return new ClusterClient(nc, jetstream(nc), store, undefined);
     } catch (err) {
       await nc.close();
-      throw err;
+      throw permissionError(err, nc) ?? err;
     }
   }
 
@@ -50,12 +50,8 @@ export class ClusterClient {
     const os = await this.os();
     let uploadedBytes = 0;
     try {
-      const info = await os.info(ref.object);
-      if (!info || info.deleted || info.size !== blob.length) {
-        if (o.onUpload) await os.put({ name: ref.object }, chunkStream(blob, o.onUpload));
-        else await os.putBlob({ name: ref.object }, blob);
-        uploadedBytes = blob.length;
-      }
+      // Re-uploaded unless the stored object has the same size and digest (never trusted by size).
+      if (await storeProblem(os, ref, blob, o.onUpload ? (b) => os.put({ name: ref.object }, chunkStream(b, o.onUpload!)) : undefined)) uploadedBytes = blob.length;
     } catch (err) {
       throw clusterResourceError(`upload of ${ref.object}`, err);
     }
@@ -147,6 +143,19 @@ export class ClusterClient {
       throw new AttnfitError(ErrorCodes.PROTOCOL, `job ${jobId}: result object ${record.result.object} is malformed`);
     }
     return { record, X: r.X, Y: r.Y, report: r.report as Record<string, unknown> };
+  }
+
+  /**
+   * Run `work` (an operation of this client) so that a permission violation on the connection
+   * fails it at once with AUTH naming the subject and the user, instead of a wait for a reply
+   * the server dropped.
+   */
+  async guard<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await failOnPermissionViolation(this.nc, work);
+    } catch (err) {
+      throw permissionError(err, this.nc) ?? err;
+    }
   }
 
   /** Close the connection (flushes pending publishes). */

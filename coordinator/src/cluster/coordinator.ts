@@ -19,7 +19,7 @@ import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import { JOBS_CONSUMER, JOBS_STREAM } from '@attnfit/shared/protocol';
-import { Shutdown, connectNats, runUntilSignal, type NatsAuthOptions } from '@attnfit/shared/runtime';
+import { Shutdown, connectNats, failOnPermissionViolation, firstPermissionViolation, permissionError, runUntilSignal, type NatsAuthOptions } from '@attnfit/shared/runtime';
 import type { NatsOracleOptions } from './nats-oracle.js';
 import { ensureClusterResources, type ClusterResources } from './resources.js';
 import { JobLedger } from './job-ledger.js';
@@ -39,6 +39,8 @@ export interface CoordinatorOptions extends NatsAuthOptions {
   log?: (line: string) => void;
   /** Receives job, iteration and task events (dashboard, metrics); never affects jobs. */
   observer?: CoordinatorObserver;
+  /** runCoordinator: bound on the drain after SIGTERM / SIGINT (ms, default SHUTDOWN_DEFAULTS.timeoutMs). */
+  shutdownTimeoutMs?: number;
 }
 
 export const COORDINATOR_DEFAULTS = Object.freeze({ maxJobs: 1 });
@@ -68,19 +70,19 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   const maxJobs = opts.maxJobs ?? COORDINATOR_DEFAULTS.maxJobs;
   const obs = safeObserver(opts.observer, log);
   const nc = await connectNats({ ...opts, name });
-  const { js, store, os } = await ensureResourcesWithRetry(nc, log);
-  const ledger = new JobLedger(nc, store, log, obs);
-  const runner = new JobRunner({ nc, store, os, ledger, log, observer: obs, oracleOptions: (jobId) => oracleOptions(opts, jobId, log, obs) });
-  const scheduler = new JobScheduler(maxJobs, (job) => runner.run(job), log);
-
-  // Recover jobs left queued or running by a previous coordinator (observers see every record).
-  const records = await store.list();
-  for (const r of records) obs.job(r);
-  const recovered = records.filter((r) => r.state === 'queued' || r.state === 'running').map((r) => r.id);
-  if (recovered.length) log(`attnfit coordinator: recovering ${recovered.length} job(s): ${recovered.join(', ')}`);
-  scheduler.enqueue(...recovered);
-
-  const intake = await consumeSubmissions(js, new SubmissionHandler(store, scheduler, ledger, log, obs), log);
+  // Start-up fails at once with AUTH (naming the subject and the user) on a permission violation.
+  let parts: Awaited<ReturnType<typeof startParts>>;
+  try {
+    parts = await failOnPermissionViolation(nc, startParts(nc, opts, maxJobs, log, obs));
+    await nc.flush();
+    const v = firstPermissionViolation(nc);
+    if (v) throw v;
+  } catch (err) {
+    const e = permissionError(err, nc) ?? err;
+    if (!nc.isClosed()) await nc.close();
+    throw e;
+  }
+  const { scheduler, intake } = parts;
   const closed = nc.closed().then((err) => {
     obs.closed();
     if (err) log(`attnfit coordinator: connection closed: ${err.message}`);
@@ -97,6 +99,24 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   return { name, running: () => scheduler.runningIds(), closed, drain: () => shutdown.run() };
 }
 
+/** The coordinator's parts, resources opened and recovered jobs queued; intake started. */
+async function startParts(nc: NatsConnection, opts: CoordinatorOptions, maxJobs: number, log: (line: string) => void, obs: Required<CoordinatorObserver>) {
+  const { js, store, os } = await ensureResourcesWithRetry(nc, log);
+  const ledger = new JobLedger(nc, store, log, obs);
+  const runner = new JobRunner({ nc, store, os, ledger, log, observer: obs, oracleOptions: (jobId) => oracleOptions(opts, jobId, log, obs) });
+  const scheduler = new JobScheduler(maxJobs, (job) => runner.run(job), log);
+
+  // Recover jobs left queued or running by a previous coordinator (observers see every record).
+  const records = await store.list();
+  for (const r of records) obs.job(r);
+  const recovered = records.filter((r) => r.state === 'queued' || r.state === 'running').map((r) => r.id);
+  if (recovered.length) log(`attnfit coordinator: recovering ${recovered.length} job(s): ${recovered.join(', ')}`);
+  scheduler.enqueue(...recovered);
+
+  const intake = await consumeSubmissions(js, new SubmissionHandler(store, scheduler, ledger, log, obs), log);
+  return { scheduler, intake };
+}
+
 /**
  * Create the JetStream resources. A fresh JetStream cluster needs a few seconds to elect its meta
  * leader: retry transient failures (never AUTH) for up to RESOURCE_RETRY_MS, then close and reject.
@@ -108,8 +128,9 @@ async function ensureResourcesWithRetry(nc: NatsConnection, log: (line: string) 
       return await ensureClusterResources(nc);
     } catch (err) {
       const code = (err as AttnfitError).code;
-      if (code === ErrorCodes.AUTH || Date.now() > deadline) {
-        await nc.close();
+      // A closed connection (e.g. start-up already failed with AUTH) ends the retries at once.
+      if (code === ErrorCodes.AUTH || nc.isClosed() || Date.now() > deadline) {
+        if (!nc.isClosed()) await nc.close();
         throw err;
       }
       log(`attnfit coordinator: JetStream not ready (attempt ${attempt}): ${(err as Error).message}`);
@@ -118,7 +139,7 @@ async function ensureResourcesWithRetry(nc: NatsConnection, log: (line: string) 
   }
 }
 
-/** NatsOracle options of one job: the coordinator's task timeouts, a log line per retry, retries and task attempts to the observer. */
+/** NatsOracle options of one job: the coordinator's task timeouts, a log line per retry and hedge, retries and task attempts to the observer. */
 function oracleOptions(opts: CoordinatorOptions, jobId: string, log: (line: string) => void, obs: ObserverEvents<'retry' | 'task'>): NatsOracleOptions {
   const o: NatsOracleOptions = {
     jobId,
@@ -127,6 +148,7 @@ function oracleOptions(opts: CoordinatorOptions, jobId: string, log: (line: stri
       log(`attnfit coordinator: job ${jobId} block ${block} attempt ${attempt} failed (${error.code}): retrying`);
     },
     onTask: (ev) => obs.task({ jobId, ...ev }),
+    onHedge: ({ block, afterMs }) => log(`attnfit coordinator: job ${jobId} block ${block} unanswered after ${afterMs} ms (overdue vs. its peers): sent again`),
   };
   if (opts.taskTimeoutMs !== undefined) o.taskTimeoutMs = opts.taskTimeoutMs;
   if (opts.maxAttempts !== undefined) o.maxAttempts = opts.maxAttempts;
@@ -135,7 +157,10 @@ function oracleOptions(opts: CoordinatorOptions, jobId: string, log: (line: stri
 
 /** Run a coordinator until SIGTERM / SIGINT (then drain). Resolves to the exit code. */
 export async function runCoordinator(opts: CoordinatorOptions): Promise<number> {
-  return runUntilSignal(await startCoordinator(opts));
+  const o: Parameters<typeof runUntilSignal>[1] = { name: 'attnfit coordinator' };
+  if (opts.log) o.log = opts.log;
+  if (opts.shutdownTimeoutMs !== undefined) o.shutdownTimeoutMs = opts.shutdownTimeoutMs;
+  return runUntilSignal(() => startCoordinator(opts), o);
 }
 
 export type { NatsConnection };

@@ -88,7 +88,7 @@ export class JobRunner {
     const { store, os, ledger } = this.deps;
     const info = oracle.info();
     const report = buildClusterReport(result, {
-      jobId: rec.id, problem: rec.problem, workers: [...oracle.stats.workers], tasks: oracle.stats.tasks, retries: oracle.stats.retries,
+      jobId: rec.id, problem: rec.problem, workers: [...oracle.stats.workers], tasks: oracle.stats.tasks, retries: oracle.stats.retries, hedges: oracle.stats.hedges,
       resumedFrom: rec.resumedFrom, blockRows: info.blockRows, gemm: info.gemm, options: solveOpts,
     });
     const object = resultObjectName(rec.id);

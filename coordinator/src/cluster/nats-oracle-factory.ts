@@ -12,9 +12,10 @@ import type { Problem } from '@attnfit/shared/math';
 import type { CallOptions, Oracle, OracleInfo } from '../oracle/types.js';
 import type { Partials, Want } from '@attnfit/shared/math';
 import { clusterResourceError } from '../jobs/store.js';
-import { connectNats, type NatsAuthOptions } from '@attnfit/shared/runtime';
+import { connectNats, failOnPermissionViolation, permissionError, type NatsAuthOptions } from '@attnfit/shared/runtime';
 import { NatsOracle, type NatsOracleOptions } from './nats-oracle.js';
 import { newJobId } from './client.js';
+import { storeProblem } from './resources.js';
 
 /** Options of {@link createNatsOracle}. */
 export interface NatsOracleHandleOptions extends NatsAuthOptions, Omit<NatsOracleOptions, 'jobId'> {
@@ -44,9 +45,10 @@ export async function createNatsOracle(problem: Problem, o: NatsOracleHandleOpti
   try {
     const blob = packProblem(problem);
     const ref = problemRef(blob, problem.n, problem.d);
-    const os = await dataStore(nc);
-    const info = await os.info(ref.object);
-    if (!info || info.deleted || info.size !== blob.length) await os.putBlob({ name: ref.object }, blob);
+    await failOnPermissionViolation(nc, (async () => {
+      const os = await dataStore(nc);
+      await storeProblem(os, ref, blob);
+    })());
     const { servers: _s, user: _u, pass: _p, credsFile: _c, name: _n, jobId, ...rest } = o;
     const inner = new NatsOracle(nc, problem, ref, { ...rest, jobId: jobId ?? newJobId() });
     let closed = false;
@@ -65,6 +67,6 @@ export async function createNatsOracle(problem: Problem, o: NatsOracleHandleOpti
     return oracle;
   } catch (err) {
     await nc.close();
-    throw clusterResourceError('solve --nats', err);
+    throw permissionError(err, nc) ?? clusterResourceError('solve --nats', err);
   }
 }

@@ -7,7 +7,9 @@
  * bitwise identical to local evaluation for any number of workers.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { setMaxListeners } from 'node:events';
 import { createInbox, nuid } from '@nats-io/transport-node';
+import { onPermissionViolation } from '@attnfit/shared/runtime';
 import { AttnfitError, ErrorCodes, wireToError } from '@attnfit/shared/core';
 import { dgemmBase, gemmBackendDetail } from '@attnfit/shared/kernels';
 import { bNorm2, defaultBlockRows, planBlocks } from '@attnfit/shared/math';
@@ -37,6 +39,17 @@ export interface NatsOracleOptions {
   onRetry?: (info: { block: number; attempt: number; error: AttnfitError }) => void;
   /** Called when a published attempt ends: reply, error reply, timeout or cancel (metrics). */
   onTask?: (info: { ok: boolean; code?: string; worker?: string; ms: number; bytesOut: number; bytesIn: number }) => void;
+  /**
+   * Hedged re-dispatch: a block attempt still unanswered after hedgeFactor × the slowest of
+   * the recent answered attempts (and at least hedgeMinMs) is sent once more, and again after
+   * each further such delay (at most maxAttempts copies); the first reply wins. 0 disables
+   * hedging (then only the task timeout notices a lost worker).
+   */
+  hedgeFactor?: number;
+  /** Lower bound of the hedge delay (ms). */
+  hedgeMinMs?: number;
+  /** Called once per hedged (re-dispatched) block attempt (diagnostics). */
+  onHedge?: (info: { block: number; afterMs: number }) => void;
 }
 
 export const NATS_ORACLE_DEFAULTS = Object.freeze({
@@ -44,7 +57,26 @@ export const NATS_ORACLE_DEFAULTS = Object.freeze({
   maxAttempts: 6,
   maxInFlight: 64,
   noWorkersTimeoutMs: 300_000,
+  // 3× the slowest recent answer: a worker's queue makes answers within one evaluation differ
+  // by up to (blocks per worker) × (one block), so a smaller factor hedges healthy tasks.
+  hedgeFactor: 3,
+  hedgeMinMs: 500,
 });
+
+/** How often in-flight attempts are checked for being overdue (ms). */
+const HEDGE_TICK_MS = 100;
+/** Answered attempts whose durations set the hedge delay. */
+const HEDGE_WINDOW = 64;
+
+/** One block attempt in flight that may be hedged. */
+interface InFlight {
+  block: number;
+  /** When the last copy of the task went out. */
+  sentAt: number;
+  /** Copies sent so far (the first included). */
+  sends: number;
+  hedge(): void;
+}
 
 const RETRYABLE = new Set<string>([ErrorCodes.TIMEOUT, ErrorCodes.WORKER_LOST, ErrorCodes.CONNECTION]);
 
@@ -68,12 +100,19 @@ export class NatsOracle implements Oracle {
   private readonly sub: Subscription;
   private readonly pending = new Map<string, Pending>();
   private readonly reasm = new Reassembler();
-  private readonly o: Required<Omit<NatsOracleOptions, 'onRetry' | 'onTask' | 'blockRows'>> & Pick<NatsOracleOptions, 'onRetry' | 'onTask'>;
+  private readonly o: Required<Omit<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge' | 'blockRows'>> & Pick<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge'>;
+  /** Durations (ms) of the last answered attempts (ring of HEDGE_WINDOW). */
+  private readonly durations: number[] = [];
+  private readonly inFlight = new Set<InFlight>();
+  private hedgeTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** A permission violation on the task subject or this oracle's inbox: every evaluation fails with it. */
+  private fatal: AttnfitError | undefined;
+  private readonly offViolation: () => void;
   private gramCache: { G1: Float64Array; G2: Float64Array } | undefined;
   readonly keyMean: Float64Array;
   /** Counters for diagnostics and tests. */
-  readonly stats = { tasks: 0, retries: 0, duplicates: 0, workers: new Set<string>() };
+  readonly stats = { tasks: 0, retries: 0, duplicates: 0, hedges: 0, workers: new Set<string>() };
 
   /**
    * @param nc a connected NATS client (not closed by this oracle)
@@ -93,11 +132,24 @@ export class NatsOracle implements Oracle {
       maxAttempts: opts.maxAttempts ?? NATS_ORACLE_DEFAULTS.maxAttempts,
       maxInFlight: opts.maxInFlight ?? NATS_ORACLE_DEFAULTS.maxInFlight,
       noWorkersTimeoutMs: opts.noWorkersTimeoutMs ?? NATS_ORACLE_DEFAULTS.noWorkersTimeoutMs,
+      hedgeFactor: opts.hedgeFactor ?? NATS_ORACLE_DEFAULTS.hedgeFactor,
+      hedgeMinMs: opts.hedgeMinMs ?? NATS_ORACLE_DEFAULTS.hedgeMinMs,
       onRetry: opts.onRetry,
       onTask: opts.onTask,
+      onHedge: opts.onHedge,
     };
-    this.inbox = createInbox();
+    // The connection's inbox prefix (per user, see inboxPrefixFor): the server lets a role
+    // subscribe only to its own prefix.
+    this.inbox = createInbox((nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
     this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => { if (!err) this.onReply(msg.subject, msg.data, msg.headers?.code ?? 0); } });
+    // A forbidden task publish is dropped by the server without a reply: fail at once with AUTH
+    // instead of after task timeouts and retries.
+    this.offViolation = onPermissionViolation(nc, (e) => {
+      const subject = e.details?.subject;
+      if (subject !== TASK_SUBJECT && !(typeof subject === 'string' && subject.startsWith(this.inbox))) return;
+      this.fatal ??= e;
+      for (const p of [...this.pending.values()]) p.reject(e);
+    });
   }
 
   private onReply(subject: string, data: Uint8Array, status: number): void {
@@ -175,18 +227,98 @@ export class NatsOracle implements Oracle {
     });
   }
 
+  /**
+   * One attempt at a block, hedged: when it is overdue relative to recent answers (see
+   * {@link NatsOracleOptions.hedgeFactor}) the same task goes out once more under a new id; the
+   * first answer wins and the other attempt is dropped (its late reply counts as a duplicate).
+   * Tasks are pure and results bitwise identical, so this keeps determinism. Rejects with the
+   * error of the last attempt to fail when none succeeds.
+   */
+  private hedgedAttempt(block: number, task: () => TaskMsg, signal: AbortSignal | undefined): Promise<Partials> {
+    if (this.o.hedgeFactor <= 0) return this.attempt(task(), signal);
+    return new Promise<Partials>((resolve, reject) => {
+      const ac = new AbortController();
+      setMaxListeners(0, ac.signal);
+      const onOuter = (): void => ac.abort(signal!.reason);
+      signal?.addEventListener('abort', onOuter, { once: true });
+      let live = 0;
+      let settled = false;
+      const entry: InFlight = { block, sentAt: Date.now(), sends: 1, hedge: () => launch() };
+      const finish = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        this.untrack(entry);
+        signal?.removeEventListener('abort', onOuter);
+        ac.abort(new AttnfitError(ErrorCodes.CANCELLED, 'hedged attempt settled'));
+        fn();
+      };
+      const launch = (): void => {
+        live++;
+        const startedAt = Date.now();
+        this.attempt(task(), ac.signal).then(
+          (p) => { this.noteDuration(Date.now() - startedAt); finish(() => resolve(p)); },
+          (e: unknown) => { if (--live === 0) finish(() => reject(e)); },
+        );
+      };
+      launch();
+      if (!settled) this.track(entry);
+    });
+  }
+
+  private noteDuration(ms: number): void {
+    this.durations.push(ms);
+    if (this.durations.length > HEDGE_WINDOW) this.durations.shift();
+  }
+
+  /** The age (ms) after which an attempt is overdue; undefined before any answer was seen. */
+  private hedgeDelayMs(): number | undefined {
+    if (this.durations.length === 0) return undefined;
+    return Math.max(this.o.hedgeMinMs, this.o.hedgeFactor * Math.max(...this.durations));
+  }
+
+  private track(e: InFlight): void {
+    this.inFlight.add(e);
+    this.hedgeTimer ??= setInterval(() => this.hedgeOverdue(), HEDGE_TICK_MS);
+  }
+
+  private untrack(e: InFlight): void {
+    this.inFlight.delete(e);
+    if (this.inFlight.size === 0 && this.hedgeTimer) { clearInterval(this.hedgeTimer); this.hedgeTimer = undefined; }
+  }
+
+  /**
+   * Re-dispatch every attempt whose last copy went out longer than the hedge delay ago, up to
+   * maxAttempts copies. Again and again, because the queue group may hand a copy to the very
+   * worker that is frozen (a killed worker's subscription is gone at once; a frozen one's stays
+   * until the server's ping timeout).
+   */
+  private hedgeOverdue(): void {
+    const delay = this.hedgeDelayMs();
+    if (delay === undefined || delay >= this.o.taskTimeoutMs) return;
+    const now = Date.now();
+    for (const e of this.inFlight) {
+      if (e.sends >= this.o.maxAttempts || now - e.sentAt < delay) continue;
+      this.stats.hedges++;
+      this.o.onHedge?.({ block: e.block, afterMs: now - e.sentAt });
+      e.sends++;
+      e.sentAt = now;
+      e.hedge();
+    }
+  }
+
   private async runBlock(i: number, X: Float64Array, Y: Float64Array, want: Want, signal: AbortSignal | undefined): Promise<Partials> {
     const [r0, r1] = this.blocks[i]!;
     let waitedMs = 0;
     let backoffMs = 100;
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw cancelled(signal);
-      const task: TaskMsg = {
+      if (this.fatal) throw this.fatal;
+      const task = (): TaskMsg => ({
         v: PROTOCOL_VERSION, kind: 'task', id: nuid.next(), jobId: this.o.jobId, problem: this.ref,
         r0, r1, X, Y, want: wantToWire(want),
-      };
+      });
       try {
-        return await this.attempt(task, signal);
+        return await this.hedgedAttempt(i, task, signal);
       } catch (err) {
         const e = err as AttnfitError;
         if (e.details?.noResponders === true && !signal?.aborted) {
@@ -228,6 +360,9 @@ export class NatsOracle implements Oracle {
       deadline = setTimeout(() => ac.abort(timeoutErr), opts.timeoutMs);
       signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
     }
+    // One abort listener per block attempt in flight (maxInFlight of them, more than Node's
+    // default of 10): lift the limit so no MaxListenersExceededWarning reaches the user.
+    if (signal) setMaxListeners(0, signal);
     try {
       return await this.evaluateBlocks(X, Y, want, signal);
     } finally {
@@ -275,6 +410,8 @@ export class NatsOracle implements Oracle {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.offViolation();
+    if (this.hedgeTimer) { clearInterval(this.hedgeTimer); this.hedgeTimer = undefined; }
     for (const p of this.pending.values()) p.reject(new AttnfitError(ErrorCodes.CANCELLED, 'NatsOracle closed'));
     this.pending.clear();
     if (!this.nc.isClosed()) this.sub.unsubscribe();

@@ -14,6 +14,8 @@ export interface ClusterReportExtra {
   workers: string[];
   tasks: number;
   retries: number;
+  /** Block attempts sent again because they were overdue relative to their peers. */
+  hedges: number;
   resumedFrom: number[];
   blockRows: number;
   gemm: string;
@@ -36,6 +38,7 @@ export function buildClusterReport(r: SolveResult, extra: ClusterReportExtra): R
       workers: extra.workers,
       tasks: extra.tasks,
       retries: extra.retries,
+      hedges: extra.hedges,
       resumedFrom: extra.resumedFrom,
     },
   };

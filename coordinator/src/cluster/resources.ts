@@ -3,6 +3,7 @@
  * the data Object Store. The coordinator creates them (idempotently); clients and workers only
  * open them.
  */
+import { createHash } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
@@ -62,4 +63,29 @@ export async function fetchProblem(os: ObjectStore, ref: ProblemRef): Promise<Pr
   const got = sha256Hex(blob);
   if (got !== ref.hash) throw new AttnfitError(ErrorCodes.PROTOCOL, `problem ${ref.object}: content hash ${got} does not match ${ref.hash}`);
   return unpackProblem(blob);
+}
+
+/**
+ * The Object Store's digest of `blob` (its metadata format: "SHA-256=" + padded base64url).
+ */
+export function objectDigest(blob: Uint8Array): string {
+  const b64 = Buffer.from(createHash('sha256').update(blob).digest()).toString('base64');
+  return `SHA-256=${b64.replace(/\+/g, '-').replace(/\//g, '_')}`;
+}
+
+/**
+ * Store a content-addressed problem unless the very same content is already there: the stored
+ * object's size **and** SHA-256 digest must match `blob`, else it is uploaded again. (Before,
+ * a same-size object was trusted, so one poisoned upload broke every later submit of that
+ * problem.) Readers verify the hash of what they download as well (workers and
+ * {@link fetchProblem}), so forged metadata fails a job clearly instead of computing on junk.
+ */
+export async function storeProblem(
+  os: ObjectStore, ref: ProblemRef, blob: Uint8Array, upload?: (blob: Uint8Array) => Promise<unknown>,
+): Promise<boolean> {
+  const info = await os.info(ref.object);
+  if (info && !info.deleted && info.size === blob.length && info.digest === objectDigest(blob)) return false;
+  if (upload) await upload(blob);
+  else await os.putBlob({ name: ref.object }, blob);
+  return true;
 }

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import type { DynamicOptions } from '@attnfit/shared/dynamic';
-import { Shutdown } from '@attnfit/shared/runtime';
+import { Shutdown, permissionError } from '@attnfit/shared/runtime';
 import type { DynamicSessionOptions } from './thread-session.js';
 import { ServedSession, bodyOf, posInt, reply, type RequestBody } from './served-session.js';
 import { DYN_OPEN_SUBJECT, DYN_QUEUE, DYN_WIRE_VERSION } from './wire.js';
@@ -77,14 +77,18 @@ export async function startDynamicService(nc: NatsConnection, opts: DynamicServi
     return { session: s.id };
   }
 
+  let subError: Error | undefined;
   const openSub = nc.subscribe(DYN_OPEN_SUBJECT, {
     queue: DYN_QUEUE,
     callback: (err, msg) => {
-      if (err) return;
+      if (err) { subError ??= err; return; }
       reply(msg, () => open(bodyOf(msg)));
     },
   });
   await nc.flush();
+  // The server answers a forbidden SUB with -ERR before the flush's PONG: a service that can
+  // never receive an open fails now with AUTH naming the subject and the user.
+  if (subError) throw permissionError(subError, nc) ?? new AttnfitError(ErrorCodes.AUTH, `dynamic service: cannot subscribe to ${DYN_OPEN_SUBJECT} (${subError.message})`, { cause: subError });
 
   // Sessions live in their threads: "settle" closes them (their state is not handed over).
   const shutdown = new Shutdown('attnfit dynamic', {

@@ -7,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { readEnv } from '../config/index.js';
 import { AttnfitError, ErrorCodes } from '../core/index.js';
+import { watchPermissions } from './permissions.js';
 
 /** How to reach and authenticate to NATS. */
 export interface NatsAuthOptions {
@@ -52,14 +53,35 @@ export async function connectNats(o: NatsAuthOptions): Promise<NatsConnection> {
   } else if (user !== undefined) {
     opts.user = user;
     opts.pass = pass ?? '';
+    const prefix = inboxPrefixFor(user);
+    if (prefix) opts.inboxPrefix = prefix;
   } else if (o.token !== undefined) {
     opts.token = o.token;
   }
+  // An empty password is refused before connecting: a server whose ATTNFIT_*_PASS is empty
+  // would otherwise accept it, and nobody should rely on that.
+  if (opts.pass === '' && opts.user !== undefined) {
+    const field = o.pass !== undefined ? '--pass' : 'ATTNFIT_NATS_PASS';
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `${field}: empty or missing password for user ${JSON.stringify(opts.user)} (got ""): give --pass or ATTNFIT_NATS_PASS; attnfit never connects with an empty password`, { details: { field, value: '', user: opts.user } });
+  }
+  let nc: NatsConnection;
   try {
-    return await connect(opts);
+    nc = await connect(opts);
   } catch (err) {
     throw mapConnectError(err, o.servers, user);
   }
+  watchPermissions(nc, credsFile ? undefined : user);
+  return nc;
+}
+
+/**
+ * The reply-inbox prefix of a user: `_INBOX_<user>` (deploy/auth.conf lets each role subscribe
+ * only to its own prefix, so one credential cannot read replies meant for another); undefined
+ * (nats.js's `_INBOX`) for a user name that is not a plain subject token.
+ * @example inboxPrefixFor('worker') // '_INBOX_worker'
+ */
+export function inboxPrefixFor(user: string): string | undefined {
+  return /^[A-Za-z0-9_-]+$/.test(user) ? `_INBOX_${user}` : undefined;
 }
 
 /** Map a @nats-io connect error to an AttnfitError. */

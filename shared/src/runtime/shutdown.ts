@@ -78,17 +78,85 @@ export interface DrainableService {
   readonly closed: Promise<Error | undefined>;
 }
 
+/** Shutdown tunables (the CLI's `--shutdown-timeout SECONDS` overrides the bound). */
+export const SHUTDOWN_DEFAULTS = Object.freeze({
+  /** Longest a drain may take after the first SIGTERM / SIGINT before the process exits anyway (ms). */
+  timeoutMs: 10_000,
+});
+
+/** Exit code of a process ended by a second signal (the shell convention 128 + signal number). */
+const SIGNAL_EXIT: Readonly<Record<string, number>> = Object.freeze({ SIGINT: 130, SIGTERM: 143 });
+
+/** Options of {@link runUntilSignal}. */
+export interface RunUntilSignalOptions {
+  /** Service name in log lines (default "attnfit"). */
+  name?: string;
+  /** Bound on the drain after the first signal (ms, default {@link SHUTDOWN_DEFAULTS}.timeoutMs). */
+  shutdownTimeoutMs?: number;
+  /** Log sink (default: stderr lines). */
+  log?: (line: string) => void;
+  /** Ends the process (default `process.exit`; tests inject a spy). */
+  exit?: (code: number) => void;
+}
+
 /**
  * Run a service until SIGTERM / SIGINT (then drain it) or until its connection closes on its
  * own. Resolves to the process exit code: 0 after a clean drain, 1 after a fatal error.
- * @example process.exitCode = await runUntilSignal(await startWorkerService(opts));
+ *
+ * The shutdown is bounded whether or not the NATS server is reachable (a drain waits on the
+ * server, and a client reconnects forever): when the drain has not finished — or the process has
+ * not exited — `shutdownTimeoutMs` after the first signal, the process exits with code 1 and a
+ * log line. Work not finished by then is handed back: block tasks are retried by the
+ * coordinator, jobs stay `running` and resume on the next coordinator's start. A second signal
+ * exits at once (130 for SIGINT, 143 for SIGTERM).
+ * `service` may be a start function: the signal handlers are then installed before it runs.
+ * @example process.exitCode = await runUntilSignal(() => startWorkerService(opts), { name: 'attnfit worker' });
  */
-export async function runUntilSignal(svc: DrainableService): Promise<number> {
-  const stop = (): void => { void svc.drain(); };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+export async function runUntilSignal(
+  service: DrainableService | (() => Promise<DrainableService>),
+  opts: RunUntilSignalOptions = {},
+): Promise<number> {
+  const name = opts.name ?? 'attnfit';
+  const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
+  const exit = opts.exit ?? ((code: number) => process.exit(code));
+  const boundMs = opts.shutdownTimeoutMs ?? SHUTDOWN_DEFAULTS.timeoutMs;
+  let svc: DrainableService | undefined;
+  let signals = 0;
+  const drain = (s: DrainableService): void => {
+    s.drain().catch((err: unknown) => log(`${name}: shutdown failed: ${(err as Error)?.message ?? String(err)}`));
+  };
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      log(`${name}: ${sig} again: exiting now`);
+      exit(SIGNAL_EXIT[sig] ?? 1);
+      return;
+    }
+    log(`${name}: ${sig}: shutting down (at most ${boundMs / 1000} s; ${sig} again to exit now)`);
+    // Not cleared on a clean drain either: it also bounds the exit itself (threads, sockets).
+    setTimeout(() => {
+      log(`${name}: shutdown did not finish within ${boundMs / 1000} s (NATS server unreachable?): exiting; unfinished work is handed back`);
+      exit(1);
+    }, boundMs).unref();
+    if (svc) drain(svc); // else: drained as soon as the start-up finishes
+  };
+  // Installed before the service starts: a signal that arrives while it starts (or right after
+  // its "ready" line) must not meet the default action, which kills the process without a drain.
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    svc = typeof service === 'function' ? await service() : service;
+  } catch (err) {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    throw err;
+  }
+  if (signals > 0) drain(svc);
   const err = await svc.closed;
-  process.off('SIGTERM', stop);
-  process.off('SIGINT', stop);
+  // After a drain the handlers stay: a second signal during the rest of the exit still exits at once.
+  if (signals === 0) {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
   return err ? 1 : 0;
 }

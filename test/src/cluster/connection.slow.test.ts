@@ -172,6 +172,8 @@ test('missing or bad settings: USAGE without any server, BAD_OPTION naming the v
     'jobs',
     '--user',
     'someone',
+    '--pass',
+    'any', // an empty password is refused before connecting (see the empty-password test)
   );
   assert.is(user.code, 0, user.stderr);
 });

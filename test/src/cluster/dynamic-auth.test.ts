@@ -32,7 +32,8 @@ test.after(async () => {
 test('dynamic serve as the worker user; a submitter session answers exactly like the in-process structure', async () => {
   serve = cli(['dynamic', 'serve', '--nats', server.url, '--user', 'worker', '--pass', PASSWORDS.worker]);
   await serve.line(/serving|listening|ready/i, 20_000);
-  nc = await connect({ servers: server.url, user: 'submitter', pass: PASSWORDS.submitter });
+  // deploy/auth.conf: each role may subscribe only to its own inbox prefix (as connectNats sets it).
+  nc = await connect({ servers: server.url, user: 'submitter', pass: PASSWORDS.submitter, inboxPrefix: '_INBOX_submitter' });
   const r = rng(5), n = 24, d = 3;
   const Q = randMatrix(r, n, d, 2), K = randMatrix(r, n, d), V = randMatrix(r, n, d);
   const da = DynamicAttention.init(Q.slice(), K.slice(), V.slice(), n, d, { tau: 0.5 });

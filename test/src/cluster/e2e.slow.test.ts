@@ -142,8 +142,9 @@ test('SIGKILL of the only worker mid-job: tasks are retried and the job succeeds
     const rec = await done;
     assert.is(rec.state, 'succeeded', JSON.stringify(rec.error));
     const res = await client.result(jobId);
-    const cl = res.report.cluster as { retries: number };
-    assert.ok(cl.retries >= 1, `retries ${cl.retries}`);
+    // The lost blocks were sent again: retried after a timeout, or hedged (overdue vs. peers).
+    const cl = res.report.cluster as { retries: number; hedges: number };
+    assert.ok(cl.retries + cl.hedges >= 1, `retries ${cl.retries}, hedges ${cl.hedges}`);
     assert.is(res.report.iterations, 60);
   } finally {
     await client.close();

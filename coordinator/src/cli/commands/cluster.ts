@@ -21,7 +21,7 @@ import { SOLVE_DEFAULTS } from '../../solver/index.js';
 import { authOptions, withAuth, type AuthFlags } from '../connection.js';
 import { reportError } from '../errors.js';
 import { clusterDown, clusterUp } from '../launcher.js';
-import { intOption, threadsOption } from '../options.js';
+import { intOption, shutdownTimeoutFlag, threadsOption } from '../options.js';
 import { formatBytes, progressBar, type ProgressBar } from '../progress.js';
 import { SOLVE_FLAG_KEYS, searchChoice, withSolveOptions, type SolveFlags } from '../solve-options.js';
 
@@ -80,7 +80,7 @@ export function statusText(r: JobRecord): string {
 async function withClient<T>(f: AuthFlags, fn: (c: ClusterClient) => Promise<T>): Promise<T> {
   const c = await ClusterClient.connect(authOptions(f));
   try {
-    return await fn(c);
+    return await c.guard(fn(c));
   } catch (err) {
     throw clusterResourceError('cluster request', err);
   } finally {
@@ -150,13 +150,15 @@ function registerServices(program: Command): void {
     .option('--name <name>', 'client name shown by the server')
     .option('--http <addr>', 'serve Prometheus /metrics on [HOST:]PORT (default host 127.0.0.1; port 0 = any free port)', httpOption)
     .option('--heartbeat-ms <ms>', 'heartbeat period for the coordinator dashboard (0 = none)', intOption('--heartbeat-ms', 0, 3_600_000))
-    .action(async (f: AuthFlags & { threads?: number; name?: string; http?: HttpAddress; heartbeatMs?: number }) => {
+    .option(...shutdownTimeoutFlag())
+    .action(async (f: AuthFlags & { threads?: number; name?: string; http?: HttpAddress; heartbeatMs?: number; shutdownTimeout?: number }) => {
       const o = authOptions(f);
       const entry = workerServicePath();
-      type WorkerOpts = NatsAuthOptions & { threads?: number; http?: HttpAddress; heartbeatMs?: number };
+      type WorkerOpts = NatsAuthOptions & { threads?: number; http?: HttpAddress; heartbeatMs?: number; shutdownTimeoutMs?: number };
       const mod = (await import(pathToFileURL(entry).href)) as { runWorker(o: WorkerOpts): Promise<number> };
       const opts: WorkerOpts = { ...o };
       if (f.threads !== undefined) opts.threads = f.threads;
+      if (f.shutdownTimeout !== undefined) opts.shutdownTimeoutMs = f.shutdownTimeout * 1000;
       if (f.name !== undefined) opts.name = f.name;
       if (f.heartbeatMs !== undefined) opts.heartbeatMs = f.heartbeatMs;
       if (f.http !== undefined) { opts.http = f.http; warnIfExposed('worker', f.http); }
@@ -169,11 +171,13 @@ function registerServices(program: Command): void {
     .option('--task-timeout-ms <ms>', 'per-attempt block task timeout', intOption('--task-timeout-ms', 1))
     .option('--max-attempts <n>', 'attempts per block task', intOption('--max-attempts', 1, 1000))
     .option('--http <addr>', 'serve the read-only dashboard and /metrics on [HOST:]PORT (default host 127.0.0.1; port 0 = any free port)', httpOption)
-    .action(async (f: AuthFlags & { maxJobs?: number; taskTimeoutMs?: number; maxAttempts?: number; http?: HttpAddress }) => {
+    .option(...shutdownTimeoutFlag())
+    .action(async (f: AuthFlags & { maxJobs?: number; taskTimeoutMs?: number; maxAttempts?: number; http?: HttpAddress; shutdownTimeout?: number }) => {
       const o: Parameters<typeof runCoordinator>[0] = authOptions(f);
       if (f.maxJobs !== undefined) o.maxJobs = f.maxJobs;
       if (f.taskTimeoutMs !== undefined) o.taskTimeoutMs = f.taskTimeoutMs;
       if (f.maxAttempts !== undefined) o.maxAttempts = f.maxAttempts;
+      if (f.shutdownTimeout !== undefined) o.shutdownTimeoutMs = f.shutdownTimeout * 1000;
       const dash = f.http ? await startDashboard(f.http) : undefined;
       if (dash && f.http) {
         o.observer = dash.observer;
@@ -224,15 +228,15 @@ async function runSubmit(path: string, f: SubmitFlags, startsGiven: boolean): Pr
   try {
     // Terminal: a bar for the upload (and one for the solve in followJob); otherwise plain lines.
     let up: ProgressBar | undefined;
-    const { jobId } = await c.submit(problem, options, f.name ?? path, {
+    const { jobId } = await c.guard(c.submit(problem, options, f.name ?? path, {
       onUpload: (sent, total) => {
         up ??= progressBar('upload   {bar} {percentage}%  {sent} of {size}', total, { sent: '0 B', size: formatBytes(total) });
         up?.update(sent, { sent: formatBytes(sent) });
       },
-    });
+    }));
     up?.stop();
     process.stdout.write(`${jobId}\n`);
-    if (f.wait) process.exitCode = await followJob(c, jobId, f, choice.search);
+    if (f.wait) process.exitCode = await c.guard(followJob(c, jobId, f, choice.search));
   } catch (err) {
     throw clusterResourceError('submit', err);
   } finally {

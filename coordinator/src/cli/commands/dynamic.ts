@@ -15,7 +15,7 @@ import { DYNAMIC_DEFAULTS, DynamicAttention, OpsParser, applyDynamicOp, type Dyn
 import { loadMatrix, readChunks } from '@attnfit/shared/io';
 import type { NatsAuthOptions } from '@attnfit/shared/runtime';
 import { authOptions, withAuth, type AuthFlags } from '../connection.js';
-import { choiceOption, floatOption, intOption, threadsOption } from '../options.js';
+import { choiceOption, floatOption, intOption, shutdownTimeoutFlag, threadsOption } from '../options.js';
 
 interface DynamicCliOptions {
   q: string; k: string; v: string; ops: string; tau: number; mode: 'auto' | 'snapshot' | 'keys'; stats?: boolean; deamortize?: boolean;
@@ -77,21 +77,41 @@ async function runDynamic(o: DynamicCliOptions): Promise<void> {
   if (o.stats) process.stderr.write(`${JSON.stringify(stats)}\n`);
 }
 
-async function runServe(auth: NatsAuthOptions, o: { maxSessions?: number; threads: number; shardMinRows: number }): Promise<void> {
-  const { connectNats } = await import('@attnfit/shared/runtime');
+async function runServe(auth: NatsAuthOptions, o: { maxSessions?: number; threads: number; shardMinRows: number; shutdownTimeoutMs?: number }): Promise<void> {
+  const { connectNats, runUntilSignal } = await import('@attnfit/shared/runtime');
   const { startDynamicService } = await import('../../dynamic/service.js');
-  const nc = await connectNats({ name: 'attnfit-dynamic', ...auth });
   const where = Array.isArray(auth.servers) ? auth.servers.join(',') : auth.servers;
-  const svc = await startDynamicService(nc, {
-    maxSessions: o.maxSessions ?? 64, log: (l) => process.stderr.write(`${l}\n`), rebuildThreads: o.threads, shardMinRows: o.shardMinRows,
-  });
-  process.stderr.write(`attnfit dynamic: serving sessions on ${where}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
-    process.on('SIGINT', stop); process.on('SIGTERM', stop);
-  });
-  await svc.stop();
-  await nc.drain();
+  const log = (l: string): void => { process.stderr.write(`${l}\n`); };
+  let stopAll: (() => Promise<void>) | undefined;
+  const start = async (): Promise<{ drain(): Promise<void>; closed: Promise<Error | undefined> }> => {
+    const nc = await connectNats({ name: 'attnfit-dynamic', ...auth });
+    let svc: Awaited<ReturnType<typeof startDynamicService>>;
+    try {
+      // Rejects AUTH when the open subscription is forbidden (a service that never gets a request).
+      svc = await startDynamicService(nc, { maxSessions: o.maxSessions ?? 64, log, rebuildThreads: o.threads, shardMinRows: o.shardMinRows });
+    } catch (err) {
+      await nc.close();
+      throw err;
+    }
+    log(`attnfit dynamic: serving sessions on ${where}`);
+    const closed = nc.closed().then((err) => {
+      if (err) log(`attnfit dynamic: connection closed: ${err.message}`);
+      return err || undefined;
+    });
+    let draining: Promise<void> | undefined;
+    const drain = (): Promise<void> => (draining ??= (async () => {
+      await svc.stop();
+      if (!nc.isClosed()) await nc.drain();
+    })());
+    stopAll = drain;
+    return { drain, closed };
+  };
+  const ro: Parameters<typeof runUntilSignal>[1] = { name: 'attnfit dynamic', log };
+  if (o.shutdownTimeoutMs !== undefined) ro.shutdownTimeoutMs = o.shutdownTimeoutMs;
+  const code = await runUntilSignal(start, ro);
+  // The connection may close on its own (fatal error): stop the sessions' threads too.
+  await stopAll?.().catch(() => undefined);
+  if (code !== 0) process.exitCode = code;
 }
 
 /** Registers `attnfit dynamic` and `attnfit dynamic serve`. */
@@ -123,11 +143,14 @@ export function register(program: Command): void {
     // parent `dynamic` command (it knows the same flags), so the values are read from there.
     .option('--threads <n>', 'threads per session rebuild (sessions with n >= --shard-min-rows shard their rebuilds; default 1)', threadsOption())
     .option('--shard-min-rows <n>', `shard rebuilds only for sessions with n >= this many rows (default ${DYNAMIC_DEFAULTS.shardMinRows})`, intOption('--shard-min-rows', 1))
-    .action(async (o: AuthFlags & { token?: string; threads?: number; shardMinRows?: number }) => {
+    .option(...shutdownTimeoutFlag())
+    .action(async (o: AuthFlags & { token?: string; threads?: number; shardMinRows?: number; shutdownTimeout?: number }) => {
       const auth = authOptions(o);
       if (o.token !== undefined) auth.token = o.token;
       const parent = cmd.opts() as { threads?: number; shardMinRows?: number };
       const threads = o.threads ?? parent.threads ?? 1, shardMinRows = o.shardMinRows ?? parent.shardMinRows ?? DYNAMIC_DEFAULTS.shardMinRows;
-      await runServe(auth, { threads, shardMinRows });
+      const so: Parameters<typeof runServe>[1] = { threads, shardMinRows };
+      if (o.shutdownTimeout !== undefined) so.shutdownTimeoutMs = o.shutdownTimeout * 1000;
+      await runServe(auth, so);
     });
 }
