@@ -15,7 +15,10 @@ const args = process.argv.slice(2);
 const allowMissing = new Set();
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--allow-missing' && args[i + 1]) allowMissing.add(args[++i]);
-  else { console.error(`check-doc-links: unknown argument ${args[i]}`); process.exit(2); }
+  else {
+    console.error(`check-doc-links: unknown argument ${args[i]}`);
+    process.exit(2);
+  }
 }
 
 const files = ['README.md', 'CHANGELOG.md', 'bench/results/README.md'];
@@ -34,7 +37,8 @@ function stripCode(text) {
 const anchorCache = new Map();
 function anchorsOf(file) {
   if (anchorCache.has(file)) return anchorCache.get(file);
-  const seen = new Map(), out = new Set();
+  const seen = new Map(),
+    out = new Set();
   const text = readFileSync(file, 'utf8').replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '');
   for (const m of text.matchAll(/^#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$/gm)) {
     const base = m[1]
@@ -55,7 +59,10 @@ const errors = [];
 let checked = 0;
 for (const f of files) {
   const abs = join(root, f);
-  if (!existsSync(abs)) { errors.push(`${f}: file missing`); continue; }
+  if (!existsSync(abs)) {
+    errors.push(`${f}: file missing`);
+    continue;
+  }
   const text = stripCode(readFileSync(abs, 'utf8'));
   const lines = text.split('\n');
   lines.forEach((line, i) => {

@@ -25,11 +25,19 @@ export const ALLOWED = {
   'shared/protocol': ['shared/core', 'shared/config', 'node', 'npm:msgpackr'],
   // Process-level building blocks both the worker and the coordinator use (NATS connect with
   // auth, the piscina block pool): below worker/coordinator, above protocol.
-  'shared/runtime': ['shared/core', 'shared/config', 'shared/math', 'shared/protocol', 'node', 'npm:piscina', 'npm:@nats-io/transport-node'],
+  'shared/runtime': [
+    'shared/core',
+    'shared/config',
+    'shared/math',
+    'shared/protocol',
+    'node',
+    'npm:piscina',
+    'npm:@nats-io/transport-node',
+  ],
   // The package's curated library entry (shared/src/index.ts): re-exports from the layers below.
   'shared/root': ['shared/core', 'shared/config', 'shared/io', 'shared/math', 'shared/dynamic'],
-  'worker': ['shared/*', 'node', 'npm:*'],
-  'coordinator': ['shared/*', 'node', 'npm:*'],
+  worker: ['shared/*', 'node', 'npm:*'],
+  coordinator: ['shared/*', 'node', 'npm:*'],
 };
 
 function layerOf(file) {
@@ -50,7 +58,8 @@ function walk(dir) {
   return out;
 }
 
-const IMPORT_RE = /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'"`;]*?\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+const IMPORT_RE =
+  /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'"`;]*?\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 function targetLayer(spec, fromFile) {
   if (spec.startsWith('.')) {
@@ -68,21 +77,33 @@ function allowed(from, to) {
   if (from === to) return true;
   const rules = ALLOWED[from];
   if (!rules) return false;
-  return rules.some((r) => r === to || (r.endsWith('/*') && to.startsWith(r.slice(0, -1))) || (r === 'npm:*' && to.startsWith('npm:')));
+  return rules.some(
+    (r) => r === to || (r.endsWith('/*') && to.startsWith(r.slice(0, -1))) || (r === 'npm:*' && to.startsWith('npm:')),
+  );
 }
 
-const files = [...walk(join(root, 'shared', 'src')), ...walk(join(root, 'worker', 'src')), ...walk(join(root, 'coordinator', 'src'))];
+const files = [
+  ...walk(join(root, 'shared', 'src')),
+  ...walk(join(root, 'worker', 'src')),
+  ...walk(join(root, 'coordinator', 'src')),
+];
 const errors = [];
 const graph = new Map();
 for (const f of files) {
   const from = layerOf(f);
-  const src = readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+  const src = readFileSync(f, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
   const edges = [];
   for (const m of src.matchAll(IMPORT_RE)) {
     const spec = m[1] ?? m[2];
     const t = targetLayer(spec, f);
-    if (!from || !ALLOWED[from]) { errors.push(`${relative(root, f)}: file is outside every known layer`); break; }
-    if (!allowed(from, t.layer)) errors.push(`${relative(root, f)}: layer ${from} may not import '${spec}' (layer ${t.layer})`);
+    if (!from || !ALLOWED[from]) {
+      errors.push(`${relative(root, f)}: file is outside every known layer`);
+      break;
+    }
+    if (!allowed(from, t.layer))
+      errors.push(`${relative(root, f)}: layer ${from} may not import '${spec}' (layer ${t.layer})`);
     if (t.file) edges.push(t.file);
   }
   graph.set(f, edges);
@@ -92,7 +113,8 @@ const colour = new Map();
 const stack = [];
 function dfs(start) {
   const work = [[start, 0]];
-  colour.set(start, 1); stack.push(start);
+  colour.set(start, 1);
+  stack.push(start);
   while (work.length) {
     const top = work[work.length - 1];
     const [node, i] = top;
@@ -103,10 +125,21 @@ function dfs(start) {
       if (!graph.has(next)) continue;
       const c = colour.get(next) ?? 0;
       if (c === 1) {
-        const cyc = stack.slice(stack.indexOf(next)).concat(next).map((p) => relative(root, p));
+        const cyc = stack
+          .slice(stack.indexOf(next))
+          .concat(next)
+          .map((p) => relative(root, p));
         errors.push(`import cycle: ${cyc.join(' -> ')}`);
-      } else if (c === 0) { colour.set(next, 1); stack.push(next); work.push([next, 0]); }
-    } else { colour.set(node, 2); stack.pop(); work.pop(); }
+      } else if (c === 0) {
+        colour.set(next, 1);
+        stack.push(next);
+        work.push([next, 0]);
+      }
+    } else {
+      colour.set(node, 2);
+      stack.pop();
+      work.pop();
+    }
   }
 }
 for (const f of files) if (!colour.get(f)) dfs(f);

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(root, 'coordinator', 'bin', 'attnfit.js');
 const out = join(root, 'out', 'demo');
-const n = process.env.DEMO_N ?? '2048', d = process.env.DEMO_D ?? '8';
+const n = process.env.DEMO_N ?? '2048',
+  d = process.env.DEMO_D ?? '8';
 
 function attnfit(...args) {
   console.log(`\n$ attnfit ${args.join(' ')}`);

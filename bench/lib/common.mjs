@@ -20,13 +20,32 @@ export function machine(extra = {}) {
   try {
     const m = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));
     if (m) model = m[1].trim();
-  } catch { /* not Linux: os.cpus() model is used */ }
+  } catch {
+    /* not Linux: os.cpus() model is used */
+  }
   let flags = '';
-  try { flags = /flags\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? ''; } catch { /* idem */ }
+  try {
+    flags = /flags\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+  } catch {
+    /* idem */
+  }
   const simd = ['avx512f', 'avx2', 'fma'].filter((f) => flags.split(' ').includes(f)).join(' ');
   let load = '';
-  try { load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '); } catch { /* idem */ }
-  return { cpu: model, cores: cpus().length, simd, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, loadavg: load, date: new Date().toISOString(), ...extra };
+  try {
+    load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    /* idem */
+  }
+  return {
+    cpu: model,
+    cores: cpus().length,
+    simd,
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    loadavg: load,
+    date: new Date().toISOString(),
+    ...extra,
+  };
 }
 
 /** Median, min, max of numbers. */
@@ -40,7 +59,11 @@ export function stats(xs) {
 export function timeMs(fn, runs = RUNS, warmup = 1) {
   for (let i = 0; i < warmup; i++) fn();
   const t = [];
-  for (let i = 0; i < runs; i++) { const t0 = performance.now(); fn(); t.push(performance.now() - t0); }
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    fn();
+    t.push(performance.now() - t0);
+  }
   return stats(t);
 }
 
@@ -54,9 +77,16 @@ export const fmt = (x, digits = 1) => (x === undefined || x === null || Number.i
 
 /** python3 with numpy available? Returns the numpy/BLAS description or null. */
 export function numpyInfo() {
-  const r = spawnSync('python3', ['-c', 'import numpy, json; print(json.dumps({"numpy": numpy.__version__}))'], { encoding: 'utf8', env: numpyEnv() });
+  const r = spawnSync('python3', ['-c', 'import numpy, json; print(json.dumps({"numpy": numpy.__version__}))'], {
+    encoding: 'utf8',
+    env: numpyEnv(),
+  });
   if (r.status !== 0) return null;
-  try { return JSON.parse(r.stdout); } catch { return null; }
+  try {
+    return JSON.parse(r.stdout);
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -73,7 +103,11 @@ export function numpyEnv() {
 
 /** Runs a python script in bench/ with JSON on stdout; throws with its stderr on failure. */
 export function runPython(script, args) {
-  const r = spawnSync('python3', [join(benchDir, script), ...args], { encoding: 'utf8', env: numpyEnv(), maxBuffer: 64 << 20 });
+  const r = spawnSync('python3', [join(benchDir, script), ...args], {
+    encoding: 'utf8',
+    env: numpyEnv(),
+    maxBuffer: 64 << 20,
+  });
   if (r.status !== 0) throw new Error(`${script} failed (${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
@@ -81,7 +115,8 @@ export function runPython(script, args) {
 /** Writes NAME.json and NAME.md into bench/results/; returns the two paths. */
 export function writeResults(name, json, markdown) {
   mkdirSync(resultsDir, { recursive: true });
-  const j = join(resultsDir, `${name}.json`), m = join(resultsDir, `${name}.md`);
+  const j = join(resultsDir, `${name}.json`),
+    m = join(resultsDir, `${name}.md`);
   writeFileSync(j, JSON.stringify(json, null, 2) + '\n');
   writeFileSync(m, markdown + '\n');
   return [j, m];
@@ -93,7 +128,8 @@ export function machineMd(m, threadsLine) {
     `- CPU: ${m.cpu} (${m.cores} cores${m.simd ? `, ${m.simd}` : ''}), ${m.memGiB} GiB`,
     `- node ${m.node}; gemm backend ${m.gemm ?? '?'}; exp kernel ${m.vexp ?? '?'}; numpy ${m.numpy ?? 'absent'}`,
     `- load average at start: ${m.loadavg}; ${m.date}`,
-    threadsLine ?? `- one thread everywhere (numpy: OPENBLAS_NUM_THREADS=1; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the numpy command only)`,
+    threadsLine ??
+      `- one thread everywhere (numpy: OPENBLAS_NUM_THREADS=1; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the numpy command only)`,
     `- medians of ${RUNS} runs, min–max in brackets. A shared or loaded machine makes numbers noisy: re-run on a quiet one.`,
   ].join('\n');
 }
@@ -101,9 +137,16 @@ export function machineMd(m, threadsLine) {
 /** Deterministic normal random Float64Array (mulberry32 + Box–Muller), scaled. */
 export function randn(n, seed, scale = 1) {
   let a = seed >>> 0;
-  const u = () => { a = (a + 0x6d2b79f5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+  const u = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
   const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = scale * Math.sqrt(-2 * Math.log(Math.max(u(), 1e-300))) * Math.cos(2 * Math.PI * u());
+  for (let i = 0; i < n; i++)
+    out[i] = scale * Math.sqrt(-2 * Math.log(Math.max(u(), 1e-300))) * Math.cos(2 * Math.PI * u());
   return out;
 }
 

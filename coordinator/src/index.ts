@@ -26,18 +26,43 @@ export type { LoadedProblem } from '@attnfit/shared/io';
 // fitting
 export { solve, SOLVE_DEFAULTS, SEARCH_DEFAULTS } from './solver/index.js';
 export type {
-  SolveMethod, StopReason, SolveOptions, SolveHooks, SolveResult, IterationRecord, IterationEvent, MethodState, StartResult,
-  SearchOptions, SearchReport, SearchStart, SearchFamily,
+  SolveMethod,
+  StopReason,
+  SolveOptions,
+  SolveHooks,
+  SolveResult,
+  IterationRecord,
+  IterationEvent,
+  MethodState,
+  StartResult,
+  SearchOptions,
+  SearchReport,
+  SearchStart,
+  SearchFamily,
 } from './solver/index.js';
 export { createOracle, LocalOracle } from './oracle/index.js';
 export type { Oracle, OracleInfo, CallOptions, CreateOracleOptions, LocalOracleOptions } from './oracle/index.js';
 export { shutdownEngine } from './engine/index.js';
 // the cluster
 export { ClusterClient, startCoordinator } from './cluster/index.js';
-export type { CoordinatorOptions, CoordinatorService, NatsAuthOptions, NatsOracleHandleOptions } from './cluster/index.js';
-export type { CoordinatorObserver, CoordinatorStartInfo, JobIterationEvent, TaskAttemptEvent } from './cluster/index.js';
+export type {
+  CoordinatorOptions,
+  CoordinatorService,
+  NatsAuthOptions,
+  NatsOracleHandleOptions,
+} from './cluster/index.js';
+export type {
+  CoordinatorObserver,
+  CoordinatorStartInfo,
+  JobIterationEvent,
+  TaskAttemptEvent,
+} from './cluster/index.js';
 // dynamic attention sessions
 export { openDynamicSession, openNatsDynamicSession, startDynamicService } from './dynamic/index.js';
 export type {
-  DynamicSession, DynamicSessionOptions, NatsDynamicOptions, DynamicServiceOptions, DynamicServiceHandle,
+  DynamicSession,
+  DynamicSessionOptions,
+  NatsDynamicOptions,
+  DynamicServiceOptions,
+  DynamicServiceHandle,
 } from './dynamic/index.js';

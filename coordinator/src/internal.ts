@@ -7,15 +7,56 @@
 import '@attnfit/shared/native';
 
 export {
-  AttnfitError, ErrorCodes, loadProblem, solve, SOLVE_DEFAULTS, SEARCH_DEFAULTS, createOracle, LocalOracle, shutdownEngine, ClusterClient,
-  startCoordinator, openDynamicSession, openNatsDynamicSession, startDynamicService,
+  AttnfitError,
+  ErrorCodes,
+  loadProblem,
+  solve,
+  SOLVE_DEFAULTS,
+  SEARCH_DEFAULTS,
+  createOracle,
+  LocalOracle,
+  shutdownEngine,
+  ClusterClient,
+  startCoordinator,
+  openDynamicSession,
+  openNatsDynamicSession,
+  startDynamicService,
 } from './index.js';
 export type {
-  ErrorCode, Problem, LoadedProblem, SolveMethod, StopReason, SolveOptions, SolveHooks, SolveResult, IterationRecord,
-  IterationEvent, MethodState, StartResult, SearchOptions, SearchReport, SearchStart, SearchFamily, Oracle, OracleInfo, CallOptions, CreateOracleOptions, LocalOracleOptions,
-  CoordinatorOptions, CoordinatorService, NatsAuthOptions, NatsOracleHandleOptions, CoordinatorObserver, CoordinatorStartInfo,
-  JobIterationEvent, TaskAttemptEvent, DynamicSession, DynamicSessionOptions,
-  NatsDynamicOptions, DynamicServiceOptions, DynamicServiceHandle,
+  ErrorCode,
+  Problem,
+  LoadedProblem,
+  SolveMethod,
+  StopReason,
+  SolveOptions,
+  SolveHooks,
+  SolveResult,
+  IterationRecord,
+  IterationEvent,
+  MethodState,
+  StartResult,
+  SearchOptions,
+  SearchReport,
+  SearchStart,
+  SearchFamily,
+  Oracle,
+  OracleInfo,
+  CallOptions,
+  CreateOracleOptions,
+  LocalOracleOptions,
+  CoordinatorOptions,
+  CoordinatorService,
+  NatsAuthOptions,
+  NatsOracleHandleOptions,
+  CoordinatorObserver,
+  CoordinatorStartInfo,
+  JobIterationEvent,
+  TaskAttemptEvent,
+  DynamicSession,
+  DynamicSessionOptions,
+  NatsDynamicOptions,
+  DynamicServiceOptions,
+  DynamicServiceHandle,
 } from './index.js';
 
 // engine and oracles
@@ -23,21 +64,59 @@ export { getEnginePool, defaultThreads, EnginePool } from './engine/index.js';
 export { InlineOracle, reduceInOrder } from './oracle/index.js';
 // solver pieces and reports
 export {
-  NEWTON_MAX_D, autoMethod, Reduced, validateSolveOptions, randomStart, buildReport, writeSolveOutputs, lossCurveSvg, searchCurveSvg, searchStarts, logitSpread,
+  NEWTON_MAX_D,
+  autoMethod,
+  Reduced,
+  validateSolveOptions,
+  randomStart,
+  buildReport,
+  writeSolveOutputs,
+  lossCurveSvg,
+  searchCurveSvg,
+  searchStarts,
+  logitSpread,
 } from './solver/index.js';
 export type { SolveReport } from './solver/index.js';
 // cluster
 export {
-  NatsOracle, NATS_ORACLE_DEFAULTS, runCoordinator, COORDINATOR_DEFAULTS, newJobId, connectNats, ensureClusterResources, createNatsOracle,
+  NatsOracle,
+  NATS_ORACLE_DEFAULTS,
+  runCoordinator,
+  COORDINATOR_DEFAULTS,
+  newJobId,
+  connectNats,
+  ensureClusterResources,
+  createNatsOracle,
 } from './cluster/index.js';
 export type { NatsOracleOptions } from './cluster/index.js';
 export { JobStore } from './jobs/store.js';
 // dynamic sessions: classes and wire
 export {
-  ThreadDynamicSession, NatsDynamicSession, DYN_OPEN_SUBJECT, DYN_QUEUE, DYN_SUBJECT_PREFIX, DYN_SESSION_OPS, dynSessionSubject,
-  dynamicThreadPath, dynamicRebuildThreadPath,
+  ThreadDynamicSession,
+  NatsDynamicSession,
+  DYN_OPEN_SUBJECT,
+  DYN_QUEUE,
+  DYN_SUBJECT_PREFIX,
+  DYN_SESSION_OPS,
+  dynSessionSubject,
+  dynamicThreadPath,
+  dynamicRebuildThreadPath,
 } from './dynamic/index.js';
 // operations: observers, dashboard, metrics
 export { fanOutObservers, safeObserver } from './cluster/index.js';
-export { startDashboard, ClusterState, estimateEta, createCoordinatorMetrics, DASHBOARD_DEFAULTS, DASHBOARD_LIMITS } from './http/index.js';
-export type { Dashboard, DashboardSnapshot, JobView, WorkerView, HistoryPoint, CoordinatorMetrics } from './http/index.js';
+export {
+  startDashboard,
+  ClusterState,
+  estimateEta,
+  createCoordinatorMetrics,
+  DASHBOARD_DEFAULTS,
+  DASHBOARD_LIMITS,
+} from './http/index.js';
+export type {
+  Dashboard,
+  DashboardSnapshot,
+  JobView,
+  WorkerView,
+  HistoryPoint,
+  CoordinatorMetrics,
+} from './http/index.js';

@@ -31,8 +31,18 @@ function writeStatus(status) {
 function giveUp(msg, compilerOutput = '') {
   rmSync(out, { force: true }); // never leave an addon built against an older source or library
   writeStatus({ built: false, reason: msg, compilerOutput });
-  const tail = compilerOutput.trim() ? `\n${compilerOutput.trimEnd().split('\n').slice(-20).map((l) => `  | ${l}`).join('\n')}` : '';
-  if (!optional) { console.error(`build:native: ${msg}${tail}`); process.exit(1); }
+  const tail = compilerOutput.trim()
+    ? `\n${compilerOutput
+        .trimEnd()
+        .split('\n')
+        .slice(-20)
+        .map((l) => `  | ${l}`)
+        .join('\n')}`
+    : '';
+  if (!optional) {
+    console.error(`build:native: ${msg}${tail}`);
+    process.exit(1);
+  }
   console.error(`build:native: skipped, the WebAssembly kernels will be used (${msg})${tail}`);
   process.exit(0);
 }
@@ -44,16 +54,38 @@ try {
   process.exit(2);
 }
 if (optional && !nativeOn) giveUp('ATTNFIT_NATIVE=0');
-const candidates = [process.env.NODE_INCLUDE, join(dirname(dirname(process.execPath)), 'include', 'node'), '/usr/include/node'].filter(Boolean);
+const candidates = [
+  process.env.NODE_INCLUDE,
+  join(dirname(dirname(process.execPath)), 'include', 'node'),
+  '/usr/include/node',
+].filter(Boolean);
 const inc = candidates.find((d) => existsSync(join(d, 'node_api.h')));
 if (!inc) giveUp(`node_api.h not found (looked in ${candidates.join(', ')}); set NODE_INCLUDE`);
 mkdirSync(join(here, 'build'), { recursive: true });
-const args = ['-O3', '-ffp-contract=off', '-fno-math-errno', '-fno-trapping-math', '-shared', '-fPIC', '-std=c11', '-Wall', `-I${inc}`, '-I/usr/include/x86_64-linux-gnu', join(here, 'attnfit_blas.c'), '-o', out,
-  ...(process.env.BLAS_LIBS ?? '-lopenblas').split(/\s+/).filter(Boolean)];
+const args = [
+  '-O3',
+  '-ffp-contract=off',
+  '-fno-math-errno',
+  '-fno-trapping-math',
+  '-shared',
+  '-fPIC',
+  '-std=c11',
+  '-Wall',
+  `-I${inc}`,
+  '-I/usr/include/x86_64-linux-gnu',
+  join(here, 'attnfit_blas.c'),
+  '-o',
+  out,
+  ...(process.env.BLAS_LIBS ?? '-lopenblas').split(/\s+/).filter(Boolean),
+];
 const cc = process.env.CC ?? 'cc';
 if (!optional) console.error(`build:native: ${cc} ${args.join(' ')}`);
 const r = spawnSync(cc, args, { stdio: optional ? ['ignore', 'ignore', 'pipe'] : 'inherit', encoding: 'utf8' });
-if (r.status !== 0) giveUp(`compile failed${r.error ? `: ${r.error.message}` : ''} (is a CBLAS installed? Debian: apt-get install libopenblas-dev)`, r.stderr ?? '');
+if (r.status !== 0)
+  giveUp(
+    `compile failed${r.error ? `: ${r.error.message}` : ''} (is a CBLAS installed? Debian: apt-get install libopenblas-dev)`,
+    r.stderr ?? '',
+  );
 // Load it once here, so a library that links but does not load fails the build, not a run.
 let info;
 try {

@@ -21,12 +21,40 @@ let status = { loaded: false, active: false, reason: '', config: '', exp: false 
  * the whole range, the underflow edge and the special values before installing it.
  */
 function expMatches(addon) {
-  const xs = [-746, -745.2, -745.13, -744, -708.5, -700, -100, -30.5, -1, -1e-300, -0, 0, 1e-300, 0.5, 1, 30, 709, 709.78, 709.8, -Infinity, Infinity];
+  const xs = [
+    -746,
+    -745.2,
+    -745.13,
+    -744,
+    -708.5,
+    -700,
+    -100,
+    -30.5,
+    -1,
+    -1e-300,
+    -0,
+    0,
+    1e-300,
+    0.5,
+    1,
+    30,
+    709,
+    709.78,
+    709.8,
+    -Infinity,
+    Infinity,
+  ];
   for (let i = 0; i < 200; i++) xs.push(-745 + i * 7.27 + i * 1e-3);
-  const x = Float64Array.from(xs), out = new Float64Array(x.length);
+  const x = Float64Array.from(xs),
+    out = new Float64Array(x.length);
   const sum = addon.expShiftSum(x.length, x, 0, 0.25, out, 0);
-  let s0 = 0, s1 = 0, j = 0;
-  for (; j + 1 < x.length; j += 2) { s0 += vexpScalar(x[j] - 0.25); s1 += vexpScalar(x[j + 1] - 0.25); }
+  let s0 = 0,
+    s1 = 0,
+    j = 0;
+  for (; j + 1 < x.length; j += 2) {
+    s0 += vexpScalar(x[j] - 0.25);
+    s1 += vexpScalar(x[j + 1] - 0.25);
+  }
   let ref = s0 + s1;
   if (j < x.length) ref += vexpScalar(x[j] - 0.25);
   return Object.is(sum, ref) && x.every((v, i) => Object.is(out[i], vexpScalar(v - 0.25)));
@@ -36,7 +64,10 @@ function expMatches(addon) {
 function wrap(addon) {
   return function dgemmNative(transA, transB, M, N, K, alpha, A, offA, lda, B, offB, ldb, beta, C, offC, ldc) {
     if (M === 0 || N === 0) return;
-    if (K === 0 || alpha === 0) { scaleC(M, N, beta, C, offC, ldc); return; }
+    if (K === 0 || alpha === 0) {
+      scaleC(M, N, beta, C, offC, ldc);
+      return;
+    }
     addon.dgemm(transA, transB, M, N, K, alpha, A, offA, lda, B, offB, ldb, beta, C, offC, ldc);
   };
 }
@@ -44,7 +75,8 @@ function wrap(addon) {
 if (!readEnv('native')) {
   status.reason = 'disabled by ATTNFIT_NATIVE=0';
 } else if (!existsSync(path)) {
-  status.reason = 'not built (`npm run build` builds it when a CBLAS such as libopenblas-dev is installed; `npm run build:native -w @attnfit/shared` says why not)';
+  status.reason =
+    'not built (`npm run build` builds it when a CBLAS such as libopenblas-dev is installed; `npm run build:native -w @attnfit/shared` says why not)';
 } else {
   try {
     const addon = createRequire(import.meta.url)(path);
@@ -72,4 +104,6 @@ if (!readEnv('native')) {
 }
 
 /** { loaded, active, reason, config, exp } of the native BLAS backend in this thread (exp: its exp kernel is installed). */
-export function nativeBlasStatus() { return { ...status }; }
+export function nativeBlasStatus() {
+  return { ...status };
+}

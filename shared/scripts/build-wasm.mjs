@@ -30,7 +30,10 @@ for (const [name, file] of Object.entries(modules)) {
   mod.destroy();
   // Validate in this Node too, so an unsupported instruction fails the build, not the first run.
   new WebAssembly.Module(buffer);
-  lines.push(`/** ${file}: ${buffer.length} bytes. */`, `export const ${name} = '${Buffer.from(buffer).toString('base64')}';`);
+  lines.push(
+    `/** ${file}: ${buffer.length} bytes. */`,
+    `export const ${name} = '${Buffer.from(buffer).toString('base64')}';`,
+  );
   dts.push(`export declare const ${name}: string;`);
 }
 mkdirSync(outDir, { recursive: true });

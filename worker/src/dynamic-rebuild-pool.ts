@@ -29,15 +29,30 @@ export class DynamicRebuildPool {
   recovered = 0;
 
   constructor(threads: number, opts: { filename?: string } = {}) {
-    if (!Number.isInteger(threads) || threads < 2) throw new AttnfitError(ErrorCodes.BAD_OPTION, `rebuildThreads: must be an integer >= 2 for a pool (got ${threads})`);
+    if (!Number.isInteger(threads) || threads < 2)
+      throw new AttnfitError(
+        ErrorCodes.BAD_OPTION,
+        `rebuildThreads: must be an integer >= 2 for a pool (got ${threads})`,
+      );
     this.threads = threads;
-    this.piscina = new Piscina({ filename: opts.filename ?? dynamicRebuildThreadPath(), minThreads: threads - 1, maxThreads: threads - 1, idleTimeout: 60_000 });
+    this.piscina = new Piscina({
+      filename: opts.filename ?? dynamicRebuildThreadPath(),
+      minThreads: threads - 1,
+      maxThreads: threads - 1,
+      idleTimeout: 60_000,
+    });
   }
 
   /** Flush `da`'s pending log with its rows split over the owner and the helpers (da must be `shared`). */
   async rebuild(da: DynamicAttention, opts: { full?: boolean } = {}): Promise<ShardedRebuildResult> {
     if (this.destroyed) throw new AttnfitError(ErrorCodes.INTERNAL, 'dynamic rebuild pool: already destroyed');
-    const res = await rebuildSharded(da, this.threads, (state, plan, r0, r1) => this.piscina.run({ state, plan, r0, r1 } satisfies DynamicRebuildTask) as Promise<number>, opts);
+    const res = await rebuildSharded(
+      da,
+      this.threads,
+      (state, plan, r0, r1) =>
+        this.piscina.run({ state, plan, r0, r1 } satisfies DynamicRebuildTask) as Promise<number>,
+      opts,
+    );
     if (res.rebuilt && res.ranges.length > 1) this.sharded++;
     if (res.recovered) this.recovered++;
     return res;

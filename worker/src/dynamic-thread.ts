@@ -17,7 +17,14 @@ import { parentPort } from 'node:worker_threads';
 import { expose } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { AttnfitError, ErrorCodes, errorToWire, type WireError } from '@attnfit/shared/core';
-import { DYNAMIC_DEFAULTS, DynamicAttention, applyDynamicOp, parseDynamicOp, type DynamicOp, type DynamicOptions } from '@attnfit/shared/dynamic';
+import {
+  DYNAMIC_DEFAULTS,
+  DynamicAttention,
+  applyDynamicOp,
+  parseDynamicOp,
+  type DynamicOp,
+  type DynamicOptions,
+} from '@attnfit/shared/dynamic';
 import { DynamicRebuildPool } from './dynamic-rebuild-pool.js';
 // Optional native BLAS (active only when built), as in every other thread entry: all threads of a
 // process must use the same GEMM so sharded rebuilds are bitwise equal to single-thread ones.
@@ -28,7 +35,17 @@ export type DynamicReply = { ok: true; value: unknown } | { ok: false; error: Wi
 
 /** Methods of the structure callable through {@link DynamicHost.call}. */
 export const DYNAMIC_METHODS = Object.freeze([
-  'updateK', 'updateV', 'setK', 'setV', 'updateKRow', 'updateVRow', 'query', 'queryRow', 'rebuild', 'stats', 'errorEstimate',
+  'updateK',
+  'updateV',
+  'setK',
+  'setV',
+  'updateKRow',
+  'updateVRow',
+  'query',
+  'queryRow',
+  'rebuild',
+  'stats',
+  'errorEstimate',
 ] as const);
 
 /** Thread-level options of a session (not options of the structure itself). */
@@ -45,7 +62,9 @@ const UPDATE_METHODS = new Set(['updateK', 'updateV', 'setK', 'setV', 'updateKRo
 
 function positiveInt(field: string, v: unknown, min: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    throw new AttnfitError(ErrorCodes.BAD_OPTION, `${field}: must be an integer >= ${min} (got ${JSON.stringify(v)})`, { details: { field, value: String(v) } });
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `${field}: must be an integer >= ${min} (got ${JSON.stringify(v)})`, {
+      details: { field, value: String(v) },
+    });
   }
   return v;
 }
@@ -64,13 +83,22 @@ export class DynamicHost {
   }
 
   /** Build the structure (O(n²d)); resolves to its stats. */
-  init(Q: Float64Array, K: Float64Array, V: Float64Array, n: number, d: number, opts: DynamicOptions = {}, host: DynamicHostOptions = {}): Promise<DynamicReply> {
+  init(
+    Q: Float64Array,
+    K: Float64Array,
+    V: Float64Array,
+    n: number,
+    d: number,
+    opts: DynamicOptions = {},
+    host: DynamicHostOptions = {},
+  ): Promise<DynamicReply> {
     return this.serial(() => {
       const threads = positiveInt('rebuildThreads', host.rebuildThreads ?? 1, 1);
       const minRows = positiveInt('shardMinRows', host.shardMinRows ?? DYNAMIC_DEFAULTS.shardMinRows, 1);
       const shard = threads > 1 && n >= minRows && !opts.deamortize;
       this.da = DynamicAttention.init(Q, K, V, n, d, shard ? { ...opts, shared: true, autoRebuild: false } : opts);
-      if (shard) this.pool = new DynamicRebuildPool(threads, host.rebuildThreadPath ? { filename: host.rebuildThreadPath } : {});
+      if (shard)
+        this.pool = new DynamicRebuildPool(threads, host.rebuildThreadPath ? { filename: host.rebuildThreadPath } : {});
       return this.stats();
     });
   }
@@ -79,10 +107,14 @@ export class DynamicHost {
   call(method: string, args: unknown[]): Promise<DynamicReply> {
     return this.serial(async () => {
       const da = this.need();
-      if (!(DYNAMIC_METHODS as readonly string[]).includes(method)) throw new AttnfitError(ErrorCodes.BAD_OP, `method: unknown (got ${JSON.stringify(method)})`);
+      if (!(DYNAMIC_METHODS as readonly string[]).includes(method))
+        throw new AttnfitError(ErrorCodes.BAD_OP, `method: unknown (got ${JSON.stringify(method)})`);
       if (this.pool) {
         if (method === 'stats') return this.stats();
-        if (method === 'rebuild') { await this.pool.rebuild(da, (args[0] ?? {}) as { full?: boolean }); return undefined; }
+        if (method === 'rebuild') {
+          await this.pool.rebuild(da, (args[0] ?? {}) as { full?: boolean });
+          return undefined;
+        }
       }
       const value = (da as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
       if (UPDATE_METHODS.has(method)) await this.afterUpdate();
@@ -122,7 +154,9 @@ export class DynamicHost {
       const da = this.need();
       if (!Array.isArray(ops)) throw new AttnfitError(ErrorCodes.BAD_OP, 'ops: must be an array');
       const parsed = ops.map((o, k) => {
-        try { return parseDynamicOp(o, da.n, da.d); } catch (e) {
+        try {
+          return parseDynamicOp(o, da.n, da.d);
+        } catch (e) {
           throw new AttnfitError(ErrorCodes.BAD_OP, `ops[${k}]: ${(e as Error).message}`, { cause: e });
         }
       });
@@ -143,7 +177,11 @@ export class DynamicHost {
 }
 
 async function guardAsync(fn: () => unknown): Promise<DynamicReply> {
-  try { return { ok: true, value: await fn() }; } catch (err) { return { ok: false, error: errorToWire(err) }; }
+  try {
+    return { ok: true, value: await fn() };
+  } catch (err) {
+    return { ok: false, error: errorToWire(err) };
+  }
 }
 
 function isUpdate(op: DynamicOp): boolean {

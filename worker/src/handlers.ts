@@ -10,7 +10,14 @@ import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import { dgemmBase } from '@attnfit/shared/kernels';
 import { blockPartials } from '@attnfit/shared/math';
 import type { Partials, Problem } from '@attnfit/shared/math';
-import type { BlockMsg, BlocksMsg, GramMsg, ThreadKind, ThreadMsgByKind, ThreadValueByKind } from '@attnfit/shared/runtime';
+import type {
+  BlockMsg,
+  BlocksMsg,
+  GramMsg,
+  ThreadKind,
+  ThreadMsgByKind,
+  ThreadValueByKind,
+} from '@attnfit/shared/runtime';
 
 /** What a handler sees besides its message. */
 export interface HandlerContext {
@@ -32,8 +39,16 @@ function checkRange(p: Problem, r0: number, r1: number): void {
 
 function checkXY(p: Problem, X: Float64Array, Y: Float64Array): void {
   const dd = p.d * p.d;
-  if (!(X instanceof Float64Array) || X.length !== dd) throw new AttnfitError(ErrorCodes.PROTOCOL, `block: X must be a Float64Array of ${dd} (got length ${(X as { length?: number })?.length})`);
-  if (!(Y instanceof Float64Array) || Y.length !== dd) throw new AttnfitError(ErrorCodes.PROTOCOL, `block: Y must be a Float64Array of ${dd} (got length ${(Y as { length?: number })?.length})`);
+  if (!(X instanceof Float64Array) || X.length !== dd)
+    throw new AttnfitError(
+      ErrorCodes.PROTOCOL,
+      `block: X must be a Float64Array of ${dd} (got length ${(X as { length?: number })?.length})`,
+    );
+  if (!(Y instanceof Float64Array) || Y.length !== dd)
+    throw new AttnfitError(
+      ErrorCodes.PROTOCOL,
+      `block: Y must be a Float64Array of ${dd} (got length ${(Y as { length?: number })?.length})`,
+    );
 }
 
 /** Partials of one row block [r0, r1). */
@@ -60,14 +75,18 @@ async function blocks(msg: BlocksMsg, ctx: HandlerContext): Promise<Partials[]> 
 async function gram(_msg: GramMsg, ctx: HandlerContext): Promise<{ G1: Float64Array; G2: Float64Array }> {
   checkAbort(ctx.abort);
   const { n, d, A1, A2 } = ctx.problem;
-  const G1 = new Float64Array(d * d), G2 = new Float64Array(d * d);
+  const G1 = new Float64Array(d * d),
+    G2 = new Float64Array(d * d);
   dgemmBase(true, false, d, d, n, 1, A1, 0, d, A1, 0, d, 0, G1, 0, d);
   dgemmBase(true, false, d, d, n, 1, A2, 0, d, A2, 0, d, 0, G2, 0, d);
   return { G1, G2 };
 }
 
 /** Handler per task kind. */
-export type Handler<K extends ThreadKind> = (msg: ThreadMsgByKind[K], ctx: HandlerContext) => Promise<ThreadValueByKind[K]>;
+export type Handler<K extends ThreadKind> = (
+  msg: ThreadMsgByKind[K],
+  ctx: HandlerContext,
+) => Promise<ThreadValueByKind[K]>;
 
 /** The handler table shared by the thread entry and the NATS worker service. */
 export const handlers: { readonly [K in ThreadKind]: Handler<K> } = Object.freeze({ block, blocks, gram });

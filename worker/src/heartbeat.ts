@@ -13,7 +13,8 @@ import type { WorkerObserver, WorkerStartInfo } from './observer.js';
 /** Default heartbeat period. */
 export const HEARTBEAT_DEFAULTS = Object.freeze({ intervalMs: 2000 });
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
 
 /**
  * An observer that publishes heartbeats on the service's connection.
@@ -27,13 +28,34 @@ export function heartbeatObserver(intervalMs: number = HEARTBEAT_DEFAULTS.interv
     if (!info || info.nc.isClosed()) return;
     const s = info.stats();
     const m: WorkerHeartbeatMsg = {
-      v: PROTOCOL_VERSION, kind: 'worker.heartbeat', name: info.name, host: hostname(), pid: process.pid,
-      threads: info.threads, gemm: gemmBackendDetail(), version: VERSION, state, startedAt, sentAt: Date.now(), intervalMs,
-      tasks: s.tasks, errors: s.errors, inFlight: s.inFlight, cached: s.cached, fetches: s.fetches,
+      v: PROTOCOL_VERSION,
+      kind: 'worker.heartbeat',
+      name: info.name,
+      host: hostname(),
+      pid: process.pid,
+      threads: info.threads,
+      gemm: gemmBackendDetail(),
+      version: VERSION,
+      state,
+      startedAt,
+      sentAt: Date.now(),
+      intervalMs,
+      tasks: s.tasks,
+      errors: s.errors,
+      inFlight: s.inFlight,
+      cached: s.cached,
+      fetches: s.fetches,
     };
-    try { info.nc.publish(WORKER_HEARTBEAT_SUBJECT, encode(m)); } catch { /* closing: the row goes stale */ }
+    try {
+      info.nc.publish(WORKER_HEARTBEAT_SUBJECT, encode(m));
+    } catch {
+      /* closing: the row goes stale */
+    }
   };
-  const stop = (): void => { if (timer) clearInterval(timer); timer = undefined; };
+  const stop = (): void => {
+    if (timer) clearInterval(timer);
+    timer = undefined;
+  };
   return {
     started(i) {
       info = i;
@@ -41,7 +63,10 @@ export function heartbeatObserver(intervalMs: number = HEARTBEAT_DEFAULTS.interv
       timer = setInterval(() => send('up'), intervalMs);
       timer.unref();
     },
-    stopping() { stop(); send('stopping'); },
+    stopping() {
+      stop();
+      send('stopping');
+    },
     closed: stop,
   };
 }

@@ -6,7 +6,13 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 
 /** Counters of a running worker service (the same object as WorkerService.stats()). */
-export interface WorkerStats { tasks: number; errors: number; fetches: number; cached: number; inFlight: number }
+export interface WorkerStats {
+  tasks: number;
+  errors: number;
+  fetches: number;
+  cached: number;
+  inFlight: number;
+}
 
 /** What the service tells an observer when it is ready. */
 export interface WorkerStartInfo {

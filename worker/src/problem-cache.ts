@@ -45,9 +45,17 @@ export class ProblemCache<T> {
     let e = this.entries.get(ref.hash);
     if (!e) {
       const value = this.load(ref);
-      const entry: Entry<T> = { hash: ref.hash, bytes: problemBytes(ref), jobs: new Set(), value, lastUsed: ++this.clock };
+      const entry: Entry<T> = {
+        hash: ref.hash,
+        bytes: problemBytes(ref),
+        jobs: new Set(),
+        value,
+        lastUsed: ++this.clock,
+      };
       this.entries.set(ref.hash, entry);
-      value.catch(() => { if (this.entries.get(ref.hash) === entry) this.entries.delete(ref.hash); });
+      value.catch(() => {
+        if (this.entries.get(ref.hash) === entry) this.entries.delete(ref.hash);
+      });
       e = entry;
       this.evict();
     }

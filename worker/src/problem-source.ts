@@ -15,18 +15,30 @@ export class ObjectStoreProblems {
   fetches = 0;
   private store: Promise<ObjectStore> | undefined;
 
-  constructor(private readonly nc: NatsConnection, private readonly pool: Pick<BlockPool, 'register'>) {}
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly pool: Pick<BlockPool, 'register'>,
+  ) {}
 
   /** Fetch, verify and register the problem of `ref`. Rejects NOT_FOUND or PROTOCOL naming the object. */
   async load(ref: ProblemRef): Promise<RegisteredProblem> {
     this.fetches++;
     const os = await this.objectStore();
     const blob = await os.getBlob(ref.object);
-    if (!blob) throw new AttnfitError(ErrorCodes.NOT_FOUND, `problem ${ref.object}: not in object store ${DATA_BUCKET}`);
+    if (!blob)
+      throw new AttnfitError(ErrorCodes.NOT_FOUND, `problem ${ref.object}: not in object store ${DATA_BUCKET}`);
     const got = sha256Hex(blob);
-    if (got !== ref.hash) throw new AttnfitError(ErrorCodes.PROTOCOL, `problem ${ref.object}: content hash ${got} does not match ${ref.hash}`);
+    if (got !== ref.hash)
+      throw new AttnfitError(
+        ErrorCodes.PROTOCOL,
+        `problem ${ref.object}: content hash ${got} does not match ${ref.hash}`,
+      );
     const p = unpackProblem(blob);
-    if (p.n !== ref.n || p.d !== ref.d) throw new AttnfitError(ErrorCodes.PROTOCOL, `problem ${ref.object}: shape ${p.n}×${p.d} does not match ${ref.n}×${ref.d}`);
+    if (p.n !== ref.n || p.d !== ref.d)
+      throw new AttnfitError(
+        ErrorCodes.PROTOCOL,
+        `problem ${ref.object}: shape ${p.n}×${p.d} does not match ${ref.n}×${ref.d}`,
+      );
     return this.pool.register(p);
   }
 
@@ -34,7 +46,11 @@ export class ObjectStoreProblems {
   private objectStore(): Promise<ObjectStore> {
     this.store ??= new Objm(this.nc).open(DATA_BUCKET).catch((err: unknown) => {
       this.store = undefined;
-      throw new AttnfitError(ErrorCodes.NOT_FOUND, `object store ${DATA_BUCKET}: cannot open (${(err as Error).message})`, { cause: err, retryable: true });
+      throw new AttnfitError(
+        ErrorCodes.NOT_FOUND,
+        `object store ${DATA_BUCKET}: cannot open (${(err as Error).message})`,
+        { cause: err, retryable: true },
+      );
     });
     return this.store;
   }

@@ -11,8 +11,22 @@
 import { availableParallelism, hostname } from 'node:os';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
-import { DEFAULT_MAX_PAYLOAD, JOB_DONE_SUBJECT, TASK_QUEUE, TASK_SUBJECT, decodeMessage } from '@attnfit/shared/protocol';
-import { Shutdown, connectNats, permissionError, runUntilSignal, type HttpAddress, type NatsAuthOptions, type RegisteredProblem } from '@attnfit/shared/runtime';
+import {
+  DEFAULT_MAX_PAYLOAD,
+  JOB_DONE_SUBJECT,
+  TASK_QUEUE,
+  TASK_SUBJECT,
+  decodeMessage,
+} from '@attnfit/shared/protocol';
+import {
+  Shutdown,
+  connectNats,
+  permissionError,
+  runUntilSignal,
+  type HttpAddress,
+  type NatsAuthOptions,
+  type RegisteredProblem,
+} from '@attnfit/shared/runtime';
 import { createBlockPool } from './pool.js';
 import { ProblemCache } from './problem-cache.js';
 import { ObjectStoreProblems } from './problem-source.js';
@@ -62,7 +76,8 @@ export interface WorkerService {
  */
 export async function startWorkerService(opts: WorkerServiceOptions): Promise<WorkerService> {
   const threads = opts.threads ?? Math.max(1, availableParallelism());
-  if (!Number.isSafeInteger(threads) || threads < 1) throw new AttnfitError(ErrorCodes.BAD_OPTION, `threads: must be an integer >= 1 (got ${String(threads)})`);
+  if (!Number.isSafeInteger(threads) || threads < 1)
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `threads: must be an integer >= 1 (got ${String(threads)})`);
   const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
   const name = opts.name ?? `attnfit-worker-${hostname()}-${process.pid}`;
   const heartbeatMs = opts.heartbeatMs ?? HEARTBEAT_DEFAULTS.intervalMs;
@@ -70,16 +85,28 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
   const nc = await connectNats({ ...opts, name });
   const pool = createBlockPool(threads);
   const source = new ObjectStoreProblems(nc, pool);
-  const cache = new ProblemCache<RegisteredProblem>(opts.cacheBytes ?? WORKER_SERVICE_DEFAULTS.cacheBytes, (ref) => source.load(ref));
-  const server = new TaskServer(nc, name, nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD, async (t) => {
-    const reg = await cache.get(t.problem, t.jobId);
-    // A cache hit is keyed by the content hash alone: the task's n×d must match what is cached.
-    if (reg.n !== t.problem.n || reg.d !== t.problem.d) {
-      throw new AttnfitError(ErrorCodes.PROTOCOL, `problem ${t.problem.object}: task says ${t.problem.n}×${t.problem.d} but the problem with that hash is ${reg.n}×${reg.d}`);
-    }
-    const [part] = await pool.blocks(reg, [[t.r0, t.r1]], t.X, t.Y, t.want);
-    return part!;
-  }, log, obs);
+  const cache = new ProblemCache<RegisteredProblem>(opts.cacheBytes ?? WORKER_SERVICE_DEFAULTS.cacheBytes, (ref) =>
+    source.load(ref),
+  );
+  const server = new TaskServer(
+    nc,
+    name,
+    nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD,
+    async (t) => {
+      const reg = await cache.get(t.problem, t.jobId);
+      // A cache hit is keyed by the content hash alone: the task's n×d must match what is cached.
+      if (reg.n !== t.problem.n || reg.d !== t.problem.d) {
+        throw new AttnfitError(
+          ErrorCodes.PROTOCOL,
+          `problem ${t.problem.object}: task says ${t.problem.n}×${t.problem.d} but the problem with that hash is ${reg.n}×${reg.d}`,
+        );
+      }
+      const [part] = await pool.blocks(reg, [[t.r0, t.r1]], t.X, t.Y, t.want);
+      return part!;
+    },
+    log,
+    obs,
+  );
 
   const subs = subscribe(nc, server, cache, log);
   await nc.flush();
@@ -88,7 +115,10 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
     const e = subs.error()!;
     await nc.close();
     await pool.destroy();
-    throw permissionError(e, nc) ?? new AttnfitError(ErrorCodes.AUTH, `nats: not allowed to serve tasks as a worker (${e.message})`, { cause: e });
+    throw (
+      permissionError(e, nc) ??
+      new AttnfitError(ErrorCodes.AUTH, `nats: not allowed to serve tasks as a worker (${e.message})`, { cause: e })
+    );
   }
   subs.ready();
 
@@ -98,18 +128,27 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
     if (err) log(`attnfit worker: connection closed: ${err.message}`);
     return subs.error() ?? (err || undefined);
   });
-  const shutdown = new Shutdown('attnfit worker', {
-    stopIntake: () => {
-      obs.stopping();
-      return Promise.allSettled(subs.all.map((s) => s.drain()));
+  const shutdown = new Shutdown(
+    'attnfit worker',
+    {
+      stopIntake: () => {
+        obs.stopping();
+        return Promise.allSettled(subs.all.map((s) => s.drain()));
+      },
+      settle: () => server.settle(),
+      flush: () => nc.flush(),
+      close: () => nc.drain(),
+      closed,
     },
-    settle: () => server.settle(),
-    flush: () => nc.flush(),
-    close: () => nc.drain(),
-    closed,
-  }, { log, skip: () => nc.isClosed() });
+    { log, skip: () => nc.isClosed() },
+  );
 
-  const stats = () => ({ ...server.counters, fetches: source.fetches, cached: cache.size, inFlight: server.inFlightCount });
+  const stats = () => ({
+    ...server.counters,
+    fetches: source.fetches,
+    cached: cache.size,
+    inFlight: server.inFlightCount,
+  });
   obs.started({ name, threads, nc, stats, log });
   log(`attnfit worker ${name}: ready (${threads} threads, queue ${TASK_QUEUE})`);
   return {
@@ -134,7 +173,12 @@ interface WorkerSubscriptions {
  * A task subscription error after start-up closes the connection: without it the process is
  * useless (runWorker then exits); before `ready()` the caller turns it into AUTH.
  */
-function subscribe(nc: NatsConnection, server: TaskServer, cache: ProblemCache<unknown>, log: (line: string) => void): WorkerSubscriptions {
+function subscribe(
+  nc: NatsConnection,
+  server: TaskServer,
+  cache: ProblemCache<unknown>,
+  log: (line: string) => void,
+): WorkerSubscriptions {
   let subError: Error | undefined;
   let ready = false;
   const taskSub: Subscription = nc.subscribe(TASK_SUBJECT, {
@@ -160,7 +204,13 @@ function subscribe(nc: NatsConnection, server: TaskServer, cache: ProblemCache<u
       }
     },
   });
-  return { all: [taskSub, doneSub], error: () => subError, ready: () => { ready = true; } };
+  return {
+    all: [taskSub, doneSub],
+    error: () => subError,
+    ready: () => {
+      ready = true;
+    },
+  };
 }
 
 /**

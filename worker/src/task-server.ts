@@ -7,8 +7,15 @@
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import type { Partials } from '@attnfit/shared/core';
 import {
-  PROTOCOL_VERSION, decodeMessage, encode, encodeError, partialsToWire, peekId, toFrames,
-  type ResultMsg, type TaskMsg,
+  PROTOCOL_VERSION,
+  decodeMessage,
+  encode,
+  encodeError,
+  partialsToWire,
+  peekId,
+  toFrames,
+  type ResultMsg,
+  type TaskMsg,
 } from '@attnfit/shared/protocol';
 import { ErrorCodes, type AttnfitError } from '@attnfit/shared/core';
 import type { WorkerObserver } from './observer.js';
@@ -63,17 +70,42 @@ export class TaskServer {
       jobId = t.jobId;
       this.counters.tasks++;
       const partials = await this.compute(t);
-      const out: ResultMsg = { v: PROTOCOL_VERSION, kind: 'result', id, r0: t.r0, r1: t.r1, partials: partialsToWire(partials, t.problem.d), worker: this.name };
+      const out: ResultMsg = {
+        v: PROTOCOL_VERSION,
+        kind: 'result',
+        id,
+        r0: t.r0,
+        r1: t.r1,
+        partials: partialsToWire(partials, t.problem.d),
+        worker: this.name,
+      };
       let bytesOut = 0;
-      if (reply) for (const f of toFrames(id, encode(out), this.maxPayload)) { this.nc.publish(reply, f); bytesOut += f.length; }
+      if (reply)
+        for (const f of toFrames(id, encode(out), this.maxPayload)) {
+          this.nc.publish(reply, f);
+          bytesOut += f.length;
+        }
       this.observer.task({ jobId, ok: true, ms: performance.now() - t0, bytesIn: msg.data.length, bytesOut });
     } catch (err) {
       this.counters.errors++;
       if (!id) id = peekId(msg.data);
       if (reply) {
         let bytesOut = 0;
-        try { const e = encodeError(id, err); this.nc.publish(reply, e); bytesOut = e.length; } catch (e2) { this.log(`attnfit worker: cannot send error reply for ${id}: ${(e2 as Error).message}`); }
-        this.observer.task({ jobId, ok: false, code: (err as AttnfitError).code ?? ErrorCodes.INTERNAL, ms: performance.now() - t0, bytesIn: msg.data.length, bytesOut });
+        try {
+          const e = encodeError(id, err);
+          this.nc.publish(reply, e);
+          bytesOut = e.length;
+        } catch (e2) {
+          this.log(`attnfit worker: cannot send error reply for ${id}: ${(e2 as Error).message}`);
+        }
+        this.observer.task({
+          jobId,
+          ok: false,
+          code: (err as AttnfitError).code ?? ErrorCodes.INTERNAL,
+          ms: performance.now() - t0,
+          bytesIn: msg.data.length,
+          bytesOut,
+        });
       } else {
         this.log(`attnfit worker: task without reply subject failed: ${(err as Error).message}`);
       }

@@ -31,10 +31,16 @@ function toProblem(t: Problem): Problem {
   for (const k of ['A1', 'A2', 'A3', 'B'] as const) {
     const a = t[k];
     if (!(a instanceof Float64Array) || a.length !== n * d) {
-      throw new AttnfitError(ErrorCodes.PROTOCOL, `thread task: tensor ${k} must be a Float64Array of ${n}×${d} (got length ${(a as { length?: number })?.length})`);
+      throw new AttnfitError(
+        ErrorCodes.PROTOCOL,
+        `thread task: tensor ${k} must be a Float64Array of ${n}×${d} (got length ${(a as { length?: number })?.length})`,
+      );
     }
   }
-  const copy = typeof SharedArrayBuffer === 'function' && t.A1.buffer instanceof SharedArrayBuffer && 4 * n * d * 8 <= PRIVATE_COPY_BYTES;
+  const copy =
+    typeof SharedArrayBuffer === 'function' &&
+    t.A1.buffer instanceof SharedArrayBuffer &&
+    4 * n * d * 8 <= PRIVATE_COPY_BYTES;
   const own = (a: Float64Array): Float64Array => (copy ? new Float64Array(a) : a);
   return { n, d, A1: own(t.A1), A2: own(t.A2), A3: own(t.A3), B: own(t.B) };
 }
@@ -44,7 +50,8 @@ export default async function run(task: ThreadTask): Promise<ThreadReply> {
   try {
     let problem = cache.get(task.problemId);
     if (problem) {
-      cache.delete(task.problemId); cache.set(task.problemId, problem); // LRU touch
+      cache.delete(task.problemId);
+      cache.set(task.problemId, problem); // LRU touch
     } else {
       if (!task.tensors) return { ok: false, miss: true };
       problem = toProblem(task.tensors);
@@ -52,7 +59,8 @@ export default async function run(task: ThreadTask): Promise<ThreadReply> {
       while (cache.size > THREAD_CACHE_PROBLEMS) cache.delete(cache.keys().next().value as string);
     }
     const h = handlers[task.kind] as (m: unknown, c: { problem: Problem; abort?: Int32Array }) => Promise<unknown>;
-    if (typeof h !== 'function') throw new AttnfitError(ErrorCodes.PROTOCOL, `thread task: unknown kind ${JSON.stringify(task.kind)}`);
+    if (typeof h !== 'function')
+      throw new AttnfitError(ErrorCodes.PROTOCOL, `thread task: unknown kind ${JSON.stringify(task.kind)}`);
     const ctx: { problem: Problem; abort?: Int32Array } = { problem };
     if (task.abort) ctx.abort = task.abort;
     const value = await h(task.msg, ctx);

@@ -9,7 +9,9 @@ import { readConfig } from '@attnfit/shared/config';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import { reportError } from './errors.js';
 
-export interface CommandModule { register(program: Command): void | Promise<void> }
+export interface CommandModule {
+  register(program: Command): void | Promise<void>;
+}
 
 /**
  * Command modules, loaded on demand: a run loads only the module of the command it names (start-up
@@ -20,7 +22,10 @@ const MODULES: Array<{ commands: readonly string[]; load: () => Promise<CommandM
   { commands: ['loss'], load: () => import('./commands/loss.js') },
   { commands: ['solve'], load: () => import('./commands/solve.js') },
   { commands: ['dynamic'], load: () => import('./commands/dynamic.js') },
-  { commands: ['worker', 'coordinator', 'submit', 'status', 'result', 'cancel', 'jobs', 'cluster'], load: () => import('./commands/cluster.js') },
+  {
+    commands: ['worker', 'coordinator', 'submit', 'status', 'result', 'cancel', 'jobs', 'cluster'],
+    load: () => import('./commands/cluster.js'),
+  },
 ];
 
 async function version(): Promise<string> {
@@ -44,7 +49,11 @@ export async function buildProgram(only?: string): Promise<Command> {
     .version(await version(), '-V, --version', 'print the version and the GEMM kernel in use')
     .exitOverride()
     .showHelpAfterError(false)
-    .configureOutput({ writeErr: (s) => { if (!/^error: /.test(s)) process.stderr.write(s); } });
+    .configureOutput({
+      writeErr: (s) => {
+        if (!/^error: /.test(s)) process.stderr.write(s);
+      },
+    });
   const wanted = MODULES.filter((m) => only !== undefined && m.commands.includes(only));
   for (const m of wanted.length ? wanted : MODULES) await (await m.load()).register(program);
   for (const c of program.commands) c.exitOverride();
@@ -70,4 +79,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isEntry) main(process.argv).then((code) => { process.exitCode = code; });
+if (isEntry)
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });

@@ -5,7 +5,9 @@
 import { AttnfitError, ErrorCodes, formatValue } from '@attnfit/shared/core';
 
 function bad(flag: string, value: unknown, what: string): AttnfitError {
-  return new AttnfitError(ErrorCodes.BAD_OPTION, `${flag}: ${what} (got ${formatValue(value)})`, { details: { field: flag, value } });
+  return new AttnfitError(ErrorCodes.BAD_OPTION, `${flag}: ${what} (got ${formatValue(value)})`, {
+    details: { field: flag, value },
+  });
 }
 
 /** Integer option ≥ min. */
@@ -13,7 +15,12 @@ export function intOption(flag: string, min = 0, max = Number.MAX_SAFE_INTEGER):
   return (v: string) => {
     if (!/^[+-]?\d+$/.test(v.trim())) throw bad(flag, v, 'must be an integer');
     const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < min || n > max) throw bad(flag, v, max === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${min}` : `must be an integer in [${min}, ${max}]`);
+    if (!Number.isSafeInteger(n) || n < min || n > max)
+      throw bad(
+        flag,
+        v,
+        max === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${min}` : `must be an integer in [${min}, ${max}]`,
+      );
     return n;
   };
 }

@@ -18,18 +18,40 @@ export interface ProgressBar {
  * @param format cli-progress format, e.g. '{bar} {value}/{total} iterations  relLoss {relLoss}'
  * @example const bar = progressBar('upload {bar} {percentage}%', total); bar?.update(sent); bar?.stop();
  */
-export function progressBar(format: string, total: number, fields: Record<string, string> = {}, stream: NodeJS.WriteStream = process.stderr): ProgressBar | undefined {
+export function progressBar(
+  format: string,
+  total: number,
+  fields: Record<string, string> = {},
+  stream: NodeJS.WriteStream = process.stderr,
+): ProgressBar | undefined {
   if (stream.isTTY !== true) return undefined;
   const bar = new SingleBar({
-    format, stream, hideCursor: true, clearOnComplete: false, stopOnComplete: false, barsize: 24, etaBuffer: 20,
-    barCompleteChar: '█', barIncompleteChar: '░', fps: 10,
+    format,
+    stream,
+    hideCursor: true,
+    clearOnComplete: false,
+    stopOnComplete: false,
+    barsize: 24,
+    etaBuffer: 20,
+    barCompleteChar: '█',
+    barIncompleteChar: '░',
+    fps: 10,
   });
   bar.start(total, 0, fields);
   let stopped = false;
   return {
-    update: (v, f) => { if (!stopped) bar.update(v, f ?? {}); },
-    setTotal: (t) => { if (!stopped) bar.setTotal(t); },
-    stop: () => { if (!stopped) { stopped = true; bar.stop(); } },
+    update: (v, f) => {
+      if (!stopped) bar.update(v, f ?? {});
+    },
+    setTotal: (t) => {
+      if (!stopped) bar.setTotal(t);
+    },
+    stop: () => {
+      if (!stopped) {
+        stopped = true;
+        bar.stop();
+      }
+    },
   };
 }
 
@@ -37,6 +59,9 @@ export function progressBar(format: string, total: number, fields: Record<string
 export function formatBytes(b: number): string {
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
-  while (b >= 1024 && i < u.length - 1) { b /= 1024; i++; }
+  while (b >= 1024 && i < u.length - 1) {
+    b /= 1024;
+    i++;
+  }
   return i === 0 ? `${b} B` : `${b.toFixed(1)} ${u[i]}`;
 }

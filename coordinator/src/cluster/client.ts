@@ -10,9 +10,24 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { ObjectStore } from '@nats-io/obj';
 import { AttnfitError, ErrorCodes, wireToError, type Problem } from '@attnfit/shared/core';
 import {
-  CANCEL_SUBJECT, JOB_ID_RE, PROTOCOL_VERSION, SUBMIT_SUBJECT, TERMINAL_STATES,
-  decodeMessage, decodeRaw, encode, packProblem, problemRef, progressSubject, validateJobSpec,
-  type CancelMsg, type JobRecord, type JobSolveOptions, type JobSpec, type ProgressMsg, type SubmitMsg,
+  CANCEL_SUBJECT,
+  JOB_ID_RE,
+  PROTOCOL_VERSION,
+  SUBMIT_SUBJECT,
+  TERMINAL_STATES,
+  decodeMessage,
+  decodeRaw,
+  encode,
+  packProblem,
+  problemRef,
+  progressSubject,
+  validateJobSpec,
+  type CancelMsg,
+  type JobRecord,
+  type JobSolveOptions,
+  type JobSpec,
+  type ProgressMsg,
+  type SubmitMsg,
 } from '@attnfit/shared/protocol';
 import { JobStore, clusterResourceError } from '../jobs/store.js';
 import { connectNats, failOnPermissionViolation, permissionError, type NatsAuthOptions } from '@attnfit/shared/runtime';
@@ -20,7 +35,12 @@ import { openDataStore, storeProblem } from './resources.js';
 
 /** A connected cluster client. */
 export class ClusterClient {
-  private constructor(readonly nc: NatsConnection, readonly js: JetStreamClient, readonly store: JobStore, private osP: Promise<ObjectStore> | undefined) {}
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly js: JetStreamClient,
+    readonly store: JobStore,
+    private osP: Promise<ObjectStore> | undefined,
+  ) {}
 
   /** Connect and open the job store. Rejects AUTH / CONNECTION / NOT_FOUND (cluster not initialised). */
   static async connect(auth: NatsAuthOptions): Promise<ClusterClient> {
@@ -43,7 +63,12 @@ export class ClusterClient {
    * Upload the problem (skipped when the same content is already stored) and submit a job.
    * Resolves to the job id. Options are validated first (BAD_OPTION naming the field).
    */
-  async submit(problem: Problem, options: JobSolveOptions, name?: string, o: SubmitOptions = {}): Promise<{ jobId: string; spec: JobSpec; uploadedBytes: number }> {
+  async submit(
+    problem: Problem,
+    options: JobSolveOptions,
+    name?: string,
+    o: SubmitOptions = {},
+  ): Promise<{ jobId: string; spec: JobSpec; uploadedBytes: number }> {
     const blob = packProblem(problem);
     const ref = problemRef(blob, problem.n, problem.d);
     const spec = validateJobSpec(name === undefined ? { problem: ref, options } : { problem: ref, options, name });
@@ -51,7 +76,15 @@ export class ClusterClient {
     let uploadedBytes = 0;
     try {
       // Re-uploaded unless the stored object has the same size and digest (never trusted by size).
-      if (await storeProblem(os, ref, blob, o.onUpload ? (b) => os.put({ name: ref.object }, chunkStream(b, o.onUpload!)) : undefined)) uploadedBytes = blob.length;
+      if (
+        await storeProblem(
+          os,
+          ref,
+          blob,
+          o.onUpload ? (b) => os.put({ name: ref.object }, chunkStream(b, o.onUpload!)) : undefined,
+        )
+      )
+        uploadedBytes = blob.length;
     } catch (err) {
       throw clusterResourceError(`upload of ${ref.object}`, err);
     }
@@ -99,20 +132,44 @@ export class ClusterClient {
    * Resolve with the job's record once it is terminal (succeeded / failed / cancelled).
    * `onProgress` sees every progress event; rejects TIMEOUT after timeoutMs (if given).
    */
-  async waitFor(jobId: string, o: { onProgress?: (p: ProgressMsg) => void; timeoutMs?: number; signal?: AbortSignal; mustExist?: boolean } = {}): Promise<JobRecord> {
+  async waitFor(
+    jobId: string,
+    o: { onProgress?: (p: ProgressMsg) => void; timeoutMs?: number; signal?: AbortSignal; mustExist?: boolean } = {},
+  ): Promise<JobRecord> {
     checkJobId(jobId);
     const ac = new AbortController();
     const timeoutErr = new AttnfitError(ErrorCodes.TIMEOUT, `job ${jobId}: not finished within ${o.timeoutMs} ms`);
     let timedOut = false;
-    const timer = o.timeoutMs ? setTimeout(() => { timedOut = true; ac.abort(); }, o.timeoutMs) : undefined;
+    const timer = o.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          ac.abort();
+        }, o.timeoutMs)
+      : undefined;
     const onAbort = () => ac.abort();
     o.signal?.addEventListener('abort', onAbort, { once: true });
     const sub = o.onProgress
-      ? this.nc.subscribe(progressSubject(jobId), { callback: (err, m) => { if (!err) { try { o.onProgress!(decodeMessage(m.data, 'progress')); } catch { /* malformed progress: ignore */ } } } })
+      ? this.nc.subscribe(progressSubject(jobId), {
+          callback: (err, m) => {
+            if (!err) {
+              try {
+                o.onProgress!(decodeMessage(m.data, 'progress'));
+              } catch {
+                /* malformed progress: ignore */
+              }
+            }
+          },
+        })
       : undefined;
     try {
       let last: JobRecord | undefined;
-      for await (const r of this.store.watch(jobId, (x) => TERMINAL_STATES.has(x.state), ac.signal, o.mustExist ?? true)) last = r;
+      for await (const r of this.store.watch(
+        jobId,
+        (x) => TERMINAL_STATES.has(x.state),
+        ac.signal,
+        o.mustExist ?? true,
+      ))
+        last = r;
       if (last && TERMINAL_STATES.has(last.state)) return last;
       if (timedOut) throw timeoutErr;
       throw new AttnfitError(ErrorCodes.CANCELLED, `waiting for job ${jobId} was interrupted`);
@@ -127,19 +184,34 @@ export class ClusterClient {
    * The result of a succeeded job: X, Y (d×d) and report. Rejects NOT_FOUND for an unknown job,
    * or the job's own error (failed) / CANCELLED / a "not finished" error otherwise.
    */
-  async result(jobId: string): Promise<{ record: JobRecord; X: Float64Array; Y: Float64Array; report: Record<string, unknown> }> {
+  async result(
+    jobId: string,
+  ): Promise<{ record: JobRecord; X: Float64Array; Y: Float64Array; report: Record<string, unknown> }> {
     const record = await this.status(jobId);
     if (record.state === 'failed' && record.error) throw wireToError(record.error);
-    if (record.state === 'cancelled') throw new AttnfitError(ErrorCodes.CANCELLED, `job ${jobId} was cancelled (no result)`);
+    if (record.state === 'cancelled')
+      throw new AttnfitError(ErrorCodes.CANCELLED, `job ${jobId} was cancelled (no result)`);
     if (record.state !== 'succeeded' || !record.result) {
-      throw new AttnfitError(ErrorCodes.NOT_FOUND, `job ${jobId}: no result yet (state ${record.state}, iteration ${record.iteration})`, { details: { field: 'job', value: jobId } });
+      throw new AttnfitError(
+        ErrorCodes.NOT_FOUND,
+        `job ${jobId}: no result yet (state ${record.state}, iteration ${record.iteration})`,
+        { details: { field: 'job', value: jobId } },
+      );
     }
     const os = await this.os();
     const blob = await os.getBlob(record.result.object);
-    if (!blob) throw new AttnfitError(ErrorCodes.NOT_FOUND, `job ${jobId}: result object ${record.result.object} is missing`);
+    if (!blob)
+      throw new AttnfitError(ErrorCodes.NOT_FOUND, `job ${jobId}: result object ${record.result.object} is missing`);
     const r = decodeRaw(blob) as { X?: unknown; Y?: unknown; report?: unknown };
     const dd = record.problem.d * record.problem.d;
-    if (!(r.X instanceof Float64Array) || r.X.length !== dd || !(r.Y instanceof Float64Array) || r.Y.length !== dd || typeof r.report !== 'object' || r.report === null) {
+    if (
+      !(r.X instanceof Float64Array) ||
+      r.X.length !== dd ||
+      !(r.Y instanceof Float64Array) ||
+      r.Y.length !== dd ||
+      typeof r.report !== 'object' ||
+      r.report === null
+    ) {
       throw new AttnfitError(ErrorCodes.PROTOCOL, `job ${jobId}: result object ${record.result.object} is malformed`);
     }
     return { record, X: r.X, Y: r.Y, report: r.report as Record<string, unknown> };
@@ -177,7 +249,10 @@ function chunkStream(blob: Uint8Array, on: (sent: number, total: number) => void
   let off = 0;
   return new ReadableStream<Uint8Array>({
     pull(c) {
-      if (off >= blob.length) { c.close(); return; }
+      if (off >= blob.length) {
+        c.close();
+        return;
+      }
       const end = Math.min(blob.length, off + UPLOAD_CHUNK_BYTES);
       c.enqueue(blob.subarray(off, end));
       off = end;
@@ -192,5 +267,10 @@ export function newJobId(): string {
 }
 
 function checkJobId(id: string): void {
-  if (!JOB_ID_RE.test(id)) throw new AttnfitError(ErrorCodes.BAD_OPTION, `JOB: must be 1–64 characters of [A-Za-z0-9_-] (got ${JSON.stringify(id)})`, { details: { field: 'JOB', value: id } });
+  if (!JOB_ID_RE.test(id))
+    throw new AttnfitError(
+      ErrorCodes.BAD_OPTION,
+      `JOB: must be 1–64 characters of [A-Za-z0-9_-] (got ${JSON.stringify(id)})`,
+      { details: { field: 'JOB', value: id } },
+    );
 }

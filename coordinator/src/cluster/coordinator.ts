@@ -19,7 +19,15 @@ import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import { JOBS_CONSUMER, JOBS_STREAM } from '@attnfit/shared/protocol';
-import { Shutdown, connectNats, failOnPermissionViolation, firstPermissionViolation, permissionError, runUntilSignal, type NatsAuthOptions } from '@attnfit/shared/runtime';
+import {
+  Shutdown,
+  connectNats,
+  failOnPermissionViolation,
+  firstPermissionViolation,
+  permissionError,
+  runUntilSignal,
+  type NatsAuthOptions,
+} from '@attnfit/shared/runtime';
 import type { NatsOracleOptions } from './nats-oracle.js';
 import { ensureClusterResources, type ClusterResources } from './resources.js';
 import { JobLedger } from './job-ledger.js';
@@ -88,22 +96,45 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     if (err) log(`attnfit coordinator: connection closed: ${err.message}`);
     return err || undefined;
   });
-  const shutdown = new Shutdown('attnfit coordinator', {
-    stopIntake: () => { scheduler.pause(); return intake.stop(); },
-    settle: () => scheduler.interruptAll(SHUTDOWN_REASON),
-    close: () => nc.drain(),
-    closed,
-  }, { log });
+  const shutdown = new Shutdown(
+    'attnfit coordinator',
+    {
+      stopIntake: () => {
+        scheduler.pause();
+        return intake.stop();
+      },
+      settle: () => scheduler.interruptAll(SHUTDOWN_REASON),
+      close: () => nc.drain(),
+      closed,
+    },
+    { log },
+  );
   obs.started({ name, maxJobs, nc, log });
-  log(`attnfit coordinator ${name}: ready (stream ${JOBS_STREAM}, consumer ${JOBS_CONSUMER}, max ${maxJobs} job(s) at once)`);
+  log(
+    `attnfit coordinator ${name}: ready (stream ${JOBS_STREAM}, consumer ${JOBS_CONSUMER}, max ${maxJobs} job(s) at once)`,
+  );
   return { name, running: () => scheduler.runningIds(), closed, drain: () => shutdown.run() };
 }
 
 /** The coordinator's parts, resources opened and recovered jobs queued; intake started. */
-async function startParts(nc: NatsConnection, opts: CoordinatorOptions, maxJobs: number, log: (line: string) => void, obs: Required<CoordinatorObserver>) {
+async function startParts(
+  nc: NatsConnection,
+  opts: CoordinatorOptions,
+  maxJobs: number,
+  log: (line: string) => void,
+  obs: Required<CoordinatorObserver>,
+) {
   const { js, store, os } = await ensureResourcesWithRetry(nc, log);
   const ledger = new JobLedger(nc, store, log, obs);
-  const runner = new JobRunner({ nc, store, os, ledger, log, observer: obs, oracleOptions: (jobId) => oracleOptions(opts, jobId, log, obs) });
+  const runner = new JobRunner({
+    nc,
+    store,
+    os,
+    ledger,
+    log,
+    observer: obs,
+    oracleOptions: (jobId) => oracleOptions(opts, jobId, log, obs),
+  });
   const scheduler = new JobScheduler(maxJobs, (job) => runner.run(job), log);
 
   // Recover jobs left queued or running by a previous coordinator (observers see every record).
@@ -140,7 +171,12 @@ async function ensureResourcesWithRetry(nc: NatsConnection, log: (line: string) 
 }
 
 /** NatsOracle options of one job: the coordinator's task timeouts, a log line per retry and hedge, retries and task attempts to the observer. */
-function oracleOptions(opts: CoordinatorOptions, jobId: string, log: (line: string) => void, obs: ObserverEvents<'retry' | 'task'>): NatsOracleOptions {
+function oracleOptions(
+  opts: CoordinatorOptions,
+  jobId: string,
+  log: (line: string) => void,
+  obs: ObserverEvents<'retry' | 'task'>,
+): NatsOracleOptions {
   const o: NatsOracleOptions = {
     jobId,
     onRetry: ({ block, attempt, error }) => {
@@ -148,7 +184,10 @@ function oracleOptions(opts: CoordinatorOptions, jobId: string, log: (line: stri
       log(`attnfit coordinator: job ${jobId} block ${block} attempt ${attempt} failed (${error.code}): retrying`);
     },
     onTask: (ev) => obs.task({ jobId, ...ev }),
-    onHedge: ({ block, afterMs }) => log(`attnfit coordinator: job ${jobId} block ${block} unanswered after ${afterMs} ms (overdue vs. its peers): sent again`),
+    onHedge: ({ block, afterMs }) =>
+      log(
+        `attnfit coordinator: job ${jobId} block ${block} unanswered after ${afterMs} ms (overdue vs. its peers): sent again`,
+      ),
   };
   if (opts.taskTimeoutMs !== undefined) o.taskTimeoutMs = opts.taskTimeoutMs;
   if (opts.maxAttempts !== undefined) o.maxAttempts = opts.maxAttempts;

@@ -4,7 +4,14 @@
  * cancellation while running) and the submission handler (cancellation while queued).
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { JOB_DONE_SUBJECT, PROTOCOL_VERSION, encode, type JobDoneMsg, type JobRecord, type JobState } from '@attnfit/shared/protocol';
+import {
+  JOB_DONE_SUBJECT,
+  PROTOCOL_VERSION,
+  encode,
+  type JobDoneMsg,
+  type JobRecord,
+  type JobState,
+} from '@attnfit/shared/protocol';
 import type { JobStore } from '../jobs/store.js';
 import type { ObserverEvents } from './observer.js';
 
@@ -23,11 +30,23 @@ export class JobLedger {
     await this.store.put(rec);
     this.observer.job(rec);
     this.publishDone(rec);
-    this.log(`attnfit coordinator: job ${rec.id} ${state}${rec.error ? `: [${rec.error.code}] ${rec.error.message}` : ''}`);
+    this.log(
+      `attnfit coordinator: job ${rec.id} ${state}${rec.error ? `: [${rec.error.code}] ${rec.error.message}` : ''}`,
+    );
   }
 
   private publishDone(rec: JobRecord): void {
-    const m: JobDoneMsg = { v: PROTOCOL_VERSION, kind: 'job.done', jobId: rec.id, problemHash: rec.problem.hash, state: rec.state };
-    try { this.nc.publish(JOB_DONE_SUBJECT, encode(m)); } catch { /* closing: workers evict by LRU */ }
+    const m: JobDoneMsg = {
+      v: PROTOCOL_VERSION,
+      kind: 'job.done',
+      jobId: rec.id,
+      problemHash: rec.problem.hash,
+      state: rec.state,
+    };
+    try {
+      this.nc.publish(JOB_DONE_SUBJECT, encode(m));
+    } catch {
+      /* closing: workers evict by LRU */
+    }
   }
 }

@@ -10,7 +10,12 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ObjectStore } from '@nats-io/obj';
 import {
-  PROTOCOL_VERSION, encode, progressSubject, type CheckpointMsg, type JobRecord, type ProgressMsg,
+  PROTOCOL_VERSION,
+  encode,
+  progressSubject,
+  type CheckpointMsg,
+  type JobRecord,
+  type ProgressMsg,
 } from '@attnfit/shared/protocol';
 import type { IterationEvent, IterationRecord } from '../solver/types.js';
 import type { JobStore } from '../jobs/store.js';
@@ -33,7 +38,12 @@ export class JobProgress {
    * @param t0 epoch ms the run started (progress `seconds`)
    */
   constructor(
-    private readonly io: { nc: NatsConnection; store: JobStore; os: ObjectStore; observer: ObserverEvents<'job' | 'iteration'> },
+    private readonly io: {
+      nc: NatsConnection;
+      store: JobStore;
+      os: ObjectStore;
+      observer: ObserverEvents<'job' | 'iteration'>;
+    },
     private readonly rec: JobRecord,
     resumed: CheckpointMsg | undefined,
     private readonly t0: number,
@@ -50,7 +60,16 @@ export class JobProgress {
     this.remember(start, iter);
     const every = Math.max(1, Math.ceil(this.lastCkptBytes / CHECKPOINT_BYTES_PER_ITERATION));
     if (iter.iteration - this.lastCkptIteration >= every || start !== (this.ckptStart ?? start)) {
-      const c: CheckpointMsg = { v: PROTOCOL_VERSION, kind: 'checkpoint', jobId: this.rec.id, iteration: iter.iteration, start, X: X.slice(), Y: Y.slice(), history: this.history.slice() };
+      const c: CheckpointMsg = {
+        v: PROTOCOL_VERSION,
+        kind: 'checkpoint',
+        jobId: this.rec.id,
+        iteration: iter.iteration,
+        start,
+        X: X.slice(),
+        Y: Y.slice(),
+        history: this.history.slice(),
+      };
       if (state) c.state = state as Record<string, unknown>;
       this.lastCkptBytes = await this.io.store.putCheckpoint(c, this.io.os);
       this.lastCkptIteration = iter.iteration;
@@ -61,17 +80,37 @@ export class JobProgress {
     rec.loss = iter.loss;
     rec.relLoss = iter.relLoss;
     await this.io.store.put(rec);
-    this.io.observer.iteration(rec.id, { start, iteration: iter.iteration, loss: iter.loss, relLoss: iter.relLoss, gradNorm: iter.gradNorm, seconds: iter.seconds });
+    this.io.observer.iteration(rec.id, {
+      start,
+      iteration: iter.iteration,
+      loss: iter.loss,
+      relLoss: iter.relLoss,
+      gradNorm: iter.gradNorm,
+      seconds: iter.seconds,
+    });
     this.io.observer.job(rec);
-    const p: ProgressMsg = { v: PROTOCOL_VERSION, kind: 'progress', jobId: rec.id, iteration: iter.iteration, loss: iter.loss, relLoss: iter.relLoss, gradNorm: iter.gradNorm, seconds: (Date.now() - this.t0) / 1000 };
+    const p: ProgressMsg = {
+      v: PROTOCOL_VERSION,
+      kind: 'progress',
+      jobId: rec.id,
+      iteration: iter.iteration,
+      loss: iter.loss,
+      relLoss: iter.relLoss,
+      gradNorm: iter.gradNorm,
+      seconds: (Date.now() - this.t0) / 1000,
+    };
     this.io.nc.publish(progressSubject(rec.id), encode(p));
   }
 
   /** Append to the history of the current start (a new start, or a repeated iteration, cuts it). */
   private remember(start: number, iter: IterationRecord): void {
-    if (start !== this.currentStart) { this.currentStart = start; this.history = []; }
+    if (start !== this.currentStart) {
+      this.currentStart = start;
+      this.history = [];
+    }
     const h = this.history;
-    if (h.length && h[h.length - 1]!.iteration >= iter.iteration) this.history = h.filter((x) => x.iteration < iter.iteration);
+    if (h.length && h[h.length - 1]!.iteration >= iter.iteration)
+      this.history = h.filter((x) => x.iteration < iter.iteration);
     this.history.push(iter);
   }
 }

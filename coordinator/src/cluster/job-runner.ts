@@ -8,7 +8,13 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ObjectStore } from '@nats-io/obj';
 import { errorToWire } from '@attnfit/shared/core';
-import { TERMINAL_STATES, encode, resultObjectName, type CheckpointMsg, type JobRecord } from '@attnfit/shared/protocol';
+import {
+  TERMINAL_STATES,
+  encode,
+  resultObjectName,
+  type CheckpointMsg,
+  type JobRecord,
+} from '@attnfit/shared/protocol';
 import { solve, SOLVE_DEFAULTS } from '../solver/index.js';
 import type { IterationRecord, SolveHooks, SolveOptions, SolveResult } from '../solver/types.js';
 import type { JobStore } from '../jobs/store.js';
@@ -43,7 +49,10 @@ export class JobRunner {
     const rec = await store.get(job.id);
     if (!rec || TERMINAL_STATES.has(rec.state)) return;
     job.rec = rec; // cancel requests update this very object (no lost update)
-    if (rec.cancelRequested) { await ledger.finish(rec, 'cancelled'); return; }
+    if (rec.cancelRequested) {
+      await ledger.finish(rec, 'cancelled');
+      return;
+    }
     let oracle: NatsOracle | undefined;
     const t0 = Date.now();
     try {
@@ -78,24 +87,48 @@ export class JobRunner {
     await this.deps.store.put(rec);
     const { observer } = this.deps;
     observer.job(rec);
-    for (const h of (ckpt?.history ?? []) as IterationRecord[]) observer.iteration(rec.id, { ...h, start: ckpt!.start, replayed: true });
-    this.deps.log(`attnfit coordinator: job ${rec.id} running${ckpt ? ` (resumed from iteration ${ckpt.iteration})` : ''}`);
+    for (const h of (ckpt?.history ?? []) as IterationRecord[])
+      observer.iteration(rec.id, { ...h, start: ckpt!.start, replayed: true });
+    this.deps.log(
+      `attnfit coordinator: job ${rec.id} running${ckpt ? ` (resumed from iteration ${ckpt.iteration})` : ''}`,
+    );
     return ckpt;
   }
 
   /** Store X, Y and the report in the Object Store, finish as succeeded, drop the checkpoint. */
-  private async succeed(rec: JobRecord, result: SolveResult, oracle: NatsOracle, solveOpts: SolveOptions): Promise<void> {
+  private async succeed(
+    rec: JobRecord,
+    result: SolveResult,
+    oracle: NatsOracle,
+    solveOpts: SolveOptions,
+  ): Promise<void> {
     const { store, os, ledger } = this.deps;
     const info = oracle.info();
     const report = buildClusterReport(result, {
-      jobId: rec.id, problem: rec.problem, workers: [...oracle.stats.workers], tasks: oracle.stats.tasks, retries: oracle.stats.retries, hedges: oracle.stats.hedges,
-      resumedFrom: rec.resumedFrom, blockRows: info.blockRows, gemm: info.gemm, options: solveOpts,
+      jobId: rec.id,
+      problem: rec.problem,
+      workers: [...oracle.stats.workers],
+      tasks: oracle.stats.tasks,
+      retries: oracle.stats.retries,
+      hedges: oracle.stats.hedges,
+      resumedFrom: rec.resumedFrom,
+      blockRows: info.blockRows,
+      gemm: info.gemm,
+      options: solveOpts,
     });
     const object = resultObjectName(rec.id);
     await os.putBlob({ name: object }, encode({ X: result.X, Y: result.Y, report }));
     await ledger.finish(rec, 'succeeded', {
-      iteration: result.iterations, loss: result.loss, relLoss: result.relLoss,
-      result: { object, loss: result.loss, relLoss: result.relLoss, iterations: result.iterations, converged: result.converged },
+      iteration: result.iterations,
+      loss: result.loss,
+      relLoss: result.relLoss,
+      result: {
+        object,
+        loss: result.loss,
+        relLoss: result.relLoss,
+        iterations: result.iterations,
+        converged: result.converged,
+      },
     });
     await store.deleteCheckpoint(rec.id, os).catch(() => undefined);
   }
@@ -107,14 +140,23 @@ export class JobRunner {
       this.deps.log(`attnfit coordinator: job ${rec.id} interrupted by shutdown (stays running, resumes on restart)`);
       return;
     }
-    if (reason !== undefined) { await this.deps.ledger.finish(rec, 'cancelled'); return; }
+    if (reason !== undefined) {
+      await this.deps.ledger.finish(rec, 'cancelled');
+      return;
+    }
     await this.deps.ledger.finish(rec, 'failed', { error: errorToWire(err) });
   }
 }
 
 /** The solver's resume hook from a checkpoint. */
 function resumeHook(ckpt: CheckpointMsg): NonNullable<SolveHooks['resume']> {
-  const resume: NonNullable<SolveHooks['resume']> = { X: ckpt.X, Y: ckpt.Y, iteration: ckpt.iteration, history: ckpt.history as IterationRecord[], start: ckpt.start };
+  const resume: NonNullable<SolveHooks['resume']> = {
+    X: ckpt.X,
+    Y: ckpt.Y,
+    iteration: ckpt.iteration,
+    history: ckpt.history as IterationRecord[],
+    start: ckpt.start,
+  };
   if (ckpt.state) resume.state = ckpt.state;
   return resume;
 }

@@ -75,7 +75,10 @@ export class JobScheduler {
       this.running.set(id, job);
       job.done = this.run(job)
         .catch((err: unknown) => this.log(`attnfit coordinator: job ${id}: ${(err as Error).message}`))
-        .finally(() => { this.running.delete(id); this.pump(); });
+        .finally(() => {
+          this.running.delete(id);
+          this.pump();
+        });
     }
   }
 }

@@ -45,17 +45,24 @@ export async function createNatsOracle(problem: Problem, o: NatsOracleHandleOpti
   try {
     const blob = packProblem(problem);
     const ref = problemRef(blob, problem.n, problem.d);
-    await failOnPermissionViolation(nc, (async () => {
-      const os = await dataStore(nc);
-      await storeProblem(os, ref, blob);
-    })());
+    await failOnPermissionViolation(
+      nc,
+      (async () => {
+        const os = await dataStore(nc);
+        await storeProblem(os, ref, blob);
+      })(),
+    );
     const { servers: _s, user: _u, pass: _p, credsFile: _c, name: _n, jobId, ...rest } = o;
     const inner = new NatsOracle(nc, problem, ref, { ...rest, jobId: jobId ?? newJobId() });
     let closed = false;
     const oracle: Oracle = {
-      n: inner.n, d: inner.d, bNorm2: inner.bNorm2, keyMean: inner.keyMean,
+      n: inner.n,
+      d: inner.d,
+      bNorm2: inner.bNorm2,
+      keyMean: inner.keyMean,
       gram: () => inner.gram(),
-      evaluate: (X: Float64Array, Y: Float64Array, want: Want, opts?: CallOptions): Promise<Partials> => inner.evaluate(X, Y, want, opts),
+      evaluate: (X: Float64Array, Y: Float64Array, want: Want, opts?: CallOptions): Promise<Partials> =>
+        inner.evaluate(X, Y, want, opts),
       info: (): OracleInfo => inner.info(),
       async close() {
         if (closed) return;

@@ -15,8 +15,16 @@ import { dgemmBase, gemmBackendDetail } from '@attnfit/shared/kernels';
 import { bNorm2, defaultBlockRows, planBlocks } from '@attnfit/shared/math';
 import type { Partials, Problem, Want } from '@attnfit/shared/math';
 import {
-  DEFAULT_MAX_PAYLOAD, PROTOCOL_VERSION, Reassembler, TASK_SUBJECT, decodeMessage, encode, wantToWire, wireToPartials,
-  type ProblemRef, type TaskMsg,
+  DEFAULT_MAX_PAYLOAD,
+  PROTOCOL_VERSION,
+  Reassembler,
+  TASK_SUBJECT,
+  decodeMessage,
+  encode,
+  wantToWire,
+  wireToPartials,
+  type ProblemRef,
+  type TaskMsg,
 } from '@attnfit/shared/protocol';
 import type { CallOptions, Oracle, OracleInfo } from '../oracle/types.js';
 import { columnMean, reduceInOrder } from '../oracle/local.js';
@@ -38,7 +46,14 @@ export interface NatsOracleOptions {
   /** Called once per retried attempt (diagnostics). */
   onRetry?: (info: { block: number; attempt: number; error: AttnfitError }) => void;
   /** Called when a published attempt ends: reply, error reply, timeout or cancel (metrics). */
-  onTask?: (info: { ok: boolean; code?: string; worker?: string; ms: number; bytesOut: number; bytesIn: number }) => void;
+  onTask?: (info: {
+    ok: boolean;
+    code?: string;
+    worker?: string;
+    ms: number;
+    bytesOut: number;
+    bytesIn: number;
+  }) => void;
   /**
    * Hedged re-dispatch: a block attempt still unanswered after hedgeFactor × the slowest of
    * the recent answered attempts (and at least hedgeMinMs) is sent once more, and again after
@@ -100,7 +115,8 @@ export class NatsOracle implements Oracle {
   private readonly sub: Subscription;
   private readonly pending = new Map<string, Pending>();
   private readonly reasm = new Reassembler();
-  private readonly o: Required<Omit<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge' | 'blockRows'>> & Pick<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge'>;
+  private readonly o: Required<Omit<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge' | 'blockRows'>> &
+    Pick<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge'>;
   /** Durations (ms) of the last answered attempts (ring of HEDGE_WINDOW). */
   private readonly durations: number[] = [];
   private readonly inFlight = new Set<InFlight>();
@@ -119,7 +135,12 @@ export class NatsOracle implements Oracle {
    * @param problem the problem tensors (the coordinator holds them for gram / ‖B‖²)
    * @param ref where workers fetch the same tensors (Object Store, content hash)
    */
-  constructor(private readonly nc: NatsConnection, private readonly problem: Problem, private readonly ref: ProblemRef, opts: NatsOracleOptions) {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly problem: Problem,
+    private readonly ref: ProblemRef,
+    opts: NatsOracleOptions,
+  ) {
     this.n = problem.n;
     this.d = problem.d;
     this.bNorm2 = bNorm2(problem);
@@ -141,7 +162,11 @@ export class NatsOracle implements Oracle {
     // The connection's inbox prefix (per user, see inboxPrefixFor): the server lets a role
     // subscribe only to its own prefix.
     this.inbox = createInbox((nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
-    this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => { if (!err) this.onReply(msg.subject, msg.data, msg.headers?.code ?? 0); } });
+    this.sub = nc.subscribe(`${this.inbox}.*`, {
+      callback: (err, msg) => {
+        if (!err) this.onReply(msg.subject, msg.data, msg.headers?.code ?? 0);
+      },
+    });
     // A forbidden task publish is dropped by the server without a reply: fail at once with AUTH
     // instead of after task timeouts and retries.
     this.offViolation = onPermissionViolation(nc, (e) => {
@@ -155,11 +180,19 @@ export class NatsOracle implements Oracle {
   private onReply(subject: string, data: Uint8Array, status: number): void {
     const id = subject.slice(this.inbox.length + 1);
     const p = this.pending.get(id);
-    if (!p) { this.stats.duplicates++; return; }
+    if (!p) {
+      this.stats.duplicates++;
+      return;
+    }
     p.bytesIn += data.length;
     if (status === 503 || (data.length === 0 && status !== 0)) {
       // The server's "no responders" status: no worker is subscribed right now.
-      p.reject(new AttnfitError(ErrorCodes.WORKER_LOST, `no worker is serving ${TASK_SUBJECT}`, { retryable: true, details: { noResponders: true } }));
+      p.reject(
+        new AttnfitError(ErrorCodes.WORKER_LOST, `no worker is serving ${TASK_SUBJECT}`, {
+          retryable: true,
+          details: { noResponders: true },
+        }),
+      );
       return;
     }
     try {
@@ -167,12 +200,23 @@ export class NatsOracle implements Oracle {
       if (!whole) return;
       const m = decodeMessage(whole, ['result', 'error']);
       if (m.id !== id) throw new AttnfitError(ErrorCodes.PROTOCOL, `reply for ${id} carries id ${m.id}`);
-      if (m.kind === 'error') { p.reject(wireToError(m.error)); return; }
-      if (m.r0 !== p.r0 || m.r1 !== p.r1) throw new AttnfitError(ErrorCodes.PROTOCOL, `reply for ${id} covers rows [${m.r0}, ${m.r1}) instead of [${p.r0}, ${p.r1})`);
+      if (m.kind === 'error') {
+        p.reject(wireToError(m.error));
+        return;
+      }
+      if (m.r0 !== p.r0 || m.r1 !== p.r1)
+        throw new AttnfitError(
+          ErrorCodes.PROTOCOL,
+          `reply for ${id} covers rows [${m.r0}, ${m.r1}) instead of [${p.r0}, ${p.r1})`,
+        );
       if (m.worker) this.stats.workers.add(m.worker);
       p.resolve(wireToPartials(m.partials, this.d), m.worker);
     } catch (err) {
-      p.reject(err instanceof AttnfitError ? err : new AttnfitError(ErrorCodes.PROTOCOL, `bad reply for ${id}: ${(err as Error).message}`, { cause: err }));
+      p.reject(
+        err instanceof AttnfitError
+          ? err
+          : new AttnfitError(ErrorCodes.PROTOCOL, `bad reply for ${id}: ${(err as Error).message}`, { cause: err }),
+      );
     }
   }
 
@@ -181,29 +225,61 @@ export class NatsOracle implements Oracle {
     return new Promise<Partials>((resolve, reject) => {
       const id = task.id;
       // Created here so the stack names the caller (STYLE 10).
-      const timeoutErr = new AttnfitError(ErrorCodes.TIMEOUT, `task ${id} (rows ${task.r0}–${task.r1}) got no reply within ${this.o.taskTimeoutMs} ms`, { retryable: true });
+      const timeoutErr = new AttnfitError(
+        ErrorCodes.TIMEOUT,
+        `task ${id} (rows ${task.r0}–${task.r1}) got no reply within ${this.o.taskTimeoutMs} ms`,
+        { retryable: true },
+      );
       const done = () => {
         clearTimeout(timer);
         this.pending.delete(id);
         this.reasm.drop(id);
         signal?.removeEventListener('abort', onAbort);
       };
-      const onAbort = () => { ended(false, ErrorCodes.CANCELLED); done(); reject(cancelled(signal)); };
-      const timer = setTimeout(() => { ended(false, timeoutErr.code); done(); reject(timeoutErr); }, this.o.taskTimeoutMs);
+      const onAbort = () => {
+        ended(false, ErrorCodes.CANCELLED);
+        done();
+        reject(cancelled(signal));
+      };
+      const timer = setTimeout(() => {
+        ended(false, timeoutErr.code);
+        done();
+        reject(timeoutErr);
+      }, this.o.taskTimeoutMs);
       // Metrics: one event per attempt that was published.
-      let t0 = -1, bytesOut = 0;
+      let t0 = -1,
+        bytesOut = 0;
       const ended = (ok: boolean, code?: string, worker?: string): void => {
         if (t0 < 0 || !this.o.onTask) return;
-        const ev: Parameters<NonNullable<NatsOracleOptions['onTask']>>[0] = { ok, ms: performance.now() - t0, bytesOut, bytesIn: this.pending.get(id)?.bytesIn ?? 0 };
+        const ev: Parameters<NonNullable<NatsOracleOptions['onTask']>>[0] = {
+          ok,
+          ms: performance.now() - t0,
+          bytesOut,
+          bytesIn: this.pending.get(id)?.bytesIn ?? 0,
+        };
         if (code !== undefined) ev.code = code;
         if (worker !== undefined) ev.worker = worker;
         t0 = -1;
-        try { this.o.onTask(ev); } catch { /* an observer never breaks a solve */ }
+        try {
+          this.o.onTask(ev);
+        } catch {
+          /* an observer never breaks a solve */
+        }
       };
       this.pending.set(id, {
-        r0: task.r0, r1: task.r1, bytesIn: 0,
-        resolve: (p, worker) => { ended(true, undefined, worker); done(); resolve(p); },
-        reject: (e) => { ended(false, e.code); done(); reject(e); },
+        r0: task.r0,
+        r1: task.r1,
+        bytesIn: 0,
+        resolve: (p, worker) => {
+          ended(true, undefined, worker);
+          done();
+          resolve(p);
+        },
+        reject: (e) => {
+          ended(false, e.code);
+          done();
+          reject(e);
+        },
       });
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
@@ -213,7 +289,13 @@ export class NatsOracle implements Oracle {
           // Tasks go to a queue group, so they cannot be chunked (frames could reach different
           // workers): X, Y and direction vectors must fit in one message.
           done();
-          reject(new AttnfitError(ErrorCodes.BAD_OPTION, `task of ${bytes.length} bytes (d = ${this.d}) exceeds the server's max_payload ${max}: raise max_payload in nats-server.conf`, { details: { field: 'max_payload', value: max } }));
+          reject(
+            new AttnfitError(
+              ErrorCodes.BAD_OPTION,
+              `task of ${bytes.length} bytes (d = ${this.d}) exceeds the server's max_payload ${max}: raise max_payload in nats-server.conf`,
+              { details: { field: 'max_payload', value: max } },
+            ),
+          );
           return;
         }
         this.stats.tasks++;
@@ -222,7 +304,12 @@ export class NatsOracle implements Oracle {
         bytesOut = bytes.length;
       } catch (err) {
         done();
-        reject(new AttnfitError(ErrorCodes.CONNECTION, `cannot publish task ${id}: ${(err as Error).message}`, { cause: err, retryable: true }));
+        reject(
+          new AttnfitError(ErrorCodes.CONNECTION, `cannot publish task ${id}: ${(err as Error).message}`, {
+            cause: err,
+            retryable: true,
+          }),
+        );
       }
     });
   }
@@ -256,8 +343,13 @@ export class NatsOracle implements Oracle {
         live++;
         const startedAt = Date.now();
         this.attempt(task(), ac.signal).then(
-          (p) => { this.noteDuration(Date.now() - startedAt); finish(() => resolve(p)); },
-          (e: unknown) => { if (--live === 0) finish(() => reject(e)); },
+          (p) => {
+            this.noteDuration(Date.now() - startedAt);
+            finish(() => resolve(p));
+          },
+          (e: unknown) => {
+            if (--live === 0) finish(() => reject(e));
+          },
         );
       };
       launch();
@@ -283,7 +375,10 @@ export class NatsOracle implements Oracle {
 
   private untrack(e: InFlight): void {
     this.inFlight.delete(e);
-    if (this.inFlight.size === 0 && this.hedgeTimer) { clearInterval(this.hedgeTimer); this.hedgeTimer = undefined; }
+    if (this.inFlight.size === 0 && this.hedgeTimer) {
+      clearInterval(this.hedgeTimer);
+      this.hedgeTimer = undefined;
+    }
   }
 
   /**
@@ -306,7 +401,13 @@ export class NatsOracle implements Oracle {
     }
   }
 
-  private async runBlock(i: number, X: Float64Array, Y: Float64Array, want: Want, signal: AbortSignal | undefined): Promise<Partials> {
+  private async runBlock(
+    i: number,
+    X: Float64Array,
+    Y: Float64Array,
+    want: Want,
+    signal: AbortSignal | undefined,
+  ): Promise<Partials> {
     const [r0, r1] = this.blocks[i]!;
     let waitedMs = 0;
     let backoffMs = 100;
@@ -314,8 +415,16 @@ export class NatsOracle implements Oracle {
       if (signal?.aborted) throw cancelled(signal);
       if (this.fatal) throw this.fatal;
       const task = (): TaskMsg => ({
-        v: PROTOCOL_VERSION, kind: 'task', id: nuid.next(), jobId: this.o.jobId, problem: this.ref,
-        r0, r1, X, Y, want: wantToWire(want),
+        v: PROTOCOL_VERSION,
+        kind: 'task',
+        id: nuid.next(),
+        jobId: this.o.jobId,
+        problem: this.ref,
+        r0,
+        r1,
+        X,
+        Y,
+        want: wantToWire(want),
       });
       try {
         return await this.hedgedAttempt(i, task, signal);
@@ -325,7 +434,11 @@ export class NatsOracle implements Oracle {
           // No worker subscribed (all restarting or not started yet): wait, not counted as an
           // attempt, up to noWorkersTimeoutMs in total.
           if (waitedMs >= this.o.noWorkersTimeoutMs) {
-            throw new AttnfitError(ErrorCodes.WORKER_LOST, `block ${i} (rows ${r0}–${r1}): no worker served ${TASK_SUBJECT} for ${waitedMs} ms — are workers running?`, { cause: e });
+            throw new AttnfitError(
+              ErrorCodes.WORKER_LOST,
+              `block ${i} (rows ${r0}–${r1}): no worker served ${TASK_SUBJECT} for ${waitedMs} ms — are workers running?`,
+              { cause: e },
+            );
           }
           this.stats.retries++;
           this.o.onRetry?.({ block: i, attempt, error: e });
@@ -335,9 +448,18 @@ export class NatsOracle implements Oracle {
           attempt--;
           continue;
         }
-        const retry = (e.retryable || RETRYABLE.has(e.code)) && e.code !== ErrorCodes.CANCELLED && attempt < this.o.maxAttempts && !signal?.aborted;
+        const retry =
+          (e.retryable || RETRYABLE.has(e.code)) &&
+          e.code !== ErrorCodes.CANCELLED &&
+          attempt < this.o.maxAttempts &&
+          !signal?.aborted;
         if (!retry) {
-          if (e.code === ErrorCodes.TIMEOUT) throw new AttnfitError(ErrorCodes.WORKER_LOST, `block ${i} (rows ${r0}–${r1}): no worker answered in ${attempt} attempts of ${this.o.taskTimeoutMs} ms — are workers running?`, { cause: e });
+          if (e.code === ErrorCodes.TIMEOUT)
+            throw new AttnfitError(
+              ErrorCodes.WORKER_LOST,
+              `block ${i} (rows ${r0}–${r1}): no worker answered in ${attempt} attempts of ${this.o.taskTimeoutMs} ms — are workers running?`,
+              { cause: e },
+            );
           throw e;
         }
         this.stats.retries++;
@@ -350,13 +472,19 @@ export class NatsOracle implements Oracle {
   async evaluate(X: Float64Array, Y: Float64Array, want: Want, opts: CallOptions = {}): Promise<Partials> {
     if (this.closed) throw new AttnfitError(ErrorCodes.INTERNAL, 'NatsOracle: evaluate after close');
     const dd = this.d * this.d;
-    if (X.length !== dd || Y.length !== dd) throw new AttnfitError(ErrorCodes.INTERNAL, `NatsOracle: X and Y must have ${dd} entries (got ${X.length}, ${Y.length})`);
+    if (X.length !== dd || Y.length !== dd)
+      throw new AttnfitError(
+        ErrorCodes.INTERNAL,
+        `NatsOracle: X and Y must have ${dd} entries (got ${X.length}, ${Y.length})`,
+      );
     // Overall deadline (CallOptions.timeoutMs): abort the evaluation with a TIMEOUT created here.
     let signal = opts.signal;
     let deadline: NodeJS.Timeout | undefined;
     if (opts.timeoutMs !== undefined) {
       const ac = new AbortController();
-      const timeoutErr = new AttnfitError(ErrorCodes.TIMEOUT, `evaluation timed out after ${opts.timeoutMs} ms`, { retryable: true });
+      const timeoutErr = new AttnfitError(ErrorCodes.TIMEOUT, `evaluation timed out after ${opts.timeoutMs} ms`, {
+        retryable: true,
+      });
       deadline = setTimeout(() => ac.abort(timeoutErr), opts.timeoutMs);
       signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
     }
@@ -370,7 +498,12 @@ export class NatsOracle implements Oracle {
     }
   }
 
-  private async evaluateBlocks(X: Float64Array, Y: Float64Array, want: Want, signal: AbortSignal | undefined): Promise<Partials> {
+  private async evaluateBlocks(
+    X: Float64Array,
+    Y: Float64Array,
+    want: Want,
+    signal: AbortSignal | undefined,
+  ): Promise<Partials> {
     const results = new Array<Partials | undefined>(this.blocks.length);
     let next = 0;
     let failed: unknown;
@@ -395,7 +528,8 @@ export class NatsOracle implements Oracle {
       // The same products as the worker's `gram` handler (local engine), so the regulariser
       // terms are bitwise identical to a local solve.
       const { n, d, A1, A2 } = this.problem;
-      const G1 = new Float64Array(d * d), G2 = new Float64Array(d * d);
+      const G1 = new Float64Array(d * d),
+        G2 = new Float64Array(d * d);
       dgemmBase(true, false, d, d, n, 1, A1, 0, d, A1, 0, d, 0, G1, 0, d);
       dgemmBase(true, false, d, d, n, 1, A2, 0, d, A2, 0, d, 0, G2, 0, d);
       this.gramCache = { G1, G2 };
@@ -404,14 +538,23 @@ export class NatsOracle implements Oracle {
   }
 
   info(): OracleInfo {
-    return { kind: 'nats', workers: this.stats.workers.size, blockRows: this.blockRows, blocks: this.blocks.length, gemm: gemmBackendDetail() };
+    return {
+      kind: 'nats',
+      workers: this.stats.workers.size,
+      blockRows: this.blockRows,
+      blocks: this.blocks.length,
+      gemm: gemmBackendDetail(),
+    };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.offViolation();
-    if (this.hedgeTimer) { clearInterval(this.hedgeTimer); this.hedgeTimer = undefined; }
+    if (this.hedgeTimer) {
+      clearInterval(this.hedgeTimer);
+      this.hedgeTimer = undefined;
+    }
     for (const p of this.pending.values()) p.reject(new AttnfitError(ErrorCodes.CANCELLED, 'NatsOracle closed'));
     this.pending.clear();
     if (!this.nc.isClosed()) this.sub.unsubscribe();
@@ -420,9 +563,18 @@ export class NatsOracle implements Oracle {
 
 function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) { reject(cancelled(signal)); return; }
-    const onAbort = () => { clearTimeout(t); reject(cancelled(signal)); };
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    if (signal?.aborted) {
+      reject(cancelled(signal));
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(cancelled(signal));
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

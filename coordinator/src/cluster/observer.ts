@@ -61,18 +61,36 @@ export type ObserverEvents<K extends keyof CoordinatorObserver> = Pick<Required<
 /** One observer forwarding every event to each of `list`, in order. */
 export function fanOutObservers(list: CoordinatorObserver[]): CoordinatorObserver {
   return {
-    started: (i) => { for (const o of list) o.started?.(i); },
-    job: (r) => { for (const o of list) o.job?.(r); },
-    iteration: (id, e) => { for (const o of list) o.iteration?.(id, e); },
-    task: (e) => { for (const o of list) o.task?.(e); },
-    retry: (e) => { for (const o of list) o.retry?.(e); },
-    closed: () => { for (const o of list) o.closed?.(); },
+    started: (i) => {
+      for (const o of list) o.started?.(i);
+    },
+    job: (r) => {
+      for (const o of list) o.job?.(r);
+    },
+    iteration: (id, e) => {
+      for (const o of list) o.iteration?.(id, e);
+    },
+    task: (e) => {
+      for (const o of list) o.task?.(e);
+    },
+    retry: (e) => {
+      for (const o of list) o.retry?.(e);
+    },
+    closed: () => {
+      for (const o of list) o.closed?.();
+    },
   };
 }
 
 /** Wrap `o` so every call is optional and never throws (errors are logged). */
-export function safeObserver(o: CoordinatorObserver | undefined, log: (line: string) => void): Required<CoordinatorObserver> {
-  const call = <K extends keyof CoordinatorObserver>(k: K, ...args: Parameters<NonNullable<CoordinatorObserver[K]>>): void => {
+export function safeObserver(
+  o: CoordinatorObserver | undefined,
+  log: (line: string) => void,
+): Required<CoordinatorObserver> {
+  const call = <K extends keyof CoordinatorObserver>(
+    k: K,
+    ...args: Parameters<NonNullable<CoordinatorObserver[K]>>
+  ): void => {
     try {
       (o?.[k] as ((...a: unknown[]) => void) | undefined)?.call(o, ...args);
     } catch (err) {

@@ -27,8 +27,14 @@ export interface ClusterReportExtra {
 export function buildClusterReport(r: SolveResult, extra: ClusterReportExtra): Record<string, unknown> {
   const { method: _m, ...options } = extra.options;
   const base = buildReport(r, {
-    n: extra.problem.n, d: extra.problem.d, threads: null, gemm: extra.gemm, oracle: 'nats', blockRows: extra.blockRows,
-    seconds: r.seconds, options,
+    n: extra.problem.n,
+    d: extra.problem.d,
+    threads: null,
+    gemm: extra.gemm,
+    oracle: 'nats',
+    blockRows: extra.blockRows,
+    seconds: r.seconds,
+    options,
   });
   return {
     ...base,

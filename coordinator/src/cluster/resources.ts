@@ -5,11 +5,24 @@
  */
 import { createHash } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  RetentionPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+} from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { AttnfitError, ErrorCodes, type Problem } from '@attnfit/shared/core';
 import {
-  DATA_BUCKET, JOBS_CONSUMER, JOBS_STREAM, JOBS_STREAM_SUBJECTS, sha256Hex, unpackProblem,
+  DATA_BUCKET,
+  JOBS_CONSUMER,
+  JOBS_STREAM,
+  JOBS_STREAM_SUBJECTS,
+  sha256Hex,
+  unpackProblem,
   type ProblemRef,
 } from '@attnfit/shared/protocol';
 import { JobStore, clusterResourceError } from '../jobs/store.js';
@@ -28,7 +41,13 @@ export interface ClusterResources {
 export async function ensureClusterResources(nc: NatsConnection): Promise<ClusterResources> {
   try {
     const jsm = await jetstreamManager(nc);
-    const cfg = { name: JOBS_STREAM, subjects: [...JOBS_STREAM_SUBJECTS], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: 120e9 };
+    const cfg = {
+      name: JOBS_STREAM,
+      subjects: [...JOBS_STREAM_SUBJECTS],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      duplicate_window: 120e9,
+    };
     try {
       await jsm.streams.info(JOBS_STREAM);
     } catch {
@@ -37,7 +56,12 @@ export async function ensureClusterResources(nc: NatsConnection): Promise<Cluste
     try {
       await jsm.consumers.info(JOBS_STREAM, JOBS_CONSUMER);
     } catch {
-      await jsm.consumers.add(JOBS_STREAM, { durable_name: JOBS_CONSUMER, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: JOBS_ACK_WAIT_S * 1e9 });
+      await jsm.consumers.add(JOBS_STREAM, {
+        durable_name: JOBS_CONSUMER,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: JOBS_ACK_WAIT_S * 1e9,
+      });
     }
     const store = await JobStore.open(nc, true);
     const os = await new Objm(nc).create(DATA_BUCKET, { storage: StorageType.File });
@@ -61,7 +85,11 @@ export async function fetchProblem(os: ObjectStore, ref: ProblemRef): Promise<Pr
   const blob = await os.getBlob(ref.object);
   if (!blob) throw new AttnfitError(ErrorCodes.NOT_FOUND, `problem ${ref.object}: not in object store ${DATA_BUCKET}`);
   const got = sha256Hex(blob);
-  if (got !== ref.hash) throw new AttnfitError(ErrorCodes.PROTOCOL, `problem ${ref.object}: content hash ${got} does not match ${ref.hash}`);
+  if (got !== ref.hash)
+    throw new AttnfitError(
+      ErrorCodes.PROTOCOL,
+      `problem ${ref.object}: content hash ${got} does not match ${ref.hash}`,
+    );
   return unpackProblem(blob);
 }
 
@@ -81,7 +109,10 @@ export function objectDigest(blob: Uint8Array): string {
  * {@link fetchProblem}), so forged metadata fails a job clearly instead of computing on junk.
  */
 export async function storeProblem(
-  os: ObjectStore, ref: ProblemRef, blob: Uint8Array, upload?: (blob: Uint8Array) => Promise<unknown>,
+  os: ObjectStore,
+  ref: ProblemRef,
+  blob: Uint8Array,
+  upload?: (blob: Uint8Array) => Promise<unknown>,
 ): Promise<boolean> {
   const info = await os.info(ref.object);
   if (info && !info.deleted && info.size === blob.length && info.digest === objectDigest(blob)) return false;

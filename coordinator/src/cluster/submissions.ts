@@ -8,8 +8,16 @@
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import {
-  JOBS_CONSUMER, JOBS_STREAM, JOB_ID_RE, PROTOCOL_VERSION, TERMINAL_STATES, decodeMessage, validateJobSpec,
-  type CancelMsg, type JobRecord, type SubmitMsg,
+  JOBS_CONSUMER,
+  JOBS_STREAM,
+  JOB_ID_RE,
+  PROTOCOL_VERSION,
+  TERMINAL_STATES,
+  decodeMessage,
+  validateJobSpec,
+  type CancelMsg,
+  type JobRecord,
+  type SubmitMsg,
 } from '@attnfit/shared/protocol';
 import type { JobStore } from '../jobs/store.js';
 import type { JobLedger } from './job-ledger.js';
@@ -29,7 +37,8 @@ export class SubmissionHandler {
   /** Handle one message; rejects (PROTOCOL, BAD_OPTION, …) for a message that must be dropped. */
   async handle(m: JsMsg): Promise<void> {
     const msg = decodeMessage(m.data, ['submit', 'cancel']);
-    if (!JOB_ID_RE.test(msg.jobId)) throw new AttnfitError(ErrorCodes.PROTOCOL, `job id ${JSON.stringify(msg.jobId)} is not [A-Za-z0-9_-]{1,64}`);
+    if (!JOB_ID_RE.test(msg.jobId))
+      throw new AttnfitError(ErrorCodes.PROTOCOL, `job id ${JSON.stringify(msg.jobId)} is not [A-Za-z0-9_-]{1,64}`);
     if (msg.kind === 'cancel') await this.cancel(msg);
     else await this.submit(msg);
   }
@@ -37,8 +46,15 @@ export class SubmissionHandler {
   private async submit(msg: SubmitMsg): Promise<void> {
     const spec = validateJobSpec(msg.spec);
     const rec: JobRecord = {
-      v: PROTOCOL_VERSION, kind: 'job', id: msg.jobId, state: 'queued', problem: spec.problem, options: spec.options,
-      submittedAt: msg.submittedAt, iteration: 0, resumedFrom: [],
+      v: PROTOCOL_VERSION,
+      kind: 'job',
+      id: msg.jobId,
+      state: 'queued',
+      problem: spec.problem,
+      options: spec.options,
+      submittedAt: msg.submittedAt,
+      iteration: 0,
+      resumedFrom: [],
     };
     if (spec.name !== undefined) rec.name = spec.name;
     if (await this.store.create(rec)) {
@@ -50,7 +66,10 @@ export class SubmissionHandler {
 
   private async cancel(msg: CancelMsg): Promise<void> {
     const rec = await this.store.get(msg.jobId);
-    if (!rec) { this.log(`attnfit coordinator: cancel for unknown job ${msg.jobId}`); return; }
+    if (!rec) {
+      this.log(`attnfit coordinator: cancel for unknown job ${msg.jobId}`);
+      return;
+    }
     if (TERMINAL_STATES.has(rec.state)) return;
     const running = this.scheduler.get(msg.jobId);
     if (running) {
@@ -73,7 +92,11 @@ export interface SubmissionIntake {
 }
 
 /** Consume the job stream through `handler`, acking every message after it is handled. */
-export async function consumeSubmissions(js: JetStreamClient, handler: SubmissionHandler, log: (line: string) => void): Promise<SubmissionIntake> {
+export async function consumeSubmissions(
+  js: JetStreamClient,
+  handler: SubmissionHandler,
+  log: (line: string) => void,
+): Promise<SubmissionIntake> {
   const consumer = await js.consumers.get(JOBS_STREAM, JOBS_CONSUMER);
   const messages = await consumer.consume({ max_messages: 16 });
   const loop = (async () => {

@@ -1,5 +1,10 @@
 export type { DynamicSession, DynamicReply } from './types.js';
-export { openDynamicSession, ThreadDynamicSession, dynamicThreadPath, dynamicRebuildThreadPath } from './thread-session.js';
+export {
+  openDynamicSession,
+  ThreadDynamicSession,
+  dynamicThreadPath,
+  dynamicRebuildThreadPath,
+} from './thread-session.js';
 export type { DynamicSessionOptions } from './thread-session.js';
 export { openNatsDynamicSession, NatsDynamicSession } from './nats-client.js';
 export type { NatsDynamicOptions } from './nats-client.js';

@@ -18,14 +18,16 @@ export type RequestBody = Record<string, unknown>;
 /** The msgpack map of a request (an empty body is `{}`); PROTOCOL otherwise. */
 export function bodyOf(msg: Msg): RequestBody {
   const v = msg.data.length ? decodeRaw(msg.data) : {};
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new AttnfitError(ErrorCodes.PROTOCOL, 'dynamic request: body must be a msgpack map');
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw new AttnfitError(ErrorCodes.PROTOCOL, 'dynamic request: body must be a msgpack map');
   return v as RequestBody;
 }
 
 /** Field `f` of an open request as an integer ≥ 1; PROTOCOL naming the field otherwise. */
 export function posInt(o: RequestBody, f: string): number {
   const v = o[f];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new AttnfitError(ErrorCodes.PROTOCOL, `dynamic open: ${f} must be an integer >= 1 (got ${String(v)})`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
+    throw new AttnfitError(ErrorCodes.PROTOCOL, `dynamic open: ${f} must be an integer >= 1 (got ${String(v)})`);
   return v;
 }
 
@@ -35,10 +37,16 @@ export function posInt(o: RequestBody, f: string): number {
  * throws into the subscription callback, whose exception would end the subscription.
  */
 export function reply(msg: Msg, run: () => Promise<unknown>): void {
-  Promise.resolve().then(run).then(
-    (value) => { msg.respond(encode({ ok: true, value: value ?? null })); },
-    (err) => { msg.respond(encode({ ok: false, error: errorToWire(err) })); },
-  );
+  Promise.resolve()
+    .then(run)
+    .then(
+      (value) => {
+        msg.respond(encode({ ok: true, value: value ?? null }));
+      },
+      (err) => {
+        msg.respond(encode({ ok: false, error: errorToWire(err) }));
+      },
+    );
 }
 
 /** A session held by this service instance. */
@@ -68,7 +76,8 @@ export class ServedSession {
         if (e) return;
         const op = m.subject.slice(m.subject.lastIndexOf('.') + 1) as DynSessionOp;
         reply(m, async () => {
-          if (!(DYN_SESSION_OPS as readonly string[]).includes(op)) throw new AttnfitError(ErrorCodes.PROTOCOL, `dynamic session: unknown op ${JSON.stringify(op)}`);
+          if (!(DYN_SESSION_OPS as readonly string[]).includes(op))
+            throw new AttnfitError(ErrorCodes.PROTOCOL, `dynamic session: unknown op ${JSON.stringify(op)}`);
           return this.handle(op, bodyOf(m));
         });
       },
@@ -87,7 +96,9 @@ export class ServedSession {
   init(Q: Float64Array, K: Float64Array, V: Float64Array): Promise<ThreadDynamicSession> {
     this.buffers = null;
     this.ready = openDynamicSession(Q, K, V, this.n, this.d, { ...this.opts, ...this.threadOpts });
-    this.ready.catch(() => { this.ready = null; });
+    this.ready.catch(() => {
+      this.ready = null;
+    });
     return this.ready;
   }
 
@@ -95,45 +106,67 @@ export class ServedSession {
   async close(): Promise<void> {
     this.registry.delete(this.id);
     this.sub.unsubscribe();
-    if (this.ready) await this.ready.then((s) => s.close(), () => {});
+    if (this.ready)
+      await this.ready.then(
+        (s) => s.close(),
+        () => {},
+      );
     this.log(`dynamic session ${this.id} closed`);
   }
 
   private async need(): Promise<ThreadDynamicSession> {
-    if (!this.ready) throw new AttnfitError(ErrorCodes.NOT_FOUND, `dynamic session ${this.id}: not initialised (send Q, K, V first)`);
+    if (!this.ready)
+      throw new AttnfitError(ErrorCodes.NOT_FOUND, `dynamic session ${this.id}: not initialised (send Q, K, V first)`);
     return this.ready;
   }
 
   private async handle(op: DynSessionOp, b: RequestBody): Promise<unknown> {
     switch (op) {
-      case 'load': this.load(b); return null;
+      case 'load':
+        this.load(b);
+        return null;
       case 'init': {
-        if (!this.buffers) throw new AttnfitError(ErrorCodes.PROTOCOL, `dynamic session ${this.id}: already initialised`);
+        if (!this.buffers)
+          throw new AttnfitError(ErrorCodes.PROTOCOL, `dynamic session ${this.id}: already initialised`);
         const { Q, K, V } = this.buffers;
         return (await this.init(Q, K, V)).stats();
       }
-      case 'update': return (await this.need()).apply([b as unknown as DynamicOp]).then(() => null);
-      case 'query': return (await this.need()).query(b.i as number, b.j as number);
-      case 'queryRow': return (await this.need()).queryRow(b.i as number);
-      case 'stats': return (await this.need()).stats();
-      case 'rebuild': return (await this.need()).rebuild({ full: !!b.full }).then(() => null);
+      case 'update':
+        return (await this.need()).apply([b as unknown as DynamicOp]).then(() => null);
+      case 'query':
+        return (await this.need()).query(b.i as number, b.j as number);
+      case 'queryRow':
+        return (await this.need()).queryRow(b.i as number);
+      case 'stats':
+        return (await this.need()).stats();
+      case 'rebuild':
+        return (await this.need()).rebuild({ full: !!b.full }).then(() => null);
       case 'apply': {
         if (!Array.isArray(b.ops)) throw new AttnfitError(ErrorCodes.BAD_OP, 'ops: must be an array');
         return (await this.need()).apply(b.ops as DynamicOp[]);
       }
-      case 'close': await this.close(); return null;
+      case 'close':
+        await this.close();
+        return null;
     }
   }
 
   /** Copy one uploaded chunk of Q, K or V into place. */
   private load(b: RequestBody): void {
     if (!this.buffers) throw new AttnfitError(ErrorCodes.PROTOCOL, `dynamic session ${this.id}: load after init`);
-    const t = b.tensor, off = b.offset, data = b.data;
-    if (t !== 'Q' && t !== 'K' && t !== 'V') throw new AttnfitError(ErrorCodes.PROTOCOL, `dynamic load: tensor must be Q, K or V (got ${String(t)})`);
-    if (!(data instanceof Float64Array)) throw new AttnfitError(ErrorCodes.PROTOCOL, 'dynamic load: data must be a Float64Array');
+    const t = b.tensor,
+      off = b.offset,
+      data = b.data;
+    if (t !== 'Q' && t !== 'K' && t !== 'V')
+      throw new AttnfitError(ErrorCodes.PROTOCOL, `dynamic load: tensor must be Q, K or V (got ${String(t)})`);
+    if (!(data instanceof Float64Array))
+      throw new AttnfitError(ErrorCodes.PROTOCOL, 'dynamic load: data must be a Float64Array');
     const buf = this.buffers[t];
     if (typeof off !== 'number' || !Number.isSafeInteger(off) || off < 0 || off + data.length > buf.length) {
-      throw new AttnfitError(ErrorCodes.PROTOCOL, `dynamic load: offset ${String(off)} + ${data.length} outside ${t} (length ${buf.length})`);
+      throw new AttnfitError(
+        ErrorCodes.PROTOCOL,
+        `dynamic load: offset ${String(off)} + ${data.length} outside ${t} (length ${buf.length})`,
+      );
     }
     buf.set(data, off);
   }

@@ -46,7 +46,10 @@ const OPEN_OPTION_KEYS = ['tau', 'threshold', 'mode', 'errTol', 'snapshotMaxByte
  * {@link DynamicServiceHandle.stop}).
  * @example const svc = await startDynamicService(nc); … await svc.stop();
  */
-export async function startDynamicService(nc: NatsConnection, opts: DynamicServiceOptions = {}): Promise<DynamicServiceHandle> {
+export async function startDynamicService(
+  nc: NatsConnection,
+  opts: DynamicServiceOptions = {},
+): Promise<DynamicServiceHandle> {
   const maxSessions = opts.maxSessions ?? 64;
   const log = opts.log ?? (() => {});
   const threadOpts: DynamicSessionOptions = {};
@@ -56,9 +59,17 @@ export async function startDynamicService(nc: NatsConnection, opts: DynamicServi
 
   /** Answer one open request: a new session, initialised now when Q, K, V came with it. */
   async function open(b: RequestBody): Promise<unknown> {
-    if (b.v !== DYN_WIRE_VERSION) throw new AttnfitError(ErrorCodes.PROTOCOL, `dynamic open: unsupported version ${String(b.v)} (expected ${DYN_WIRE_VERSION})`);
-    if (sessions.size >= maxSessions) throw new AttnfitError(ErrorCodes.INTERNAL, `dynamic service: session limit ${maxSessions} reached`, { retryable: true });
-    const n = posInt(b, 'n'), d = posInt(b, 'd');
+    if (b.v !== DYN_WIRE_VERSION)
+      throw new AttnfitError(
+        ErrorCodes.PROTOCOL,
+        `dynamic open: unsupported version ${String(b.v)} (expected ${DYN_WIRE_VERSION})`,
+      );
+    if (sessions.size >= maxSessions)
+      throw new AttnfitError(ErrorCodes.INTERNAL, `dynamic service: session limit ${maxSessions} reached`, {
+        retryable: true,
+      });
+    const n = posInt(b, 'n'),
+      d = posInt(b, 'd');
     const rawOpts = (b.opts && typeof b.opts === 'object' ? b.opts : {}) as RequestBody;
     const sessOpts: DynamicOptions = {};
     for (const k of OPEN_OPTION_KEYS) {
@@ -81,19 +92,36 @@ export async function startDynamicService(nc: NatsConnection, opts: DynamicServi
   const openSub = nc.subscribe(DYN_OPEN_SUBJECT, {
     queue: DYN_QUEUE,
     callback: (err, msg) => {
-      if (err) { subError ??= err; return; }
+      if (err) {
+        subError ??= err;
+        return;
+      }
       reply(msg, () => open(bodyOf(msg)));
     },
   });
   await nc.flush();
   // The server answers a forbidden SUB with -ERR before the flush's PONG: a service that can
   // never receive an open fails now with AUTH naming the subject and the user.
-  if (subError) throw permissionError(subError, nc) ?? new AttnfitError(ErrorCodes.AUTH, `dynamic service: cannot subscribe to ${DYN_OPEN_SUBJECT} (${subError.message})`, { cause: subError });
+  if (subError)
+    throw (
+      permissionError(subError, nc) ??
+      new AttnfitError(
+        ErrorCodes.AUTH,
+        `dynamic service: cannot subscribe to ${DYN_OPEN_SUBJECT} (${subError.message})`,
+        { cause: subError },
+      )
+    );
 
   // Sessions live in their threads: "settle" closes them (their state is not handed over).
-  const shutdown = new Shutdown('attnfit dynamic', {
-    stopIntake: () => openSub.drain(),
-    settle: async () => { for (const s of [...sessions.values()]) await s.close(); },
-  }, { log });
+  const shutdown = new Shutdown(
+    'attnfit dynamic',
+    {
+      stopIntake: () => openSub.drain(),
+      settle: async () => {
+        for (const s of [...sessions.values()]) await s.close();
+      },
+    },
+    { log },
+  );
   return { sessions: () => [...sessions.keys()], stop: () => shutdown.run() };
 }

@@ -22,13 +22,25 @@ import type { DynamicReply } from './types.js';
 
 /** What the thread exposes (see worker/src/dynamic-thread.ts). */
 interface DynamicHostApi {
-  init(Q: Float64Array, K: Float64Array, V: Float64Array, n: number, d: number, opts: DynamicOptions, host: HostOptions): DynamicReply;
+  init(
+    Q: Float64Array,
+    K: Float64Array,
+    V: Float64Array,
+    n: number,
+    d: number,
+    opts: DynamicOptions,
+    host: HostOptions,
+  ): DynamicReply;
   call(method: string, args: unknown[]): DynamicReply;
   apply(ops: unknown[]): DynamicReply;
   dispose(): DynamicReply;
 }
 
-interface HostOptions { rebuildThreads: number; shardMinRows: number; rebuildThreadPath: string }
+interface HostOptions {
+  rebuildThreads: number;
+  shardMinRows: number;
+  rebuildThreadPath: string;
+}
 
 /** Options of {@link openDynamicSession}: the structure's options plus thread-level ones. */
 export interface DynamicSessionOptions extends DynamicOptions {
@@ -60,7 +72,9 @@ export function dynamicRebuildThreadPath(): string {
 function intOpt(field: string, v: unknown, def: number): number {
   if (v === undefined) return def;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new AttnfitError(ErrorCodes.BAD_OPTION, `${field}: must be an integer >= 1 (got ${JSON.stringify(v)})`, { details: { field, value: String(v) } });
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `${field}: must be an integer >= 1 (got ${JSON.stringify(v)})`, {
+      details: { field, value: String(v) },
+    });
   }
   return v;
 }
@@ -73,7 +87,12 @@ export class ThreadDynamicSession extends RemoteDynamicSession {
   private lostError: AttnfitError | null = null;
 
   /** @internal */
-  constructor(private readonly worker: Worker, private readonly remote: Remote<DynamicHostApi>, readonly n: number, readonly d: number) {
+  constructor(
+    private readonly worker: Worker,
+    private readonly remote: Remote<DynamicHostApi>,
+    readonly n: number,
+    readonly d: number,
+  ) {
     super();
     this.lost = new Promise<never>((_, reject) => {
       const fail = (why: string, cause?: unknown) => {
@@ -103,8 +122,16 @@ export class ThreadDynamicSession extends RemoteDynamicSession {
   }
 
   /** @internal */
-  initRemote(Q: Float64Array, K: Float64Array, V: Float64Array, opts: DynamicOptions, host: HostOptions): Promise<DynamicStats> {
-    return this.guard(() => this.remote.init(Q, K, V, this.n, this.d, opts, host) as Promise<DynamicReply>).then((r) => unwrapReply(r) as DynamicStats);
+  initRemote(
+    Q: Float64Array,
+    K: Float64Array,
+    V: Float64Array,
+    opts: DynamicOptions,
+    host: HostOptions,
+  ): Promise<DynamicStats> {
+    return this.guard(() => this.remote.init(Q, K, V, this.n, this.d, opts, host) as Promise<DynamicReply>).then(
+      (r) => unwrapReply(r) as DynamicStats,
+    );
   }
 
   /** Stop the rebuild helpers (after calls already sent), then the session thread. Idempotent. */
@@ -128,7 +155,14 @@ export class ThreadDynamicSession extends RemoteDynamicSession {
  * const s = await openDynamicSession(Q, K, V, n, d, { tau: 0.5 });
  * await s.updateK(3, 1, 0.25); const y = await s.query(0, 2); await s.close();
  */
-export async function openDynamicSession(Q: Float64Array, K: Float64Array, V: Float64Array, n: number, d: number, opts: DynamicSessionOptions = {}): Promise<ThreadDynamicSession> {
+export async function openDynamicSession(
+  Q: Float64Array,
+  K: Float64Array,
+  V: Float64Array,
+  n: number,
+  d: number,
+  opts: DynamicSessionOptions = {},
+): Promise<ThreadDynamicSession> {
   const { rebuildThreads, shardMinRows, ...daOpts } = opts;
   const host: HostOptions = {
     rebuildThreads: intOpt('rebuildThreads', rebuildThreads, 1),

@@ -15,7 +15,17 @@ export const DYN_SUBJECT_PREFIX = 'attnfit.dyn';
 export const DYN_OPEN_SUBJECT = 'attnfit.dyn.open';
 export const DYN_QUEUE = 'attnfit-dyn';
 export const DYN_WIRE_VERSION = 1;
-export const DYN_SESSION_OPS = Object.freeze(['load', 'init', 'update', 'query', 'queryRow', 'stats', 'rebuild', 'apply', 'close'] as const);
+export const DYN_SESSION_OPS = Object.freeze([
+  'load',
+  'init',
+  'update',
+  'query',
+  'queryRow',
+  'stats',
+  'rebuild',
+  'apply',
+  'close',
+] as const);
 export type DynSessionOp = (typeof DYN_SESSION_OPS)[number];
 
 /** Subject of one session operation. */

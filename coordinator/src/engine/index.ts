@@ -24,7 +24,10 @@ export function defaultThreads(): number {
 export function getEnginePool(threads: number = defaultThreads()): EnginePool {
   const key = `${threads}:${sabEnabled() ? 'sab' : 'copy'}`;
   let p = pools.get(key);
-  if (!p) { p = new EnginePool(threads); pools.set(key, p); }
+  if (!p) {
+    p = new EnginePool(threads);
+    pools.set(key, p);
+  }
   return p;
 }
 

@@ -29,7 +29,10 @@ export const DASHBOARD_DEFAULTS = Object.freeze({
   tickMs: 1000,
 });
 
-interface Asset { type: string; body: Buffer }
+interface Asset {
+  type: string;
+  body: Buffer;
+}
 
 function loadAssets(): Map<string, Asset> {
   const dash = new URL('../../dashboard/', import.meta.url);
@@ -65,7 +68,10 @@ export interface Dashboard {
  * Listen on `addr` (rejects BAD_OPTION naming --http when it cannot) and serve the dashboard.
  * @example const dash = await startDashboard({ host: '127.0.0.1', port: 8080 }); await runCoordinator({ ...auth, observer: dash.observer });
  */
-export async function startDashboard(addr: HttpAddress, o: { minStateIntervalMs?: number; tickMs?: number } = {}): Promise<Dashboard> {
+export async function startDashboard(
+  addr: HttpAddress,
+  o: { minStateIntervalMs?: number; tickMs?: number } = {},
+): Promise<Dashboard> {
   const assets = loadAssets();
   const state = new ClusterState();
   const metrics = createCoordinatorMetrics(state);
@@ -97,11 +103,17 @@ export async function startDashboard(addr: HttpAddress, o: { minStateIntervalMs?
     if (ev.kind === 'point') broadcast('point', { jobId: ev.jobId, point: ev.point });
     schedule();
   });
-  const tick = setInterval(() => { if (streams.size && !dirty) flush(); }, tickMs);
+  const tick = setInterval(() => {
+    if (streams.size && !dirty) flush();
+  }, tickMs);
   tick.unref();
 
   const json = (res: ServerResponse, status: number, body: unknown): true => {
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...SECURITY_HEADERS });
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+      ...SECURITY_HEADERS,
+    });
     res.end(JSON.stringify(body));
     return true;
   };
@@ -110,12 +122,22 @@ export async function startDashboard(addr: HttpAddress, o: { minStateIntervalMs?
     const path = url.pathname;
     const asset = assets.get(path === '/index.html' ? '/' : path);
     if (asset) {
-      res.writeHead(200, { 'content-type': asset.type, 'content-length': asset.body.length, 'cache-control': 'no-cache', ...SECURITY_HEADERS });
+      res.writeHead(200, {
+        'content-type': asset.type,
+        'content-length': asset.body.length,
+        'cache-control': 'no-cache',
+        ...SECURITY_HEADERS,
+      });
       res.end(req.method === 'HEAD' ? undefined : asset.body);
       return true;
     }
     if (path === '/events') {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', ...SECURITY_HEADERS });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        ...SECURITY_HEADERS,
+      });
       res.write(`retry: 2000\nevent: state\ndata: ${JSON.stringify(state.snapshot())}\n\n`);
       streams.add(res);
       req.on('close', () => streams.delete(res));
@@ -125,7 +147,9 @@ export async function startDashboard(addr: HttpAddress, o: { minStateIntervalMs?
     const m = /^\/api\/jobs\/([A-Za-z0-9_-]{1,64})\/history$/.exec(path);
     if (m) {
       const points = state.history(m[1]!);
-      return points ? json(res, 200, { jobId: m[1], points }) : json(res, 404, { error: `job ${m[1]}: unknown to this coordinator` });
+      return points
+        ? json(res, 200, { jobId: m[1], points })
+        : json(res, 404, { error: `job ${m[1]}: unknown to this coordinator` });
     }
     if (path === '/metrics') {
       const text = await metrics.registry.metrics();

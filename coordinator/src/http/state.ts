@@ -5,10 +5,19 @@
  * page shows; `subscribe()` tells the event stream that something changed.
  */
 import {
-  WORKER_HEARTBEAT_SUBJECT, decodeMessage, type JobRecord, type JobState, type WorkerHeartbeatMsg,
+  WORKER_HEARTBEAT_SUBJECT,
+  decodeMessage,
+  type JobRecord,
+  type JobState,
+  type WorkerHeartbeatMsg,
 } from '@attnfit/shared/protocol';
 import { SOLVE_DEFAULTS, autoMethod } from '../solver/index.js';
-import type { CoordinatorObserver, CoordinatorStartInfo, JobIterationEvent, TaskAttemptEvent } from '../cluster/observer.js';
+import type {
+  CoordinatorObserver,
+  CoordinatorStartInfo,
+  JobIterationEvent,
+  TaskAttemptEvent,
+} from '../cluster/observer.js';
 
 /** Limits of what the dashboard keeps in memory (oldest dropped first). */
 export const DASHBOARD_LIMITS = Object.freeze({
@@ -27,7 +36,13 @@ export const DASHBOARD_LIMITS = Object.freeze({
 });
 
 /** One point of a job's loss curve. */
-export interface HistoryPoint { start: number; iteration: number; relLoss: number; loss: number; seconds: number }
+export interface HistoryPoint {
+  start: number;
+  iteration: number;
+  relLoss: number;
+  loss: number;
+  seconds: number;
+}
 
 /** A job row. Times are epoch ms; `elapsedS` and `etaS` in seconds. */
 export interface JobView {
@@ -61,8 +76,10 @@ export interface JobView {
 }
 
 /** A worker row: what its last heartbeat said, and what the coordinator saw. */
-export interface WorkerView
-  extends Pick<WorkerHeartbeatMsg, 'name' | 'host' | 'pid' | 'threads' | 'gemm' | 'version' | 'tasks' | 'errors' | 'inFlight' | 'cached' | 'startedAt'> {
+export interface WorkerView extends Pick<
+  WorkerHeartbeatMsg,
+  'name' | 'host' | 'pid' | 'threads' | 'gemm' | 'version' | 'tasks' | 'errors' | 'inFlight' | 'cached' | 'startedAt'
+> {
   /** up: heartbeats arrive; stopping: it said it drains; lost: silent for 3 intervals; unknown: seen only in task replies. */
   status: 'up' | 'stopping' | 'lost' | 'unknown';
   /** Tasks per second over the last ~10 s of heartbeats. */
@@ -109,14 +126,16 @@ export function estimateEta(
   o: { tol: number; maxIter: number; startsLeft?: number },
 ): { seconds: number; basis: 'rate' | 'max-iter' } | undefined {
   if (points.length < 2) return undefined;
-  const first = points[0]!, last = points[points.length - 1]!;
+  const first = points[0]!,
+    last = points[points.length - 1]!;
   const iters = last.iteration - first.iteration;
   if (iters <= 0) return undefined;
   const secPerIter = Math.max(0, last.seconds - first.seconds) / iters;
   const byMax = Math.max(0, o.maxIter - last.iteration);
   let byRate = Infinity;
   const w = points.slice(-6);
-  const a = w[0]!, b = w[w.length - 1]!;
+  const a = w[0]!,
+    b = w[w.length - 1]!;
   if (a.relLoss > 0 && b.relLoss > 0 && b.iteration > a.iteration) {
     const rate = (Math.log10(a.relLoss) - Math.log10(b.relLoss)) / (b.iteration - a.iteration);
     if (b.relLoss <= o.tol) byRate = 0;
@@ -126,8 +145,20 @@ export function estimateEta(
   return { seconds: left * secPerIter, basis: byRate < byMax ? 'rate' : 'max-iter' };
 }
 
-interface JobEntry { rec: JobRecord; history: HistoryPoint[]; start: number; tasks: number; retries: number; lastSeq: number }
-interface WorkerEntry { hb?: WorkerHeartbeatMsg; lastSeen: number; samples: Array<{ t: number; tasks: number }>; seenInReplies: boolean }
+interface JobEntry {
+  rec: JobRecord;
+  history: HistoryPoint[];
+  start: number;
+  tasks: number;
+  retries: number;
+  lastSeq: number;
+}
+interface WorkerEntry {
+  hb?: WorkerHeartbeatMsg;
+  lastSeen: number;
+  samples: Array<{ t: number; tasks: number }>;
+  seenInReplies: boolean;
+}
 
 /** Listener of state changes: `job` names a job whose history grew (with the new point). */
 export type StateListener = (ev: { kind: 'changed' } | { kind: 'point'; jobId: string; point: HistoryPoint }) => void;
@@ -167,10 +198,16 @@ export class ClusterState implements CoordinatorObserver {
       callback: (err, msg) => {
         if (err) {
           this.heartbeatsOk = false;
-          i.log(`attnfit coordinator: cannot hear worker heartbeats on ${WORKER_HEARTBEAT_SUBJECT} (${err.message}): the dashboard's worker table stays empty; allow that subject in the coordinator's subscribe permissions`);
+          i.log(
+            `attnfit coordinator: cannot hear worker heartbeats on ${WORKER_HEARTBEAT_SUBJECT} (${err.message}): the dashboard's worker table stays empty; allow that subject in the coordinator's subscribe permissions`,
+          );
           return;
         }
-        try { this.heartbeat(decodeMessage(msg.data, 'worker.heartbeat')); } catch { /* malformed heartbeat: ignored */ }
+        try {
+          this.heartbeat(decodeMessage(msg.data, 'worker.heartbeat'));
+        } catch {
+          /* malformed heartbeat: ignored */
+        }
       },
     });
     this.emit({ kind: 'changed' });
@@ -193,14 +230,28 @@ export class ClusterState implements CoordinatorObserver {
   iteration(jobId: string, ev: JobIterationEvent): void {
     const e = this.jobs.get(jobId);
     if (!e) return;
-    const point: HistoryPoint = { start: ev.start, iteration: ev.iteration, relLoss: ev.relLoss, loss: ev.loss, seconds: ev.seconds };
+    const point: HistoryPoint = {
+      start: ev.start,
+      iteration: ev.iteration,
+      relLoss: ev.relLoss,
+      loss: ev.loss,
+      seconds: ev.seconds,
+    };
     // A resumed or restarted start replaces the points from that iteration on.
     const h = e.history;
-    while (h.length && (h[h.length - 1]!.start > ev.start || (h[h.length - 1]!.start === ev.start && h[h.length - 1]!.iteration >= ev.iteration))) h.pop();
+    while (
+      h.length &&
+      (h[h.length - 1]!.start > ev.start ||
+        (h[h.length - 1]!.start === ev.start && h[h.length - 1]!.iteration >= ev.iteration))
+    )
+      h.pop();
     h.push(point);
     if (h.length > DASHBOARD_LIMITS.points) h.splice(0, h.length - DASHBOARD_LIMITS.points);
     e.start = ev.start;
-    if (!ev.replayed && ev.iteration > 0) { this.totals.iterations++; this.bucket()[3]++; }
+    if (!ev.replayed && ev.iteration > 0) {
+      this.totals.iterations++;
+      this.bucket()[3]++;
+    }
     this.emit({ kind: 'point', jobId, point });
   }
 
@@ -214,7 +265,10 @@ export class ClusterState implements CoordinatorObserver {
     b[2] += ev.bytesIn;
     if (ev.worker) {
       const w = this.workers.get(ev.worker);
-      if (w) { w.lastSeen = Math.max(w.lastSeen, this.now()); w.seenInReplies = true; } else this.workers.set(ev.worker, { lastSeen: this.now(), samples: [], seenInReplies: true });
+      if (w) {
+        w.lastSeen = Math.max(w.lastSeen, this.now());
+        w.seenInReplies = true;
+      } else this.workers.set(ev.worker, { lastSeen: this.now(), samples: [], seenInReplies: true });
     }
   }
 
@@ -228,7 +282,10 @@ export class ClusterState implements CoordinatorObserver {
   heartbeat(m: WorkerHeartbeatMsg): void {
     const t = this.now();
     let w = this.workers.get(m.name);
-    if (!w) { w = { lastSeen: t, samples: [], seenInReplies: false }; this.workers.set(m.name, w); }
+    if (!w) {
+      w = { lastSeen: t, samples: [], seenInReplies: false };
+      this.workers.set(m.name, w);
+    }
     if (w.hb && w.hb.startedAt !== m.startedAt) w.samples = []; // restarted under the same name
     w.hb = m;
     w.lastSeen = t;
@@ -247,20 +304,37 @@ export class ClusterState implements CoordinatorObserver {
   /** Everything the page shows, at this moment. */
   snapshot(): DashboardSnapshot {
     const now = this.now();
-    const jobs = [...this.jobs.values()].sort((a, b) => b.rec.submittedAt - a.rec.submittedAt || (a.rec.id < b.rec.id ? 1 : -1)).map((e) => this.jobView(e, now));
+    const jobs = [...this.jobs.values()]
+      .sort((a, b) => b.rec.submittedAt - a.rec.submittedAt || (a.rec.id < b.rec.id ? 1 : -1))
+      .map((e) => this.jobView(e, now));
     const workers: WorkerView[] = [];
     for (const [name, w] of this.workers) {
       const hb = w.hb;
       const intervalMs = hb?.intervalMs ?? 2000;
-      if (now - w.lastSeen > DASHBOARD_LIMITS.forgetAfterMs) { this.workers.delete(name); continue; }
+      if (now - w.lastSeen > DASHBOARD_LIMITS.forgetAfterMs) {
+        this.workers.delete(name);
+        continue;
+      }
       let status: WorkerView['status'] = hb ? hb.state : 'unknown';
       if (hb && status === 'up' && now - w.lastSeen > DASHBOARD_LIMITS.lostAfterIntervals * intervalMs) status = 'lost';
-      const s0 = w.samples[0], s1 = w.samples[w.samples.length - 1];
+      const s0 = w.samples[0],
+        s1 = w.samples[w.samples.length - 1];
       const rate = s0 && s1 && s1.t > s0.t ? ((s1.tasks - s0.tasks) * 1000) / (s1.t - s0.t) : 0;
       workers.push({
-        name, host: hb?.host ?? '?', pid: hb?.pid ?? 0, threads: hb?.threads ?? 0, gemm: hb?.gemm ?? '?', version: hb?.version ?? '?',
-        status, tasks: hb?.tasks ?? 0, errors: hb?.errors ?? 0, inFlight: hb?.inFlight ?? 0, tasksPerSec: status === 'up' ? rate : 0,
-        cached: hb?.cached ?? 0, startedAt: hb?.startedAt ?? 0, lastSeen: w.lastSeen,
+        name,
+        host: hb?.host ?? '?',
+        pid: hb?.pid ?? 0,
+        threads: hb?.threads ?? 0,
+        gemm: hb?.gemm ?? '?',
+        version: hb?.version ?? '?',
+        status,
+        tasks: hb?.tasks ?? 0,
+        errors: hb?.errors ?? 0,
+        inFlight: hb?.inFlight ?? 0,
+        tasksPerSec: status === 'up' ? rate : 0,
+        cached: hb?.cached ?? 0,
+        startedAt: hb?.startedAt ?? 0,
+        lastSeen: w.lastSeen,
       });
     }
     workers.sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -281,21 +355,38 @@ export class ClusterState implements CoordinatorObserver {
     const tol = o.tol ?? SOLVE_DEFAULTS.tol;
     const starts = o.starts ?? SOLVE_DEFAULTS.starts;
     const v: JobView = {
-      id: r.id, state: r.state, method: o.method && o.method !== 'auto' ? o.method : `auto (${autoMethod(r.problem.d)})`,
-      n: r.problem.n, d: r.problem.d, iteration: r.iteration, start: e.start, starts, maxIter, tol,
-      submittedAt: r.submittedAt, points: e.history.length, tasks: e.tasks, retries: e.retries,
+      id: r.id,
+      state: r.state,
+      method: o.method && o.method !== 'auto' ? o.method : `auto (${autoMethod(r.problem.d)})`,
+      n: r.problem.n,
+      d: r.problem.d,
+      iteration: r.iteration,
+      start: e.start,
+      starts,
+      maxIter,
+      tol,
+      submittedAt: r.submittedAt,
+      points: e.history.length,
+      tasks: e.tasks,
+      retries: e.retries,
     };
     if (r.name !== undefined) v.name = r.name;
     if (r.relLoss !== undefined) v.relLoss = r.relLoss;
     if (r.loss !== undefined) v.loss = r.loss;
-    if (r.startedAt !== undefined) { v.startedAt = r.startedAt; v.elapsedS = ((r.endedAt ?? now) - r.startedAt) / 1000; }
+    if (r.startedAt !== undefined) {
+      v.startedAt = r.startedAt;
+      v.elapsedS = ((r.endedAt ?? now) - r.startedAt) / 1000;
+    }
     if (r.endedAt !== undefined) v.endedAt = r.endedAt;
     if (r.result) v.converged = r.result.converged;
     if (r.error) v.error = { code: r.error.code, message: r.error.message };
     if (r.state === 'running') {
       const cur = e.history.filter((p) => p.start === e.start);
       const eta = estimateEta(cur, { tol, maxIter, startsLeft: Math.max(0, starts - 1 - e.start) });
-      if (eta) { v.etaS = eta.seconds; v.etaBasis = eta.basis; }
+      if (eta) {
+        v.etaS = eta.seconds;
+        v.etaBasis = eta.basis;
+      }
     }
     return v;
   }
@@ -306,7 +397,8 @@ export class ClusterState implements CoordinatorObserver {
     if (!b) {
       b = [0, 0, 0, 0];
       this.buckets.set(s, b);
-      for (const k of this.buckets.keys()) if (k < s - Math.max(60, DASHBOARD_LIMITS.throughputSeconds)) this.buckets.delete(k);
+      for (const k of this.buckets.keys())
+        if (k < s - Math.max(60, DASHBOARD_LIMITS.throughputSeconds)) this.buckets.delete(k);
     }
     return b;
   }
@@ -314,7 +406,8 @@ export class ClusterState implements CoordinatorObserver {
   private throughput(now: number): ThroughputView {
     const end = Math.floor(now / 1000);
     const series: number[] = [];
-    for (let s = end - DASHBOARD_LIMITS.throughputSeconds + 1; s <= end; s++) series.push(this.buckets.get(s)?.[0] ?? 0);
+    for (let s = end - DASHBOARD_LIMITS.throughputSeconds + 1; s <= end; s++)
+      series.push(this.buckets.get(s)?.[0] ?? 0);
     // Rates over whole past seconds (the current second is still filling).
     const sum = (k: 0 | 1 | 2 | 3, secs: number): number => {
       let t = 0;
@@ -322,14 +415,20 @@ export class ClusterState implements CoordinatorObserver {
       return t;
     };
     return {
-      tasksPerSec: sum(0, 10) / 10, iterationsPerMin: sum(3, 60), bytesOutPerSec: sum(1, 10) / 10, bytesInPerSec: sum(2, 10) / 10,
-      series, seriesEnd: end,
+      tasksPerSec: sum(0, 10) / 10,
+      iterationsPerMin: sum(3, 60),
+      bytesOutPerSec: sum(1, 10) / 10,
+      bytesInPerSec: sum(2, 10) / 10,
+      series,
+      seriesEnd: end,
     };
   }
 
   private trim(): void {
     if (this.jobs.size > DASHBOARD_LIMITS.jobs) {
-      const old = [...this.jobs.values()].filter((e) => e.rec.state !== 'running' && e.rec.state !== 'queued').sort((a, b) => a.rec.submittedAt - b.rec.submittedAt);
+      const old = [...this.jobs.values()]
+        .filter((e) => e.rec.state !== 'running' && e.rec.state !== 'queued')
+        .sort((a, b) => a.rec.submittedAt - b.rec.submittedAt);
       for (const e of old.slice(0, this.jobs.size - DASHBOARD_LIMITS.jobs)) this.jobs.delete(e.rec.id);
     }
     // Histories: only for the most recently updated jobs.

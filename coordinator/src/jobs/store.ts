@@ -8,8 +8,14 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { ObjectStore } from '@nats-io/obj';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import {
-  DEFAULT_MAX_PAYLOAD, JOBS_BUCKET, checkpointKey, decodeMessage, encode, jobKey,
-  type CheckpointMsg, type JobRecord,
+  DEFAULT_MAX_PAYLOAD,
+  JOBS_BUCKET,
+  checkpointKey,
+  decodeMessage,
+  encode,
+  jobKey,
+  type CheckpointMsg,
+  type JobRecord,
 } from '@attnfit/shared/protocol';
 
 /** Object Store name of an overflowing checkpoint. */
@@ -46,7 +52,10 @@ export class JobStore {
   /** The record of a job; rejects NOT_FOUND naming the id. */
   async require(id: string): Promise<JobRecord> {
     const r = await this.get(id);
-    if (!r) throw new AttnfitError(ErrorCodes.NOT_FOUND, `job ${JSON.stringify(id)}: no such job`, { details: { field: 'job', value: id } });
+    if (!r)
+      throw new AttnfitError(ErrorCodes.NOT_FOUND, `job ${JSON.stringify(id)}: no such job`, {
+        details: { field: 'job', value: id },
+      });
     return r;
   }
 
@@ -84,7 +93,11 @@ export class JobStore {
    * max_payload — a long history) goes to the Object Store `overflow` as `checkpoint-<id>`, with a
    * small KV stub pointing at it. Resolves to the encoded size in bytes.
    */
-  async putCheckpoint(c: CheckpointMsg, overflow?: ObjectStore, maxValueBytes = DEFAULT_MAX_PAYLOAD - 4096): Promise<number> {
+  async putCheckpoint(
+    c: CheckpointMsg,
+    overflow?: ObjectStore,
+    maxValueBytes = DEFAULT_MAX_PAYLOAD - 4096,
+  ): Promise<number> {
     const bytes = encode(c);
     if (bytes.length <= maxValueBytes || !overflow) {
       await this.kv.put(checkpointKey(c.jobId), bytes);
@@ -92,7 +105,17 @@ export class JobStore {
     }
     const object = checkpointObjectName(c.jobId);
     await overflow.putBlob({ name: object }, bytes);
-    const stub: CheckpointMsg = { v: c.v, kind: 'checkpoint', jobId: c.jobId, iteration: c.iteration, start: c.start, X: new Float64Array(0), Y: new Float64Array(0), history: [], object };
+    const stub: CheckpointMsg = {
+      v: c.v,
+      kind: 'checkpoint',
+      jobId: c.jobId,
+      iteration: c.iteration,
+      start: c.start,
+      X: new Float64Array(0),
+      Y: new Float64Array(0),
+      history: [],
+      object,
+    };
     await this.kv.put(checkpointKey(c.jobId), encode(stub));
     return bytes.length;
   }
@@ -103,7 +126,11 @@ export class JobStore {
     if (!e || e.operation !== 'PUT' || e.value.length === 0) return undefined;
     const c = decodeMessage(e.value, 'checkpoint');
     if (c.object === undefined) return c;
-    if (!overflow) throw new AttnfitError(ErrorCodes.INTERNAL, `checkpoint of job ${id} is in object ${c.object}: no object store given`);
+    if (!overflow)
+      throw new AttnfitError(
+        ErrorCodes.INTERNAL,
+        `checkpoint of job ${id} is in object ${c.object}: no object store given`,
+      );
     const blob = await overflow.getBlob(c.object);
     if (!blob) throw new AttnfitError(ErrorCodes.NOT_FOUND, `checkpoint of job ${id}: object ${c.object} is missing`);
     return decodeMessage(blob, 'checkpoint');
@@ -118,7 +145,12 @@ export class JobStore {
    * Yield the job's record now and on every change until `until(rec)` is true or the signal
    * aborts. Rejects NOT_FOUND if the job does not exist (unless mustExist is false).
    */
-  async *watch(id: string, until: (r: JobRecord) => boolean, signal?: AbortSignal, mustExist = true): AsyncGenerator<JobRecord> {
+  async *watch(
+    id: string,
+    until: (r: JobRecord) => boolean,
+    signal?: AbortSignal,
+    mustExist = true,
+  ): AsyncGenerator<JobRecord> {
     const w = await this.kv.watch({ key: jobKey(id) });
     const onAbort = () => w.stop();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -126,7 +158,10 @@ export class JobStore {
       let seen = false;
       // The watcher first delivers the current value (if any), then each update. A job just
       // submitted may not have a record yet (mustExist = false): its creation is an update.
-      if (mustExist && !(await this.get(id))) throw new AttnfitError(ErrorCodes.NOT_FOUND, `job ${JSON.stringify(id)}: no such job`, { details: { field: 'job', value: id } });
+      if (mustExist && !(await this.get(id)))
+        throw new AttnfitError(ErrorCodes.NOT_FOUND, `job ${JSON.stringify(id)}: no such job`, {
+          details: { field: 'job', value: id },
+        });
       for await (const e of w) {
         if (e.operation !== 'PUT') continue;
         const r = decodeMessage(e.value, 'job');
@@ -146,9 +181,14 @@ export class JobStore {
 export function clusterResourceError(what: string, err: unknown): AttnfitError {
   if (err instanceof AttnfitError) return err;
   const msg = (err as Error)?.message ?? String(err);
-  if (/permission|authoriz/i.test(msg)) return new AttnfitError(ErrorCodes.AUTH, `${what}: permission denied (${msg})`, { cause: err });
+  if (/permission|authoriz/i.test(msg))
+    return new AttnfitError(ErrorCodes.AUTH, `${what}: permission denied (${msg})`, { cause: err });
   if (/not found|no responders|does not exist/i.test(msg)) {
-    return new AttnfitError(ErrorCodes.NOT_FOUND, `${what}: not found — start \`attnfit coordinator\` first to initialise the cluster (${msg})`, { cause: err });
+    return new AttnfitError(
+      ErrorCodes.NOT_FOUND,
+      `${what}: not found — start \`attnfit coordinator\` first to initialise the cluster (${msg})`,
+      { cause: err },
+    );
   }
   return new AttnfitError(ErrorCodes.CONNECTION, `${what}: ${msg}`, { cause: err, retryable: true });
 }

@@ -28,7 +28,10 @@ export async function createOracle(problem: Problem, opts: CreateOracleOptions =
   if (opts.nats) {
     // Loaded on demand: local runs never pay for the NATS client's start-up.
     const { createNatsOracle } = await import('../cluster/nats-oracle-factory.js');
-    return createNatsOracle(problem, opts.blockRows === undefined ? opts.nats : { ...opts.nats, blockRows: opts.blockRows });
+    return createNatsOracle(
+      problem,
+      opts.blockRows === undefined ? opts.nats : { ...opts.nats, blockRows: opts.blockRows },
+    );
   }
   const o: { blockRows?: number } = {};
   if (opts.blockRows !== undefined) o.blockRows = opts.blockRows;

@@ -6,15 +6,30 @@
  */
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import { dgemmBase, gemmBackendDetail } from '@attnfit/shared/kernels';
-import { blockPartials, bNorm2, combinePartials, defaultBlockRows, emptyPartials, planBlocks } from '@attnfit/shared/math';
+import {
+  blockPartials,
+  bNorm2,
+  combinePartials,
+  defaultBlockRows,
+  emptyPartials,
+  planBlocks,
+} from '@attnfit/shared/math';
 import type { Partials, Problem, Want } from '@attnfit/shared/math';
 import { defaultThreads, getEnginePool } from '../engine/index.js';
 import type { EnginePool, RegisteredProblem } from '../engine/index.js';
 import type { CallOptions, Oracle, OracleInfo } from './types.js';
 
 function checkXY(d: number, X: Float64Array, Y: Float64Array): void {
-  if (!(X instanceof Float64Array) || X.length !== d * d) throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `evaluate: X must be a Float64Array of d×d = ${d * d} (got length ${(X as { length?: number })?.length})`);
-  if (!(Y instanceof Float64Array) || Y.length !== d * d) throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `evaluate: Y must be a Float64Array of d×d = ${d * d} (got length ${(Y as { length?: number })?.length})`);
+  if (!(X instanceof Float64Array) || X.length !== d * d)
+    throw new AttnfitError(
+      ErrorCodes.SHAPE_MISMATCH,
+      `evaluate: X must be a Float64Array of d×d = ${d * d} (got length ${(X as { length?: number })?.length})`,
+    );
+  if (!(Y instanceof Float64Array) || Y.length !== d * d)
+    throw new AttnfitError(
+      ErrorCodes.SHAPE_MISMATCH,
+      `evaluate: Y must be a Float64Array of d×d = ${d * d} (got length ${(Y as { length?: number })?.length})`,
+    );
 }
 
 /** Sum partials in the given (block) order. */
@@ -41,8 +56,10 @@ abstract class BaseOracle implements Oracle {
   protected closed = false;
   readonly keyMean: Float64Array;
   constructor(p: Problem, blockRows?: number) {
-    if (!(p.n >= 1 && p.d >= 1)) throw new AttnfitError(ErrorCodes.EMPTY, `problem: n and d must be >= 1 (got n=${p.n}, d=${p.d})`);
-    this.n = p.n; this.d = p.d;
+    if (!(p.n >= 1 && p.d >= 1))
+      throw new AttnfitError(ErrorCodes.EMPTY, `problem: n and d must be >= 1 (got n=${p.n}, d=${p.d})`);
+    this.n = p.n;
+    this.d = p.d;
     this.bNorm2 = bNorm2(p);
     this.blockRows = blockRows ?? defaultBlockRows(p.n, p.d);
     this.ranges = planBlocks(p.n, this.blockRows);
@@ -54,7 +71,9 @@ abstract class BaseOracle implements Oracle {
   protected checkOpen(): void {
     if (this.closed) throw new AttnfitError(ErrorCodes.INTERNAL, 'oracle is closed');
   }
-  async close(): Promise<void> { this.closed = true; }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
 }
 
 /**
@@ -82,7 +101,13 @@ export class LocalOracle extends BaseOracle {
     return reduceInOrder(parts);
   }
   info(): OracleInfo {
-    return { kind: 'local', threads: this.pool.threads, blockRows: this.blockRows, blocks: this.ranges.length, gemm: gemmBackendDetail() };
+    return {
+      kind: 'local',
+      threads: this.pool.threads,
+      blockRows: this.blockRows,
+      blocks: this.ranges.length,
+      gemm: gemmBackendDetail(),
+    };
   }
 }
 
@@ -91,13 +116,17 @@ export class LocalOracle extends BaseOracle {
  * AbortSignal between blocks). Bitwise identical to LocalOracle.
  */
 export class InlineOracle extends BaseOracle {
-  constructor(private readonly p: Problem, opts: Pick<LocalOracleOptions, 'blockRows'> = {}) {
+  constructor(
+    private readonly p: Problem,
+    opts: Pick<LocalOracleOptions, 'blockRows'> = {},
+  ) {
     super(p, opts.blockRows);
   }
   async gram(): Promise<{ G1: Float64Array; G2: Float64Array }> {
     this.checkOpen();
     const { n, d, A1, A2 } = this.p;
-    const G1 = new Float64Array(d * d), G2 = new Float64Array(d * d);
+    const G1 = new Float64Array(d * d),
+      G2 = new Float64Array(d * d);
     dgemmBase(true, false, d, d, n, 1, A1, 0, d, A1, 0, d, 0, G1, 0, d);
     dgemmBase(true, false, d, d, n, 1, A2, 0, d, A2, 0, d, 0, G2, 0, d);
     return { G1, G2 };
@@ -113,7 +142,13 @@ export class InlineOracle extends BaseOracle {
     return acc;
   }
   info(): OracleInfo {
-    return { kind: 'inline', threads: 1, blockRows: this.blockRows, blocks: this.ranges.length, gemm: gemmBackendDetail() };
+    return {
+      kind: 'inline',
+      threads: 1,
+      blockRows: this.blockRows,
+      blocks: this.ranges.length,
+      gemm: gemmBackendDetail(),
+    };
   }
 }
 

@@ -5,8 +5,19 @@ export type { SearchContext, SearchOutcome } from './search.js';
 export { Reduced } from './reduced.js';
 export type { Point } from './reduced.js';
 export type {
-  SolveMethod, StopReason, SolveOptions, SolveHooks, SolveResult, IterationRecord, IterationEvent, MethodState, StartResult,
-  SearchOptions, SearchReport, SearchStart, SearchFamily,
+  SolveMethod,
+  StopReason,
+  SolveOptions,
+  SolveHooks,
+  SolveResult,
+  IterationRecord,
+  IterationEvent,
+  MethodState,
+  StartResult,
+  SearchOptions,
+  SearchReport,
+  SearchStart,
+  SearchFamily,
 } from './types.js';
 export { lossCurveSvg, searchCurveSvg } from './plot.js';
 export { buildReport, writeSolveOutputs } from './report.js';

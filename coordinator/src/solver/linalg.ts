@@ -12,7 +12,8 @@ export function cholesky(A: Float64Array, N: number, shift = 0): Float64Array | 
   for (let i = 0; i < N; i++) {
     for (let j = 0; j <= i; j++) {
       let s = A[i * N + j]! + (i === j ? shift : 0);
-      const ri = i * N, rj = j * N;
+      const ri = i * N,
+        rj = j * N;
       for (let k = 0; k < j; k++) s -= L[ri + k]! * L[rj + k]!;
       if (i === j) {
         if (!(s > 0) || !Number.isFinite(s)) return null;
@@ -107,6 +108,7 @@ export function rng(seed: number): () => number {
 
 /** Standard normal sample (Box–Muller) from a uniform RNG. */
 export function randn(r: () => number): number {
-  const u = Math.max(r(), 1e-300), v = r();
+  const u = Math.max(r(), 1e-300),
+    v = r();
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
 }

@@ -54,7 +54,11 @@ export function newton(red: Reduced, init: MethodState = {}): Method {
       if (!L) {
         // Indefinite (or too weakly damped): eigen-shift past the most negative eigenvalue.
         let lmin = NaN;
-        try { lmin = symEigMin(N, S); } catch { /* non-finite S: fall through to the 10× ladder */ }
+        try {
+          lmin = symEigMin(N, S);
+        } catch {
+          /* non-finite S: fall through to the 10× ladder */
+        }
         if (Number.isFinite(lmin)) {
           tau = Math.max(tau, -lmin + Math.max(mu, 1e-8 * scale));
           L = cholesky(S, N, tau);
@@ -95,28 +99,46 @@ export function newtonCg(red: Reduced, init: MethodState = {}): Method {
   return {
     state: () => ({ radius }),
     async step(pt) {
-      const g = pt.g!, N = red.dd;
+      const g = pt.g!,
+        N = red.dd;
       const gn = norm(g);
       const eta = Math.min(0.5, Math.sqrt(gn / red.gradScale));
       const xs = Math.max(1, norm(pt.X));
       for (let attempt = 0; attempt < MAX_BACKTRACK; attempt++) {
         if (radius < 1e-14 * xs) break;
-        const z = new Float64Array(N), Sz = new Float64Array(N), r = Float64Array.from(g);
+        const z = new Float64Array(N),
+          Sz = new Float64Array(N),
+          r = Float64Array.from(g);
         let dvec = Float64Array.from(g, (v) => -v);
         let rr = dot(r, r);
         for (let j = 0; j < maxCg; j++) {
           const Sd = await red.hvp(pt, dvec);
           const dSd = dot(dvec, Sd);
           const toBoundary = (): void => {
-            const a = dot(dvec, dvec), b = 2 * dot(z, dvec), c = dot(z, z) - radius * radius;
+            const a = dot(dvec, dvec),
+              b = 2 * dot(z, dvec),
+              c = dot(z, z) - radius * radius;
             const t = (-b + Math.sqrt(Math.max(0, b * b - 4 * a * c))) / (2 * a);
-            for (let i = 0; i < N; i++) { z[i]! += t * dvec[i]!; Sz[i]! += t * Sd[i]!; }
+            for (let i = 0; i < N; i++) {
+              z[i]! += t * dvec[i]!;
+              Sz[i]! += t * Sd[i]!;
+            }
           };
-          if (!(dSd > 0)) { toBoundary(); break; }
+          if (!(dSd > 0)) {
+            toBoundary();
+            break;
+          }
           const alpha = rr / dSd;
           const zn = axpy(z, alpha, dvec);
-          if (norm(zn) >= radius) { toBoundary(); break; }
-          for (let i = 0; i < N; i++) { z[i] = zn[i]!; Sz[i]! += alpha * Sd[i]!; r[i]! += alpha * Sd[i]!; }
+          if (norm(zn) >= radius) {
+            toBoundary();
+            break;
+          }
+          for (let i = 0; i < N; i++) {
+            z[i] = zn[i]!;
+            Sz[i]! += alpha * Sd[i]!;
+            r[i]! += alpha * Sd[i]!;
+          }
           const rr1 = dot(r, r);
           if (Math.sqrt(rr1) <= eta * gn) break;
           const beta = rr1 / rr;
@@ -130,7 +152,8 @@ export function newtonCg(red: Reduced, init: MethodState = {}): Method {
         const rho = pred > 0 ? ared / pred : -1;
         if (rho < 0.25) radius = 0.25 * zn;
         else if (rho > 0.75 && zn >= 0.99 * radius) radius = Math.min(2 * radius, TR_RADIUS_MAX);
-        if (Number.isFinite(next.objective) && ared >= 0 && (rho > 1e-4 || ared > 0)) return { next, step: zn, stalled: false };
+        if (Number.isFinite(next.objective) && ared >= 0 && (rho > 1e-4 || ared > 0))
+          return { next, step: zn, stalled: false };
       }
       return { next: pt, step: 0, stalled: true };
     },
@@ -143,11 +166,13 @@ export function lbfgs(red: Reduced, init: MethodState = {}): Method {
   let Yk = (init.lbfgs?.y ?? []).map((a) => Float64Array.from(a));
   const direction = (g: Float64Array, X: Float64Array): Float64Array => {
     if (S.length === 0) {
-      const s = 0.1 * Math.max(1, norm(X)) / Math.max(norm(g), Number.MIN_VALUE);
+      const s = (0.1 * Math.max(1, norm(X))) / Math.max(norm(g), Number.MIN_VALUE);
       return Float64Array.from(g, (v) => -s * v);
     }
     const q = Float64Array.from(g);
-    const k = S.length, al = new Array<number>(k), rho = new Array<number>(k);
+    const k = S.length,
+      al = new Array<number>(k),
+      rho = new Array<number>(k);
     for (let i = k - 1; i >= 0; i--) {
       rho[i] = 1 / dot(Yk[i]!, S[i]!);
       al[i] = rho[i]! * dot(S[i]!, q);
@@ -166,15 +191,27 @@ export function lbfgs(red: Reduced, init: MethodState = {}): Method {
     state: () => ({ lbfgs: { s: S.map((a) => Array.from(a)), y: Yk.map((a) => Array.from(a)) } }),
     async step(pt) {
       let p = direction(pt.g!, pt.X);
-      if (!(dot(p, pt.g!) < 0)) { S = []; Yk = []; p = direction(pt.g!, pt.X); }
+      if (!(dot(p, pt.g!) < 0)) {
+        S = [];
+        Yk = [];
+        p = direction(pt.g!, pt.X);
+      }
       let ls = await armijo(red, pt, p);
-      if (!ls && S.length > 0) { S = []; Yk = []; ls = await armijo(red, pt, direction(pt.g!, pt.X)); }
+      if (!ls && S.length > 0) {
+        S = [];
+        Yk = [];
+        ls = await armijo(red, pt, direction(pt.g!, pt.X));
+      }
       if (!ls) return { next: pt, step: 0, stalled: true };
       const s = Float64Array.from(ls.next.X, (v, i) => v - pt.X[i]!);
       const y = Float64Array.from(ls.next.g!, (v, i) => v - pt.g![i]!);
       if (dot(s, y) > 1e-12 * norm(s) * norm(y)) {
-        S.push(s); Yk.push(y);
-        if (S.length > LBFGS_MEMORY) { S.shift(); Yk.shift(); }
+        S.push(s);
+        Yk.push(y);
+        if (S.length > LBFGS_MEMORY) {
+          S.shift();
+          Yk.shift();
+        }
       }
       return { next: ls.next, step: ls.t, stalled: false };
     },
@@ -194,15 +231,19 @@ export function adam(red: Reduced, init: MethodState = {}): Method {
   return {
     state: () => ({ adam: { m: Array.from(m), v: Array.from(v), t, lr } }),
     async step(pt) {
-      const g = pt.g!, t1 = t + 1;
+      const g = pt.g!,
+        t1 = t + 1;
       const m1 = Float64Array.from(m, (mi, i) => ADAM.beta1 * mi + (1 - ADAM.beta1) * g[i]!);
       const v1 = Float64Array.from(v, (vi, i) => ADAM.beta2 * vi + (1 - ADAM.beta2) * g[i]! * g[i]!);
-      const c1 = 1 - ADAM.beta1 ** t1, c2 = 1 - ADAM.beta2 ** t1;
+      const c1 = 1 - ADAM.beta1 ** t1,
+        c2 = 1 - ADAM.beta2 ** t1;
       const dir = Float64Array.from(m1, (mi, i) => -(mi / c1) / (Math.sqrt(v1[i]! / c2) + ADAM.eps));
       for (let k = 0; k < MAX_BACKTRACK; k++) {
         const next = await red.point(axpy(pt.X, lr, dir), true);
         if (Number.isFinite(next.objective) && next.objective <= pt.objective) {
-          m = m1; v = v1; t = t1;
+          m = m1;
+          v = v1;
+          t = t1;
           return { next, step: lr * norm(dir), stalled: false };
         }
         lr *= 0.5;
@@ -214,5 +255,8 @@ export function adam(red: Reduced, init: MethodState = {}): Method {
 
 /** Factory per method name. */
 export const METHODS: Readonly<Record<SolveMethod, (red: Reduced, init?: MethodState) => Method>> = Object.freeze({
-  newton, 'newton-cg': newtonCg, lbfgs, adam,
+  newton,
+  'newton-cg': newtonCg,
+  lbfgs,
+  adam,
 });

@@ -12,7 +12,12 @@ function esc(s: string): string {
  * @example writeFileAtomic('loss.svg', lossCurveSvg(result.history, 'newton, n=256 d=4'));
  */
 export function lossCurveSvg(history: readonly IterationRecord[], title: string): string {
-  return curveSvg(history.map((h) => ({ x: h.iteration, rel: h.relLoss })), 'iteration', title, false);
+  return curveSvg(
+    history.map((h) => ({ x: h.iteration, rel: h.relLoss })),
+    'iteration',
+    title,
+    false,
+  );
 }
 
 /**
@@ -20,22 +25,43 @@ export function lossCurveSvg(history: readonly IterationRecord[], title: string)
  * @example lossCurveSvg is used for single starts; this one when report.search is present.
  */
 export function searchCurveSvg(best: ReadonlyArray<{ seconds: number; relLoss: number }>, title: string): string {
-  return curveSvg(best.map((b) => ({ x: b.seconds, rel: b.relLoss })), 'seconds (population best so far)', title, true);
+  return curveSvg(
+    best.map((b) => ({ x: b.seconds, rel: b.relLoss })),
+    'seconds (population best so far)',
+    title,
+    true,
+  );
 }
 
-function curveSvg(raw: ReadonlyArray<{ x: number; rel: number }>, xlabel: string, title: string, steps: boolean): string {
-  const W = 640, H = 400, L = 70, R = 20, T = 40, B = 50;
-  const pts = raw.filter((h) => Number.isFinite(h.rel)).map((h) => ({ x: h.x, y: Math.log10(Math.max(h.rel, 1e-300)) }));
+function curveSvg(
+  raw: ReadonlyArray<{ x: number; rel: number }>,
+  xlabel: string,
+  title: string,
+  steps: boolean,
+): string {
+  const W = 640,
+    H = 400,
+    L = 70,
+    R = 20,
+    T = 40,
+    B = 50;
+  const pts = raw
+    .filter((h) => Number.isFinite(h.rel))
+    .map((h) => ({ x: h.x, y: Math.log10(Math.max(h.rel, 1e-300)) }));
   const xmin = pts.length ? Math.min(...pts.map((p) => p.x)) : 0;
   const xmax = pts.length ? Math.max(xmin + 1, ...pts.map((p) => p.x)) : 1;
   let ymin = pts.length ? Math.floor(Math.min(...pts.map((p) => p.y))) : -16;
   let ymax = pts.length ? Math.ceil(Math.max(...pts.map((p) => p.y))) : 0;
-  if (ymax <= ymin) { ymax = ymin + 1; }
+  if (ymax <= ymin) {
+    ymax = ymin + 1;
+  }
   if (ymax - ymin > 400) ymin = ymax - 400;
   const sx = (x: number): number => L + ((x - xmin) / (xmax - xmin)) * (W - L - R);
   const sy = (y: number): number => T + ((ymax - Math.max(y, ymin)) / (ymax - ymin)) * (H - T - B);
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="14">${esc(title)}</text>`);
   const ystep = Math.max(1, Math.ceil((ymax - ymin) / 10));
@@ -53,11 +79,16 @@ function curveSvg(raw: ReadonlyArray<{ x: number; rel: number }>, xlabel: string
   }
   out.push(`<rect x="${L}" y="${T}" width="${W - L - R}" height="${H - T - B}" fill="none" stroke="#333"/>`);
   out.push(`<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">${esc(xlabel)}</text>`);
-  out.push(`<text x="16" y="${(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 16 ${(T + H - B) / 2})">relative loss (log scale)</text>`);
+  out.push(
+    `<text x="16" y="${(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 16 ${(T + H - B) / 2})">relative loss (log scale)</text>`,
+  );
   if (pts.length) {
     const line = steps ? pts.flatMap((p, i) => (i ? [{ x: p.x, y: pts[i - 1]!.y }, p] : [p])) : pts;
-    out.push(`<polyline fill="none" stroke="#1f5fbf" stroke-width="2" points="${line.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ')}"/>`);
-    for (const p of pts) out.push(`<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3" fill="#1f5fbf"/>`);
+    out.push(
+      `<polyline fill="none" stroke="#1f5fbf" stroke-width="2" points="${line.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ')}"/>`,
+    );
+    for (const p of pts)
+      out.push(`<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3" fill="#1f5fbf"/>`);
   }
   out.push('</svg>');
   return `${out.join('\n')}\n`;

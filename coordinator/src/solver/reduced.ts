@@ -70,11 +70,15 @@ export class Reduced {
   private reg(X: Float64Array): { value: number; grad: Float64Array } | null {
     if (!this.G1 || !this.G2) return null;
     const d = this.d;
-    const T = new Float64Array(this.dd), Gx = new Float64Array(this.dd);
+    const T = new Float64Array(this.dd),
+      Gx = new Float64Array(this.dd);
     dgemmBase(false, false, d, d, d, 1, this.G1, 0, d, X, 0, d, 0, T, 0, d);
     dgemmBase(false, false, d, d, d, 1, T, 0, d, this.G2, 0, d, 0, Gx, 0, d);
     let v = 0;
-    for (let i = 0; i < this.dd; i++) { v += Gx[i]! * X[i]!; Gx[i]! *= this.gamma; }
+    for (let i = 0; i < this.dd; i++) {
+      v += Gx[i]! * X[i]!;
+      Gx[i]! *= this.gamma;
+    }
     return { value: 0.5 * this.gamma * v, grad: Gx };
   }
 
@@ -94,7 +98,11 @@ export class Reduced {
     let lam = RIDGE_REL * Math.max(tr / d, Number.MIN_VALUE);
     let L: Float64Array | null = null;
     for (let k = 0; k < 20 && !(L = cholesky(p.MtM, d, lam)); k++) lam *= 100;
-    if (!L) throw new AttnfitError(ErrorCodes.INTERNAL, 'normal equations MᵀM are not positive semidefinite (non-finite values?)');
+    if (!L)
+      throw new AttnfitError(
+        ErrorCodes.INTERNAL,
+        'normal equations MᵀM are not positive semidefinite (non-finite values?)',
+      );
     const Y = Float64Array.from(p.MtB);
     cholSolveInPlace(L, d, Y, d);
     return { Y, cholG: L };
@@ -107,7 +115,13 @@ export class Reduced {
     if (p.loss === undefined) throw missing('loss');
     const r = this.reg(X);
     const out: Point = {
-      X, Y, loss: p.loss, relLoss: relLoss(p.loss, this.bNorm2), objective: p.loss + (r ? r.value : 0), gradNorm: NaN, cholG,
+      X,
+      Y,
+      loss: p.loss,
+      relLoss: relLoss(p.loss, this.bNorm2),
+      objective: p.loss + (r ? r.value : 0),
+      gradNorm: NaN,
+      cholG,
     };
     if (grad) {
       if (!p.gradX) throw missing('gradX');
@@ -129,7 +143,8 @@ export class Reduced {
 
   /** The reduced Hessian S (d²×d², symmetric), exact: H_xx − H_xy H_yy⁻¹ H_yx + γ G1⊗G2. */
   async hessian(pt: Point): Promise<Float64Array> {
-    const d = this.d, N = this.dd;
+    const d = this.d,
+      N = this.dd;
     const p = await this.call(pt.X, pt.Y, { hessXX: true, hessXY: true });
     if (!p.hessXX || !p.hessXY) throw missing('hessXX/hessXY');
     // Z = H_yx = H_xyᵀ (rows vec(Y) = a·d + b): as a d × (d·N) matrix, row a. K = H_yy⁻¹ Z.
@@ -137,15 +152,23 @@ export class Reduced {
     const S = Float64Array.from(p.hessXX);
     dgemmBase(false, false, N, N, N, -1, p.hessXY, 0, N, K, 0, N, 1, S, 0, N);
     if (this.G1 && this.G2) {
-      const g = this.gamma, G1 = this.G1, G2 = this.G2;
-      for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) for (let c = 0; c < d; c++) for (let e = 0; e < d; e++) {
-        S[(a * d + b) * N + c * d + e]! += g * G1[a * d + c]! * G2[b * d + e]!;
+      const g = this.gamma,
+        G1 = this.G1,
+        G2 = this.G2;
+      for (let a = 0; a < d; a++)
+        for (let b = 0; b < d; b++)
+          for (let c = 0; c < d; c++)
+            for (let e = 0; e < d; e++) {
+              S[(a * d + b) * N + c * d + e]! += g * G1[a * d + c]! * G2[b * d + e]!;
+            }
+    }
+    for (let i = 0; i < N; i++)
+      for (let j = 0; j < i; j++) {
+        // symmetrise
+        const m = 0.5 * (S[i * N + j]! + S[j * N + i]!);
+        S[i * N + j] = m;
+        S[j * N + i] = m;
       }
-    }
-    for (let i = 0; i < N; i++) for (let j = 0; j < i; j++) { // symmetrise
-      const m = 0.5 * (S[i * N + j]! + S[j * N + i]!);
-      S[i * N + j] = m; S[j * N + i] = m;
-    }
     return S;
   }
 

@@ -42,7 +42,17 @@ export interface SolveReport {
   d: number;
   oracle: string;
   blockRows: number;
-  options: { tol: number; gtol: number; maxIter: number; starts: number; seed: number; gamma: number; x0: boolean; y0: boolean; search: boolean };
+  options: {
+    tol: number;
+    gtol: number;
+    maxIter: number;
+    starts: number;
+    seed: number;
+    gamma: number;
+    x0: boolean;
+    y0: boolean;
+    search: boolean;
+  };
   bestStart: number;
   history: IterationRecord[];
   starts: StartReport[];
@@ -50,28 +60,68 @@ export interface SolveReport {
   search?: SearchReport;
 }
 
-function fin(v: number): number | null { return Number.isFinite(v) ? v : null; }
+function fin(v: number): number | null {
+  return Number.isFinite(v) ? v : null;
+}
 
 /** Build report.json from a result and its context. */
-export function buildReport(r: SolveResult, ctx: {
-  n: number; d: number; threads: number | null; gemm: string; oracle: string; blockRows: number; seconds: number;
-  options: Omit<SolveOptions, 'x0' | 'y0' | 'method'> & { x0?: unknown; y0?: unknown };
-}): SolveReport {
+export function buildReport(
+  r: SolveResult,
+  ctx: {
+    n: number;
+    d: number;
+    threads: number | null;
+    gemm: string;
+    oracle: string;
+    blockRows: number;
+    seconds: number;
+    options: Omit<SolveOptions, 'x0' | 'y0' | 'method'> & { x0?: unknown; y0?: unknown };
+  },
+): SolveReport {
   const o = ctx.options;
   return {
-    loss: fin(r.loss), relLoss: fin(r.relLoss), objective: fin(r.objective), gradNorm: fin(r.gradNorm),
-    iterations: r.iterations, converged: r.converged, stopReason: r.stopReason, message: r.message, interrupted: r.interrupted,
-    method: r.method, seconds: ctx.seconds, threads: ctx.threads, gemm: ctx.gemm, n: ctx.n, d: ctx.d, oracle: ctx.oracle, blockRows: ctx.blockRows,
+    loss: fin(r.loss),
+    relLoss: fin(r.relLoss),
+    objective: fin(r.objective),
+    gradNorm: fin(r.gradNorm),
+    iterations: r.iterations,
+    converged: r.converged,
+    stopReason: r.stopReason,
+    message: r.message,
+    interrupted: r.interrupted,
+    method: r.method,
+    seconds: ctx.seconds,
+    threads: ctx.threads,
+    gemm: ctx.gemm,
+    n: ctx.n,
+    d: ctx.d,
+    oracle: ctx.oracle,
+    blockRows: ctx.blockRows,
     options: {
-      tol: o.tol, gtol: o.gtol, maxIter: o.maxIter, starts: o.starts, seed: o.seed, gamma: o.gamma, x0: o.x0 !== undefined, y0: o.y0 !== undefined,
+      tol: o.tol,
+      gtol: o.gtol,
+      maxIter: o.maxIter,
+      starts: o.starts,
+      seed: o.seed,
+      gamma: o.gamma,
+      x0: o.x0 !== undefined,
+      y0: o.y0 !== undefined,
       search: r.search !== undefined,
     },
     bestStart: r.bestStart,
     history: r.history,
     starts: r.starts.map((s) => {
       const e: StartReport = {
-        start: s.start, init: s.init, loss: fin(s.loss), relLoss: fin(s.relLoss), iterations: s.iterations, converged: s.converged,
-        stopReason: s.stopReason, message: s.message, seconds: s.seconds, history: s.history,
+        start: s.start,
+        init: s.init,
+        loss: fin(s.loss),
+        relLoss: fin(s.relLoss),
+        iterations: s.iterations,
+        converged: s.converged,
+        stopReason: s.stopReason,
+        message: s.message,
+        seconds: s.seconds,
+        history: s.history,
       };
       if (s.seed !== undefined) e.seed = s.seed;
       return e;
@@ -81,12 +131,23 @@ export function buildReport(r: SolveResult, ctx: {
 }
 
 /** Write X.npy, Y.npy, report.json and loss.svg into `dir` atomically (created if missing). */
-export async function writeSolveOutputs(dir: string, X: Float64Array, Y: Float64Array, d: number, report: SolveReport): Promise<void> {
+export async function writeSolveOutputs(
+  dir: string,
+  X: Float64Array,
+  Y: Float64Array,
+  d: number,
+  report: SolveReport,
+): Promise<void> {
   const title = `attnfit solve — ${report.method}, n=${report.n} d=${report.d}, relative loss ${report.relLoss === null ? 'n/a' : report.relLoss.toExponential(2)}`;
   await writeFilesAtomic([
     { path: join(dir, 'X.npy'), data: encodeNpy(X, [d, d]) },
     { path: join(dir, 'Y.npy'), data: encodeNpy(Y, [d, d]) },
-    { path: join(dir, 'loss.svg'), data: report.search ? searchCurveSvg(report.search.bestSoFar, `${title} — search`) : lossCurveSvg(report.history, title) },
+    {
+      path: join(dir, 'loss.svg'),
+      data: report.search
+        ? searchCurveSvg(report.search.bestSoFar, `${title} — search`)
+        : lossCurveSvg(report.history, title),
+    },
     { path: join(dir, 'report.json'), data: `${JSON.stringify(report, null, 2)}\n` },
   ]);
 }

@@ -91,8 +91,12 @@ export function logitSpread(X: Float64Array, G1: Float64Array, G2: Float64Array,
   let s = 0;
   for (let i = 0; i < d; i++) {
     for (let j = 0; j < d; j++) {
-      let t = 0, u = 0;
-      for (let k = 0; k < d; k++) { t += G1[i * d + k]! * X[k * d + j]!; u += X[i * d + k]! * G2[k * d + j]!; }
+      let t = 0,
+        u = 0;
+      for (let k = 0; k < d; k++) {
+        t += G1[i * d + k]! * X[k * d + j]!;
+        u += X[i * d + k]! * G2[k * d + j]!;
+      }
       s += t * u;
     }
   }
@@ -107,33 +111,46 @@ export function logitSpread(X: Float64Array, G1: Float64Array, G2: Float64Array,
 function invSqrt(G: Float64Array, d: number): { W: Float64Array; P: Float64Array } {
   const { values, vectors } = symEig(d, Float64Array.from(G));
   const top = Math.max(...Array.from(values, Math.abs), Number.MIN_VALUE);
-  const W = new Float64Array(d * d), P = new Float64Array(d * d);
+  const W = new Float64Array(d * d),
+    P = new Float64Array(d * d);
   for (let k = 0; k < d; k++) {
     if (!(values[k]! > 1e-10 * top)) continue;
     const w = 1 / Math.sqrt(values[k]!);
-    for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) {
-      const v = vectors[i * d + k]! * vectors[j * d + k]!;
-      W[i * d + j]! += w * v;
-      P[i * d + j]! += v;
-    }
+    for (let i = 0; i < d; i++)
+      for (let j = 0; j < d; j++) {
+        const v = vectors[i * d + k]! * vectors[j * d + k]!;
+        W[i * d + j]! += w * v;
+        P[i * d + j]! += v;
+      }
   }
   return { W, P };
 }
 
 function mul(A: Float64Array, B: Float64Array, d: number): Float64Array {
   const C = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) for (let k = 0; k < d; k++) {
-    const a = A[i * d + k]!;
-    if (a !== 0) for (let j = 0; j < d; j++) C[i * d + j]! += a * B[k * d + j]!;
-  }
+  for (let i = 0; i < d; i++)
+    for (let k = 0; k < d; k++) {
+      const a = A[i * d + k]!;
+      if (a !== 0) for (let j = 0; j < d; j++) C[i * d + j]! += a * B[k * d + j]!;
+    }
   return C;
 }
 
 /** The inputs' geometry: Gram matrices, their range projectors and pseudo-inverse roots. */
-interface Geometry { d: number; n: number; G1: Float64Array; G2: Float64Array; P1: Float64Array; P2: Float64Array; W1: Float64Array; W2: Float64Array }
+interface Geometry {
+  d: number;
+  n: number;
+  G1: Float64Array;
+  G2: Float64Array;
+  P1: Float64Array;
+  P2: Float64Array;
+  W1: Float64Array;
+  W2: Float64Array;
+}
 
 function geometry(G1: Float64Array, G2: Float64Array, d: number, n: number): Geometry {
-  const a = invSqrt(G1, d), b = invSqrt(G2, d);
+  const a = invSqrt(G1, d),
+    b = invSqrt(G2, d);
   return { d, n, G1, G2, P1: a.P, P2: b.P, W1: a.W, W2: b.W };
 }
 
@@ -154,7 +171,9 @@ function scaledTo(X: Float64Array, spread: number, g: Geometry): Float64Array {
  * whitened identity G1^(-1/2) G2^(-1/2), and `randomPerSpread` Gaussian matrices (seeded).
  */
 export function initialPopulation(
-  g: Geometry, seed: number, o: Pick<SearchOptions, 'spreads' | 'randomPerSpread'>,
+  g: Geometry,
+  seed: number,
+  o: Pick<SearchOptions, 'spreads' | 'randomPerSpread'>,
 ): Array<Pick<Candidate, 'family' | 'spread' | 'seed' | 'X0'>> {
   const d = g.d;
   const eye = new Float64Array(d * d);
@@ -168,7 +187,16 @@ export function initialPopulation(
     for (let k = 0; k < o.randomPerSpread; k++) {
       const s = seed + 1000 * (1 + r++);
       const gen = rng(s);
-      out.push({ family: 'random', spread, seed: s, X0: scaledTo(Float64Array.from({ length: d * d }, () => randn(gen)), spread, g) });
+      out.push({
+        family: 'random',
+        spread,
+        seed: s,
+        X0: scaledTo(
+          Float64Array.from({ length: d * d }, () => randn(gen)),
+          spread,
+          g,
+        ),
+      });
     }
   }
   return out;
@@ -180,10 +208,18 @@ const SLOW_WINDOW = 5;
 class Budget {
   readonly t0 = performance.now();
   stop: SearchReport['stopReason'] | null = null;
-  constructor(private readonly all: readonly Candidate[], private readonly o: SearchOptions, private readonly signal?: AbortSignal) {}
-  get seconds(): number { return (performance.now() - this.t0) / 1000; }
+  constructor(
+    private readonly all: readonly Candidate[],
+    private readonly o: SearchOptions,
+    private readonly signal?: AbortSignal,
+  ) {}
+  get seconds(): number {
+    return (performance.now() - this.t0) / 1000;
+  }
   /** Oracle evaluations of the whole search (deterministic between rounds). */
-  get evals(): number { return this.all.reduce((s, c) => s + c.red.evaluations, 0); }
+  get evals(): number {
+    return this.all.reduce((s, c) => s + c.red.evaluations, 0);
+  }
   /** Checked between whole rounds and hops (so the evaluation cap is deterministic). */
   exhausted(): boolean {
     if (this.stop) return true;
@@ -199,12 +235,18 @@ class Budget {
 }
 
 /** Advance candidates in index order, `concurrency` at a time. */
-async function forEachConcurrent(items: Candidate[], concurrency: number, fn: (c: Candidate) => Promise<void>): Promise<void> {
+async function forEachConcurrent(
+  items: Candidate[],
+  concurrency: number,
+  fn: (c: Candidate) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const lanes = Math.max(1, Math.min(concurrency, items.length));
-  await Promise.all(Array.from({ length: lanes }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: lanes }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 function rankKey(c: Candidate): number {
@@ -224,7 +266,8 @@ function ranked(cs: Candidate[]): Candidate[] {
 export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptions> = {}): Promise<SearchOutcome> {
   const o: SearchOptions = { ...SEARCH_DEFAULTS, ...opts };
   const { red } = ctx;
-  const d = red.d, n = red.oracle.n;
+  const d = red.d,
+    n = red.oracle.n;
   const { G1, G2: G2raw } = await red.oracle.gram();
   // Softmax ignores a per-query constant, so spreads and visibility use the keys' centred Gram
   // G2 − n·m mᵀ (m = mean key row): with LayerNorm inputs (a constant offset in every row) a
@@ -248,8 +291,20 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
   };
   const make = (p: Pick<Candidate, 'family' | 'spread' | 'seed' | 'X0'> & { parent?: number }): Candidate => {
     const c: Candidate = {
-      index: all.length, family: p.family, spread: p.spread, X0: p.X0, red: red.fork(), pt: null, history: [], method: null, methodName: null,
-      iterations: 0, stalled: false, status: 'running', round: 0, seconds: 0,
+      index: all.length,
+      family: p.family,
+      spread: p.spread,
+      X0: p.X0,
+      red: red.fork(),
+      pt: null,
+      history: [],
+      method: null,
+      methodName: null,
+      iterations: 0,
+      stalled: false,
+      status: 'running',
+      round: 0,
+      seconds: 0,
     };
     if (p.seed !== undefined) c.seed = p.seed;
     if (p.parent !== undefined) c.parent = p.parent;
@@ -262,16 +317,32 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
     const t = performance.now();
     const record = (p: Point, step?: number): void => {
       const rec: IterationRecord = {
-        iteration: c.iterations, loss: p.loss, relLoss: p.relLoss, objective: p.objective, gradNorm: p.gradNorm, seconds: c.seconds + (performance.now() - t) / 1000,
+        iteration: c.iterations,
+        loss: p.loss,
+        relLoss: p.relLoss,
+        objective: p.objective,
+        gradNorm: p.gradNorm,
+        seconds: c.seconds + (performance.now() - t) / 1000,
       };
       if (step !== undefined) rec.step = step;
       c.history.push(rec);
     };
-    if (!c.pt) { c.pt = await c.red.point(c.X0, true); record(c.pt); note(c); }
-    if (c.methodName !== method) { c.method = METHODS[method](c.red, {}); c.methodName = method; c.stalled = false; }
+    if (!c.pt) {
+      c.pt = await c.red.point(c.X0, true);
+      record(c.pt);
+      note(c);
+    }
+    if (c.methodName !== method) {
+      c.method = METHODS[method](c.red, {});
+      c.methodName = method;
+      c.stalled = false;
+    }
     for (let k = 0; k < iters && !c.stalled && !converged(c) && !ctx.signal?.aborted && !budget.timeUp(); k++) {
       const r = await c.method!.step(c.pt);
-      if (r.stalled) { c.stalled = true; break; }
+      if (r.stalled) {
+        c.stalled = true;
+        break;
+      }
       c.pt = r.next;
       c.iterations++;
       record(c.pt, r.step);
@@ -280,7 +351,10 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
       note(c);
       if (ctx.onStep) await ctx.onStep({ index: c.index, family: c.family, iteration: c.iterations, pt: c.pt });
       const h = c.history;
-      if (slowStop && k >= SLOW_WINDOW && h[h.length - 1]!.objective > 0.9 * h[h.length - 1 - SLOW_WINDOW]!.objective) { c.stalled = true; break; }
+      if (slowStop && k >= SLOW_WINDOW && h[h.length - 1]!.objective > 0.9 * h[h.length - 1 - SLOW_WINDOW]!.objective) {
+        c.stalled = true;
+        break;
+      }
     }
     c.seconds += (performance.now() - t) / 1000;
   };
@@ -317,7 +391,11 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
       if (!center.pt) break;
       const base = logitSpread(visible(center.pt.X, geo), G1, G2, d, n);
       const pop = o.hopRadii.map((rad) => {
-        const Z = scaledTo(Float64Array.from({ length: d * d }, () => randn(hopRng)), rad * base, geo);
+        const Z = scaledTo(
+          Float64Array.from({ length: d * d }, () => randn(hopRng)),
+          rad * base,
+          geo,
+        );
         const X0 = Float64Array.from(center.pt!.X, (v, i) => v + Z[i]!);
         return make({ family: 'hop', spread: logitSpread(X0, G1, G2, d, n), X0, parent: center.index });
       });
@@ -354,11 +432,21 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
     evaluations: budget.evals,
     best: bestC.index,
     options: o,
-    families: [...fams].map(([family, f]) => ({ family, tried: f.tried, bestRelLoss: Number.isFinite(f.best) ? f.best : null })),
+    families: [...fams].map(([family, f]) => ({
+      family,
+      tried: f.tried,
+      bestRelLoss: Number.isFinite(f.best) ? f.best : null,
+    })),
     starts: all.map((c) => {
       const s: SearchStart = {
-        index: c.index, family: c.family, spread: c.spread, status: c.status, iterations: c.iterations,
-        relLoss: c.pt && Number.isFinite(c.pt.relLoss) ? c.pt.relLoss : null, evals: c.red.evaluations, seconds: c.seconds,
+        index: c.index,
+        family: c.family,
+        spread: c.spread,
+        status: c.status,
+        iterations: c.iterations,
+        relLoss: c.pt && Number.isFinite(c.pt.relLoss) ? c.pt.relLoss : null,
+        evals: c.red.evaluations,
+        seconds: c.seconds,
       };
       if (c.seed !== undefined) s.seed = c.seed;
       if (c.parent !== undefined) s.parent = c.parent;
@@ -366,5 +454,12 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
     }),
     bestSoFar,
   };
-  return { best: bestC.pt!, bestIndex: bestC.index, iterations: bestC.iterations, history: bestC.history, stalled: bestC.stalled, report };
+  return {
+    best: bestC.pt!,
+    bestIndex: bestC.index,
+    iterations: bestC.iterations,
+    history: bestC.history,
+    stalled: bestC.stalled,
+    report,
+  };
 }

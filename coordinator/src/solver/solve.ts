@@ -11,13 +11,22 @@ import { searchStarts } from './search.js';
 import type { Point } from './reduced.js';
 import { Reduced } from './reduced.js';
 import type {
-  IterationRecord, MethodState, SolveHooks, SolveMethod, SolveOptions, SolveResult, StartResult, StopReason,
+  IterationRecord,
+  MethodState,
+  SolveHooks,
+  SolveMethod,
+  SolveOptions,
+  SolveResult,
+  StartResult,
+  StopReason,
 } from './types.js';
 
 const METHOD_NAMES: readonly string[] = ['newton', 'newton-cg', 'lbfgs', 'adam', 'auto'];
 
 function bad(field: string, value: unknown, what: string): AttnfitError {
-  return new AttnfitError(ErrorCodes.BAD_OPTION, `${field}: ${what} (got ${formatValue(value)})`, { details: { field, value } });
+  return new AttnfitError(ErrorCodes.BAD_OPTION, `${field}: ${what} (got ${formatValue(value)})`, {
+    details: { field, value },
+  });
 }
 
 /** The method 'auto' resolves to for dimension d: newton for d ≤ NEWTON_MAX_D, else newton-cg. */
@@ -29,27 +38,45 @@ export function autoMethod(d: number): SolveMethod {
 export function validateSolveOptions(opts: Partial<SolveOptions>, d: number): SolveOptions {
   const o = { ...SOLVE_DEFAULTS, ...opts } as SolveOptions;
   if (!METHOD_NAMES.includes(o.method)) throw bad('method', o.method, `must be one of ${METHOD_NAMES.join(', ')}`);
-  if (!(typeof o.tol === 'number' && o.tol > 0 && Number.isFinite(o.tol))) throw bad('tol', o.tol, 'must be a finite number > 0');
-  if (!(typeof o.gtol === 'number' && o.gtol >= 0 && Number.isFinite(o.gtol))) throw bad('gtol', o.gtol, 'must be a finite number >= 0');
+  if (!(typeof o.tol === 'number' && o.tol > 0 && Number.isFinite(o.tol)))
+    throw bad('tol', o.tol, 'must be a finite number > 0');
+  if (!(typeof o.gtol === 'number' && o.gtol >= 0 && Number.isFinite(o.gtol)))
+    throw bad('gtol', o.gtol, 'must be a finite number >= 0');
   if (!Number.isSafeInteger(o.maxIter) || o.maxIter < 0) throw bad('maxIter', o.maxIter, 'must be an integer >= 0');
   if (!Number.isSafeInteger(o.starts) || o.starts < 1) throw bad('starts', o.starts, 'must be an integer >= 1');
   if (!Number.isSafeInteger(o.seed)) throw bad('seed', o.seed, 'must be an integer');
-  if (o.concurrency !== undefined && (!Number.isSafeInteger(o.concurrency) || o.concurrency < 1)) throw bad('concurrency', o.concurrency, 'must be an integer >= 1');
-  if (!(typeof o.gamma === 'number' && o.gamma >= 0 && Number.isFinite(o.gamma))) throw bad('gamma', o.gamma, 'must be a finite number >= 0');
+  if (o.concurrency !== undefined && (!Number.isSafeInteger(o.concurrency) || o.concurrency < 1))
+    throw bad('concurrency', o.concurrency, 'must be an integer >= 1');
+  if (!(typeof o.gamma === 'number' && o.gamma >= 0 && Number.isFinite(o.gamma)))
+    throw bad('gamma', o.gamma, 'must be a finite number >= 0');
   if (typeof o.search === 'object') {
     const s = o.search;
-    if (s.budgetSeconds !== undefined && !(typeof s.budgetSeconds === 'number' && s.budgetSeconds > 0 && Number.isFinite(s.budgetSeconds))) {
+    if (
+      s.budgetSeconds !== undefined &&
+      !(typeof s.budgetSeconds === 'number' && s.budgetSeconds > 0 && Number.isFinite(s.budgetSeconds))
+    ) {
       throw bad('budgetSeconds', s.budgetSeconds, 'must be a finite number > 0');
     }
-    if (s.maxEvals !== undefined && (!Number.isSafeInteger(s.maxEvals) || s.maxEvals < 1)) throw bad('maxEvals', s.maxEvals, 'must be an integer >= 1');
+    if (s.maxEvals !== undefined && (!Number.isSafeInteger(s.maxEvals) || s.maxEvals < 1))
+      throw bad('maxEvals', s.maxEvals, 'must be an integer >= 1');
   }
   for (const k of ['x0', 'y0'] as const) {
     const a = o[k];
     if (a === undefined) continue;
     if (!(a instanceof Float64Array) || a.length !== d * d) {
-      throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `${k}: must be a d×d = ${d}×${d} matrix (got ${a instanceof Float64Array ? `${a.length} numbers` : typeof a})`, { details: { field: k } });
+      throw new AttnfitError(
+        ErrorCodes.SHAPE_MISMATCH,
+        `${k}: must be a d×d = ${d}×${d} matrix (got ${a instanceof Float64Array ? `${a.length} numbers` : typeof a})`,
+        { details: { field: k } },
+      );
     }
-    for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) throw new AttnfitError(ErrorCodes.NON_FINITE, `${k}: non-finite value ${a[i]} at [${Math.floor(i / d)}, ${i % d}]`, { details: { field: k } });
+    for (let i = 0; i < a.length; i++)
+      if (!Number.isFinite(a[i]))
+        throw new AttnfitError(
+          ErrorCodes.NON_FINITE,
+          `${k}: non-finite value ${a[i]} at [${Math.floor(i / d)}, ${i % d}]`,
+          { details: { field: k } },
+        );
   }
   return o;
 }
@@ -65,13 +92,21 @@ export function randomStart(d: number, seed: number): Float64Array {
 function outcome(stop: StopReason, relLoss: number, tol: number): { converged: boolean; message: string } {
   const rl = relLoss.toPrecision(3);
   switch (stop) {
-    case 'tol': return { converged: true, message: `converged: relative loss ${rl} ≤ tol ${tol}` };
-    case 'gradient': return relLoss <= tol
-      ? { converged: true, message: `converged: relative loss ${rl}` }
-      : { converged: true, message: `stationary point, relative loss ${rl} — not a zero-residual fit` };
-    case 'max-iter': return { converged: false, message: `not converged: iteration limit reached at relative loss ${rl}` };
-    case 'stalled': return { converged: false, message: `stalled: no further decrease found at relative loss ${rl}${relLoss > tol ? ' — not a zero-residual fit' : ''}` };
-    default: return { converged: false, message: `interrupted at relative loss ${rl}` };
+    case 'tol':
+      return { converged: true, message: `converged: relative loss ${rl} ≤ tol ${tol}` };
+    case 'gradient':
+      return relLoss <= tol
+        ? { converged: true, message: `converged: relative loss ${rl}` }
+        : { converged: true, message: `stationary point, relative loss ${rl} — not a zero-residual fit` };
+    case 'max-iter':
+      return { converged: false, message: `not converged: iteration limit reached at relative loss ${rl}` };
+    case 'stalled':
+      return {
+        converged: false,
+        message: `stalled: no further decrease found at relative loss ${rl}${relLoss > tol ? ' — not a zero-residual fit' : ''}`,
+      };
+    default:
+      return { converged: false, message: `interrupted at relative loss ${rl}` };
   }
 }
 
@@ -88,7 +123,13 @@ interface StartInput {
   resume?: SolveHooks['resume'];
 }
 
-async function runStart(red: Reduced, method: SolveMethod, o: SolveOptions, s: StartInput, hooks: SolveHooks): Promise<StartResult> {
+async function runStart(
+  red: Reduced,
+  method: SolveMethod,
+  o: SolveOptions,
+  s: StartInput,
+  hooks: SolveHooks,
+): Promise<StartResult> {
   const t0 = performance.now();
   const elapsed = (): number => (performance.now() - t0) / 1000;
   const signal = hooks.signal;
@@ -102,7 +143,12 @@ async function runStart(red: Reduced, method: SolveMethod, o: SolveOptions, s: S
   const emit = async (p: Point, step?: number): Promise<void> => {
     const st: MethodState = m.state();
     const rec: IterationRecord = {
-      iteration, loss: p.loss, relLoss: p.relLoss, objective: p.objective, gradNorm: p.gradNorm, seconds: secondsOffset + elapsed(),
+      iteration,
+      loss: p.loss,
+      relLoss: p.relLoss,
+      objective: p.objective,
+      gradNorm: p.gradNorm,
+      seconds: secondsOffset + elapsed(),
     };
     if (step !== undefined) rec.step = step;
     if (st.damping !== undefined) rec.damping = st.damping;
@@ -116,12 +162,27 @@ async function runStart(red: Reduced, method: SolveMethod, o: SolveOptions, s: S
     pt = await red.point(X, true, o.maxIter === 0 && !s.resume ? s.Y0 : undefined);
     if (!s.resume) await emit(pt);
     for (;;) {
-      if (pt.relLoss <= o.tol) { stop = 'tol'; break; }
-      if (pt.gradNorm <= o.gtol * red.gradScale) { stop = 'gradient'; break; }
-      if (iteration >= o.maxIter) { stop = 'max-iter'; break; }
-      if (signal?.aborted) { stop = 'interrupted'; break; }
+      if (pt.relLoss <= o.tol) {
+        stop = 'tol';
+        break;
+      }
+      if (pt.gradNorm <= o.gtol * red.gradScale) {
+        stop = 'gradient';
+        break;
+      }
+      if (iteration >= o.maxIter) {
+        stop = 'max-iter';
+        break;
+      }
+      if (signal?.aborted) {
+        stop = 'interrupted';
+        break;
+      }
       const r = await m.step(pt);
-      if (r.stalled) { stop = 'stalled'; break; }
+      if (r.stalled) {
+        stop = 'stalled';
+        break;
+      }
       iteration++;
       pt = r.next;
       await emit(pt, r.step);
@@ -132,49 +193,112 @@ async function runStart(red: Reduced, method: SolveMethod, o: SolveOptions, s: S
   }
   if (!pt) {
     // Interrupted before the first point was evaluated: report the start, loss unknown.
-    pt = { X: s.X0, Y: s.Y0 ?? new Float64Array(s.X0.length), loss: NaN, relLoss: NaN, objective: NaN, gradNorm: NaN, cholG: new Float64Array(0) };
+    pt = {
+      X: s.X0,
+      Y: s.Y0 ?? new Float64Array(s.X0.length),
+      loss: NaN,
+      relLoss: NaN,
+      objective: NaN,
+      gradNorm: NaN,
+      cholG: new Float64Array(0),
+    };
   }
   const { converged, message } = outcome(stop!, pt.relLoss, o.tol);
   const res: StartResult = {
-    start: s.start, init: s.init, X: pt.X, Y: pt.Y, loss: pt.loss, relLoss: pt.relLoss, objective: pt.objective,
-    gradNorm: pt.gradNorm, iterations: iteration, converged, stopReason: stop!, message, seconds: secondsOffset + elapsed(), history,
+    start: s.start,
+    init: s.init,
+    X: pt.X,
+    Y: pt.Y,
+    loss: pt.loss,
+    relLoss: pt.relLoss,
+    objective: pt.objective,
+    gradNorm: pt.gradNorm,
+    iterations: iteration,
+    converged,
+    stopReason: stop!,
+    message,
+    seconds: secondsOffset + elapsed(),
+    history,
   };
   if (s.seed !== undefined) res.seed = s.seed;
   return res;
 }
 
 /** The fit-from-scratch search as a SolveResult: the best start is reported as start 0 ('search'). */
-async function searchSolve(red: Reduced, method: SolveMethod, o: SolveOptions, hooks: SolveHooks, t0: number): Promise<SolveResult> {
+async function searchSolve(
+  red: Reduced,
+  method: SolveMethod,
+  o: SolveOptions,
+  hooks: SolveHooks,
+  t0: number,
+): Promise<SolveResult> {
   const signal = hooks.signal;
-  const out = await searchStarts({
-      red, method, tol: o.tol, gtol: o.gtol, maxIter: o.maxIter, seed: o.seed, concurrency: o.concurrency ?? 1,
+  const out = await searchStarts(
+    {
+      red,
+      method,
+      tol: o.tol,
+      gtol: o.gtol,
+      maxIter: o.maxIter,
+      seed: o.seed,
+      concurrency: o.concurrency ?? 1,
       ...(signal ? { signal } : {}),
-      ...(hooks.onIteration ? {
-        onStep: async (e: { index: number; iteration: number; pt: Point }): Promise<void> => {
-          const rec = {
-            iteration: e.iteration, loss: e.pt.loss, relLoss: e.pt.relLoss, objective: e.pt.objective, gradNorm: e.pt.gradNorm,
-            seconds: (performance.now() - t0) / 1000,
-          };
-          await hooks.onIteration!({ ...rec, start: e.index, X: e.pt.X, Y: e.pt.Y, state: {} });
-        },
-      } : {}),
-    }, typeof o.search === 'object' ? o.search : {});
+      ...(hooks.onIteration
+        ? {
+            onStep: async (e: { index: number; iteration: number; pt: Point }): Promise<void> => {
+              const rec = {
+                iteration: e.iteration,
+                loss: e.pt.loss,
+                relLoss: e.pt.relLoss,
+                objective: e.pt.objective,
+                gradNorm: e.pt.gradNorm,
+                seconds: (performance.now() - t0) / 1000,
+              };
+              await hooks.onIteration!({ ...rec, start: e.index, X: e.pt.X, Y: e.pt.Y, state: {} });
+            },
+          }
+        : {}),
+    },
+    typeof o.search === 'object' ? o.search : {},
+  );
   const pt = out.best;
   const interrupted = out.report.stopReason === 'interrupted';
-  const stop: StopReason = interrupted ? 'interrupted'
-    : pt.relLoss <= o.tol ? 'tol'
-      : pt.gradNorm <= o.gtol * red.gradScale ? 'gradient'
-        : out.stalled ? 'stalled' : 'max-iter';
+  const stop: StopReason = interrupted
+    ? 'interrupted'
+    : pt.relLoss <= o.tol
+      ? 'tol'
+      : pt.gradNorm <= o.gtol * red.gradScale
+        ? 'gradient'
+        : out.stalled
+          ? 'stalled'
+          : 'max-iter';
   const { converged, message } = outcome(stop, pt.relLoss, o.tol);
   const why = out.report.stopReason === 'converged' ? '' : `; search ended: ${out.report.stopReason}`;
   const msg = `${message} (search: ${out.report.starts.length} starts, best from family ${out.report.starts[out.bestIndex]!.family}${why})`;
   const seconds = (performance.now() - t0) / 1000;
   const best: StartResult = {
-    start: 0, init: 'search', X: pt.X, Y: pt.Y, loss: pt.loss, relLoss: pt.relLoss, objective: pt.objective, gradNorm: pt.gradNorm,
-    iterations: out.iterations, converged, stopReason: stop, message: msg, seconds, history: out.history,
+    start: 0,
+    init: 'search',
+    X: pt.X,
+    Y: pt.Y,
+    loss: pt.loss,
+    relLoss: pt.relLoss,
+    objective: pt.objective,
+    gradNorm: pt.gradNorm,
+    iterations: out.iterations,
+    converged,
+    stopReason: stop,
+    message: msg,
+    seconds,
+    history: out.history,
   };
   return {
-    ...best, method, interrupted, bestStart: 0, starts: [best], search: out.report,
+    ...best,
+    method,
+    interrupted,
+    bestStart: 0,
+    starts: [best],
+    search: out.report,
     message: interrupted ? `interrupted; best relative loss so far ${pt.relLoss.toPrecision(3)}` : msg,
   };
 }
@@ -209,9 +333,10 @@ export async function solve(oracle: Oracle, opts: Partial<SolveOptions>, hooks: 
   const first = resume?.start ?? 0;
   const starts: StartResult[] = resume?.previous ? [...resume.previous] : [];
   const inputFor = (k: number): StartInput => {
-    const input: StartInput = k === 0 && o.x0 !== undefined
-      ? { start: k, init: 'x0', X0: o.x0 }
-      : { start: k, init: 'random', seed: o.seed + k, X0: randomStart(oracle.d, o.seed + k) };
+    const input: StartInput =
+      k === 0 && o.x0 !== undefined
+        ? { start: k, init: 'x0', X0: o.x0 }
+        : { start: k, init: 'random', seed: o.seed + k, X0: randomStart(oracle.d, o.seed + k) };
     if (k === 0 && o.y0) input.Y0 = o.y0;
     if (resume && k === first) input.resume = resume;
     return input;
@@ -219,19 +344,21 @@ export async function solve(oracle: Oracle, opts: Partial<SolveOptions>, hooks: 
   const conc = resume ? 1 : Math.max(1, Math.min(o.concurrency ?? 1, o.starts - first));
   const results: Array<StartResult | undefined> = [];
   let next = first;
-  await Promise.all(Array.from({ length: conc }, async () => {
-    while (next < o.starts && !signal.aborted) {
-      const k = next++;
-      try {
-        const r = await runStart(red, method, o, inputFor(k), hk);
-        results[k - first] = r;
-        if (r.stopReason === 'interrupted') break;
-      } catch (err) {
-        inner.abort(err);
-        throw err;
+  await Promise.all(
+    Array.from({ length: conc }, async () => {
+      while (next < o.starts && !signal.aborted) {
+        const k = next++;
+        try {
+          const r = await runStart(red, method, o, inputFor(k), hk);
+          results[k - first] = r;
+          if (r.stopReason === 'interrupted') break;
+        } catch (err) {
+          inner.abort(err);
+          throw err;
+        }
       }
-    }
-  }));
+    }),
+  );
   let interrupted = false;
   for (const r of results) {
     if (!r) continue;
@@ -243,9 +370,21 @@ export async function solve(oracle: Oracle, opts: Partial<SolveOptions>, hooks: 
   for (const r of starts) if (better(r, best)) best = r;
   const b = best!;
   return {
-    method, X: b.X, Y: b.Y, loss: b.loss, relLoss: b.relLoss, objective: b.objective, gradNorm: b.gradNorm,
-    iterations: b.iterations, converged: b.converged, stopReason: interrupted ? 'interrupted' : b.stopReason,
+    method,
+    X: b.X,
+    Y: b.Y,
+    loss: b.loss,
+    relLoss: b.relLoss,
+    objective: b.objective,
+    gradNorm: b.gradNorm,
+    iterations: b.iterations,
+    converged: b.converged,
+    stopReason: interrupted ? 'interrupted' : b.stopReason,
     message: interrupted ? `interrupted; best relative loss so far ${b.relLoss.toPrecision(3)}` : b.message,
-    interrupted, bestStart: b.start, seconds: (performance.now() - t0) / 1000, history: b.history, starts,
+    interrupted,
+    bestStart: b.start,
+    seconds: (performance.now() - t0) / 1000,
+    history: b.history,
+    starts,
   };
 }

@@ -7,22 +7,22 @@
 
 /** Error codes users and callers may rely on. Bad input → exit 2; anything else → exit 1. */
 export const ErrorCodes = Object.freeze({
-  USAGE: 'USAGE',                 // bad command line (unknown option, missing argument)
-  BAD_OPTION: 'BAD_OPTION',       // an option value out of range / malformed
+  USAGE: 'USAGE', // bad command line (unknown option, missing argument)
+  BAD_OPTION: 'BAD_OPTION', // an option value out of range / malformed
   FILE_NOT_FOUND: 'FILE_NOT_FOUND',
-  BAD_FILE: 'BAD_FILE',           // malformed or truncated .npy / .safetensors / JSON
-  BAD_DTYPE: 'BAD_DTYPE',         // unsupported dtype
+  BAD_FILE: 'BAD_FILE', // malformed or truncated .npy / .safetensors / JSON
+  BAD_DTYPE: 'BAD_DTYPE', // unsupported dtype
   SHAPE_MISMATCH: 'SHAPE_MISMATCH',
-  NON_FINITE: 'NON_FINITE',       // NaN or Inf in input
-  EMPTY: 'EMPTY',                 // n or d of 0
-  BAD_OP: 'BAD_OP',               // a bad line in an ops file
+  NON_FINITE: 'NON_FINITE', // NaN or Inf in input
+  EMPTY: 'EMPTY', // n or d of 0
+  BAD_OP: 'BAD_OP', // a bad line in an ops file
   OUTPUT_EXISTS: 'OUTPUT_EXISTS',
-  AUTH: 'AUTH',                   // credentials refused
-  NOT_FOUND: 'NOT_FOUND',         // job / session / object not found
+  AUTH: 'AUTH', // credentials refused
+  NOT_FOUND: 'NOT_FOUND', // job / session / object not found
   TIMEOUT: 'TIMEOUT',
   CANCELLED: 'CANCELLED',
   CONNECTION: 'CONNECTION',
-  PROTOCOL: 'PROTOCOL',           // malformed or unknown-version wire message
+  PROTOCOL: 'PROTOCOL', // malformed or unknown-version wire message
   WORKER_LOST: 'WORKER_LOST',
   INTERNAL: 'INTERNAL',
 } as const);
@@ -30,8 +30,18 @@ export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes] | (string &
 
 /** Codes that mean "the user gave us bad input" — the CLI exits 2 for these. */
 export const INPUT_ERROR_CODES: ReadonlySet<string> = new Set([
-  'USAGE', 'BAD_OPTION', 'FILE_NOT_FOUND', 'BAD_FILE', 'BAD_DTYPE', 'SHAPE_MISMATCH',
-  'NON_FINITE', 'EMPTY', 'BAD_OP', 'OUTPUT_EXISTS', 'AUTH', 'NOT_FOUND',
+  'USAGE',
+  'BAD_OPTION',
+  'FILE_NOT_FOUND',
+  'BAD_FILE',
+  'BAD_DTYPE',
+  'SHAPE_MISMATCH',
+  'NON_FINITE',
+  'EMPTY',
+  'BAD_OP',
+  'OUTPUT_EXISTS',
+  'AUTH',
+  'NOT_FOUND',
 ]);
 
 export interface AttnfitErrorOptions {
@@ -61,7 +71,9 @@ export class AttnfitError extends Error {
 
 /** Shorthand for an input error naming the field and the offending value. */
 export function inputError(code: ErrorCode, field: string, value: unknown, what: string): AttnfitError {
-  return new AttnfitError(code, `${field}: ${what} (got ${formatValue(value)})`, { details: { field, value: formatValue(value) } });
+  return new AttnfitError(code, `${field}: ${what} (got ${formatValue(value)})`, {
+    details: { field, value: formatValue(value) },
+  });
 }
 
 /** Longest string {@link formatValue} shows whole; longer ones are cut (messages never echo a huge input). */
@@ -82,17 +94,25 @@ export function formatValue(v: unknown): string {
 
 function formatInner(v: unknown, depth: number): string {
   if (typeof v === 'string') {
-    return v.length <= FORMAT_MAX_CHARS ? JSON.stringify(v) : `${JSON.stringify(v.slice(0, FORMAT_MAX_CHARS - 20))}… (${v.length} characters)`;
+    return v.length <= FORMAT_MAX_CHARS
+      ? JSON.stringify(v)
+      : `${JSON.stringify(v.slice(0, FORMAT_MAX_CHARS - 20))}… (${v.length} characters)`;
   }
-  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined || typeof v === 'bigint') return String(v);
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined || typeof v === 'bigint')
+    return String(v);
   if (Array.isArray(v)) {
     if (depth >= 2) return `array(${v.length})`;
     const shown = v.slice(0, FORMAT_MAX_ITEMS).map((x) => formatInner(x, depth + 1));
     return v.length <= FORMAT_MAX_ITEMS ? `[${shown.join(', ')}]` : `[${shown.join(', ')}, … (${v.length} items)]`;
   }
-  if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as unknown as { length?: number }).length ?? v.byteLength})`;
+  if (ArrayBuffer.isView(v))
+    return `${v.constructor.name}(${(v as unknown as { length?: number }).length ?? v.byteLength})`;
   let s: string | undefined;
-  try { s = JSON.stringify(v); } catch { s = undefined; }
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = undefined;
+  }
   s ??= String(v);
   return s.length <= FORMAT_MAX_CHARS * 2 ? s : `${s.slice(0, FORMAT_MAX_CHARS * 2 - 20)}… (${s.length} characters)`;
 }

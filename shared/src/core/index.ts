@@ -1,5 +1,11 @@
 export {
-  AttnfitError, ErrorCodes, INPUT_ERROR_CODES, inputError, formatValue, errorToWire, wireToError,
+  AttnfitError,
+  ErrorCodes,
+  INPUT_ERROR_CODES,
+  inputError,
+  formatValue,
+  errorToWire,
+  wireToError,
 } from './errors.js';
 export type { ErrorCode, AttnfitErrorOptions, WireError } from './errors.js';
 export type { Problem, Want, Partials, ArrayPartialKey } from './problem.js';

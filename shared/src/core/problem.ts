@@ -60,5 +60,15 @@ export interface Partials {
 }
 
 /** Keys of Partials that hold Float64Array sums. */
-export const ARRAY_PARTIAL_KEYS = ['gradX', 'gradY', 'hessXX', 'hessXY', 'MtM', 'MtB', 'hvpX', 'mixedXY', 'mixedYX'] as const;
+export const ARRAY_PARTIAL_KEYS = [
+  'gradX',
+  'gradY',
+  'hessXX',
+  'hessXY',
+  'MtM',
+  'MtB',
+  'hvpX',
+  'mixedXY',
+  'mixedYX',
+] as const;
 export type ArrayPartialKey = (typeof ARRAY_PARTIAL_KEYS)[number];

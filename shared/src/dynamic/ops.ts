@@ -6,25 +6,53 @@ import { AttnfitError, ErrorCodes, formatValue } from '../core/index.js';
 import type { DynamicAttention } from './structure.js';
 
 /** An entry update: K[i,j] += delta (updateK) / V[i,j] += delta (updateV); setK/setV assign. */
-export interface EntryUpdateOp { op: 'updateK' | 'updateV' | 'setK' | 'setV'; i: number; j: number; delta: number }
+export interface EntryUpdateOp {
+  op: 'updateK' | 'updateV' | 'setK' | 'setV';
+  i: number;
+  j: number;
+  delta: number;
+}
 /** A token edit: K[i,:] += delta / V[i,:] += delta (delta has d numbers). */
-export interface RowUpdateOp { op: 'updateKRow' | 'updateVRow'; i: number; delta: number[] }
+export interface RowUpdateOp {
+  op: 'updateKRow' | 'updateVRow';
+  i: number;
+  delta: number[];
+}
 /** Query one entry (softmax(QKᵀ)V)[i,j]. */
-export interface QueryOp { op: 'query'; i: number; j: number }
+export interface QueryOp {
+  op: 'query';
+  i: number;
+  j: number;
+}
 /** Query one row (softmax(QKᵀ)V)[i,:]. */
-export interface QueryRowOp { op: 'queryRow'; i: number }
+export interface QueryRowOp {
+  op: 'queryRow';
+  i: number;
+}
 export type DynamicOp = EntryUpdateOp | RowUpdateOp | QueryOp | QueryRowOp;
 
 /** Every op name accepted by {@link parseDynamicOp}. */
-export const DYNAMIC_OP_NAMES = Object.freeze(['updateK', 'updateV', 'setK', 'setV', 'updateKRow', 'updateVRow', 'query', 'queryRow'] as const);
+export const DYNAMIC_OP_NAMES = Object.freeze([
+  'updateK',
+  'updateV',
+  'setK',
+  'setV',
+  'updateKRow',
+  'updateVRow',
+  'query',
+  'queryRow',
+] as const);
 
 function bad(msg: string, field: string, value: unknown): AttnfitError {
-  return new AttnfitError(ErrorCodes.BAD_OP, `${field}: ${msg} (got ${formatValue(value)})`, { details: { field, value: formatValue(value) } });
+  return new AttnfitError(ErrorCodes.BAD_OP, `${field}: ${msg} (got ${formatValue(value)})`, {
+    details: { field, value: formatValue(value) },
+  });
 }
 
 function index(o: Record<string, unknown>, field: 'i' | 'j', size: number): number {
   const v = o[field];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= size) throw bad(`must be an integer in [0, ${size - 1}]`, `"${field}"`, v);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= size)
+    throw bad(`must be an integer in [0, ${size - 1}]`, `"${field}"`, v);
   return v;
 }
 
@@ -34,18 +62,25 @@ function index(o: Record<string, unknown>, field: 'i' | 'j', size: number): numb
  * Example: `parseDynamicOp({ op: 'query', i: 0, j: 1 }, 8, 4)`.
  */
 export function parseDynamicOp(value: unknown, n: number, d: number): DynamicOp {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw bad('must be a JSON object', 'op line', value);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw bad('must be a JSON object', 'op line', value);
   const o = value as Record<string, unknown>;
   const op = o.op;
-  if (typeof op !== 'string' || !(DYNAMIC_OP_NAMES as readonly string[]).includes(op)) throw bad(`unknown op, expected one of ${DYNAMIC_OP_NAMES.join(', ')}`, '"op"', op);
+  if (typeof op !== 'string' || !(DYNAMIC_OP_NAMES as readonly string[]).includes(op))
+    throw bad(`unknown op, expected one of ${DYNAMIC_OP_NAMES.join(', ')}`, '"op"', op);
   const i = index(o, 'i', n);
   switch (op) {
-    case 'query': return { op, i, j: index(o, 'j', d) };
-    case 'queryRow': return { op, i };
-    case 'updateKRow': case 'updateVRow': {
+    case 'query':
+      return { op, i, j: index(o, 'j', d) };
+    case 'queryRow':
+      return { op, i };
+    case 'updateKRow':
+    case 'updateVRow': {
       const dl = o.delta;
       if (!Array.isArray(dl) || dl.length !== d) throw bad(`must be an array of d = ${d} numbers`, '"delta"', dl);
-      for (let c = 0; c < d; c++) if (typeof dl[c] !== 'number' || !Number.isFinite(dl[c])) throw bad('must be a finite number', `"delta"[${c}]`, dl[c]);
+      for (let c = 0; c < d; c++)
+        if (typeof dl[c] !== 'number' || !Number.isFinite(dl[c]))
+          throw bad('must be a finite number', `"delta"[${c}]`, dl[c]);
       return { op, i, delta: dl as number[] };
     }
     default: {
@@ -60,14 +95,28 @@ export function parseDynamicOp(value: unknown, n: number, d: number): DynamicOp 
 /** Apply a validated op: returns the value for 'query', the row for 'queryRow', else undefined. */
 export function applyDynamicOp(da: DynamicAttention, op: DynamicOp): number | Float64Array | undefined {
   switch (op.op) {
-    case 'updateK': da.updateK(op.i, op.j, op.delta); return undefined;
-    case 'updateV': da.updateV(op.i, op.j, op.delta); return undefined;
-    case 'setK': da.setK(op.i, op.j, op.delta); return undefined;
-    case 'setV': da.setV(op.i, op.j, op.delta); return undefined;
-    case 'updateKRow': da.updateKRow(op.i, op.delta); return undefined;
-    case 'updateVRow': da.updateVRow(op.i, op.delta); return undefined;
-    case 'query': return da.query(op.i, op.j);
-    case 'queryRow': return da.queryRow(op.i);
+    case 'updateK':
+      da.updateK(op.i, op.j, op.delta);
+      return undefined;
+    case 'updateV':
+      da.updateV(op.i, op.j, op.delta);
+      return undefined;
+    case 'setK':
+      da.setK(op.i, op.j, op.delta);
+      return undefined;
+    case 'setV':
+      da.setV(op.i, op.j, op.delta);
+      return undefined;
+    case 'updateKRow':
+      da.updateKRow(op.i, op.delta);
+      return undefined;
+    case 'updateVRow':
+      da.updateVRow(op.i, op.delta);
+      return undefined;
+    case 'query':
+      return da.query(op.i, op.j);
+    case 'queryRow':
+      return da.queryRow(op.i);
   }
 }
 
@@ -106,7 +155,11 @@ export class OpsParser {
   private pieceBytes = 0;
   private line = 0;
 
-  constructor(private readonly n: number, private readonly d: number, opts: OpsParserOptions = {}) {
+  constructor(
+    private readonly n: number,
+    private readonly d: number,
+    opts: OpsParserOptions = {},
+  ) {
     this.label = opts.label ?? 'ops';
     this.maxLine = opts.maxLineBytes ?? maxOpsLineBytes(d);
   }
@@ -119,7 +172,10 @@ export class OpsParser {
       const end = nl < 0 ? chunk.length : nl;
       if (this.pieceBytes + (end - start) > this.maxLine) this.tooLong();
       if (nl < 0) {
-        if (end > start) { this.pieces.push(chunk.slice(start, end)); this.pieceBytes += end - start; }
+        if (end > start) {
+          this.pieces.push(chunk.slice(start, end));
+          this.pieceBytes += end - start;
+        }
         return;
       }
       this.finishLine(chunk.subarray(start, end));
@@ -134,9 +190,11 @@ export class OpsParser {
   }
 
   private tooLong(): never {
-    throw new AttnfitError(ErrorCodes.BAD_OP,
+    throw new AttnfitError(
+      ErrorCodes.BAD_OP,
       `${this.label} line ${this.line + 1}: longer than ${this.maxLine} bytes (an op line for d = ${this.d} needs far less)`,
-      { details: { file: this.label, line: this.line + 1 } });
+      { details: { file: this.label, line: this.line + 1 } },
+    );
   }
 
   private finishLine(tail: Uint8Array): void {
@@ -145,7 +203,10 @@ export class OpsParser {
     if (this.pieces.length) {
       bytes = new Uint8Array(this.pieceBytes + tail.length);
       let off = 0;
-      for (const p of this.pieces) { bytes.set(p, off); off += p.length; }
+      for (const p of this.pieces) {
+        bytes.set(p, off);
+        off += p.length;
+      }
       bytes.set(tail, off);
       this.pieces = [];
       this.pieceBytes = 0;
@@ -156,12 +217,19 @@ export class OpsParser {
     try {
       value = JSON.parse(text);
     } catch (err) {
-      throw new AttnfitError(ErrorCodes.BAD_OP, `${this.label} line ${this.line}: invalid JSON (${(err as Error).message})`, { details: { file: this.label, line: this.line } });
+      throw new AttnfitError(
+        ErrorCodes.BAD_OP,
+        `${this.label} line ${this.line}: invalid JSON (${(err as Error).message})`,
+        { details: { file: this.label, line: this.line } },
+      );
     }
     try {
       this.ops.push(parseDynamicOp(value, this.n, this.d));
     } catch (err) {
-      throw new AttnfitError(ErrorCodes.BAD_OP, `${this.label} line ${this.line}: ${(err as Error).message}`, { cause: err, details: { file: this.label, line: this.line } });
+      throw new AttnfitError(ErrorCodes.BAD_OP, `${this.label} line ${this.line}: ${(err as Error).message}`, {
+        cause: err,
+        details: { file: this.label, line: this.line },
+      });
     }
   }
 }

@@ -33,12 +33,15 @@ export class RowQueries {
 
   /** Entry (softmax(Q Kᵀ) V)[i, j]; indices already checked. */
   entry(i: number, j: number): number {
-    const s = this.s, d = s.d, ns = this.log.slots;
+    const s = this.s,
+      d = s.d,
+      ns = this.log.slots;
     if (ns === 0) return s.N[i * d + j]! / s.ell[i]!;
     const frozen = this.frozenRow(i);
     const sc = this.weigh(i, frozen);
     let num = s.N[i * d + j]! * sc;
-    const V = s.V, slotKeys = this.log.slotKeys;
+    const V = s.V,
+      slotKeys = this.log.slotKeys;
     for (let t = 0; t < ns; t++) {
       const r = slotKeys[t]!;
       const [V0, o0] = this.v0Ref(r, frozen);
@@ -53,7 +56,9 @@ export class RowQueries {
 
   /** Row i of softmax(Q Kᵀ) V (length d); index already checked. */
   row(i: number): Float64Array {
-    const s = this.s, d = s.d, ns = this.log.slots;
+    const s = this.s,
+      d = s.d,
+      ns = this.log.slots;
     const out = new Float64Array(d);
     if (ns === 0) {
       const L = s.ell[i]!;
@@ -63,10 +68,12 @@ export class RowQueries {
     const frozen = this.frozenRow(i);
     const sc = this.weigh(i, frozen);
     for (let c = 0; c < d; c++) out[c] = s.N[i * d + c]! * sc;
-    const V = s.V, slotKeys = this.log.slotKeys;
+    const V = s.V,
+      slotKeys = this.log.slotKeys;
     for (let t = 0; t < ns; t++) {
       const r = slotKeys[t]!;
-      const a = this.s0buf[t]!, b = this.s1buf[t]!;
+      const a = this.s0buf[t]!,
+        b = this.s1buf[t]!;
       const [V0, o0] = this.v0Ref(r, frozen);
       for (let c = 0; c < d; c++) out[c] += b * V[r * d + c]! - a * V0[o0 + c]!;
     }
@@ -85,7 +92,9 @@ export class RowQueries {
    * e^{m−m'} by which the stored row is rescaled to the new shift m'.
    */
   private weigh(i: number, frozen: boolean): number {
-    const s = this.s, ns = this.log.slots, slotK = this.log.slotK;
+    const s = this.s,
+      ns = this.log.slots,
+      slotK = this.log.slotK;
     const mNew = this.correctRow(i, frozen);
     const sc = Math.exp(s.m[i]! - mNew);
     let L = s.ell[i]! * sc;
@@ -93,10 +102,16 @@ export class RowQueries {
     for (let t = 0; t < ns; t++) {
       const a = Math.exp(this.s0buf[t]! - mNew);
       let b = a;
-      if (slotK[t]) { b = Math.exp(this.s1buf[t]! - mNew); L += b - a; mag += a + b; }
-      this.s0buf[t] = a; this.s1buf[t] = b;
+      if (slotK[t]) {
+        b = Math.exp(this.s1buf[t]! - mNew);
+        L += b - a;
+        mag += a + b;
+      }
+      this.s0buf[t] = a;
+      this.s1buf[t] = b;
     }
-    this.L = L; this.mag = mag;
+    this.L = L;
+    this.mag = mag;
     return sc;
   }
 
@@ -108,17 +123,24 @@ export class RowQueries {
   }
 
   /** True when row i already reflects the running background rebuild (its snapshot is the plan's). */
-  private frozenRow(i: number): boolean { return this.bg.plan !== null && i < this.bg.done; }
+  private frozenRow(i: number): boolean {
+    return this.bg.plan !== null && i < this.bg.done;
+  }
 
   /** Snapshot logit of row i, key r (the plan's key rows for rows the background rebuild has passed). */
   private logit0(i: number, r: number, frozen: boolean): number {
     const s = this.s;
     if (s.ST) return s.ST[r * s.n + i]!;
-    const d = s.d, Q = s.Q;
-    let K0 = s.K0, off = r * d;
+    const d = s.d,
+      Q = s.Q;
+    let K0 = s.K0,
+      off = r * d;
     if (frozen) {
       const ps = this.bg.planSlot[r]!;
-      if (ps >= 0 && this.bg.plan!.keyChanged[ps]) { K0 = this.bg.plan!.KR; off = ps * d; }
+      if (ps >= 0 && this.bg.plan!.keyChanged[ps]) {
+        K0 = this.bg.plan!.KR;
+        off = ps * d;
+      }
     }
     let x = 0;
     for (let c = 0; c < d; c++) x += Q[i * d + c]! * K0[off + c]!;
@@ -136,9 +158,14 @@ export class RowQueries {
 
   /** Fill s0buf/s1buf for row i from the pending log; returns the new shift. */
   private correctRow(i: number, frozen: boolean): number {
-    const log = this.log, ns = log.slots, d = this.s.d, Q = this.s.Q;
+    const log = this.log,
+      ns = log.slots,
+      d = this.s.d,
+      Q = this.s.Q;
     if (this.acc.length < log.capacity) {
-      this.acc = new Float64Array(log.capacity); this.s0buf = new Float64Array(log.capacity); this.s1buf = new Float64Array(log.capacity);
+      this.acc = new Float64Array(log.capacity);
+      this.s0buf = new Float64Array(log.capacity);
+      this.s1buf = new Float64Array(log.capacity);
     }
     const acc = this.acc;
     acc.fill(0, 0, ns);
@@ -149,7 +176,8 @@ export class RowQueries {
     for (let t = 0; t < ns; t++) {
       const s0 = this.logit0(i, log.slotKeys[t]!, frozen);
       const s1 = log.slotK[t] ? s0 + acc[t]! : s0;
-      this.s0buf[t] = s0; this.s1buf[t] = s1;
+      this.s0buf[t] = s0;
+      this.s1buf[t] = s1;
       if (s1 > mNew) mNew = s1;
     }
     return mNew;
@@ -160,7 +188,10 @@ export class RowQueries {
    * softmax, times V (column j only when j ≥ 0, written to out[0]; else the whole row to out).
    */
   private exactRow(i: number, out: Float64Array, j: number): void {
-    const s = this.s, n = s.n, d = s.d, z = new Float64Array(n);
+    const s = this.s,
+      n = s.n,
+      d = s.d,
+      z = new Float64Array(n);
     dgemmBase(false, true, 1, n, d, 1, s.Q, i * d, d, s.K, 0, d, 0, z, 0, n);
     let mx = -Infinity;
     for (let r = 0; r < n; r++) if (z[r]! > mx) mx = z[r]!;

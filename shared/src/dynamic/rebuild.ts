@@ -28,12 +28,16 @@ export function rebuildBlockRows(n: number, full: boolean, keys: number): number
  */
 export function planRebuildShards(n: number, blockRows: number, parts: number): Array<[number, number]> {
   if (!Number.isInteger(n) || n < 0) throw inputError(ErrorCodes.BAD_OPTION, 'n', n, 'must be an integer >= 0');
-  if (!Number.isInteger(blockRows) || blockRows < 1) throw inputError(ErrorCodes.BAD_OPTION, 'blockRows', blockRows, 'must be an integer >= 1');
-  if (!Number.isInteger(parts) || parts < 1) throw inputError(ErrorCodes.BAD_OPTION, 'parts', parts, 'must be an integer >= 1');
-  const blocks = Math.ceil(n / blockRows), p = Math.min(parts, blocks);
+  if (!Number.isInteger(blockRows) || blockRows < 1)
+    throw inputError(ErrorCodes.BAD_OPTION, 'blockRows', blockRows, 'must be an integer >= 1');
+  if (!Number.isInteger(parts) || parts < 1)
+    throw inputError(ErrorCodes.BAD_OPTION, 'parts', parts, 'must be an integer >= 1');
+  const blocks = Math.ceil(n / blockRows),
+    p = Math.min(parts, blocks);
   const out: Array<[number, number]> = [];
   for (let k = 0; k < p; k++) {
-    const b0 = Math.floor((k * blocks) / p), b1 = Math.floor(((k + 1) * blocks) / p);
+    const b0 = Math.floor((k * blocks) / p),
+      b1 = Math.floor(((k + 1) * blocks) / p);
     out.push([b0 * blockRows, Math.min(n, b1 * blockRows)]);
   }
   return out;
@@ -41,9 +45,13 @@ export function planRebuildShards(n: number, blockRows: number, parts: number): 
 
 /** Step 1: the plan of the pending log's touched keys (O(|R|d)). */
 export function gatherPlan(s: RowState, log: UpdateLog, full: boolean): RebuildPlan {
-  const k = log.slots, d = s.d;
-  const keys = log.slotKeys.slice(0, k), keyChanged = log.slotK.slice(0, k);
-  const KR = new Float64Array(k * d), K0R = new Float64Array(k * d), VR = new Float64Array(2 * k * d);
+  const k = log.slots,
+    d = s.d;
+  const keys = log.slotKeys.slice(0, k),
+    keyChanged = log.slotK.slice(0, k);
+  const KR = new Float64Array(k * d),
+    K0R = new Float64Array(k * d),
+    VR = new Float64Array(2 * k * d);
   for (let t = 0; t < k; t++) {
     const r = keys[t]!;
     KR.set(s.K.subarray(r * d, r * d + d), t * d);
@@ -57,7 +65,11 @@ export function gatherPlan(s: RowState, log: UpdateLog, full: boolean): RebuildP
 /** Step 3: the snapshot keys/values K₀, V₀ catch up with a plan. */
 export function commitSnapshot(s: RowState, plan: RebuildPlan): void {
   const d = s.d;
-  if (plan.full) { s.K0.set(s.K); s.V0.set(s.V); return; }
+  if (plan.full) {
+    s.K0.set(s.K);
+    s.V0.set(s.V);
+    return;
+  }
   const k = plan.keys.length;
   for (let t = 0; t < k; t++) {
     const r = plan.keys[t]!;
@@ -83,20 +95,30 @@ export class RowRebuilder {
    */
   rows(plan: RebuildPlan, r0: number, r1: number, B: number): number {
     const k = plan.keys.length;
-    if (plan.full) { this.build(r0, r1, B); return 0; }
+    if (plan.full) {
+      this.build(r0, r1, B);
+      return 0;
+    }
     if (k === 0) return 0;
-    const s = this.s, n = s.n, d = s.d, ST = s.ST;
+    const s = this.s,
+      n = s.n,
+      d = s.d,
+      ST = s.ST;
     let repairs = 0;
     const blk = Math.min(B, r1 - r0) * k;
     if (this.work.length < 4 * blk) this.work = new Float64Array(4 * blk);
-    const S1 = this.work.subarray(0, blk), S0 = this.work.subarray(blk, 2 * blk), W = this.work.subarray(2 * blk, 4 * blk);
+    const S1 = this.work.subarray(0, blk),
+      S0 = this.work.subarray(blk, 2 * blk),
+      W = this.work.subarray(2 * blk, 4 * blk);
     for (let b0 = r0; b0 < r1;) {
-      const b1 = Math.min(r1, (Math.floor(b0 / B) + 1) * B), nb = b1 - b0;
+      const b1 = Math.min(r1, (Math.floor(b0 / B) + 1) * B),
+        nb = b1 - b0;
       dgemmBase(false, true, nb, k, d, 1, s.Q, b0 * d, d, plan.KR, 0, d, 0, S1, 0, k);
       if (ST) {
         // gather the old logit columns (contiguous in the transposed snapshot), write the new ones
         for (let t = 0; t < k; t++) {
-          const base = plan.keys[t]! * n, changed = plan.keyChanged[t];
+          const base = plan.keys[t]! * n,
+            changed = plan.keyChanged[t];
           for (let i = b0; i < b1; i++) {
             const o = (i - b0) * k + t;
             S0[o] = ST[base + i]!;
@@ -108,7 +130,8 @@ export class RowRebuilder {
       }
       // raise the shifts, then all 2·nb·k exponentials of the block in one vectorised call
       for (let i = b0; i < b1; i++) {
-        const o = (i - b0) * k, w = (i - b0) * 2 * k;
+        const o = (i - b0) * k,
+          w = (i - b0) * 2 * k;
         let mNew = s.m[i]!;
         for (let t = 0; t < k; t++) if (plan.keyChanged[t] && S1[o + t]! > mNew) mNew = S1[o + t]!;
         for (let t = 0; t < k; t++) {
@@ -119,18 +142,26 @@ export class RowRebuilder {
       }
       vexpBase(W, 0, nb * 2 * k, W, 0);
       for (let i = b0; i < b1; i++) {
-        const o = (i - b0) * k, w = (i - b0) * 2 * k;
-        const mi = s.m[i]!, mNew = S1[o]!;
+        const o = (i - b0) * k,
+          w = (i - b0) * 2 * k;
+        const mi = s.m[i]!,
+          mNew = S1[o]!;
         const sc = mNew === mi ? 1 : Math.exp(mi - mNew);
         let L = s.ell[i]! * sc;
         let mag = s.amp[i]! * L;
         for (let t = 0; t < k; t++) {
           const a = W[w + t]!;
-          if (plan.keyChanged[t]) { const b = W[w + k + t]!; L += b - a; mag += a + b; }
+          if (plan.keyChanged[t]) {
+            const b = W[w + k + t]!;
+            L += b - a;
+            mag += a + b;
+          }
           W[w + t] = -a;
         }
         if (sc !== 1) for (let c = 0; c < d; c++) s.N[i * d + c] *= sc;
-        s.m[i] = mNew; s.ell[i] = L; s.amp[i] = mag / L;
+        s.m[i] = mNew;
+        s.ell[i] = L;
+        s.amp[i] = mag / L;
       }
       dgemmBase(false, false, nb, d, 2 * k, 1, W, 0, 2 * k, plan.VR, 0, d, 1, s.N, b0 * d, d);
       for (let i = b0; i < b1; i++) {
@@ -151,11 +182,14 @@ export class RowRebuilder {
    * O((r1−r0)·n·d), in blocks aligned to multiples of B rows.
    */
   build(r0: number, r1: number, B: number, Kref: Float64Array = this.s.K, Vref: Float64Array = this.s.V): void {
-    const s = this.s, n = s.n, d = s.d;
+    const s = this.s,
+      n = s.n,
+      d = s.d;
     if (r1 <= r0) return;
     const E = new Float64Array(Math.min(B, r1 - r0) * n);
     for (let b0 = r0; b0 < r1;) {
-      const b1 = Math.min(r1, (Math.floor(b0 / B) + 1) * B), nb = b1 - b0;
+      const b1 = Math.min(r1, (Math.floor(b0 / B) + 1) * B),
+        nb = b1 - b0;
       dgemmBase(false, true, nb, n, d, 1, s.Q, b0 * d, d, Kref, 0, d, 0, E, 0, n);
       const ST = s.ST;
       if (ST) for (let r = 0; r < n; r++) for (let i = 0; i < nb; i++) ST[r * n + b0 + i] = E[i * n + r]!;
@@ -163,7 +197,9 @@ export class RowRebuilder {
         let mx = -Infinity;
         for (let r = 0; r < n; r++) if (E[i * n + r]! > mx) mx = E[i * n + r]!;
         const L = expShiftSum(n, E, i * n, mx, E, i * n);
-        s.m[b0 + i] = mx; s.ell[b0 + i] = L; s.amp[b0 + i] = 1;
+        s.m[b0 + i] = mx;
+        s.ell[b0 + i] = L;
+        s.amp[b0 + i] = 1;
       }
       dgemmBase(false, false, nb, d, n, 1, E, 0, n, Vref, 0, d, 0, s.N, b0 * d, d);
       b0 = b1;
@@ -173,14 +209,17 @@ export class RowRebuilder {
   /** Snapshot K/V after a plan (K₀/V₀ with the plan's key rows replaced), materialised once per plan. */
   private planRefs(plan: RebuildPlan): { K: Float64Array; V: Float64Array } {
     if (!plan.Kref || !plan.Vref) {
-      const d = this.s.d, k = plan.keys.length;
-      const K = this.s.K0.slice(), V = this.s.V0.slice();
+      const d = this.s.d,
+        k = plan.keys.length;
+      const K = this.s.K0.slice(),
+        V = this.s.V0.slice();
       for (let t = 0; t < k; t++) {
         const r = plan.keys[t]!;
         K.set(plan.KR.subarray(t * d, t * d + d), r * d);
         V.set(plan.VR.subarray((k + t) * d, (k + t) * d + d), r * d);
       }
-      plan.Kref = K; plan.Vref = V;
+      plan.Kref = K;
+      plan.Vref = V;
     }
     return { K: plan.Kref, V: plan.Vref };
   }

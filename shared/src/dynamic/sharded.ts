@@ -13,7 +13,12 @@ import type { DynamicSharedState, RebuildPlan } from './types.js';
  * Runs rows [r0, r1) of `plan` on the shared `state` somewhere else (another thread) and
  * resolves to the number of rows it repaired exactly (the helper's rebuildRows return value).
  */
-export type RebuildRowsRunner = (state: DynamicSharedState, plan: RebuildPlan, r0: number, r1: number) => Promise<number>;
+export type RebuildRowsRunner = (
+  state: DynamicSharedState,
+  plan: RebuildPlan,
+  r0: number,
+  r1: number,
+) => Promise<number>;
 
 /** What {@link rebuildSharded} did. */
 export interface ShardedRebuildResult {
@@ -39,9 +44,16 @@ export interface ShardedRebuildResult {
  * rebuild, O(n²d)) so the structure stays consistent; the result says so.
  * Example: `await rebuildSharded(da, 2, (s, p, r0, r1) => pool.run({ state: s, plan: p, r0, r1 }))`.
  */
-export async function rebuildSharded(da: DynamicAttention, parts: number, run: RebuildRowsRunner, opts: { full?: boolean } = {}): Promise<ShardedRebuildResult> {
+export async function rebuildSharded(
+  da: DynamicAttention,
+  parts: number,
+  run: RebuildRowsRunner,
+  opts: { full?: boolean } = {},
+): Promise<ShardedRebuildResult> {
   if (!Number.isInteger(parts) || parts < 1) {
-    throw new AttnfitError(ErrorCodes.BAD_OPTION, `parts: must be an integer >= 1 (got ${formatValue(parts)})`, { details: { field: 'parts', value: formatValue(parts) } });
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `parts: must be an integer >= 1 (got ${formatValue(parts)})`, {
+      details: { field: 'parts', value: formatValue(parts) },
+    });
   }
   if (parts === 1 || da.deamortized || !da.shared) {
     const before = da.pending;
@@ -58,7 +70,8 @@ export async function rebuildSharded(da: DynamicAttention, parts: number, run: R
   try {
     da.rebuildRows(plan, ranges[0]![0], ranges[0]![1]);
   } catch (err) {
-    failed = true; error = err;
+    failed = true;
+    error = err;
   }
   const settled = await Promise.allSettled(remote);
   let repairs = 0;
@@ -66,7 +79,10 @@ export async function rebuildSharded(da: DynamicAttention, parts: number, run: R
     if (s.status === 'fulfilled' && Number.isInteger(s.value) && s.value >= 0) repairs += s.value;
     else if (!failed) {
       failed = true;
-      error = s.status === 'rejected' ? s.reason : new Error(`rebuild helper returned ${formatValue(s.status === 'fulfilled' ? s.value : undefined)}`);
+      error =
+        s.status === 'rejected'
+          ? s.reason
+          : new Error(`rebuild helper returned ${formatValue(s.status === 'fulfilled' ? s.value : undefined)}`);
     }
   }
   if (!failed) {

@@ -24,16 +24,29 @@ import { RowQueries } from './query.js';
 import { RowRebuilder, commitSnapshot, gatherPlan, rebuildBlockRows } from './rebuild.js';
 import { KIND_K, KIND_V, LOG_BYTES_PER_ENTRY, UpdateLog } from './update-log.js';
 import type {
-  Background, DynamicMode, DynamicOptions, DynamicSharedState, DynamicStats, RebuildPlan, RowState, StateArrays,
+  Background,
+  DynamicMode,
+  DynamicOptions,
+  DynamicSharedState,
+  DynamicStats,
+  RebuildPlan,
+  RowState,
+  StateArrays,
 } from './types.js';
 
 const EPS = 2 ** -52;
 
-const badOp = (field: string, value: unknown, what: string): AttnfitError => inputError(ErrorCodes.BAD_OP, field, value, what);
-const badOption = (field: string, value: unknown, what: string): AttnfitError => inputError(ErrorCodes.BAD_OPTION, field, value, what);
+const badOp = (field: string, value: unknown, what: string): AttnfitError =>
+  inputError(ErrorCodes.BAD_OP, field, value, what);
+const badOption = (field: string, value: unknown, what: string): AttnfitError =>
+  inputError(ErrorCodes.BAD_OPTION, field, value, what);
 
 /** Resolve the memory mode for an n-row problem ('auto' → snapshot while 8n² ≤ snapshotMaxBytes). */
-export function pickDynamicMode(n: number, mode: DynamicMode | 'auto' = 'auto', snapshotMaxBytes: number = DYNAMIC_DEFAULTS.snapshotMaxBytes): DynamicMode {
+export function pickDynamicMode(
+  n: number,
+  mode: DynamicMode | 'auto' = 'auto',
+  snapshotMaxBytes: number = DYNAMIC_DEFAULTS.snapshotMaxBytes,
+): DynamicMode {
   if (mode === 'snapshot' || mode === 'keys') return mode;
   return 8 * n * n <= snapshotMaxBytes ? 'snapshot' : 'keys';
 }
@@ -48,17 +61,42 @@ function sharedF64(len: number): Float64Array {
 }
 
 /** Validated options of {@link DynamicAttention.init}. */
-interface ResolvedOptions { mode: DynamicMode; threshold: number; errTol: number; deamortize: boolean; shared: boolean; autoRebuild: boolean }
+interface ResolvedOptions {
+  mode: DynamicMode;
+  threshold: number;
+  errTol: number;
+  deamortize: boolean;
+  shared: boolean;
+  autoRebuild: boolean;
+}
 
 /** Check Q, K, V (n×d finite Float64Arrays); EMPTY / BAD_DTYPE / SHAPE_MISMATCH / NON_FINITE naming the argument. */
 function checkInputs(Q: Float64Array, K: Float64Array, V: Float64Array, n: number, d: number): void {
-  if (!Number.isInteger(n) || n < 1) throw new AttnfitError(ErrorCodes.EMPTY, `n: must be an integer >= 1 (got ${formatValue(n)})`);
-  if (!Number.isInteger(d) || d < 1) throw new AttnfitError(ErrorCodes.EMPTY, `d: must be an integer >= 1 (got ${formatValue(d)})`);
-  for (const [name, a] of [['Q', Q], ['K', K], ['V', V]] as const) {
-    if (!(a instanceof Float64Array)) throw new AttnfitError(ErrorCodes.BAD_DTYPE, `${name}: must be a Float64Array (got ${Object.prototype.toString.call(a)})`);
-    if (a.length !== n * d) throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `${name}: length must be n*d = ${n * d} (got ${a.length})`, { details: { field: name, value: a.length } });
+  if (!Number.isInteger(n) || n < 1)
+    throw new AttnfitError(ErrorCodes.EMPTY, `n: must be an integer >= 1 (got ${formatValue(n)})`);
+  if (!Number.isInteger(d) || d < 1)
+    throw new AttnfitError(ErrorCodes.EMPTY, `d: must be an integer >= 1 (got ${formatValue(d)})`);
+  for (const [name, a] of [
+    ['Q', Q],
+    ['K', K],
+    ['V', V],
+  ] as const) {
+    if (!(a instanceof Float64Array))
+      throw new AttnfitError(
+        ErrorCodes.BAD_DTYPE,
+        `${name}: must be a Float64Array (got ${Object.prototype.toString.call(a)})`,
+      );
+    if (a.length !== n * d)
+      throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `${name}: length must be n*d = ${n * d} (got ${a.length})`, {
+        details: { field: name, value: a.length },
+      });
     for (let k = 0; k < a.length; k++) {
-      if (!Number.isFinite(a[k]!)) throw new AttnfitError(ErrorCodes.NON_FINITE, `${name}[${Math.floor(k / d)},${k % d}]: must be finite (got ${a[k]})`, { details: { field: name, value: String(a[k]) } });
+      if (!Number.isFinite(a[k]!))
+        throw new AttnfitError(
+          ErrorCodes.NON_FINITE,
+          `${name}[${Math.floor(k / d)},${k % d}]: must be finite (got ${a[k]})`,
+          { details: { field: name, value: String(a[k]) } },
+        );
     }
   }
 }
@@ -66,49 +104,84 @@ function checkInputs(Q: Float64Array, K: Float64Array, V: Float64Array, n: numbe
 /** Validate the options (BAD_OPTION naming the field) and fill in the defaults. */
 function resolveOptions(n: number, opts: DynamicOptions): ResolvedOptions {
   const tau = opts.tau ?? DYNAMIC_DEFAULTS.tau;
-  if (typeof tau !== 'number' || !Number.isFinite(tau) || tau < 0 || tau > 1) throw badOption('tau', tau, 'must be a number in [0, 1]');
+  if (typeof tau !== 'number' || !Number.isFinite(tau) || tau < 0 || tau > 1)
+    throw badOption('tau', tau, 'must be a number in [0, 1]');
   let threshold = dynamicThreshold(n, tau);
   if (opts.threshold !== undefined) {
-    if (!Number.isInteger(opts.threshold) || opts.threshold < 1) throw badOption('threshold', opts.threshold, 'must be an integer >= 1');
+    if (!Number.isInteger(opts.threshold) || opts.threshold < 1)
+      throw badOption('threshold', opts.threshold, 'must be an integer >= 1');
     threshold = opts.threshold;
   }
   const errTol = opts.errTol ?? DYNAMIC_DEFAULTS.errTol;
   if (typeof errTol !== 'number' || !(errTol > 0)) throw badOption('errTol', errTol, 'must be a number > 0');
   const modeIn = opts.mode ?? 'auto';
-  if (modeIn !== 'auto' && modeIn !== 'snapshot' && modeIn !== 'keys') throw badOption('mode', modeIn, 'must be one of snapshot, keys, auto');
+  if (modeIn !== 'auto' && modeIn !== 'snapshot' && modeIn !== 'keys')
+    throw badOption('mode', modeIn, 'must be one of snapshot, keys, auto');
   const mode = pickDynamicMode(n, modeIn, opts.snapshotMaxBytes ?? DYNAMIC_DEFAULTS.snapshotMaxBytes);
   const deamortize = opts.deamortize ?? false;
   if (typeof deamortize !== 'boolean') throw badOption('deamortize', deamortize, 'must be a boolean');
   const shared = opts.shared ?? false;
   if (typeof shared !== 'boolean') throw badOption('shared', shared, 'must be a boolean');
-  if (shared && typeof SharedArrayBuffer !== 'function') throw badOption('shared', shared, 'SharedArrayBuffer is not available in this runtime');
+  if (shared && typeof SharedArrayBuffer !== 'function')
+    throw badOption('shared', shared, 'SharedArrayBuffer is not available in this runtime');
   const autoRebuild = opts.autoRebuild ?? true;
   if (typeof autoRebuild !== 'boolean') throw badOption('autoRebuild', autoRebuild, 'must be a boolean');
-  if (!autoRebuild && deamortize) throw badOption('autoRebuild', autoRebuild, 'cannot be false with deamortize: true (de-amortised rebuilds advance on updates)');
+  if (!autoRebuild && deamortize)
+    throw badOption(
+      'autoRebuild',
+      autoRebuild,
+      'cannot be false with deamortize: true (de-amortised rebuilds advance on updates)',
+    );
   return { mode, threshold, errTol, deamortize, shared, autoRebuild };
 }
 
 /** Check a posted shared state (BAD_OPTION / SHAPE_MISMATCH naming the field) and take its arrays. */
 function sharedArrays(state: DynamicSharedState): StateArrays {
-  if (state === null || typeof state !== 'object') throw badOption('state', state, 'must be a DynamicSharedState object');
+  if (state === null || typeof state !== 'object')
+    throw badOption('state', state, 'must be a DynamicSharedState object');
   const { n, d, mode, threshold, errTol } = state;
   if (!Number.isInteger(n) || n < 1) throw badOption('state.n', n, 'must be an integer >= 1');
   if (!Number.isInteger(d) || d < 1) throw badOption('state.d', d, 'must be an integer >= 1');
   if (mode !== 'snapshot' && mode !== 'keys') throw badOption('state.mode', mode, 'must be snapshot or keys');
-  if (!Number.isInteger(threshold) || threshold < 1) throw badOption('state.threshold', threshold, 'must be an integer >= 1');
+  if (!Number.isInteger(threshold) || threshold < 1)
+    throw badOption('state.threshold', threshold, 'must be an integer >= 1');
   if (typeof errTol !== 'number' || !(errTol > 0)) throw badOption('state.errTol', errTol, 'must be a number > 0');
   const want: Array<[keyof StateArrays, number]> = [
-    ['Q', n * d], ['K', n * d], ['V', n * d], ['K0', n * d], ['V0', n * d], ['m', n], ['ell', n], ['amp', n], ['N', n * d],
+    ['Q', n * d],
+    ['K', n * d],
+    ['V', n * d],
+    ['K0', n * d],
+    ['V0', n * d],
+    ['m', n],
+    ['ell', n],
+    ['amp', n],
+    ['N', n * d],
   ];
   if (mode === 'snapshot') want.push(['ST', n * n]);
   for (const [f, len] of want) {
     const a = state[f];
-    if (!(a instanceof Float64Array) || !(a.buffer instanceof SharedArrayBuffer)) throw badOption(`state.${f}`, a === null ? null : Object.prototype.toString.call(a), 'must be a Float64Array on a SharedArrayBuffer');
-    if (a.length !== len) throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `state.${f}: length must be ${len} (got ${a.length})`, { details: { field: `state.${f}`, value: a.length } });
+    if (!(a instanceof Float64Array) || !(a.buffer instanceof SharedArrayBuffer))
+      throw badOption(
+        `state.${f}`,
+        a === null ? null : Object.prototype.toString.call(a),
+        'must be a Float64Array on a SharedArrayBuffer',
+      );
+    if (a.length !== len)
+      throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `state.${f}: length must be ${len} (got ${a.length})`, {
+        details: { field: `state.${f}`, value: a.length },
+      });
   }
   return {
-    Q: state.Q, K: state.K, V: state.V, K0: state.K0, V0: state.V0, ST: mode === 'snapshot' ? state.ST : null,
-    m: state.m, ell: state.ell, amp: state.amp, N: state.N,
+    Q: state.Q,
+    K: state.K,
+    V: state.V,
+    K0: state.K0,
+    V0: state.V0,
+    ST: mode === 'snapshot' ? state.ST : null,
+    m: state.m,
+    ell: state.ell,
+    amp: state.amp,
+    N: state.N,
   };
 }
 
@@ -149,8 +222,14 @@ export class DynamicAttention {
   private readonly counters = { updates: 0, queries: 0, rebuilds: 0, fullRebuilds: 0, repairs: 0, fallbacks: 0 };
 
   private constructor(a: StateArrays, n: number, d: number, o: ResolvedOptions) {
-    this.n = n; this.d = d; this.mode = o.mode; this.threshold = o.threshold; this.errTol = o.errTol;
-    this.deamortized = o.deamortize; this.shared = o.shared; this.autoRebuild = o.autoRebuild;
+    this.n = n;
+    this.d = d;
+    this.mode = o.mode;
+    this.threshold = o.threshold;
+    this.errTol = o.errTol;
+    this.deamortized = o.deamortize;
+    this.shared = o.shared;
+    this.autoRebuild = o.autoRebuild;
     this.bg = { plan: null, done: 0, logStart: 0, planSlot: new Int32Array(o.deamortize ? n : 0).fill(-1) };
     this.rowsPerStep = Math.ceil(n / o.threshold);
     this.s = { ...a, n, d, ampLimit: o.errTol / EPS };
@@ -164,15 +243,33 @@ export class DynamicAttention {
    * touched). Cost O(n²d) (one full build). Throws AttnfitError SHAPE_MISMATCH / EMPTY /
    * NON_FINITE / BAD_OPTION naming the argument and the value.
    */
-  static init(Q: Float64Array, K: Float64Array, V: Float64Array, n: number, d: number, opts: DynamicOptions = {}): DynamicAttention {
+  static init(
+    Q: Float64Array,
+    K: Float64Array,
+    V: Float64Array,
+    n: number,
+    d: number,
+    opts: DynamicOptions = {},
+  ): DynamicAttention {
     checkInputs(Q, K, V, n, d);
     const o = resolveOptions(n, opts);
     const alloc = o.shared ? sharedF64 : (len: number) => new Float64Array(len);
-    const copy = (src: Float64Array) => { const x = alloc(n * d); x.set(src); return x; };
+    const copy = (src: Float64Array) => {
+      const x = alloc(n * d);
+      x.set(src);
+      return x;
+    };
     const arrays: StateArrays = {
-      Q: copy(Q), K: copy(K), V: copy(V), K0: copy(K), V0: copy(V),
+      Q: copy(Q),
+      K: copy(K),
+      V: copy(V),
+      K0: copy(K),
+      V0: copy(V),
       ST: o.mode === 'snapshot' ? alloc(n * n) : null,
-      m: alloc(n), ell: alloc(n), amp: alloc(n), N: alloc(n * d),
+      m: alloc(n),
+      ell: alloc(n),
+      amp: alloc(n),
+      N: alloc(n * d),
     };
     const da = new DynamicAttention(arrays, n, d, o);
     da.rebuilder.build(0, n, rebuildBlockRows(n, true, 0));
@@ -187,8 +284,21 @@ export class DynamicAttention {
     if (!this.shared) throw badOption('shared', false, 'sharedState() needs a structure built with { shared: true }');
     const s = this.s;
     return {
-      n: this.n, d: this.d, mode: this.mode, threshold: this.threshold, errTol: this.errTol,
-      Q: s.Q, K: s.K, V: s.V, K0: s.K0, V0: s.V0, ST: s.ST, m: s.m, ell: s.ell, amp: s.amp, N: s.N,
+      n: this.n,
+      d: this.d,
+      mode: this.mode,
+      threshold: this.threshold,
+      errTol: this.errTol,
+      Q: s.Q,
+      K: s.K,
+      V: s.V,
+      K0: s.K0,
+      V0: s.V0,
+      ST: s.ST,
+      m: s.m,
+      ell: s.ell,
+      amp: s.amp,
+      N: s.N,
     };
   }
 
@@ -202,7 +312,14 @@ export class DynamicAttention {
   static attachShared(state: DynamicSharedState): DynamicAttention {
     const a = sharedArrays(state);
     const { n, d, mode, threshold, errTol } = state;
-    return new DynamicAttention(a, n, d, { mode, threshold, errTol, deamortize: false, shared: true, autoRebuild: false });
+    return new DynamicAttention(a, n, d, {
+      mode,
+      threshold,
+      errTol,
+      deamortize: false,
+      shared: true,
+      autoRebuild: false,
+    });
   }
 
   /** True when the pending updates reached the threshold T and a rebuild is due (only stays true with autoRebuild: false). */
@@ -213,10 +330,12 @@ export class DynamicAttention {
   // ---------------------------------------------------------------- updates
 
   private checkKey(r: number): void {
-    if (!Number.isInteger(r) || r < 0 || r >= this.n) throw badOp('i', r, `row index must be an integer in [0, ${this.n - 1}]`);
+    if (!Number.isInteger(r) || r < 0 || r >= this.n)
+      throw badOp('i', r, `row index must be an integer in [0, ${this.n - 1}]`);
   }
   private checkCol(c: number): void {
-    if (!Number.isInteger(c) || c < 0 || c >= this.d) throw badOp('j', c, `column index must be an integer in [0, ${this.d - 1}]`);
+    if (!Number.isInteger(c) || c < 0 || c >= this.d)
+      throw badOp('j', c, `column index must be an integer in [0, ${this.d - 1}]`);
   }
   private checkDelta(x: number, field = 'delta'): void {
     if (typeof x !== 'number' || !Number.isFinite(x)) throw badOp(field, x, 'must be a finite number');
@@ -225,37 +344,51 @@ export class DynamicAttention {
   /** Rebuild policy after an update: synchronous at T, or start/advance the background rebuild. */
   private afterUpdate(): void {
     this.pendingOps++;
-    if (!this.deamortized) { if (this.autoRebuild && this.pendingOps >= this.threshold) this.rebuild(); return; }
+    if (!this.deamortized) {
+      if (this.autoRebuild && this.pendingOps >= this.threshold) this.rebuild();
+      return;
+    }
     const bg = this.bg;
     if (!bg.plan && this.pendingOps >= this.threshold) {
       const plan = this.prepareRebuild({}, false);
-      bg.plan = plan; bg.done = 0; bg.logStart = this.log.length; this.pendingOps = 0;
+      bg.plan = plan;
+      bg.done = 0;
+      bg.logStart = this.log.length;
+      this.pendingOps = 0;
       for (let t = 0; t < plan.keys.length; t++) bg.planSlot[plan.keys[t]!] = t;
     }
     if (bg.plan) this.stepBackground(this.rowsPerStep);
   }
 
   private stepBackground(rows: number): void {
-    const bg = this.bg, plan = bg.plan!;
+    const bg = this.bg,
+      plan = bg.plan!;
     const r1 = Math.min(this.n, bg.done + rows);
     this.rebuildRows(plan, bg.done, r1);
     bg.done = r1;
     if (r1 < this.n) return;
     for (const r of plan.keys) bg.planSlot[r] = -1;
-    bg.plan = null; bg.done = 0;
+    bg.plan = null;
+    bg.done = 0;
     this.commitSnapshot(plan);
     this.log.dropPrefix(bg.logStart);
     bg.logStart = 0;
   }
 
   /** K[r,c] += δ. O(1) amortised; flushes the log (rebuild) after T updates. */
-  updateK(r: number, c: number, delta: number): void { this.entryUpdate(KIND_K, r, c, delta); }
+  updateK(r: number, c: number, delta: number): void {
+    this.entryUpdate(KIND_K, r, c, delta);
+  }
 
   /** V[r,c] += δ. O(1) amortised. */
-  updateV(r: number, c: number, delta: number): void { this.entryUpdate(KIND_V, r, c, delta); }
+  updateV(r: number, c: number, delta: number): void {
+    this.entryUpdate(KIND_V, r, c, delta);
+  }
 
   private entryUpdate(kind: number, r: number, c: number, delta: number): void {
-    this.checkKey(r); this.checkCol(c); this.checkDelta(delta);
+    this.checkKey(r);
+    this.checkCol(c);
+    this.checkDelta(delta);
     this.counters.updates++;
     if (delta === 0) return;
     (kind === KIND_K ? this.s.K : this.s.V)[r * this.d + c] += delta;
@@ -265,19 +398,24 @@ export class DynamicAttention {
 
   /** K[r,c] = x (an update by x − K[r,c]). */
   setK(r: number, c: number, x: number): void {
-    this.checkKey(r); this.checkCol(c); this.checkDelta(x, 'value');
+    this.checkKey(r);
+    this.checkCol(c);
+    this.checkDelta(x, 'value');
     this.updateK(r, c, x - this.s.K[r * this.d + c]!);
   }
 
   /** V[r,c] = x (an update by x − V[r,c]). */
   setV(r: number, c: number, x: number): void {
-    this.checkKey(r); this.checkCol(c); this.checkDelta(x, 'value');
+    this.checkKey(r);
+    this.checkCol(c);
+    this.checkDelta(x, 'value');
     this.updateV(r, c, x - this.s.V[r * this.d + c]!);
   }
 
   private rowUpdate(kind: number, r: number, delta: ArrayLike<number>): void {
     this.checkKey(r);
-    if (delta == null || typeof delta.length !== 'number' || delta.length !== this.d) throw badOp('delta', delta, `must be an array of d = ${this.d} numbers`);
+    if (delta == null || typeof delta.length !== 'number' || delta.length !== this.d)
+      throw badOp('delta', delta, `must be an array of d = ${this.d} numbers`);
     for (let c = 0; c < this.d; c++) this.checkDelta(delta[c]!, `delta[${c}]`);
     const M = kind === KIND_K ? this.s.K : this.s.V;
     this.counters.updates++;
@@ -291,10 +429,14 @@ export class DynamicAttention {
   }
 
   /** K[r,:] += δrow (a token's key edited: d log entries, counted as one update). */
-  updateKRow(r: number, deltaRow: ArrayLike<number>): void { this.rowUpdate(KIND_K, r, deltaRow); }
+  updateKRow(r: number, deltaRow: ArrayLike<number>): void {
+    this.rowUpdate(KIND_K, r, deltaRow);
+  }
 
   /** V[r,:] += δrow (a token's value edited). */
-  updateVRow(r: number, deltaRow: ArrayLike<number>): void { this.rowUpdate(KIND_V, r, deltaRow); }
+  updateVRow(r: number, deltaRow: ArrayLike<number>): void {
+    this.rowUpdate(KIND_V, r, deltaRow);
+  }
 
   // ---------------------------------------------------------------- queries
 
@@ -303,7 +445,8 @@ export class DynamicAttention {
    * (O(#pending + #touched·d) in keys mode); O(n) / O(nd) exact fallback on cancellation.
    */
   query(i: number, j: number): number {
-    this.checkQueryRow(i); this.checkCol(j);
+    this.checkQueryRow(i);
+    this.checkCol(j);
     this.counters.queries++;
     return this.queries.entry(i, j);
   }
@@ -316,7 +459,8 @@ export class DynamicAttention {
   }
 
   private checkQueryRow(i: number): void {
-    if (!Number.isInteger(i) || i < 0 || i >= this.n) throw badOp('i', i, `query row must be an integer in [0, ${this.n - 1}]`);
+    if (!Number.isInteger(i) || i < 0 || i >= this.n)
+      throw badOp('i', i, `query row must be an integer in [0, ${this.n - 1}]`);
   }
 
   // ---------------------------------------------------------------- rebuilds
@@ -336,7 +480,11 @@ export class DynamicAttention {
    * arrays are shared), and {@link commitRebuild} finishes.
    */
   prepareRebuild(opts: { full?: boolean } = {}, allowFull = true): RebuildPlan {
-    if (this.bg.plan) throw new AttnfitError(ErrorCodes.INTERNAL, 'prepareRebuild: a background rebuild is running (call rebuild() to finish it first)');
+    if (this.bg.plan)
+      throw new AttnfitError(
+        ErrorCodes.INTERNAL,
+        'prepareRebuild: a background rebuild is running (call rebuild() to finish it first)',
+      );
     const full = !!opts.full || (allowFull && this.log.slots > DYNAMIC_DEFAULTS.fullRebuildFraction * this.n);
     return gatherPlan(this.s, this.log, full);
   }
@@ -351,8 +499,12 @@ export class DynamicAttention {
    * Returns the number of rows repaired exactly (also added to this instance's stats).
    */
   rebuildRows(plan: RebuildPlan, r0: number, r1: number): number {
-    if (!Number.isInteger(r0) || !Number.isInteger(r1) || r0 < 0 || r1 > this.n || r0 > r1) throw new RangeError(`rebuildRows: need 0 <= r0 <= r1 <= ${this.n} (got ${r0}, ${r1})`);
-    const B = Number.isInteger(plan.blockRows) && plan.blockRows >= 1 ? plan.blockRows : rebuildBlockRows(this.n, plan.full, plan.keys.length);
+    if (!Number.isInteger(r0) || !Number.isInteger(r1) || r0 < 0 || r1 > this.n || r0 > r1)
+      throw new RangeError(`rebuildRows: need 0 <= r0 <= r1 <= ${this.n} (got ${r0}, ${r1})`);
+    const B =
+      Number.isInteger(plan.blockRows) && plan.blockRows >= 1
+        ? plan.blockRows
+        : rebuildBlockRows(this.n, plan.full, plan.keys.length);
     const repairs = this.rebuilder.rows(plan, r0, r1, B);
     this.counters.repairs += repairs;
     return repairs;
@@ -363,7 +515,8 @@ export class DynamicAttention {
    * rows repaired by rebuildRows calls on other threads' views (added to this instance's stats).
    */
   commitRebuild(plan: RebuildPlan, done: { repairs?: number } = {}): void {
-    if (done.repairs !== undefined && Number.isInteger(done.repairs) && done.repairs > 0) this.counters.repairs += done.repairs;
+    if (done.repairs !== undefined && Number.isInteger(done.repairs) && done.repairs > 0)
+      this.counters.repairs += done.repairs;
     this.commitSnapshot(plan);
     this.log.clear();
     this.pendingOps = 0;
@@ -384,19 +537,32 @@ export class DynamicAttention {
   }
 
   /** Pending log entries. */
-  get pending(): number { return this.log.length; }
+  get pending(): number {
+    return this.log.length;
+  }
 
   /** Rows the running background rebuild still has to process (0 when none runs). */
-  get backgroundRows(): number { return this.bg.plan ? this.n - this.bg.done : 0; }
+  get backgroundRows(): number {
+    return this.bg.plan ? this.n - this.bg.done : 0;
+  }
 
   /** Counters and sizes (a plain object; safe to send over threads and the wire). */
   stats(): DynamicStats {
-    const n = this.n, d = this.d;
-    const bytes = 8 * (5 * n * d + n * d + 3 * n) + (this.s.ST ? 8 * n * n : 0) + 4 * n
-      + this.log.capacity * LOG_BYTES_PER_ENTRY;
+    const n = this.n,
+      d = this.d;
+    const bytes =
+      8 * (5 * n * d + n * d + 3 * n) + (this.s.ST ? 8 * n * n : 0) + 4 * n + this.log.capacity * LOG_BYTES_PER_ENTRY;
     return {
-      n, d, mode: this.mode, threshold: this.threshold, pending: this.log.length, touchedKeys: this.log.slots,
-      ...this.counters, bytes, deamortized: this.deamortized, backgroundRows: this.backgroundRows,
+      n,
+      d,
+      mode: this.mode,
+      threshold: this.threshold,
+      pending: this.log.length,
+      touchedKeys: this.log.slots,
+      ...this.counters,
+      bytes,
+      deamortized: this.deamortized,
+      backgroundRows: this.backgroundRows,
     };
   }
 

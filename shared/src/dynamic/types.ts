@@ -47,17 +47,32 @@ export interface DynamicSharedState {
   mode: DynamicMode;
   threshold: number;
   errTol: number;
-  Q: Float64Array; K: Float64Array; V: Float64Array; K0: Float64Array; V0: Float64Array;
+  Q: Float64Array;
+  K: Float64Array;
+  V: Float64Array;
+  K0: Float64Array;
+  V0: Float64Array;
   /** Transposed logits snapshot (n×n) in 'snapshot' mode, else null. */
   ST: Float64Array | null;
-  m: Float64Array; ell: Float64Array; amp: Float64Array; N: Float64Array;
+  m: Float64Array;
+  ell: Float64Array;
+  amp: Float64Array;
+  N: Float64Array;
 }
 
 /** The arrays a structure keeps per row (private or shared). */
 export interface StateArrays {
-  Q: Float64Array; K: Float64Array; V: Float64Array; K0: Float64Array; V0: Float64Array;
+  Q: Float64Array;
+  K: Float64Array;
+  V: Float64Array;
+  K0: Float64Array;
+  V0: Float64Array;
   /** Snapshot logits stored transposed: ST[r·n + i] = Q[i]·K₀[r], so a key's column is contiguous for rebuilds. */
-  ST: Float64Array | null; m: Float64Array; ell: Float64Array; amp: Float64Array; N: Float64Array;
+  ST: Float64Array | null;
+  m: Float64Array;
+  ell: Float64Array;
+  amp: Float64Array;
+  N: Float64Array;
 }
 
 /**

@@ -31,9 +31,13 @@ export class UpdateLog {
 
   /** A log for n key rows with room for `cap` entries (grows by doubling). */
   constructor(n: number, cap: number) {
-    this.kind = new Uint8Array(cap); this.row = new Int32Array(cap); this.col = new Int32Array(cap); this.delta = new Float64Array(cap);
+    this.kind = new Uint8Array(cap);
+    this.row = new Int32Array(cap);
+    this.col = new Int32Array(cap);
+    this.delta = new Float64Array(cap);
     this.slotOf = new Int32Array(n).fill(-1);
-    this.slotKeys = new Int32Array(cap); this.slotK = new Uint8Array(cap);
+    this.slotKeys = new Int32Array(cap);
+    this.slotK = new Uint8Array(cap);
   }
 
   /** Entries (and slots) the log holds before it grows. */
@@ -45,15 +49,20 @@ export class UpdateLog {
   push(kind: number, r: number, c: number, delta: number): void {
     if (this.length === this.kind.length || this.slots === this.slotKeys.length) this.grow();
     const k = this.length++;
-    this.kind[k] = kind; this.row[k] = r; this.col[k] = c; this.delta[k] = delta;
+    this.kind[k] = kind;
+    this.row[k] = r;
+    this.col[k] = c;
+    this.delta[k] = delta;
     this.touch(kind, r);
   }
 
   /** Drop the first `count` entries (covered by a finished background rebuild); re-derive the slots. */
   dropPrefix(count: number): void {
     const rest = this.length - count;
-    this.kind.copyWithin(0, count, this.length); this.row.copyWithin(0, count, this.length);
-    this.col.copyWithin(0, count, this.length); this.delta.copyWithin(0, count, this.length);
+    this.kind.copyWithin(0, count, this.length);
+    this.row.copyWithin(0, count, this.length);
+    this.col.copyWithin(0, count, this.length);
+    this.delta.copyWithin(0, count, this.length);
     this.length = rest;
     this.clearSlots();
     for (let k = 0; k < rest; k++) this.touch(this.kind[k]!, this.row[k]!);
@@ -72,16 +81,37 @@ export class UpdateLog {
 
   private touch(kind: number, r: number): void {
     let s = this.slotOf[r]!;
-    if (s < 0) { s = this.slots++; this.slotOf[r] = s; this.slotKeys[s] = r; this.slotK[s] = 0; }
+    if (s < 0) {
+      s = this.slots++;
+      this.slotOf[r] = s;
+      this.slotKeys[s] = r;
+      this.slotK[s] = 0;
+    }
     if (kind === KIND_K) this.slotK[s] = 1;
   }
 
   private grow(): void {
     const cap = this.kind.length * 2;
-    const g8 = (a: Uint8Array) => { const b = new Uint8Array(cap); b.set(a); return b; };
-    const g32 = (a: Int32Array) => { const b = new Int32Array(cap); b.set(a); return b; };
-    const g64 = (a: Float64Array) => { const b = new Float64Array(cap); b.set(a); return b; };
-    this.kind = g8(this.kind); this.row = g32(this.row); this.col = g32(this.col); this.delta = g64(this.delta);
-    this.slotKeys = g32(this.slotKeys); this.slotK = g8(this.slotK);
+    const g8 = (a: Uint8Array) => {
+      const b = new Uint8Array(cap);
+      b.set(a);
+      return b;
+    };
+    const g32 = (a: Int32Array) => {
+      const b = new Int32Array(cap);
+      b.set(a);
+      return b;
+    };
+    const g64 = (a: Float64Array) => {
+      const b = new Float64Array(cap);
+      b.set(a);
+      return b;
+    };
+    this.kind = g8(this.kind);
+    this.row = g32(this.row);
+    this.col = g32(this.col);
+    this.delta = g64(this.delta);
+    this.slotKeys = g32(this.slotKeys);
+    this.slotK = g8(this.slotK);
   }
 }

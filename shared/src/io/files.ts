@@ -7,8 +7,20 @@ import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { AttnfitError, ErrorCodes } from '../core/index.js';
-import { NPY_MAX_HEADER_BYTES, checkNpyDataSize, encodeNpy, npyFromData, npyIsNativeF64C, parseNpyHeader } from './npy.js';
-import { encodeSafetensors, parseSafetensorsHeader, safetensorsItemBytes, type SafetensorsInput } from './safetensors.js';
+import {
+  NPY_MAX_HEADER_BYTES,
+  checkNpyDataSize,
+  encodeNpy,
+  npyFromData,
+  npyIsNativeF64C,
+  parseNpyHeader,
+} from './npy.js';
+import {
+  encodeSafetensors,
+  parseSafetensorsHeader,
+  safetensorsItemBytes,
+  type SafetensorsInput,
+} from './safetensors.js';
 import { allocF64, decodeFloats, shapeSize, type NdArray, type ReadOptions } from './ndarray.js';
 import { checkTargets, fsReadError, openInputFile } from './paths.js';
 
@@ -37,7 +49,12 @@ export async function readBytes(path: string, label: string = path): Promise<Uin
  * @throws AttnfitError FILE_NOT_FOUND, BAD_FILE
  * @example await readChunks('ops.jsonl', '--ops ops.jsonl', (c) => parser.push(c));
  */
-export async function readChunks(path: string, label: string, onChunk: (chunk: Uint8Array) => void, chunkBytes = 1 << 20): Promise<void> {
+export async function readChunks(
+  path: string,
+  label: string,
+  onChunk: (chunk: Uint8Array) => void,
+  chunkBytes = 1 << 20,
+): Promise<void> {
   const { fh, size } = await openInputFile(path, label);
   try {
     const buf = new Uint8Array(Math.max(1, Math.min(chunkBytes, size)));
@@ -46,7 +63,9 @@ export async function readChunks(path: string, label: string, onChunk: (chunk: U
       let got: number;
       try {
         ({ bytesRead: got } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos));
-      } catch (e) { throw fsReadError(e, label); }
+      } catch (e) {
+        throw fsReadError(e, label);
+      }
       if (got === 0) break; // truncated while reading: what was there is all there is
       onChunk(buf.subarray(0, got));
       pos += got;
@@ -84,7 +103,10 @@ export async function readNpy(path: string, opts: ReadOptions & { label?: string
     if (pre.length >= 12 && pre[0] === 0x93 && pre[1] === 0x4e && pre[6]! >= 1 && pre[6]! <= 3) {
       const dv = new DataView(pre.buffer);
       // Never read more than the header limit: parseNpyHeader refuses a longer claim.
-      headLen = Math.min(size, pre[6] === 1 ? 10 + dv.getUint16(8, true) : 12 + Math.min(dv.getUint32(8, true), NPY_MAX_HEADER_BYTES));
+      headLen = Math.min(
+        size,
+        pre[6] === 1 ? 10 + dv.getUint16(8, true) : 12 + Math.min(dv.getUint32(8, true), NPY_MAX_HEADER_BYTES),
+      );
     }
     const head = new Uint8Array(Math.max(headLen, pre.length));
     head.set(pre);
@@ -115,7 +137,10 @@ export async function readNpy(path: string, opts: ReadOptions & { label?: string
  * @throws AttnfitError FILE_NOT_FOUND, BAD_FILE, BAD_DTYPE
  * @example const t = await readSafetensors('p.safetensors', { only: ['A1'] }); t.get('A1')!.shape
  */
-export async function readSafetensors(path: string, opts: ReadOptions & { label?: string; only?: readonly string[] } = {}): Promise<Map<string, NdArray>> {
+export async function readSafetensors(
+  path: string,
+  opts: ReadOptions & { label?: string; only?: readonly string[] } = {},
+): Promise<Map<string, NdArray>> {
   const label = opts.label ?? path;
   const { fh, size } = await openInputFile(path, label);
   try {
@@ -135,7 +160,8 @@ export async function readSafetensors(path: string, opts: ReadOptions & { label?
     for (const [key, t] of h.tensors) {
       if (opts.only && !opts.only.includes(key)) continue;
       const item = safetensorsItemBytes(t, key, label);
-      const count = shapeSize(t.shape), need = count * item;
+      const count = shapeSize(t.shape),
+        need = count * item;
       let data: Float64Array;
       if (item === 8 && nativeLE) {
         data = allocF64(count, !!opts.shared);
@@ -160,12 +186,21 @@ function fsWriteError(e: unknown, path: string): AttnfitError {
   if (e instanceof AttnfitError) return e;
   const code = (e as NodeJS.ErrnoException)?.code;
   if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'EEXIST') {
-    return new AttnfitError(ErrorCodes.BAD_OPTION, `${path}: cannot write there (${code === 'EISDIR' ? 'a directory is in the way' : 'a file is in the way'})`, { cause: e, details: { file: path } });
+    return new AttnfitError(
+      ErrorCodes.BAD_OPTION,
+      `${path}: cannot write there (${code === 'EISDIR' ? 'a directory is in the way' : 'a file is in the way'})`,
+      { cause: e, details: { file: path } },
+    );
   }
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-    return new AttnfitError(ErrorCodes.BAD_OPTION, `${path}: cannot write (permission denied)`, { cause: e, details: { file: path } });
+    return new AttnfitError(ErrorCodes.BAD_OPTION, `${path}: cannot write (permission denied)`, {
+      cause: e,
+      details: { file: path },
+    });
   }
-  return new AttnfitError(ErrorCodes.INTERNAL, `${path}: write failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+  return new AttnfitError(ErrorCodes.INTERNAL, `${path}: write failed: ${(e as Error)?.message ?? String(e)}`, {
+    cause: e,
+  });
 }
 
 /** One file of an atomic group write. */
@@ -234,6 +269,10 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
 }
 
 /** Write tensors as a .safetensors file, atomically (see encodeSafetensors). */
-export async function writeSafetensors(path: string, tensors: Record<string, SafetensorsInput>, metadata?: Record<string, string>): Promise<void> {
+export async function writeSafetensors(
+  path: string,
+  tensors: Record<string, SafetensorsInput>,
+  metadata?: Record<string, string>,
+): Promise<void> {
   await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }

@@ -10,7 +10,14 @@ export type { SafetensorsEntry, SafetensorsHeader, SafetensorsInput } from './sa
 export { decodeSafetensors, encodeSafetensors, parseSafetensorsHeader } from './safetensors.js';
 export type { FileToWrite } from './files.js';
 export {
-  readBytes, readChunks, readNpy, readSafetensors, writeFilesAtomic, writeFileAtomic, writeNpy, writeJsonAtomic,
+  readBytes,
+  readChunks,
+  readNpy,
+  readSafetensors,
+  writeFilesAtomic,
+  writeFileAtomic,
+  writeNpy,
+  writeJsonAtomic,
   writeSafetensors,
 } from './files.js';
 export type { CheckOutputDirOptions } from './paths.js';

@@ -36,7 +36,9 @@ export function shapeSize(shape: readonly number[]): number {
 
 /** `[4, 3]` — how shapes appear in messages. */
 export function formatShape(shape: readonly number[]): string {
-  return shape.length <= 8 ? `[${shape.join(', ')}]` : `[${shape.slice(0, 8).join(', ')}, … (${shape.length} dimensions)]`;
+  return shape.length <= 8
+    ? `[${shape.join(', ')}]`
+    : `[${shape.slice(0, 8).join(', ')}, … (${shape.length} dimensions)]`;
 }
 
 /**
@@ -44,14 +46,22 @@ export function formatShape(shape: readonly number[]): string {
  * `itemBytes` is 4 or 8; `littleEndian` says the stored byte order.
  */
 export function decodeFloats(
-  bytes: Uint8Array, offset: number, count: number, itemBytes: 4 | 8, littleEndian: boolean, shared: boolean,
+  bytes: Uint8Array,
+  offset: number,
+  count: number,
+  itemBytes: 4 | 8,
+  littleEndian: boolean,
+  shared: boolean,
 ): Float64Array {
   const out = allocF64(count, shared);
   const nativeLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   if (littleEndian === nativeLE) {
     // View the bytes when aligned, else copy into an aligned buffer first; no per-element calls.
     const at = bytes.byteOffset + offset;
-    const raw = at % itemBytes === 0 ? new Uint8Array(bytes.buffer, at, count * itemBytes) : bytes.slice(offset, offset + count * itemBytes);
+    const raw =
+      at % itemBytes === 0
+        ? new Uint8Array(bytes.buffer, at, count * itemBytes)
+        : bytes.slice(offset, offset + count * itemBytes);
     if (itemBytes === 8) out.set(new Float64Array(raw.buffer, raw.byteOffset, count));
     else out.set(new Float32Array(raw.buffer, raw.byteOffset, count));
     return out;
@@ -69,9 +79,13 @@ export function decodeFloats(
 export function fortranToC(src: Float64Array, shape: readonly number[], shared: boolean): Float64Array {
   const nd = shape.length;
   const out = allocF64(src.length, shared);
-  if (nd < 2 || src.length === 0) { out.set(src); return out; }
+  if (nd < 2 || src.length === 0) {
+    out.set(src);
+    return out;
+  }
   if (nd === 2) {
-    const r = shape[0]!, c = shape[1]!;
+    const r = shape[0]!,
+      c = shape[1]!;
     for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[i * c + j] = src[j * r + i]!;
     return out;
   }

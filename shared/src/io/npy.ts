@@ -23,17 +23,25 @@ export const NPY_MAX_DIMS = 64;
 
 /** dtypes we read: descr → [bytes per item, little-endian]. */
 const FLOAT_DTYPES: Readonly<Record<string, readonly [4 | 8, boolean]>> = Object.freeze({
-  '<f8': [8, true], '>f8': [8, false], '<f4': [4, true], '>f4': [4, false],
+  '<f8': [8, true],
+  '>f8': [8, false],
+  '<f4': [4, true],
+  '>f4': [4, false],
 });
 
 function badFile(name: string, what: string, cause?: unknown): AttnfitError {
-  return new AttnfitError(ErrorCodes.BAD_FILE, `${name}: ${what}`, { details: { file: name }, ...(cause === undefined ? {} : { cause }) });
+  return new AttnfitError(ErrorCodes.BAD_FILE, `${name}: ${what}`, {
+    details: { file: name },
+    ...(cause === undefined ? {} : { cause }),
+  });
 }
 
 // ---- a tiny parser for the Python literal subset numpy writes in headers ----
 
 type PyValue = string | number | boolean | null | PyValue[] | PyTuple | Map<string, PyValue>;
-class PyTuple { constructor(readonly items: PyValue[]) {} }
+class PyTuple {
+  constructor(readonly items: PyValue[]) {}
+}
 
 class HeaderParser {
   private i = 0;
@@ -47,11 +55,18 @@ class HeaderParser {
   ws(): void {
     for (;;) {
       const c = this.s.charCodeAt(this.i);
-      if (c === 0x20 || (c >= 0x09 && c <= 0x0d)) this.i++; else return;
+      if (c === 0x20 || (c >= 0x09 && c <= 0x0d)) this.i++;
+      else return;
     }
   }
-  peek(): string { this.ws(); return this.s[this.i] ?? ''; }
-  eat(ch: string): void { if (this.peek() !== ch) this.fail(`expected '${ch}'`); this.i++; }
+  peek(): string {
+    this.ws();
+    return this.s[this.i] ?? '';
+  }
+  eat(ch: string): void {
+    if (this.peek() !== ch) this.fail(`expected '${ch}'`);
+    this.i++;
+  }
   parseTop(): PyValue {
     const v = this.value();
     this.ws();
@@ -126,22 +141,34 @@ export interface NpyHeader {
  */
 export function parseNpyHeader(bytes: Uint8Array, name: string): NpyHeader {
   if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
-    throw badFile(name, `not a .npy file (the first bytes are not the \\x93NUMPY magic; ${bytes.length} bytes in file)`);
+    throw badFile(
+      name,
+      `not a .npy file (the first bytes are not the \\x93NUMPY magic; ${bytes.length} bytes in file)`,
+    );
   }
-  const major = bytes[6]!, minor = bytes[7]!;
-  if (major < 1 || major > 3 || minor !== 0) throw badFile(name, `unsupported .npy format version ${major}.${minor} (supported: 1.0, 2.0, 3.0)`);
+  const major = bytes[6]!,
+    minor = bytes[7]!;
+  if (major < 1 || major > 3 || minor !== 0)
+    throw badFile(name, `unsupported .npy format version ${major}.${minor} (supported: 1.0, 2.0, 3.0)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const lenBytes = major === 1 ? 2 : 4;
   if (bytes.length < 8 + lenBytes) throw badFile(name, 'truncated .npy header');
   const hlen = major === 1 ? dv.getUint16(8, true) : dv.getUint32(8, true);
   const start = 8 + lenBytes;
-  if (hlen > NPY_MAX_HEADER_BYTES) throw badFile(name, `.npy header length ${hlen} is larger than ${NPY_MAX_HEADER_BYTES} bytes (a float array's header is ~120 bytes)`);
-  if (start + hlen > bytes.length) throw badFile(name, `truncated .npy header: header length ${hlen} but only ${bytes.length - start} bytes follow`);
+  if (hlen > NPY_MAX_HEADER_BYTES)
+    throw badFile(
+      name,
+      `.npy header length ${hlen} is larger than ${NPY_MAX_HEADER_BYTES} bytes (a float array's header is ~120 bytes)`,
+    );
+  if (start + hlen > bytes.length)
+    throw badFile(name, `truncated .npy header: header length ${hlen} but only ${bytes.length - start} bytes follow`);
   const headerBytes = bytes.subarray(start, start + hlen);
   const text = major === 3 ? new TextDecoder('utf-8', { fatal: false }).decode(headerBytes) : latin1(headerBytes);
 
   let dict: PyValue;
-  try { dict = new HeaderParser(text).parseTop(); } catch (e) {
+  try {
+    dict = new HeaderParser(text).parseTop();
+  } catch (e) {
     throw badFile(name, `malformed .npy header: ${(e as Error).message}`, e);
   }
   if (!(dict instanceof Map)) throw badFile(name, 'malformed .npy header: not a dict');
@@ -149,21 +176,30 @@ export function parseNpyHeader(bytes: Uint8Array, name: string): NpyHeader {
   if (keys.join(',') !== 'descr,fortran_order,shape') {
     throw badFile(name, `malformed .npy header: keys are {${keys.join(', ')}}, expected {descr, fortran_order, shape}`);
   }
-  const descr = dict.get('descr')!, fo = dict.get('fortran_order')!, shp = dict.get('shape')!;
+  const descr = dict.get('descr')!,
+    fo = dict.get('fortran_order')!,
+    shp = dict.get('shape')!;
   if (typeof fo !== 'boolean') throw badFile(name, 'malformed .npy header: fortran_order is not True/False');
   if (!(shp instanceof PyTuple) || shp.items.some((v) => typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)) {
     throw badFile(name, 'malformed .npy header: shape is not a tuple of non-negative integers');
   }
   const shape = (shp.items as number[]).slice();
-  if (shape.length > NPY_MAX_DIMS) throw badFile(name, `shape has ${shape.length} dimensions (at most ${NPY_MAX_DIMS} are supported)`);
+  if (shape.length > NPY_MAX_DIMS)
+    throw badFile(name, `shape has ${shape.length} dimensions (at most ${NPY_MAX_DIMS} are supported)`);
   if (!Number.isSafeInteger(shapeSize(shape))) throw badFile(name, `shape ${formatShape(shape)} is too large`);
   if (typeof descr !== 'string') {
-    throw new AttnfitError(ErrorCodes.BAD_DTYPE, `${name}: structured dtype is not supported: save a plain float64 or float32 array`, { details: { file: name } });
+    throw new AttnfitError(
+      ErrorCodes.BAD_DTYPE,
+      `${name}: structured dtype is not supported: save a plain float64 or float32 array`,
+      { details: { file: name } },
+    );
   }
   if (!Object.hasOwn(FLOAT_DTYPES, descr)) {
-    throw new AttnfitError(ErrorCodes.BAD_DTYPE,
+    throw new AttnfitError(
+      ErrorCodes.BAD_DTYPE,
       `${name}: dtype '${descr}' (${describeDescr(descr)}) is not supported: use float64 or float32 (e.g. arr.astype(np.float64))`,
-      { details: { file: name, dtype: descr } });
+      { details: { file: name, dtype: descr } },
+    );
   }
   return { version: [major, minor], descr, fortranOrder: fo, shape, dataOffset: start + hlen };
 }
@@ -177,15 +213,26 @@ function latin1(b: Uint8Array): string {
 function describeDescr(descr: string): string {
   const kind = descr.replace(/^[<>|=]/, '')[0];
   switch (kind) {
-    case 'b': return 'bool';
-    case 'i': return 'signed integer';
-    case 'u': return 'unsigned integer';
-    case 'f': return 'float of this width';
-    case 'c': return 'complex';
-    case 'U': case 'S': return 'string';
-    case 'O': return 'Python object';
-    case 'M': case 'm': return 'datetime';
-    default: return 'unknown';
+    case 'b':
+      return 'bool';
+    case 'i':
+      return 'signed integer';
+    case 'u':
+      return 'unsigned integer';
+    case 'f':
+      return 'float of this width';
+    case 'c':
+      return 'complex';
+    case 'U':
+    case 'S':
+      return 'string';
+    case 'O':
+      return 'Python object';
+    case 'M':
+    case 'm':
+      return 'datetime';
+    default:
+      return 'unknown';
   }
 }
 
@@ -214,10 +261,16 @@ export function npyItemBytes(h: NpyHeader): 4 | 8 {
 export function checkNpyDataSize(h: NpyHeader, have: number, name: string): void {
   const need = shapeSize(h.shape) * npyItemBytes(h);
   if (have < need) {
-    throw badFile(name, `truncated: header says shape ${formatShape(h.shape)} of '${h.descr}' (${need} bytes of data) but the file has ${have}`);
+    throw badFile(
+      name,
+      `truncated: header says shape ${formatShape(h.shape)} of '${h.descr}' (${need} bytes of data) but the file has ${have}`,
+    );
   }
   if (have > need) {
-    throw badFile(name, `size mismatch: header says shape ${formatShape(h.shape)} of '${h.descr}' (${need} bytes of data) but the file has ${have}`);
+    throw badFile(
+      name,
+      `size mismatch: header says shape ${formatShape(h.shape)} of '${h.descr}' (${need} bytes of data) but the file has ${have}`,
+    );
   }
 }
 
@@ -244,20 +297,30 @@ export function npyFromData(h: NpyHeader, data: Uint8Array, shared: boolean): Nd
  */
 export function encodeNpy(data: ArrayLike<number>, shape: readonly number[]): Uint8Array {
   if (shape.some((v) => !Number.isSafeInteger(v) || v < 0) || shapeSize(shape) !== data.length) {
-    throw new AttnfitError(ErrorCodes.INTERNAL, `encodeNpy: shape ${formatShape(shape)} does not match ${data.length} elements`);
+    throw new AttnfitError(
+      ErrorCodes.INTERNAL,
+      `encodeNpy: shape ${formatShape(shape)} does not match ${data.length} elements`,
+    );
   }
   const shapeStr = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   const dict = `{'descr': '<f8', 'fortran_order': False, 'shape': ${shapeStr}, }`;
-  let major = 1, pre = 10;
+  let major = 1,
+    pre = 10;
   let total = Math.ceil((pre + dict.length + 1) / 64) * 64;
-  if (total - pre > 0xffff) { major = 2; pre = 12; total = Math.ceil((pre + dict.length + 1) / 64) * 64; }
+  if (total - pre > 0xffff) {
+    major = 2;
+    pre = 12;
+    total = Math.ceil((pre + dict.length + 1) / 64) * 64;
+  }
   const hlen = total - pre;
   const header = dict + ' '.repeat(hlen - dict.length - 1) + '\n';
   const out = new Uint8Array(total + data.length * 8);
   out.set(MAGIC, 0);
-  out[6] = major; out[7] = 0;
+  out[6] = major;
+  out[7] = 0;
   const dv = new DataView(out.buffer);
-  if (major === 1) dv.setUint16(8, hlen, true); else dv.setUint32(8, hlen, true);
+  if (major === 1) dv.setUint16(8, hlen, true);
+  else dv.setUint32(8, hlen, true);
   for (let i = 0; i < header.length; i++) out[pre + i] = header.charCodeAt(i);
   const nativeLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   if (nativeLE) new Float64Array(out.buffer, total, data.length).set(data);

@@ -20,10 +20,22 @@ import { AttnfitError, ErrorCodes } from '../core/index.js';
 
 /** Kernel pseudo-file systems by statfs f_type (linux/magic.h): outputs are never written there. */
 const PSEUDO_FS: ReadonlyMap<number, string> = new Map([
-  [0x9fa0, 'procfs'], [0x62656572, 'sysfs'], [0x27e0eb, 'cgroup'], [0x63677270, 'cgroup2'],
-  [0x64626720, 'debugfs'], [0x74726163, 'tracefs'], [0x73636673, 'securityfs'], [0xcafe4a11, 'bpf'],
-  [0x62656570, 'configfs'], [0x1cd1, 'devpts'], [0x6165676c, 'pstore'], [0xde5e81e4, 'efivarfs'],
-  [0x42494e4d, 'binfmt_misc'], [0x65735543, 'fusectl'], [0xf97cff8c, 'selinuxfs'], [0x19800202, 'mqueue'],
+  [0x9fa0, 'procfs'],
+  [0x62656572, 'sysfs'],
+  [0x27e0eb, 'cgroup'],
+  [0x63677270, 'cgroup2'],
+  [0x64626720, 'debugfs'],
+  [0x74726163, 'tracefs'],
+  [0x73636673, 'securityfs'],
+  [0xcafe4a11, 'bpf'],
+  [0x62656570, 'configfs'],
+  [0x1cd1, 'devpts'],
+  [0x6165676c, 'pstore'],
+  [0xde5e81e4, 'efivarfs'],
+  [0x42494e4d, 'binfmt_misc'],
+  [0x65735543, 'fusectl'],
+  [0xf97cff8c, 'selinuxfs'],
+  [0x19800202, 'mqueue'],
   [0x6e736673, 'nsfs'],
 ]);
 
@@ -48,21 +60,31 @@ const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException)?.
 export function fsReadError(e: unknown, label: string): AttnfitError {
   if (e instanceof AttnfitError) return e;
   const code = errno(e);
-  const bad = (what: string) => new AttnfitError(ErrorCodes.BAD_FILE, `${label}: ${what}`, { cause: e, details: { file: label } });
-  if (code === 'ENOENT' || code === 'ENOTDIR') return new AttnfitError(ErrorCodes.FILE_NOT_FOUND, `${label}: file not found`, { cause: e, details: { file: label } });
+  const bad = (what: string) =>
+    new AttnfitError(ErrorCodes.BAD_FILE, `${label}: ${what}`, { cause: e, details: { file: label } });
+  if (code === 'ENOENT' || code === 'ENOTDIR')
+    return new AttnfitError(ErrorCodes.FILE_NOT_FOUND, `${label}: file not found`, {
+      cause: e,
+      details: { file: label },
+    });
   if (code === 'EISDIR') return bad('is a directory, expected a file');
   if (code === 'EACCES' || code === 'EPERM') return bad('cannot read (permission denied)');
   if (code === 'ELOOP') return bad('too many levels of symbolic links (a symlink loop?)');
   if (code === 'ENAMETOOLONG') return bad('file name too long');
-  if (code === 'ENXIO' || code === 'ENODEV' || code === 'EAGAIN') return bad('cannot be read as a file (a device, socket or FIFO?)');
-  return new AttnfitError(ErrorCodes.INTERNAL, `${label}: read failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+  if (code === 'ENXIO' || code === 'ENODEV' || code === 'EAGAIN')
+    return bad('cannot be read as a file (a device, socket or FIFO?)');
+  return new AttnfitError(ErrorCodes.INTERNAL, `${label}: read failed: ${(e as Error)?.message ?? String(e)}`, {
+    cause: e,
+  });
 }
 
 function notRegular(label: string, st: Stats): AttnfitError {
   const hint = st.isFIFO() ? ' (a pipe or process substitution: save the data to a file first)' : '';
   return st.isDirectory()
     ? new AttnfitError(ErrorCodes.BAD_FILE, `${label}: is a directory, expected a file`, { details: { file: label } })
-    : new AttnfitError(ErrorCodes.BAD_FILE, `${label}: is ${describeKind(st)}, not a regular file${hint}`, { details: { file: label } });
+    : new AttnfitError(ErrorCodes.BAD_FILE, `${label}: is ${describeKind(st)}, not a regular file${hint}`, {
+        details: { file: label },
+      });
 }
 
 /**
@@ -72,12 +94,18 @@ function notRegular(label: string, st: Stats): AttnfitError {
  */
 async function pseudoFsOf(p: string): Promise<{ where: string; real: string; dev: boolean } | undefined> {
   let real = p;
-  try { real = await realpath(p); } catch { /* keep the path as given */ }
+  try {
+    real = await realpath(p);
+  } catch {
+    /* keep the path as given */
+  }
   const pseudo = (fs: string) => ({ where: `on ${fs}, a kernel pseudo-file system`, real, dev: false });
   try {
     const name = PSEUDO_FS.get(Number((await statfs(real)).type) >>> 0);
     if (name) return pseudo(name);
-  } catch { /* no statfs here: the path rules below still apply */ }
+  } catch {
+    /* no statfs here: the path rules below still apply */
+  }
   const under = (top: string) => real === top || real.startsWith(`${top}/`);
   if (under('/proc')) return pseudo('procfs');
   if (under('/sys')) return pseudo('sysfs');
@@ -92,14 +120,24 @@ async function pseudoFsOf(p: string): Promise<{ where: string; real: string; dev
  */
 export async function openInputFile(path: string, label: string = path): Promise<{ fh: FileHandle; size: number }> {
   let st: Stats;
-  try { st = await stat(path); } catch (e) { throw fsReadError(e, label); }
+  try {
+    st = await stat(path);
+  } catch (e) {
+    throw fsReadError(e, label);
+  }
   if (!st.isFile()) throw notRegular(label, st);
   const pseudo = await pseudoFsOf(path);
   if (pseudo && !pseudo.dev) {
-    throw new AttnfitError(ErrorCodes.BAD_FILE, `${label}: is a file ${pseudo.where}, not a data file`, { details: { file: label } });
+    throw new AttnfitError(ErrorCodes.BAD_FILE, `${label}: is a file ${pseudo.where}, not a data file`, {
+      details: { file: label },
+    });
   }
   let fh: FileHandle;
-  try { fh = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0)); } catch (e) { throw fsReadError(e, label); }
+  try {
+    fh = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  } catch (e) {
+    throw fsReadError(e, label);
+  }
   try {
     const st2 = await fh.stat();
     if (!st2.isFile()) throw notRegular(label, st2);
@@ -113,7 +151,10 @@ export async function openInputFile(path: string, label: string = path): Promise
 // ---- outputs ----
 
 function badOut(label: string, shown: string, what: string, cause?: unknown): AttnfitError {
-  return new AttnfitError(ErrorCodes.BAD_OPTION, `${label ? `${label} ` : ''}${shown}: ${what}`, { details: { field: label, value: shown }, ...(cause === undefined ? {} : { cause }) });
+  return new AttnfitError(ErrorCodes.BAD_OPTION, `${label ? `${label} ` : ''}${shown}: ${what}`, {
+    details: { field: label, value: shown },
+    ...(cause === undefined ? {} : { cause }),
+  });
 }
 
 /** stat that returns null for "does not exist" and turns loops / long names / EACCES into BAD_OPTION. */
@@ -136,7 +177,8 @@ async function nearestDir(path: string, label: string, shown: string): Promise<s
   for (;;) {
     const st = await outStat(p, label, shown);
     if (st) {
-      if (!st.isDirectory()) throw badOut(label, shown, `${p} is ${st.isFile() ? 'a file' : describeKind(st)}, not a directory`);
+      if (!st.isDirectory())
+        throw badOut(label, shown, `${p} is ${st.isFile() ? 'a file' : describeKind(st)}, not a directory`);
       return p;
     }
     const up = dirname(p);
@@ -154,7 +196,12 @@ async function checkDirUsable(dir: string, label: string, shown: string): Promis
   } catch (e) {
     const code = errno(e);
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-      throw badOut(label, shown, `cannot write in ${dir} (${code === 'EROFS' ? 'read-only file system' : 'permission denied'})`, e);
+      throw badOut(
+        label,
+        shown,
+        `cannot write in ${dir} (${code === 'EROFS' ? 'read-only file system' : 'permission denied'})`,
+        e,
+      );
     }
     throw e;
   }
@@ -173,11 +220,19 @@ async function checkReplaceable(path: string, label: string, shown: string, appe
     throw badOut(label, shown, `${path} is a symbolic link to ${describeKind(target)}, expected a file path`);
   }
   if (st.isDirectory()) {
-    throw badOut(label, shown, path === shown ? 'is a directory, expected a file path' : `${path} is a directory in the way of an output file`);
+    throw badOut(
+      label,
+      shown,
+      path === shown ? 'is a directory, expected a file path' : `${path} is a directory in the way of an output file`,
+    );
   }
-  throw badOut(label, shown, append
-    ? `is ${describeKind(st)}, not a regular file${st.isFIFO() || st.isCharacterDevice() ? ' (use "-" for stderr)' : ''}`
-    : `${path} is ${describeKind(st)}: outputs are written to a temp file and renamed over the target, which must be a regular file`);
+  throw badOut(
+    label,
+    shown,
+    append
+      ? `is ${describeKind(st)}, not a regular file${st.isFIFO() || st.isCharacterDevice() ? ' (use "-" for stderr)' : ''}`
+      : `${path} is ${describeKind(st)}: outputs are written to a temp file and renamed over the target, which must be a regular file`,
+  );
 }
 
 /** Options of {@link checkOutputDir}. */
@@ -197,7 +252,8 @@ export interface CheckOutputDirOptions {
  */
 export async function checkOutputDir(dir: string, label: string, opts: CheckOutputDirOptions = {}): Promise<void> {
   const st = await outStat(dir, label, dir);
-  if (st && !st.isDirectory()) throw badOut(label, dir, `exists and is not a directory${st.isFile() ? '' : ` (it is ${describeKind(st)})`}`);
+  if (st && !st.isDirectory())
+    throw badOut(label, dir, `exists and is not a directory${st.isFile() ? '' : ` (it is ${describeKind(st)})`}`);
   const base = st ? dir : await nearestDir(dir, label, dir);
   await checkDirUsable(base, label, dir);
   if (st) for (const f of opts.files ?? []) await checkReplaceable(join(dir, f), label, dir);
@@ -214,7 +270,8 @@ export async function checkOutputFile(path: string, label: string, append = fals
   await checkReplaceable(path, label, path, append);
   const parent = dirname(path);
   const pst = await outStat(parent, label, path);
-  if (pst && !pst.isDirectory()) throw badOut(label, path, `${parent} is ${pst.isFile() ? 'a file' : describeKind(pst)}, not a directory`);
+  if (pst && !pst.isDirectory())
+    throw badOut(label, path, `${parent} is ${pst.isFile() ? 'a file' : describeKind(pst)}, not a directory`);
   await checkDirUsable(pst ? parent : await nearestDir(parent, label, path), label, path);
 }
 
@@ -229,12 +286,18 @@ export async function openAppendFile(path: string, label: string): Promise<FileH
   await checkOutputFile(path, label, true);
   let fh: FileHandle;
   try {
-    fh = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (constants.O_NONBLOCK ?? 0), 0o666);
+    fh = await open(
+      path,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (constants.O_NONBLOCK ?? 0),
+      0o666,
+    );
   } catch (e) {
     const code = errno(e);
-    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw badOut(label, path, 'cannot write (permission denied)', e);
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')
+      throw badOut(label, path, 'cannot write (permission denied)', e);
     if (code === 'ENOENT') throw badOut(label, path, `cannot create it: directory ${dirname(path)} does not exist`, e);
-    if (code === 'ENXIO' || code === 'EISDIR' || code === 'ELOOP' || code === 'ENOTDIR') throw badOut(label, path, `cannot open for appending (${code})`, e);
+    if (code === 'ENXIO' || code === 'EISDIR' || code === 'ELOOP' || code === 'ENOTDIR')
+      throw badOut(label, path, `cannot open for appending (${code})`, e);
     throw e;
   }
   const st = await fh.stat();

@@ -60,8 +60,12 @@ export async function loadProblem(path: string, opts: LoadProblemOptions = {}): 
   const dtypes: Record<string, string> = {};
   for (const t of PROBLEM_TENSORS) dtypes[t] = arrays.get(t)!.dtype;
   return {
-    n, d,
-    A1: arrays.get('A1')!.data, A2: arrays.get('A2')!.data, A3: arrays.get('A3')!.data, B: arrays.get('B')!.data,
+    n,
+    d,
+    A1: arrays.get('A1')!.data,
+    A2: arrays.get('A2')!.data,
+    A3: arrays.get('A3')!.data,
+    B: arrays.get('B')!.data,
     source: { format, path, dtypes },
   };
 }
@@ -77,22 +81,31 @@ interface ReadTensors {
 async function readProblemTensors(path: string, shared: boolean): Promise<ReadTensors> {
   const kind = await kindOf(path);
   if (kind === null) {
-    throw new AttnfitError(ErrorCodes.FILE_NOT_FOUND,
-      `${path}: problem not found (expected a directory with A1.npy, A2.npy, A3.npy, B.npy or a .safetensors file)`, { details: { file: path } });
+    throw new AttnfitError(
+      ErrorCodes.FILE_NOT_FOUND,
+      `${path}: problem not found (expected a directory with A1.npy, A2.npy, A3.npy, B.npy or a .safetensors file)`,
+      { details: { file: path } },
+    );
   }
   if (kind === 'dir') {
     const hasA1 = (await kindOf(join(path, 'A1.npy'))) !== null;
     const st = join(path, 'problem.safetensors');
     const hasSt = (await kindOf(st)) === 'file';
     if (hasA1 && hasSt) {
-      throw new AttnfitError(ErrorCodes.BAD_FILE,
-        `${path}: holds both A1.npy and problem.safetensors, so the problem is ambiguous: pass ${st} to use the safetensors file, or move one of them away`, { details: { file: path } });
+      throw new AttnfitError(
+        ErrorCodes.BAD_FILE,
+        `${path}: holds both A1.npy and problem.safetensors, so the problem is ambiguous: pass ${st} to use the safetensors file, or move one of them away`,
+        { details: { file: path } },
+      );
     }
     return hasSt ? readSafetensorsProblem(st, shared) : readNpyProblem(path, shared);
   }
   if (!/\.safetensors$/i.test(path)) {
-    throw new AttnfitError(ErrorCodes.BAD_FILE,
-      `${path}: a problem is a directory with A1.npy, A2.npy, A3.npy, B.npy or a .safetensors file`, { details: { file: path } });
+    throw new AttnfitError(
+      ErrorCodes.BAD_FILE,
+      `${path}: a problem is a directory with A1.npy, A2.npy, A3.npy, B.npy or a .safetensors file`,
+      { details: { file: path } },
+    );
   }
   return readSafetensorsProblem(path, shared);
 }
@@ -104,8 +117,11 @@ async function readNpyProblem(dir: string, shared: boolean): Promise<ReadTensors
   for (const t of PROBLEM_TENSORS) {
     const file = join(dir, `${t}.npy`);
     if ((await kindOf(file)) === null) {
-      throw new AttnfitError(ErrorCodes.FILE_NOT_FOUND,
-        `${file}: file not found (a problem directory needs A1.npy, A2.npy, A3.npy, B.npy)`, { details: { file } });
+      throw new AttnfitError(
+        ErrorCodes.FILE_NOT_FOUND,
+        `${file}: file not found (a problem directory needs A1.npy, A2.npy, A3.npy, B.npy)`,
+        { details: { file } },
+      );
     }
   }
   for (const t of PROBLEM_TENSORS) {
@@ -124,8 +140,11 @@ async function readSafetensorsProblem(stPath: string, shared: boolean): Promise<
   for (const t of PROBLEM_TENSORS) {
     const a = tensors.get(t);
     if (!a) {
-      throw new AttnfitError(ErrorCodes.BAD_FILE,
-        `${stPath}: no tensor '${t}' (it has ${[...tensors.keys()].sort().join(', ') || 'none of A1, A2, A3, B'}; a problem needs A1, A2, A3, B)`, { details: { file: stPath, tensor: t } });
+      throw new AttnfitError(
+        ErrorCodes.BAD_FILE,
+        `${stPath}: no tensor '${t}' (it has ${[...tensors.keys()].sort().join(', ') || 'none of A1, A2, A3, B'}; a problem needs A1, A2, A3, B)`,
+        { details: { file: stPath, tensor: t } },
+      );
     }
     labels.set(t, `${stPath}[${t}]`);
     arrays.set(t, a);
@@ -140,20 +159,31 @@ function checkProblemShapes(arrays: Map<string, NdArray>, labels: Map<string, st
   for (const t of PROBLEM_TENSORS) {
     const a = arrays.get(t)!;
     if (a.shape.length !== 2) {
-      throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH,
-        `${labels.get(t)}: shape ${formatShape(a.shape)} is ${a.shape.length}-d: A1, A2, A3, B must all be n×d matrices`, { details: { file: labels.get(t), shape: a.shape } });
+      throw new AttnfitError(
+        ErrorCodes.SHAPE_MISMATCH,
+        `${labels.get(t)}: shape ${formatShape(a.shape)} is ${a.shape.length}-d: A1, A2, A3, B must all be n×d matrices`,
+        { details: { file: labels.get(t), shape: a.shape } },
+      );
     }
   }
   for (const t of PROBLEM_TENSORS) {
     const a = arrays.get(t)!;
     if (a.shape[0] !== a1.shape[0] || a.shape[1] !== a1.shape[1]) {
-      throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH,
-        `${labels.get(t)}: shape ${formatShape(a.shape)} but ${l1} is ${formatShape(a1.shape)}: A1, A2, A3, B must all be n×d`, { details: { file: labels.get(t), shape: a.shape, expected: a1.shape } });
+      throw new AttnfitError(
+        ErrorCodes.SHAPE_MISMATCH,
+        `${labels.get(t)}: shape ${formatShape(a.shape)} but ${l1} is ${formatShape(a1.shape)}: A1, A2, A3, B must all be n×d`,
+        { details: { file: labels.get(t), shape: a.shape, expected: a1.shape } },
+      );
     }
   }
-  const n = a1.shape[0]!, d = a1.shape[1]!;
+  const n = a1.shape[0]!,
+    d = a1.shape[1]!;
   if (n === 0 || d === 0) {
-    throw new AttnfitError(ErrorCodes.EMPTY, `${l1}: shape ${formatShape(a1.shape)} is empty: the problem needs n >= 1 rows and d >= 1 columns`, { details: { file: l1, shape: a1.shape } });
+    throw new AttnfitError(
+      ErrorCodes.EMPTY,
+      `${l1}: shape ${formatShape(a1.shape)} is empty: the problem needs n >= 1 rows and d >= 1 columns`,
+      { details: { file: l1, shape: a1.shape } },
+    );
   }
   return { n, d };
 }
@@ -166,17 +196,23 @@ export function checkFinite(a: NdArray, label: string): void {
   const x = a.data;
   for (let i = 0; i < x.length; i++) {
     const v = x[i]!;
-    if (v - v !== 0) { // NaN or ±Inf
+    if (v - v !== 0) {
+      // NaN or ±Inf
       const idx = unravel(i, a.shape);
       const what = Number.isNaN(v) ? 'NaN' : v > 0 ? 'Inf' : '-Inf';
-      throw new AttnfitError(ErrorCodes.NON_FINITE, `${label}: ${what} at ${formatShape(idx)}`, { details: { file: label, index: idx } });
+      throw new AttnfitError(ErrorCodes.NON_FINITE, `${label}: ${what} at ${formatShape(idx)}`, {
+        details: { file: label, index: idx },
+      });
     }
   }
 }
 
 function unravel(i: number, shape: readonly number[]): number[] {
   const idx = new Array<number>(shape.length);
-  for (let k = shape.length - 1; k >= 0; k--) { idx[k] = i % shape[k]!; i = Math.floor(i / shape[k]!); }
+  for (let k = shape.length - 1; k >= 0; k--) {
+    idx[k] = i % shape[k]!;
+    i = Math.floor(i / shape[k]!);
+  }
   return idx;
 }
 
@@ -209,9 +245,19 @@ export async function loadMatrix(path: string, expect: MatrixExpect = {}): Promi
   const label = expect.field ? `${expect.field} ${path}` : path;
   const a = await readNpy(path, { label, shared: !!expect.shared });
   const want = `[${expect.rows ?? 'any'}, ${expect.cols ?? 'any'}]`;
-  if (a.shape.length !== 2 || (expect.rows !== undefined && a.shape[0] !== expect.rows) || (expect.cols !== undefined && a.shape[1] !== expect.cols)) {
-    throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `${label}: shape ${formatShape(a.shape)}, expected ${want}`,
-      { details: { field: expect.field, file: path, shape: a.shape, expected: [expect.rows ?? null, expect.cols ?? null] } });
+  if (
+    a.shape.length !== 2 ||
+    (expect.rows !== undefined && a.shape[0] !== expect.rows) ||
+    (expect.cols !== undefined && a.shape[1] !== expect.cols)
+  ) {
+    throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `${label}: shape ${formatShape(a.shape)}, expected ${want}`, {
+      details: {
+        field: expect.field,
+        file: path,
+        shape: a.shape,
+        expected: [expect.rows ?? null, expect.cols ?? null],
+      },
+    });
   }
   checkFinite(a, label);
   return { rows: a.shape[0]!, cols: a.shape[1]!, data: a.data };

@@ -22,7 +22,10 @@ function tensorLabel(key: string): string {
 }
 
 function badFile(name: string, what: string, cause?: unknown): AttnfitError {
-  return new AttnfitError(ErrorCodes.BAD_FILE, `${name}: ${what}`, { details: { file: name }, ...(cause === undefined ? {} : { cause }) });
+  return new AttnfitError(ErrorCodes.BAD_FILE, `${name}: ${what}`, {
+    details: { file: name },
+    ...(cause === undefined ? {} : { cause }),
+  });
 }
 
 /** One entry of a safetensors header, validated. */
@@ -42,8 +45,21 @@ export interface SafetensorsHeader {
 }
 
 const ALL_DTYPE_BYTES: Readonly<Record<string, number>> = Object.freeze({
-  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2,
-  I32: 4, U32: 4, F32: 4, I64: 8, U64: 8, F64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
 });
 
 /**
@@ -54,27 +70,45 @@ const ALL_DTYPE_BYTES: Readonly<Record<string, number>> = Object.freeze({
  * @param fileSize total file size in bytes (default bytes.length)
  * @throws AttnfitError BAD_FILE naming the file (and the tensor)
  */
-export function parseSafetensorsHeader(bytes: Uint8Array, name: string, fileSize: number = bytes.length): SafetensorsHeader {
-  if (fileSize < 8 || bytes.length < 8) throw badFile(name, `not a .safetensors file (${fileSize} bytes, shorter than the 8-byte header length)`);
+export function parseSafetensorsHeader(
+  bytes: Uint8Array,
+  name: string,
+  fileSize: number = bytes.length,
+): SafetensorsHeader {
+  if (fileSize < 8 || bytes.length < 8)
+    throw badFile(name, `not a .safetensors file (${fileSize} bytes, shorter than the 8-byte header length)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = dv.getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER_BYTES) || Number(n) > fileSize - 8) {
-    throw badFile(name, `not a .safetensors file or truncated: header length ${n} but the file has ${fileSize - 8} bytes after it`);
+    throw badFile(
+      name,
+      `not a .safetensors file or truncated: header length ${n} but the file has ${fileSize - 8} bytes after it`,
+    );
   }
   if (Number(n) > bytes.length - 8) throw badFile(name, 'internal: header bytes not supplied');
   const hlen = Number(n);
   const text = new TextDecoder('utf-8').decode(bytes.subarray(8, 8 + hlen));
   if (!text.startsWith('{')) throw badFile(name, 'not a .safetensors file: header does not start with "{"');
   let json: unknown;
-  try { json = JSON.parse(text); } catch (e) { throw badFile(name, `malformed safetensors header JSON: ${(e as Error).message}`, e); }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw badFile(name, 'malformed safetensors header: not a JSON object');
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw badFile(name, `malformed safetensors header JSON: ${(e as Error).message}`, e);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw badFile(name, 'malformed safetensors header: not a JSON object');
   const dataStart = 8 + hlen;
   const bufLen = fileSize - dataStart;
   const tensors = new Map<string, SafetensorsEntry>();
   let metadata: Record<string, string> = {};
   for (const [key, raw] of Object.entries(json as Record<string, unknown>)) {
     if (key === '__metadata__') {
-      if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || Object.values(raw).some((v) => typeof v !== 'string')) {
+      if (
+        raw === null ||
+        typeof raw !== 'object' ||
+        Array.isArray(raw) ||
+        Object.values(raw).some((v) => typeof v !== 'string')
+      ) {
         throw badFile(name, 'malformed safetensors header: __metadata__ must map strings to strings');
       }
       metadata = raw as Record<string, string>;
@@ -83,27 +117,49 @@ export function parseSafetensorsHeader(bytes: Uint8Array, name: string, fileSize
     const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
     const where = tensorLabel(key);
     if (e === null || typeof e !== 'object') throw badFile(name, `${where}: entry is not an object`);
-    if (typeof e.dtype !== 'string' || !Object.hasOwn(ALL_DTYPE_BYTES, e.dtype)) throw badFile(name, `${where}: unknown dtype ${formatValue(e.dtype)}`);
-    if (!Array.isArray(e.shape) || e.shape.some((v) => !Number.isSafeInteger(v) || v < 0)) throw badFile(name, `${where}: shape is not a list of non-negative integers`);
-    if (e.shape.length > MAX_DIMS) throw badFile(name, `${where}: shape has ${e.shape.length} dimensions (at most ${MAX_DIMS} are supported)`);
+    if (typeof e.dtype !== 'string' || !Object.hasOwn(ALL_DTYPE_BYTES, e.dtype))
+      throw badFile(name, `${where}: unknown dtype ${formatValue(e.dtype)}`);
+    if (!Array.isArray(e.shape) || e.shape.some((v) => !Number.isSafeInteger(v) || v < 0))
+      throw badFile(name, `${where}: shape is not a list of non-negative integers`);
+    if (e.shape.length > MAX_DIMS)
+      throw badFile(name, `${where}: shape has ${e.shape.length} dimensions (at most ${MAX_DIMS} are supported)`);
     const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || off.some((v) => !Number.isSafeInteger(v) || v < 0) || off[0] > off[1]) {
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      off.some((v) => !Number.isSafeInteger(v) || v < 0) ||
+      off[0] > off[1]
+    ) {
       throw badFile(name, `${where}: data_offsets must be [begin, end] with 0 <= begin <= end`);
     }
     const shape = e.shape as number[];
     const want = shapeSize(shape) * ALL_DTYPE_BYTES[e.dtype]!;
     if (off[1] - off[0] !== want) {
-      throw badFile(name, `${where}: data_offsets [${off[0]}, ${off[1]}] span ${off[1] - off[0]} bytes but shape ${formatShape(shape)} of ${e.dtype} needs ${want}`);
+      throw badFile(
+        name,
+        `${where}: data_offsets [${off[0]}, ${off[1]}] span ${off[1] - off[0]} bytes but shape ${formatShape(shape)} of ${e.dtype} needs ${want}`,
+      );
     }
-    if (off[1] > bufLen) throw badFile(name, `${where}: truncated: data ends at byte ${off[1]} of the data buffer but the buffer has ${bufLen}`);
+    if (off[1] > bufLen)
+      throw badFile(
+        name,
+        `${where}: truncated: data ends at byte ${off[1]} of the data buffer but the buffer has ${bufLen}`,
+      );
     tensors.set(key, { dtype: e.dtype, shape, dataOffsets: [off[0], off[1]] });
   }
   // Tensors must tile the buffer: sorted by begin, each starts where the previous ended.
-  const sorted = [...tensors.entries()].sort((a, b) => a[1].dataOffsets[0] - b[1].dataOffsets[0] || a[1].dataOffsets[1] - b[1].dataOffsets[1]);
+  const sorted = [...tensors.entries()].sort(
+    (a, b) => a[1].dataOffsets[0] - b[1].dataOffsets[0] || a[1].dataOffsets[1] - b[1].dataOffsets[1],
+  );
   let pos = 0;
   for (const [key, t] of sorted) {
     if (t.dataOffsets[0] !== pos) {
-      throw badFile(name, t.dataOffsets[0] < pos ? `${tensorLabel(key)} overlaps another tensor` : `gap in the data buffer before ${tensorLabel(key)}`);
+      throw badFile(
+        name,
+        t.dataOffsets[0] < pos
+          ? `${tensorLabel(key)} overlaps another tensor`
+          : `gap in the data buffer before ${tensorLabel(key)}`,
+      );
     }
     pos = t.dataOffsets[1];
   }
@@ -120,7 +176,11 @@ export function parseSafetensorsHeader(bytes: Uint8Array, name: string, fileSize
  * @throws AttnfitError BAD_FILE, BAD_DTYPE ("F16" etc., naming the tensor)
  * @example const t = decodeSafetensors(bytes, 'p.safetensors'); t.get('A1')!.shape
  */
-export function decodeSafetensors(bytes: Uint8Array, name: string, opts: ReadOptions & { only?: readonly string[] } = {}): Map<string, NdArray> {
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  name: string,
+  opts: ReadOptions & { only?: readonly string[] } = {},
+): Map<string, NdArray> {
   const h = parseSafetensorsHeader(bytes, name);
   const out = new Map<string, NdArray>();
   for (const [key, t] of h.tensors) {
@@ -139,8 +199,11 @@ export function decodeSafetensors(bytes: Uint8Array, name: string, opts: ReadOpt
 export function safetensorsItemBytes(t: SafetensorsEntry, key: string, name: string): 4 | 8 {
   const item = Object.hasOwn(ITEM_BYTES, t.dtype) ? ITEM_BYTES[t.dtype] : undefined;
   if (!item) {
-    throw new AttnfitError(ErrorCodes.BAD_DTYPE,
-      `${name}: ${tensorLabel(key)} has dtype ${t.dtype}, which is not supported: use F64 or F32`, { details: { file: name, tensor: key, dtype: t.dtype } });
+    throw new AttnfitError(
+      ErrorCodes.BAD_DTYPE,
+      `${name}: ${tensorLabel(key)} has dtype ${t.dtype}, which is not supported: use F64 or F32`,
+      { details: { file: name, tensor: key, dtype: t.dtype } },
+    );
   }
   return item;
 }
@@ -158,14 +221,20 @@ export interface SafetensorsInput {
  * @throws AttnfitError INTERNAL when a tensor's data length does not match its shape
  * @example encodeSafetensors({ A1: { shape: [n, d], data: A1 } })
  */
-export function encodeSafetensors(tensors: Record<string, SafetensorsInput>, metadata?: Record<string, string>): Uint8Array {
+export function encodeSafetensors(
+  tensors: Record<string, SafetensorsInput>,
+  metadata?: Record<string, string>,
+): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let pos = 0;
   const entries = Object.entries(tensors);
   for (const [key, t] of entries) {
     if (shapeSize(t.shape) !== t.data.length) {
-      throw new AttnfitError(ErrorCodes.INTERNAL, `encodeSafetensors: tensor '${key}' shape ${formatShape(t.shape)} does not match ${t.data.length} elements`);
+      throw new AttnfitError(
+        ErrorCodes.INTERNAL,
+        `encodeSafetensors: tensor '${key}' shape ${formatShape(t.shape)} does not match ${t.data.length} elements`,
+      );
     }
     const bytesLen = t.data.length * ((t.dtype ?? 'F64') === 'F64' ? 8 : 4);
     header[key] = { dtype: t.dtype ?? 'F64', shape: [...t.shape], data_offsets: [pos, pos + bytesLen] };
@@ -175,15 +244,23 @@ export function encodeSafetensors(tensors: Record<string, SafetensorsInput>, met
   const enc = new TextEncoder();
   let hb = enc.encode(json);
   const pad = (8 - (hb.length % 8)) % 8;
-  if (pad) { json += ' '.repeat(pad); hb = enc.encode(json); }
+  if (pad) {
+    json += ' '.repeat(pad);
+    hb = enc.encode(json);
+  }
   const out = new Uint8Array(8 + hb.length + pos);
   const dv = new DataView(out.buffer);
   dv.setBigUint64(0, BigInt(hb.length), true);
   out.set(hb, 8);
   let at = 8 + hb.length;
   for (const [, t] of entries) {
-    if ((t.dtype ?? 'F64') === 'F64') { for (let i = 0; i < t.data.length; i++) dv.setFloat64(at + i * 8, t.data[i]!, true); at += t.data.length * 8; }
-    else { for (let i = 0; i < t.data.length; i++) dv.setFloat32(at + i * 4, t.data[i]!, true); at += t.data.length * 4; }
+    if ((t.dtype ?? 'F64') === 'F64') {
+      for (let i = 0; i < t.data.length; i++) dv.setFloat64(at + i * 8, t.data[i]!, true);
+      at += t.data.length * 8;
+    } else {
+      for (let i = 0; i < t.data.length; i++) dv.setFloat32(at + i * 4, t.data[i]!, true);
+      at += t.data.length * 4;
+    }
   }
   return out;
 }

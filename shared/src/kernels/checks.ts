@@ -9,15 +9,32 @@ export function checkInt(fn: string, name: string, v: number, min: number): void
 }
 
 /** Throw unless a rows×cols row-major view at `off` with leading dimension `ld` fits in `arr`. */
-export function checkMatrix(fn: string, name: string, arr: ArrayLike<number>, rows: number, cols: number, off: number, ld: number): void {
+export function checkMatrix(
+  fn: string,
+  name: string,
+  arr: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  off: number,
+  ld: number,
+): void {
   checkInt(fn, `off${name}`, off, 0);
-  if (!Number.isInteger(ld) || ld < Math.max(1, cols)) throw new RangeError(`${fn}: ld${name} must be >= ${Math.max(1, cols)} (got ${ld})`);
+  if (!Number.isInteger(ld) || ld < Math.max(1, cols))
+    throw new RangeError(`${fn}: ld${name} must be >= ${Math.max(1, cols)} (got ${ld})`);
   const need = rows === 0 || cols === 0 ? off : off + (rows - 1) * ld + cols;
   if (need > arr.length) throw new RangeError(`${fn}: ${name} too short (length ${arr.length}, needs ${need})`);
 }
 
 /** Throw unless every entry of the rows×cols view is finite (names the first bad entry). */
-export function checkFinite(fn: string, name: string, arr: ArrayLike<number>, rows: number, cols: number, off: number, ld: number): void {
+export function checkFinite(
+  fn: string,
+  name: string,
+  arr: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  off: number,
+  ld: number,
+): void {
   for (let i = 0; i < rows; i++) {
     const r0 = off + i * ld;
     for (let j = 0; j < cols; j++) {

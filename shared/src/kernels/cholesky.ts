@@ -15,8 +15,14 @@ export function choleskyBase(n: number, A: Float64Array, offA: number, lda: numb
   for (let j = 0; j < n; j++) {
     const rj = offA + j * lda;
     let d = A[rj + j]!;
-    for (let k = 0; k < j; k++) { const v = A[rj + k]!; d -= v * v; }
-    if (!(d > 0)) { A[rj + j] = d; return j; }
+    for (let k = 0; k < j; k++) {
+      const v = A[rj + k]!;
+      d -= v * v;
+    }
+    if (!(d > 0)) {
+      A[rj + j] = d;
+      return j;
+    }
     const ljj = Math.sqrt(d);
     A[rj + j] = ljj;
     const inv = 1 / ljj;
@@ -48,12 +54,19 @@ export function cholesky(n: number, A: Float64Array, offA = 0, lda = n): void {
  * L the lower factor from {@link choleskyBase}.
  */
 export function choleskySolveBase(
-  n: number, nrhs: number, L: Float64Array, offL: number, ldl: number,
-  B: Float64Array, offB: number, ldb: number,
+  n: number,
+  nrhs: number,
+  L: Float64Array,
+  offL: number,
+  ldl: number,
+  B: Float64Array,
+  offB: number,
+  ldb: number,
 ): void {
   // Forward: L Z = B.
   for (let i = 0; i < n; i++) {
-    const li = offL + i * ldl, bi = offB + i * ldb;
+    const li = offL + i * ldl,
+      bi = offB + i * ldb;
     for (let k = 0; k < i; k++) {
       const l = L[li + k]!;
       if (l === 0) continue;

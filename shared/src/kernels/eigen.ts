@@ -29,13 +29,21 @@ export function symEigBase(n: number, V: Float64Array, d: Float64Array, e: Float
   // --- tred2: Householder reduction to tridiagonal form.
   for (let j = 0; j < n; j++) d[j] = V[j * n + (n - 1)]!;
   for (let i = n - 1; i > 0; i--) {
-    let scale = 0, h = 0;
+    let scale = 0,
+      h = 0;
     for (let k = 0; k < i; k++) scale += Math.abs(d[k]!);
     if (scale === 0) {
       e[i] = d[i - 1]!;
-      for (let j = 0; j < i; j++) { d[j] = V[j * n + (i - 1)]!; V[j * n + i] = 0; V[i * n + j] = 0; }
+      for (let j = 0; j < i; j++) {
+        d[j] = V[j * n + (i - 1)]!;
+        V[j * n + i] = 0;
+        V[i * n + j] = 0;
+      }
     } else {
-      for (let k = 0; k < i; k++) { d[k] = d[k]! / scale; h += d[k]! * d[k]!; }
+      for (let k = 0; k < i; k++) {
+        d[k] = d[k]! / scale;
+        h += d[k]! * d[k]!;
+      }
       let f = d[i - 1]!;
       let g = Math.sqrt(h);
       if (f > 0) g = -g;
@@ -54,11 +62,15 @@ export function symEigBase(n: number, V: Float64Array, d: Float64Array, e: Float
         e[j] = g;
       }
       f = 0;
-      for (let j = 0; j < i; j++) { e[j] = e[j]! / h; f += e[j]! * d[j]!; }
+      for (let j = 0; j < i; j++) {
+        e[j] = e[j]! / h;
+        f += e[j]! * d[j]!;
+      }
       const hh = f / (h + h);
       for (let j = 0; j < i; j++) e[j] = e[j]! - hh * d[j]!;
       for (let j = 0; j < i; j++) {
-        f = d[j]!; g = e[j]!;
+        f = d[j]!;
+        g = e[j]!;
         for (let k = j; k <= i - 1; k++) V[j * n + k] = V[j * n + k]! - (f * e[k]! + g * d[k]!);
         d[j] = V[j * n + (i - 1)]!;
         V[j * n + i] = 0;
@@ -70,29 +82,33 @@ export function symEigBase(n: number, V: Float64Array, d: Float64Array, e: Float
     // Eigenvalues only: the tridiagonal's diagonal is V's diagonal; skip the accumulation.
     for (let j = 0; j < n; j++) d[j] = V[j * n + j]!;
   } else {
-  for (let i = 0; i < n - 1; i++) {
-    V[i * n + (n - 1)] = V[i * n + i]!;
-    V[i * n + i] = 1;
-    const h = d[i + 1]!;
-    if (h !== 0) {
-      for (let k = 0; k <= i; k++) d[k] = V[(i + 1) * n + k]! / h;
-      for (let j = 0; j <= i; j++) {
-        let g = 0;
-        for (let k = 0; k <= i; k++) g += V[(i + 1) * n + k]! * V[j * n + k]!;
-        for (let k = 0; k <= i; k++) V[j * n + k] = V[j * n + k]! - g * d[k]!;
+    for (let i = 0; i < n - 1; i++) {
+      V[i * n + (n - 1)] = V[i * n + i]!;
+      V[i * n + i] = 1;
+      const h = d[i + 1]!;
+      if (h !== 0) {
+        for (let k = 0; k <= i; k++) d[k] = V[(i + 1) * n + k]! / h;
+        for (let j = 0; j <= i; j++) {
+          let g = 0;
+          for (let k = 0; k <= i; k++) g += V[(i + 1) * n + k]! * V[j * n + k]!;
+          for (let k = 0; k <= i; k++) V[j * n + k] = V[j * n + k]! - g * d[k]!;
+        }
       }
+      for (let k = 0; k <= i; k++) V[(i + 1) * n + k] = 0;
     }
-    for (let k = 0; k <= i; k++) V[(i + 1) * n + k] = 0;
-  }
-  for (let j = 0; j < n; j++) { d[j] = V[j * n + (n - 1)]!; V[j * n + (n - 1)] = 0; }
-  V[(n - 1) * n + (n - 1)] = 1;
+    for (let j = 0; j < n; j++) {
+      d[j] = V[j * n + (n - 1)]!;
+      V[j * n + (n - 1)] = 0;
+    }
+    V[(n - 1) * n + (n - 1)] = 1;
   }
   e[0] = 0;
 
   // --- tql2: implicit QL on the tridiagonal matrix.
   for (let i = 1; i < n; i++) e[i - 1] = e[i]!;
   e[n - 1] = 0;
-  let f = 0, tst1 = 0;
+  let f = 0,
+    tst1 = 0;
   const eps = 2 ** -52;
   for (let l = 0; l < n; l++) {
     tst1 = Math.max(tst1, Math.abs(d[l]!) + Math.abs(e[l]!));
@@ -117,10 +133,16 @@ export function symEigBase(n: number, V: Float64Array, d: Float64Array, e: Float
         for (let i = l + 2; i < n; i++) d[i] = d[i]! - h;
         f += h;
         p = d[m]!;
-        let c = 1, c2 = c, c3 = c, s = 0, s2 = 0;
+        let c = 1,
+          c2 = c,
+          c3 = c,
+          s = 0,
+          s2 = 0;
         const el1 = e[l + 1]!;
         for (let i = m - 1; i >= l; i--) {
-          c3 = c2; c2 = c; s2 = s;
+          c3 = c2;
+          c2 = c;
+          s2 = s;
           g = c * e[i]!;
           h = c * p;
           r = Math.hypot(p, e[i]!);
@@ -129,14 +151,16 @@ export function symEigBase(n: number, V: Float64Array, d: Float64Array, e: Float
           c = p / r;
           p = c * d[i]! - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]!);
-          const ci = i * n, ci1 = (i + 1) * n;
-          if (wantVectors) for (let k = 0; k < n; k++) {
-            h = V[ci1 + k]!;
-            V[ci1 + k] = s * V[ci + k]! + c * h;
-            V[ci + k] = c * V[ci + k]! - s * h;
-          }
+          const ci = i * n,
+            ci1 = (i + 1) * n;
+          if (wantVectors)
+            for (let k = 0; k < n; k++) {
+              h = V[ci1 + k]!;
+              V[ci1 + k] = s * V[ci + k]! + c * h;
+              V[ci + k] = c * V[ci + k]! - s * h;
+            }
         }
-        p = -s * s2 * c3 * el1 * e[l]! / dl1;
+        p = (-s * s2 * c3 * el1 * e[l]!) / dl1;
         e[l] = s * p;
         d[l] = c * p;
       } while (Math.abs(e[l]!) > eps * tst1);
@@ -146,18 +170,33 @@ export function symEigBase(n: number, V: Float64Array, d: Float64Array, e: Float
   }
   // Sort ascending (selection sort, columns of V follow).
   for (let i = 0; i < n - 1; i++) {
-    let k = i, p = d[i]!;
-    for (let j = i + 1; j < n; j++) if (d[j]! < p) { k = j; p = d[j]!; }
+    let k = i,
+      p = d[i]!;
+    for (let j = i + 1; j < n; j++)
+      if (d[j]! < p) {
+        k = j;
+        p = d[j]!;
+      }
     if (k !== i) {
-      d[k] = d[i]!; d[i] = p;
-      if (wantVectors) for (let j = 0; j < n; j++) { const t = V[i * n + j]!; V[i * n + j] = V[k * n + j]!; V[k * n + j] = t; }
+      d[k] = d[i]!;
+      d[i] = p;
+      if (wantVectors)
+        for (let j = 0; j < n; j++) {
+          const t = V[i * n + j]!;
+          V[i * n + j] = V[k * n + j]!;
+          V[k * n + j] = t;
+        }
     }
   }
   // The loops above ran on Vᵀ (eigenvector k in row k, so the hot loops are contiguous);
   // transpose back so that column k holds eigenvector k.
-  if (wantVectors) for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) {
-    const t = V[i * n + j]!; V[i * n + j] = V[j * n + i]!; V[j * n + i] = t;
-  }
+  if (wantVectors)
+    for (let i = 0; i < n; i++)
+      for (let j = i + 1; j < n; j++) {
+        const t = V[i * n + j]!;
+        V[i * n + j] = V[j * n + i]!;
+        V[j * n + i] = t;
+      }
   return true;
 }
 
@@ -173,7 +212,8 @@ export function symEig(n: number, A: Float64Array, offA = 0, lda = n): SymEig {
   checkFinite('symEig', 'A', A, n, n, offA, lda);
   const V = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) V[i * n + j] = A[offA + i * lda + j]!;
-  const values = new Float64Array(n), e = new Float64Array(n);
+  const values = new Float64Array(n),
+    e = new Float64Array(n);
   if (!symEigBase(n, V, values, e)) throw new RangeError(`symEig: QL iteration did not converge (n ${n})`);
   return { n, values, vectors: V };
 }
@@ -188,7 +228,8 @@ export function symEigValues(n: number, A: Float64Array, offA = 0, lda = n): Flo
   checkFinite('symEigValues', 'A', A, n, n, offA, lda);
   const V = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) V[i * n + j] = A[offA + i * lda + j]!;
-  const values = new Float64Array(n), e = new Float64Array(n);
+  const values = new Float64Array(n),
+    e = new Float64Array(n);
   if (!symEigBase(n, V, values, e, false)) throw new RangeError(`symEigValues: QL iteration did not converge (n ${n})`);
   return values;
 }

@@ -26,7 +26,17 @@ export interface GemmEngine {
    * packB) at bOff, and C at cOff with leading dimension ldc: the C buffer, or a resident C;
    * mc, nc multiples of mr, nr.
    */
-  macro(mc: number, nc: number, kc: number, aOff: number, lda: number, bOff: number, cOff: number, ldc: number, acc: boolean): void;
+  macro(
+    mc: number,
+    nc: number,
+    kc: number,
+    aOff: number,
+    lda: number,
+    bOff: number,
+    cOff: number,
+    ldc: number,
+    acc: boolean,
+  ): void;
 }
 
 const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
@@ -51,40 +61,71 @@ export function scaleC(M: number, N: number, beta: number, C: Float64Array, offC
  */
 export function gemmBlocked(
   eng: GemmEngine,
-  transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-  A: Float64Array, offA: number, lda: number,
-  B: Float64Array, offB: number, ldb: number,
-  beta: number, C: Float64Array, offC: number, ldc: number,
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: Float64Array,
+  offA: number,
+  lda: number,
+  B: Float64Array,
+  offB: number,
+  ldb: number,
+  beta: number,
+  C: Float64Array,
+  offC: number,
+  ldc: number,
 ): void {
   if (M === 0 || N === 0) return;
-  if (alpha === 0 || K === 0) { scaleC(M, N, beta, C, offC, ldc); return; }
+  if (alpha === 0 || K === 0) {
+    scaleC(M, N, beta, C, offC, ldc);
+    return;
+  }
   const { mr, nr, mc: MC, kc: KC, nc: NC } = eng.blocking;
   const aRes = !transA && M % mr === 0 ? eng.resident(A) : -1;
   const cRes = (beta === 0 || beta === 1) && M % mr === 0 && N % nr === 0 ? eng.resident(C) : -1;
-  const ncMax = roundUp(Math.min(N, NC), nr), mcMax = roundUp(Math.min(M, MC), mr), kcMax = Math.min(K, KC);
+  const ncMax = roundUp(Math.min(N, NC), nr),
+    mcMax = roundUp(Math.min(M, MC), mr),
+    kcMax = Math.min(K, KC);
   // Workspace layout (elements, from base): [ Ã: mcMax·kcMax | B̃: K·ncMax | Cbuf: mcMax·ncMax ],
   // without Ã when A is resident and without Cbuf when C is.
-  const aLen = aRes >= 0 ? 0 : mcMax * kcMax, bLen = K * ncMax, cLen = cRes >= 0 ? 0 : mcMax * ncMax;
+  const aLen = aRes >= 0 ? 0 : mcMax * kcMax,
+    bLen = K * ncMax,
+    cLen = cRes >= 0 ? 0 : mcMax * ncMax;
   let { ws, base } = eng.workspace(aLen + bLen + cLen);
-  const aOff = base, bOff = base + aLen, cOff = bOff + bLen;
-  const aBase = aRes + offA, cBase = cRes + offC;
+  const aOff = base,
+    bOff = base + aLen,
+    cOff = bOff + bLen;
+  const aBase = aRes + offA,
+    cBase = cRes + offC;
   for (let jc = 0; jc < N; jc += NC) {
-    const nc = Math.min(NC, N - jc), ncp = roundUp(nc, nr);
-    for (let pc = 0; pc < K; pc += KC) packB(transB, B, offB, ldb, pc, jc, Math.min(KC, K - pc), nc, nr, alpha, ws, bOff + pc * ncp);
+    const nc = Math.min(NC, N - jc),
+      ncp = roundUp(nc, nr);
+    for (let pc = 0; pc < K; pc += KC)
+      packB(transB, B, offB, ldb, pc, jc, Math.min(KC, K - pc), nc, nr, alpha, ws, bOff + pc * ncp);
     for (let ic = 0; ic < M; ic += MC) {
-      const mc = Math.min(MC, M - ic), mcp = roundUp(mc, mr);
+      const mc = Math.min(MC, M - ic),
+        mcp = roundUp(mc, mr);
       if (cRes < 0 && beta !== 0) {
         for (let i = 0; i < mc; i++) {
-          const src = offC + (ic + i) * ldc + jc, d = cOff + i * ncp;
+          const src = offC + (ic + i) * ldc + jc,
+            d = cOff + i * ncp;
           if (beta === 1) ws.set(C.subarray(src, src + nc), d);
           else for (let j = 0; j < nc; j++) ws[d + j] = beta * C[src + j]!;
         }
       }
       for (let pc = 0; pc < K; pc += KC) {
         const kc = Math.min(KC, K - pc);
-        let a = aOff, la = kc;
-        if (aRes >= 0) { a = aBase + ic * lda + pc; la = lda; } else packA(transA, A, offA, lda, ic, pc, mc, kc, mcp, ws, aOff);
-        if (cRes >= 0) eng.macro(mcp, ncp, kc, a, la, bOff + pc * ncp, cBase + ic * ldc + jc, ldc, pc > 0 || beta === 1);
+        let a = aOff,
+          la = kc;
+        if (aRes >= 0) {
+          a = aBase + ic * lda + pc;
+          la = lda;
+        } else packA(transA, A, offA, lda, ic, pc, mc, kc, mcp, ws, aOff);
+        if (cRes >= 0)
+          eng.macro(mcp, ncp, kc, a, la, bOff + pc * ncp, cBase + ic * ldc + jc, ldc, pc > 0 || beta === 1);
         else eng.macro(mcp, ncp, kc, a, la, bOff + pc * ncp, cOff, ncp, pc > 0 || beta !== 0);
         ws = eng.workspace(0).ws; // the macro-kernel may not move memory, but re-read the view anyway
       }

@@ -13,8 +13,17 @@
  * op(A)[i,k] = transA ? A[offA + k·lda + i] : A[offA + i·lda + k].
  */
 export function packA(
-  transA: boolean, A: Float64Array, offA: number, lda: number, i0: number, p0: number,
-  mc: number, kc: number, mcPad: number, dst: Float64Array, dOff: number,
+  transA: boolean,
+  A: Float64Array,
+  offA: number,
+  lda: number,
+  i0: number,
+  p0: number,
+  mc: number,
+  kc: number,
+  mcPad: number,
+  dst: Float64Array,
+  dOff: number,
 ): void {
   if (!transA) {
     for (let i = 0; i < mc; i++) {
@@ -38,13 +47,26 @@ export function packA(
  * op(B)[k,j] = transB ? B[offB + j·ldb + k] : B[offB + k·ldb + j].
  */
 export function packB(
-  transB: boolean, B: Float64Array, offB: number, ldb: number, p0: number, j0: number,
-  kc: number, nc: number, nr: number, alpha: number, dst: Float64Array, dOff: number,
+  transB: boolean,
+  B: Float64Array,
+  offB: number,
+  ldb: number,
+  p0: number,
+  j0: number,
+  kc: number,
+  nc: number,
+  nr: number,
+  alpha: number,
+  dst: Float64Array,
+  dOff: number,
 ): void {
   for (let jr = 0; jr < nc; jr += nr) {
     const cols = Math.min(nr, nc - jr);
     const base = dOff + jr * kc;
-    if (cols === 8 && nr === 8) { packB8(transB, B, offB, ldb, p0, j0 + jr, kc, alpha, dst, base); continue; }
+    if (cols === 8 && nr === 8) {
+      packB8(transB, B, offB, ldb, p0, j0 + jr, kc, alpha, dst, base);
+      continue;
+    }
     if (!transB) {
       for (let k = 0; k < kc; k++) {
         const src = offB + (p0 + k) * ldb + j0 + jr;
@@ -67,36 +89,75 @@ export function packB(
  * loop spends most of its time on loop control for 8-element rows. Same values as packB.
  */
 function packB8(
-  transB: boolean, B: Float64Array, offB: number, ldb: number, p0: number, j0: number,
-  kc: number, alpha: number, dst: Float64Array, base: number,
+  transB: boolean,
+  B: Float64Array,
+  offB: number,
+  ldb: number,
+  p0: number,
+  j0: number,
+  kc: number,
+  alpha: number,
+  dst: Float64Array,
+  base: number,
 ): void {
   if (!transB) {
-    let src = offB + p0 * ldb + j0, d = base;
+    let src = offB + p0 * ldb + j0,
+      d = base;
     if (alpha === 1) {
       for (let k = 0; k < kc; k++, src += ldb, d += 8) {
-        dst[d] = B[src]!; dst[d + 1] = B[src + 1]!; dst[d + 2] = B[src + 2]!; dst[d + 3] = B[src + 3]!;
-        dst[d + 4] = B[src + 4]!; dst[d + 5] = B[src + 5]!; dst[d + 6] = B[src + 6]!; dst[d + 7] = B[src + 7]!;
+        dst[d] = B[src]!;
+        dst[d + 1] = B[src + 1]!;
+        dst[d + 2] = B[src + 2]!;
+        dst[d + 3] = B[src + 3]!;
+        dst[d + 4] = B[src + 4]!;
+        dst[d + 5] = B[src + 5]!;
+        dst[d + 6] = B[src + 6]!;
+        dst[d + 7] = B[src + 7]!;
       }
     } else {
       for (let k = 0; k < kc; k++, src += ldb, d += 8) {
-        dst[d] = alpha * B[src]!; dst[d + 1] = alpha * B[src + 1]!; dst[d + 2] = alpha * B[src + 2]!; dst[d + 3] = alpha * B[src + 3]!;
-        dst[d + 4] = alpha * B[src + 4]!; dst[d + 5] = alpha * B[src + 5]!; dst[d + 6] = alpha * B[src + 6]!; dst[d + 7] = alpha * B[src + 7]!;
+        dst[d] = alpha * B[src]!;
+        dst[d + 1] = alpha * B[src + 1]!;
+        dst[d + 2] = alpha * B[src + 2]!;
+        dst[d + 3] = alpha * B[src + 3]!;
+        dst[d + 4] = alpha * B[src + 4]!;
+        dst[d + 5] = alpha * B[src + 5]!;
+        dst[d + 6] = alpha * B[src + 6]!;
+        dst[d + 7] = alpha * B[src + 7]!;
       }
     }
   } else {
     // op(B)[k, j] = B[(j0 + j)·ldb + p0 + k]: eight source rows read in step, writes contiguous.
     const r0 = offB + j0 * ldb + p0;
-    const r1 = r0 + ldb, r2 = r1 + ldb, r3 = r2 + ldb, r4 = r3 + ldb, r5 = r4 + ldb, r6 = r5 + ldb, r7 = r6 + ldb;
+    const r1 = r0 + ldb,
+      r2 = r1 + ldb,
+      r3 = r2 + ldb,
+      r4 = r3 + ldb,
+      r5 = r4 + ldb,
+      r6 = r5 + ldb,
+      r7 = r6 + ldb;
     let d = base;
     if (alpha === 1) {
       for (let k = 0; k < kc; k++, d += 8) {
-        dst[d] = B[r0 + k]!; dst[d + 1] = B[r1 + k]!; dst[d + 2] = B[r2 + k]!; dst[d + 3] = B[r3 + k]!;
-        dst[d + 4] = B[r4 + k]!; dst[d + 5] = B[r5 + k]!; dst[d + 6] = B[r6 + k]!; dst[d + 7] = B[r7 + k]!;
+        dst[d] = B[r0 + k]!;
+        dst[d + 1] = B[r1 + k]!;
+        dst[d + 2] = B[r2 + k]!;
+        dst[d + 3] = B[r3 + k]!;
+        dst[d + 4] = B[r4 + k]!;
+        dst[d + 5] = B[r5 + k]!;
+        dst[d + 6] = B[r6 + k]!;
+        dst[d + 7] = B[r7 + k]!;
       }
     } else {
       for (let k = 0; k < kc; k++, d += 8) {
-        dst[d] = alpha * B[r0 + k]!; dst[d + 1] = alpha * B[r1 + k]!; dst[d + 2] = alpha * B[r2 + k]!; dst[d + 3] = alpha * B[r3 + k]!;
-        dst[d + 4] = alpha * B[r4 + k]!; dst[d + 5] = alpha * B[r5 + k]!; dst[d + 6] = alpha * B[r6 + k]!; dst[d + 7] = alpha * B[r7 + k]!;
+        dst[d] = alpha * B[r0 + k]!;
+        dst[d + 1] = alpha * B[r1 + k]!;
+        dst[d + 2] = alpha * B[r2 + k]!;
+        dst[d + 3] = alpha * B[r3 + k]!;
+        dst[d + 4] = alpha * B[r4 + k]!;
+        dst[d + 5] = alpha * B[r5 + k]!;
+        dst[d + 6] = alpha * B[r6 + k]!;
+        dst[d + 7] = alpha * B[r7 + k]!;
       }
     }
   }

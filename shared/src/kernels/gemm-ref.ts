@@ -8,10 +8,22 @@
  * When beta = 0, C is never read (NaN in C does not propagate).
  */
 export function dgemmRef(
-  transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-  A: Float64Array, offA: number, lda: number,
-  B: Float64Array, offB: number, ldb: number,
-  beta: number, C: Float64Array, offC: number, ldc: number,
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: Float64Array,
+  offA: number,
+  lda: number,
+  B: Float64Array,
+  offB: number,
+  ldb: number,
+  beta: number,
+  C: Float64Array,
+  offC: number,
+  ldc: number,
 ): void {
   // Scale / clear C first.
   for (let i = 0; i < M; i++) {
@@ -34,7 +46,8 @@ export function dgemmRef(
   } else if (!transA) {
     // dot products of contiguous rows: C[i,j] += alpha * A[i,:]·B[j,:]
     for (let i = 0; i < M; i++) {
-      const a0 = offA + i * lda, c0 = offC + i * ldc;
+      const a0 = offA + i * lda,
+        c0 = offC + i * ldc;
       for (let j = 0; j < N; j++) {
         const b0 = offB + j * ldb;
         let s = 0;

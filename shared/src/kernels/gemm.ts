@@ -16,13 +16,18 @@ import { wasmLoadError } from './wasm-module.js';
 
 export type GemmFn = typeof dgemmRef;
 
-const backends = new Map<string, GemmFn>([['ts-ref', dgemmRef], ['ts', dgemmTs]]);
+const backends = new Map<string, GemmFn>([
+  ['ts-ref', dgemmRef],
+  ['ts', dgemmTs],
+]);
 if (wasmGemmAvailable) backends.set('wasm-simd', dgemmWasm);
 
 let active: { name: string; fn: GemmFn } = { name: 'ts-ref', fn: dgemmRef };
 
 /** Name of the GEMM backend in use (reported by `attnfit --version` and in reports). */
-export function gemmBackend(): string { return active.name; }
+export function gemmBackend(): string {
+  return active.name;
+}
 
 /**
  * The backend in use with its kernel variant, for `attnfit --version` and reports: e.g.
@@ -34,7 +39,9 @@ export function gemmBackendDetail(): string {
 }
 
 /** Names of the GEMM backends usable in this thread (e.g. ['ts-ref', 'ts', 'wasm-simd']). */
-export function gemmBackends(): string[] { return [...backends.keys()]; }
+export function gemmBackends(): string[] {
+  return [...backends.keys()];
+}
 
 /**
  * Install a GEMM backend and make it active (used by the WebAssembly / native loaders). With
@@ -49,7 +56,9 @@ export function setGemmBackend(name: string, fn?: GemmFn): void {
 }
 
 /** Why the WebAssembly backend is missing ('' if it loaded). */
-export function gemmWasmLoadError(): string { return wasmLoadError; }
+export function gemmWasmLoadError(): string {
+  return wasmLoadError;
+}
 
 {
   const want = readEnv('gemm');
@@ -59,10 +68,22 @@ export function gemmWasmLoadError(): string { return wasmLoadError; }
 
 /** Unchecked GEMM: row-major C = alpha·op(A)·op(B) + beta·C. See {@link dgemmRef}. */
 export function dgemmBase(
-  transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-  A: Float64Array, offA: number, lda: number,
-  B: Float64Array, offB: number, ldb: number,
-  beta: number, C: Float64Array, offC: number, ldc: number,
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: Float64Array,
+  offA: number,
+  lda: number,
+  B: Float64Array,
+  offB: number,
+  ldb: number,
+  beta: number,
+  C: Float64Array,
+  offC: number,
+  ldc: number,
 ): void {
   active.fn(transA, transB, M, N, K, alpha, A, offA, lda, B, offB, ldb, beta, C, offC, ldc);
 }
@@ -76,22 +97,45 @@ function checkInt(name: string, v: number, min: number): void {
  * `dgemm(false, true, 2, 2, 3, 1, A, 0, 3, B, 0, 3, 0, C, 0, 2)`.
  */
 export function dgemm(
-  transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-  A: Float64Array, offA: number, lda: number,
-  B: Float64Array, offB: number, ldb: number,
-  beta: number, C: Float64Array, offC: number, ldc: number,
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: Float64Array,
+  offA: number,
+  lda: number,
+  B: Float64Array,
+  offB: number,
+  ldb: number,
+  beta: number,
+  C: Float64Array,
+  offC: number,
+  ldc: number,
 ): void {
-  checkInt('M', M, 0); checkInt('N', N, 0); checkInt('K', K, 0);
-  checkInt('offA', offA, 0); checkInt('offB', offB, 0); checkInt('offC', offC, 0);
+  checkInt('M', M, 0);
+  checkInt('N', N, 0);
+  checkInt('K', K, 0);
+  checkInt('offA', offA, 0);
+  checkInt('offB', offB, 0);
+  checkInt('offC', offC, 0);
   const [ar, ac] = transA ? [K, M] : [M, K];
   const [br, bc] = transB ? [N, K] : [K, N];
-  if (!Number.isInteger(lda) || lda < Math.max(1, ac)) throw new RangeError(`dgemm: lda must be >= ${Math.max(1, ac)} (got ${lda})`);
-  if (!Number.isInteger(ldb) || ldb < Math.max(1, bc)) throw new RangeError(`dgemm: ldb must be >= ${Math.max(1, bc)} (got ${ldb})`);
-  if (!Number.isInteger(ldc) || ldc < Math.max(1, N)) throw new RangeError(`dgemm: ldc must be >= ${Math.max(1, N)} (got ${ldc})`);
-  const need = (rows: number, cols: number, ld: number, off: number) => rows === 0 || cols === 0 ? off : off + (rows - 1) * ld + cols;
-  if (need(ar, ac, lda, offA) > A.length) throw new RangeError(`dgemm: A too short (length ${A.length}, needs ${need(ar, ac, lda, offA)})`);
-  if (need(br, bc, ldb, offB) > B.length) throw new RangeError(`dgemm: B too short (length ${B.length}, needs ${need(br, bc, ldb, offB)})`);
-  if (need(M, N, ldc, offC) > C.length) throw new RangeError(`dgemm: C too short (length ${C.length}, needs ${need(M, N, ldc, offC)})`);
+  if (!Number.isInteger(lda) || lda < Math.max(1, ac))
+    throw new RangeError(`dgemm: lda must be >= ${Math.max(1, ac)} (got ${lda})`);
+  if (!Number.isInteger(ldb) || ldb < Math.max(1, bc))
+    throw new RangeError(`dgemm: ldb must be >= ${Math.max(1, bc)} (got ${ldb})`);
+  if (!Number.isInteger(ldc) || ldc < Math.max(1, N))
+    throw new RangeError(`dgemm: ldc must be >= ${Math.max(1, N)} (got ${ldc})`);
+  const need = (rows: number, cols: number, ld: number, off: number) =>
+    rows === 0 || cols === 0 ? off : off + (rows - 1) * ld + cols;
+  if (need(ar, ac, lda, offA) > A.length)
+    throw new RangeError(`dgemm: A too short (length ${A.length}, needs ${need(ar, ac, lda, offA)})`);
+  if (need(br, bc, ldb, offB) > B.length)
+    throw new RangeError(`dgemm: B too short (length ${B.length}, needs ${need(br, bc, ldb, offB)})`);
+  if (need(M, N, ldc, offC) > C.length)
+    throw new RangeError(`dgemm: C too short (length ${C.length}, needs ${need(M, N, ldc, offC)})`);
   if (M === 0 || N === 0) return;
   dgemmBase(transA, transB, M, N, K, alpha, A, offA, lda, B, offB, ldb, beta, C, offC, ldc);
 }

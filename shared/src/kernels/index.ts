@@ -3,7 +3,15 @@ export type { GemmFn } from './gemm.js';
 export { dgemmRef } from './gemm-ref.js';
 export { gemmBackends, gemmBackendDetail, gemmWasmLoadError } from './gemm.js';
 export { dgemmTs, dgemmTsPacked } from './gemm-ts.js';
-export { dgemmWasm, dgemmWasmPacked, wasmGemmAvailable, wasmGemmVariant, wasmGemmVariants, setWasmGemmVariant, wasmGemmFmaStatus } from './wasm-gemm.js';
+export {
+  dgemmWasm,
+  dgemmWasmPacked,
+  wasmGemmAvailable,
+  wasmGemmVariant,
+  wasmGemmVariants,
+  setWasmGemmVariant,
+  wasmGemmFmaStatus,
+} from './wasm-gemm.js';
 export type { WasmGemmVariant } from './wasm-gemm.js';
 export { GEMM_BLOCKING, GEMM_SMALL_MNK } from './gemm-blocking.js';
 export { scaleC } from './gemm-driver.js';

@@ -46,18 +46,22 @@ export function ldlt(n: number, A: Float64Array, offA = 0, lda = n, zeroTol?: nu
   checkFinite('ldlt', 'A', A, n, n, offA, lda);
   const W = new Float64Array(n * n);
   let amax = 0;
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-    const v = A[offA + i * lda + j]!;
-    W[i * n + j] = v;
-    if (Math.abs(v) > amax) amax = Math.abs(v);
-  }
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) {
+      const v = A[offA + i * lda + j]!;
+      W[i * n + j] = v;
+      if (Math.abs(v) > amax) amax = Math.abs(v);
+    }
   const tol = zeroTol ?? n * 2 ** -52 * amax;
   const L = new Float64Array(n * n);
   const D = new Float64Array(n);
   const E = new Float64Array(Math.max(n - 1, 0));
   const perm = new Int32Array(n);
   const blocks = new Int8Array(n);
-  for (let i = 0; i < n; i++) { perm[i] = i; L[i * n + i] = 1; }
+  for (let i = 0; i < n; i++) {
+    perm[i] = i;
+    L[i * n + i] = 1;
+  }
   const inertia: Inertia = { positive: 0, negative: 0, zero: 0 };
   let minAbsPivot = Infinity;
   const count = (ev: number) => {
@@ -69,23 +73,46 @@ export function ldlt(n: number, A: Float64Array, offA = 0, lda = n, zeroTol?: nu
   };
   const swap = (p: number, q: number, k: number) => {
     // Symmetric swap of rows/columns p and q of the trailing matrix W, rows of L's finished columns.
-    for (let j = 0; j < n; j++) { const t = W[p * n + j]!; W[p * n + j] = W[q * n + j]!; W[q * n + j] = t; }
-    for (let i = 0; i < n; i++) { const t = W[i * n + p]!; W[i * n + p] = W[i * n + q]!; W[i * n + q] = t; }
-    for (let j = 0; j < k; j++) { const t = L[p * n + j]!; L[p * n + j] = L[q * n + j]!; L[q * n + j] = t; }
-    const t = perm[p]!; perm[p] = perm[q]!; perm[q] = t;
+    for (let j = 0; j < n; j++) {
+      const t = W[p * n + j]!;
+      W[p * n + j] = W[q * n + j]!;
+      W[q * n + j] = t;
+    }
+    for (let i = 0; i < n; i++) {
+      const t = W[i * n + p]!;
+      W[i * n + p] = W[i * n + q]!;
+      W[i * n + q] = t;
+    }
+    for (let j = 0; j < k; j++) {
+      const t = L[p * n + j]!;
+      L[p * n + j] = L[q * n + j]!;
+      L[q * n + j] = t;
+    }
+    const t = perm[p]!;
+    perm[p] = perm[q]!;
+    perm[q] = t;
   };
   let k = 0;
   while (k < n) {
     const absakk = Math.abs(W[k * n + k]!);
-    let imax = k, colmax = 0;
+    let imax = k,
+      colmax = 0;
     for (let i = k + 1; i < n; i++) {
       const v = Math.abs(W[i * n + k]!);
-      if (v > colmax) { colmax = v; imax = i; }
+      if (v > colmax) {
+        colmax = v;
+        imax = i;
+      }
     }
-    let kstep = 1, kp: number;
+    let kstep = 1,
+      kp: number;
     if (Math.max(absakk, colmax) === 0) {
       // Zero column: a zero 1×1 pivot, nothing to eliminate.
-      D[k] = 0; blocks[k] = 1; count(0); k += 1; continue;
+      D[k] = 0;
+      blocks[k] = 1;
+      count(0);
+      k += 1;
+      continue;
     }
     if (absakk >= ALPHA * colmax) kp = k;
     else {
@@ -93,13 +120,18 @@ export function ldlt(n: number, A: Float64Array, offA = 0, lda = n, zeroTol?: nu
       for (let j = k; j < n; j++) if (j !== imax) rowmax = Math.max(rowmax, Math.abs(W[imax * n + j]!));
       if (absakk >= ALPHA * colmax * (colmax / rowmax)) kp = k;
       else if (Math.abs(W[imax * n + imax]!) >= ALPHA * rowmax) kp = imax;
-      else { kp = imax; kstep = 2; }
+      else {
+        kp = imax;
+        kstep = 2;
+      }
     }
     const kk = k + kstep - 1;
     if (kp !== kk) swap(kk, kp, k);
     if (kstep === 1) {
       const d = W[k * n + k]!;
-      D[k] = d; blocks[k] = 1; count(d);
+      D[k] = d;
+      blocks[k] = 1;
+      count(d);
       if (d !== 0) {
         const inv = 1 / d;
         for (let i = k + 1; i < n; i++) L[i * n + k] = W[i * n + k]! * inv;
@@ -111,17 +143,30 @@ export function ldlt(n: number, A: Float64Array, offA = 0, lda = n, zeroTol?: nu
         }
       }
     } else {
-      const a = W[k * n + k]!, b = W[(k + 1) * n + k]!, c = W[(k + 1) * n + k + 1]!;
-      D[k] = a; D[k + 1] = c; E[k] = b; blocks[k] = 2; blocks[k + 1] = 0;
+      const a = W[k * n + k]!,
+        b = W[(k + 1) * n + k]!,
+        c = W[(k + 1) * n + k + 1]!;
+      D[k] = a;
+      D[k + 1] = c;
+      E[k] = b;
+      blocks[k] = 2;
+      blocks[k + 1] = 0;
       // Eigenvalues of [[a, b], [b, c]].
-      const mean = 0.5 * (a + c), rad = Math.hypot(0.5 * (a - c), b);
-      count(mean + rad); count(mean - rad);
+      const mean = 0.5 * (a + c),
+        rad = Math.hypot(0.5 * (a - c), b);
+      count(mean + rad);
+      count(mean - rad);
       const det = a * c - b * b;
-      const i00 = c / det, i01 = -b / det, i11 = a / det;
+      const i00 = c / det,
+        i01 = -b / det,
+        i11 = a / det;
       for (let i = k + 2; i < n; i++) {
-        const w0 = W[i * n + k]!, w1 = W[i * n + k + 1]!;
-        const l0 = w0 * i00 + w1 * i01, l1 = w0 * i01 + w1 * i11;
-        L[i * n + k] = l0; L[i * n + k + 1] = l1;
+        const w0 = W[i * n + k]!,
+          w1 = W[i * n + k + 1]!;
+        const l0 = w0 * i00 + w1 * i01,
+          l1 = w0 * i01 + w1 * i11;
+        L[i * n + k] = l0;
+        L[i * n + k + 1] = l1;
         for (let j = k + 2; j < n; j++) W[i * n + j] -= l0 * W[k * n + j]! + l1 * W[(k + 1) * n + j]!;
       }
     }
@@ -148,12 +193,19 @@ export function ldltSolve(f: LdltFactor, b: ArrayLike<number>): Float64Array {
   for (let k = 0; k < n;) {
     if (blocks[k] === 1) {
       if (D[k] === 0) throw new RangeError(`ldltSolve: singular pivot at ${k}`);
-      y[k] = y[k]! / D[k]!; k += 1;
+      y[k] = y[k]! / D[k]!;
+      k += 1;
     } else {
-      const a = D[k]!, c = D[k + 1]!, bb = E[k]!, det = a * c - bb * bb;
+      const a = D[k]!,
+        c = D[k + 1]!,
+        bb = E[k]!,
+        det = a * c - bb * bb;
       if (det === 0) throw new RangeError(`ldltSolve: singular 2x2 pivot at ${k}`);
-      const y0 = y[k]!, y1 = y[k + 1]!;
-      y[k] = (c * y0 - bb * y1) / det; y[k + 1] = (a * y1 - bb * y0) / det; k += 2;
+      const y0 = y[k]!,
+        y1 = y[k + 1]!;
+      y[k] = (c * y0 - bb * y1) / det;
+      y[k + 1] = (a * y1 - bb * y0) / det;
+      k += 2;
     }
   }
   for (let i = n - 1; i >= 0; i--) {

@@ -12,16 +12,25 @@ import { SingularMatrixError } from './linalg-errors.js';
  */
 export function luFactorBase(n: number, A: Float64Array, offA: number, lda: number, ipiv: Int32Array): number {
   for (let k = 0; k < n; k++) {
-    let p = k, best = Math.abs(A[offA + k * lda + k]!);
+    let p = k,
+      best = Math.abs(A[offA + k * lda + k]!);
     for (let i = k + 1; i < n; i++) {
       const v = Math.abs(A[offA + i * lda + k]!);
-      if (v > best) { best = v; p = i; }
+      if (v > best) {
+        best = v;
+        p = i;
+      }
     }
     ipiv[k] = p;
     if (!(best > 0)) return k;
     if (p !== k) {
-      const rk = offA + k * lda, rp = offA + p * lda;
-      for (let j = 0; j < n; j++) { const t = A[rk + j]!; A[rk + j] = A[rp + j]!; A[rp + j] = t; }
+      const rk = offA + k * lda,
+        rp = offA + p * lda;
+      for (let j = 0; j < n; j++) {
+        const t = A[rk + j]!;
+        A[rk + j] = A[rp + j]!;
+        A[rp + j] = t;
+      }
     }
     const rk = offA + k * lda;
     const inv = 1 / A[rk + k]!;
@@ -38,18 +47,31 @@ export function luFactorBase(n: number, A: Float64Array, offA: number, lda: numb
 
 /** Unchecked: solve A X = B in place (B n×nrhs at offB, ldb) from {@link luFactorBase}'s output. */
 export function luSolveBase(
-  n: number, nrhs: number, LU: Float64Array, offA: number, lda: number, ipiv: Int32Array,
-  B: Float64Array, offB: number, ldb: number,
+  n: number,
+  nrhs: number,
+  LU: Float64Array,
+  offA: number,
+  lda: number,
+  ipiv: Int32Array,
+  B: Float64Array,
+  offB: number,
+  ldb: number,
 ): void {
   for (let k = 0; k < n; k++) {
     const p = ipiv[k]!;
     if (p !== k) {
-      const bk = offB + k * ldb, bp = offB + p * ldb;
-      for (let c = 0; c < nrhs; c++) { const t = B[bk + c]!; B[bk + c] = B[bp + c]!; B[bp + c] = t; }
+      const bk = offB + k * ldb,
+        bp = offB + p * ldb;
+      for (let c = 0; c < nrhs; c++) {
+        const t = B[bk + c]!;
+        B[bk + c] = B[bp + c]!;
+        B[bp + c] = t;
+      }
     }
   }
   for (let i = 0; i < n; i++) {
-    const li = offA + i * lda, bi = offB + i * ldb;
+    const li = offA + i * lda,
+      bi = offB + i * ldb;
     for (let k = 0; k < i; k++) {
       const l = LU[li + k]!;
       if (l === 0) continue;
@@ -58,7 +80,8 @@ export function luSolveBase(
     }
   }
   for (let i = n - 1; i >= 0; i--) {
-    const ui = offA + i * lda, bi = offB + i * ldb;
+    const ui = offA + i * lda,
+      bi = offB + i * ldb;
     for (let k = i + 1; k < n; k++) {
       const u = LU[ui + k]!;
       if (u === 0) continue;

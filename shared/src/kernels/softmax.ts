@@ -13,16 +13,25 @@ import { expShiftSum } from './vexp.js';
 
 /** Row maximum of S[s0 : s0 + cols] ignoring NaN (four independent lanes; −Inf for an empty row). */
 function rowMaxNoNaN(S: Float64Array, s0: number, cols: number): number {
-  let m0 = -Infinity, m1 = -Infinity, m2 = -Infinity, m3 = -Infinity;
+  let m0 = -Infinity,
+    m1 = -Infinity,
+    m2 = -Infinity,
+    m3 = -Infinity;
   let j = 0;
   for (; j + 3 < cols; j += 4) {
-    const a = S[s0 + j]!, b = S[s0 + j + 1]!, c = S[s0 + j + 2]!, e = S[s0 + j + 3]!;
+    const a = S[s0 + j]!,
+      b = S[s0 + j + 1]!,
+      c = S[s0 + j + 2]!,
+      e = S[s0 + j + 3]!;
     if (a > m0) m0 = a;
     if (b > m1) m1 = b;
     if (c > m2) m2 = c;
     if (e > m3) m3 = e;
   }
-  for (; j < cols; j++) { const a = S[s0 + j]!; if (a > m0) m0 = a; }
+  for (; j < cols; j++) {
+    const a = S[s0 + j]!;
+    if (a > m0) m0 = a;
+  }
   if (m1 > m0) m0 = m1;
   if (m3 > m2) m2 = m3;
   return m2 > m0 ? m2 : m0;
@@ -34,9 +43,15 @@ function rowMaxNoNaN(S: Float64Array, s0: number, cols: number): number {
  */
 function specialRow(S: Float64Array, s0: number, cols: number, O: Float64Array, o0: number, mx: number): number {
   for (let j = 0; j < cols; j++) {
-    if (S[s0 + j] !== S[s0 + j]) { O.fill(NaN, o0, o0 + cols); return NaN; }
+    if (S[s0 + j] !== S[s0 + j]) {
+      O.fill(NaN, o0, o0 + cols);
+      return NaN;
+    }
   }
-  if (mx === -Infinity) { O.fill(0, o0, o0 + cols); return -Infinity; }
+  if (mx === -Infinity) {
+    O.fill(0, o0, o0 + cols);
+    return -Infinity;
+  }
   // mx === +Infinity: the +Inf entries share the mass equally.
   let count = 0;
   for (let j = 0; j < cols; j++) if (S[s0 + j] === Infinity) count++;
@@ -54,14 +69,22 @@ function specialRow(S: Float64Array, s0: number, cols: number, O: Float64Array, 
  * is this plus the scaling, with bitwise the same result.
  */
 export function softmaxExpRowsBase(
-  rows: number, cols: number,
-  S: Float64Array, offS: number, ldS: number,
-  O: Float64Array, offO: number, ldO: number,
-  scale: Float64Array, offScale: number,
-  lse?: Float64Array, offLse = 0,
+  rows: number,
+  cols: number,
+  S: Float64Array,
+  offS: number,
+  ldS: number,
+  O: Float64Array,
+  offO: number,
+  ldO: number,
+  scale: Float64Array,
+  offScale: number,
+  lse?: Float64Array,
+  offLse = 0,
 ): void {
   for (let i = 0; i < rows; i++) {
-    const s0 = offS + i * ldS, o0 = offO + i * ldO;
+    const s0 = offS + i * ldS,
+      o0 = offO + i * ldO;
     const mx = rowMaxNoNaN(S, s0, cols);
     if (mx === Infinity || mx === -Infinity) {
       const l = specialRow(S, s0, cols, O, o0, mx);
@@ -91,10 +114,16 @@ let rowScale = new Float64Array(0);
  * receives the row's log-sum-exp log Σ_j exp(S[i,j]) (−Inf for a fully masked row).
  */
 export function softmaxRowsBase(
-  rows: number, cols: number,
-  S: Float64Array, offS: number, ldS: number,
-  O: Float64Array, offO: number, ldO: number,
-  lse?: Float64Array, offLse = 0,
+  rows: number,
+  cols: number,
+  S: Float64Array,
+  offS: number,
+  ldS: number,
+  O: Float64Array,
+  offO: number,
+  ldO: number,
+  lse?: Float64Array,
+  offLse = 0,
 ): void {
   if (rowScale.length < rows) rowScale = new Float64Array(rows);
   const sc = rowScale;
@@ -112,10 +141,16 @@ export function softmaxRowsBase(
  * `softmaxRows(2, 3, S, 0, 3, S, 0, 3)`.
  */
 export function softmaxRows(
-  rows: number, cols: number,
-  S: Float64Array, offS: number, ldS: number,
-  O: Float64Array, offO: number, ldO: number,
-  lse?: Float64Array, offLse = 0,
+  rows: number,
+  cols: number,
+  S: Float64Array,
+  offS: number,
+  ldS: number,
+  O: Float64Array,
+  offO: number,
+  ldO: number,
+  lse?: Float64Array,
+  offLse = 0,
 ): void {
   checkInt('softmaxRows', 'rows', rows, 0);
   checkInt('softmaxRows', 'cols', cols, 0);
@@ -123,8 +158,12 @@ export function softmaxRows(
   checkMatrix('softmaxRows', 'O', O, rows, cols, offO, ldO);
   if (lse) checkMatrix('softmaxRows', 'lse', lse, rows, 1, offLse, 1);
   if (O === S && (offO !== offS || ldO !== ldS)) {
-    const a0 = offS, a1 = offS + Math.max(0, rows - 1) * ldS + cols, b0 = offO, b1 = offO + Math.max(0, rows - 1) * ldO + cols;
-    if (rows > 0 && cols > 0 && a0 < b1 && b0 < a1) throw new RangeError(`softmaxRows: O overlaps S with a different offset/ld (offS ${offS}, offO ${offO})`);
+    const a0 = offS,
+      a1 = offS + Math.max(0, rows - 1) * ldS + cols,
+      b0 = offO,
+      b1 = offO + Math.max(0, rows - 1) * ldO + cols;
+    if (rows > 0 && cols > 0 && a0 < b1 && b0 < a1)
+      throw new RangeError(`softmaxRows: O overlaps S with a different offset/ld (offS ${offS}, offO ${offO})`);
   }
   softmaxRowsBase(rows, cols, S, offS, ldS, O, offO, ldO, lse, offLse);
 }
@@ -135,14 +174,24 @@ export function softmaxRows(
  * rowsum(F∘(C Hᵀ))_i = C_i·(F H)_i). O may alias F or G (same offset and ld).
  */
 export function jrowBase(
-  rows: number, cols: number,
-  F: Float64Array, offF: number, ldF: number,
-  G: Float64Array, offG: number, ldG: number,
-  O: Float64Array, offO: number, ldO: number,
-  rowDot?: Float64Array | null, offRowDot = 0,
+  rows: number,
+  cols: number,
+  F: Float64Array,
+  offF: number,
+  ldF: number,
+  G: Float64Array,
+  offG: number,
+  ldG: number,
+  O: Float64Array,
+  offO: number,
+  ldO: number,
+  rowDot?: Float64Array | null,
+  offRowDot = 0,
 ): void {
   for (let i = 0; i < rows; i++) {
-    const f0 = offF + i * ldF, g0 = offG + i * ldG, o0 = offO + i * ldO;
+    const f0 = offF + i * ldF,
+      g0 = offG + i * ldG,
+      o0 = offO + i * ldO;
     let r: number;
     if (rowDot) r = rowDot[offRowDot + i]!;
     else {
@@ -161,11 +210,19 @@ export function jrowBase(
  * `jrow(m, n, F, 0, n, Q, 0, n, P, 0, n)`.
  */
 export function jrow(
-  rows: number, cols: number,
-  F: Float64Array, offF: number, ldF: number,
-  G: Float64Array, offG: number, ldG: number,
-  O: Float64Array, offO: number, ldO: number,
-  rowDot?: Float64Array | null, offRowDot = 0,
+  rows: number,
+  cols: number,
+  F: Float64Array,
+  offF: number,
+  ldF: number,
+  G: Float64Array,
+  offG: number,
+  ldG: number,
+  O: Float64Array,
+  offO: number,
+  ldO: number,
+  rowDot?: Float64Array | null,
+  offRowDot = 0,
 ): void {
   checkInt('jrow', 'rows', rows, 0);
   checkInt('jrow', 'cols', cols, 0);

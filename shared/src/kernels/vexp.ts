@@ -14,14 +14,14 @@
 import { wasmKernels } from './wasm-module.js';
 import { residentOffset, wasmView, EXP_SCRATCH_BASE, EXP_SCRATCH_LEN } from './wasm-memory.js';
 
-const INVLN2 = 1.44269504088896338700e+00;
-const LN2HI = 6.93147180369123816490e-01;
+const INVLN2 = 1.442695040888963387;
+const LN2HI = 6.9314718036912381649e-1;
 const LN2LO = 1.90821492927058770002e-10;
-const P1 = 1.66666666666666019037e-01;
-const P2 = -2.77777777770155933842e-03;
-const P3 = 6.61375632143793436117e-05;
-const P4 = -1.65339022054652515390e-06;
-const P5 = 4.13813679705723846039e-08;
+const P1 = 1.66666666666666019037e-1;
+const P2 = -2.77777777770155933842e-3;
+const P3 = 6.61375632143793436117e-5;
+const P4 = -1.6533902205465251539e-6;
+const P5 = 4.13813679705723846039e-8;
 const MAGIC = 6755399441055744; // 1.5·2^52
 
 /** POW2[k + 538] = 2^k for k ∈ [−538, 512], built by exact doubling/halving. */
@@ -41,16 +41,17 @@ const POW2 = (() => {
 export function vexpScalar(x: number): number {
   if (x !== x) return x;
   x = Math.max(Math.min(x, 709.8), -746);
-  const k = (x * INVLN2 + MAGIC) - MAGIC; // round to nearest, ties to even
+  const k = x * INVLN2 + MAGIC - MAGIC; // round to nearest, ties to even
 
   const hi = x - k * LN2HI;
   const lo = k * LN2LO;
   const r = hi - lo;
   const t = r * r;
   const c = r - t * (P1 + t * (P2 + t * (P3 + t * (P4 + t * P5))));
-  const y = 1 - ((lo - (r * c) / (2 - c)) - hi);
-  const k1 = Math.floor(k * 0.5), k2 = k - k1;
-  return (y * POW2[POW2_BIAS + k1]!) * POW2[POW2_BIAS + k2]!;
+  const y = 1 - (lo - (r * c) / (2 - c) - hi);
+  const k1 = Math.floor(k * 0.5),
+    k2 = k - k1;
+  return y * POW2[POW2_BIAS + k1]! * POW2[POW2_BIAS + k2]!;
 }
 
 /** Elements per WebAssembly call and per partial sum (32768: the copy-in scratch is 256 KiB; the summation order depends on it). */
@@ -77,7 +78,9 @@ let ext: ExpKernel | null = null;
  * in this thread; it must be bitwise equal to {@link vexpScalar} (the native loader checks this
  * before installing it). Example: `setExpKernel(null)`.
  */
-export function setExpKernel(k: ExpKernel | null): void { ext = k; }
+export function setExpKernel(k: ExpKernel | null): void {
+  ext = k;
+}
 /** The memory view; elements [BASE, BASE + CHUNK) are the copy-in scratch (reserved by wasm-memory.ts). */
 function scratch(): Float64Array {
   if (!vx) throw new Error('vexp: WebAssembly kernels are not available');
@@ -85,17 +88,26 @@ function scratch(): Float64Array {
 }
 
 /** Name of the exp kernel in use: an external kernel's name (e.g. 'native'), 'wasm-simd' or 'ts'. */
-export function vexpBackend(): string { return ext ? ext.name : vx ? 'wasm-simd' : 'ts'; }
+export function vexpBackend(): string {
+  return ext ? ext.name : vx ? 'wasm-simd' : 'ts';
+}
 
 /** Unchecked {@link vexp}. */
 export function vexpBase(x: Float64Array, off: number, n: number, out: Float64Array, offOut: number): void {
-  if (ext && n >= SMALL) { ext.expShiftSum(n, x, off, 0, out, offOut); return; } // x − 0 = x exactly
+  if (ext && n >= SMALL) {
+    ext.expShiftSum(n, x, off, 0, out, offOut);
+    return;
+  } // x − 0 = x exactly
   if (!vx || n < SMALL) {
     for (let i = 0; i < n; i++) out[offOut + i] = vexpScalar(x[off + i]!);
     return;
   }
-  const rx = residentOffset(x), ro = residentOffset(out);
-  if (rx >= 0 && ro >= 0) { vx.vexp((rx + off) * 8, (ro + offOut) * 8, n); return; } // in the kernels' memory: in place
+  const rx = residentOffset(x),
+    ro = residentOffset(out);
+  if (rx >= 0 && ro >= 0) {
+    vx.vexp((rx + off) * 8, (ro + offOut) * 8, n);
+    return;
+  } // in the kernels' memory: in place
   const m = scratch();
   for (let s = 0; s < n; s += CHUNK) {
     const len = Math.min(CHUNK, n - s);
@@ -113,7 +125,8 @@ export function vexpBase(x: Float64Array, off: number, n: number, out: Float64Ar
 export function vexp(x: Float64Array, off: number, n: number, out: Float64Array, offOut: number): void {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`vexp: n must be an integer >= 0 (got ${n})`);
   if (!Number.isInteger(off) || off < 0) throw new RangeError(`vexp: off must be an integer >= 0 (got ${off})`);
-  if (!Number.isInteger(offOut) || offOut < 0) throw new RangeError(`vexp: offOut must be an integer >= 0 (got ${offOut})`);
+  if (!Number.isInteger(offOut) || offOut < 0)
+    throw new RangeError(`vexp: offOut must be an integer >= 0 (got ${offOut})`);
   if (off + n > x.length) throw new RangeError(`vexp: x too short (length ${x.length}, needs ${off + n})`);
   if (offOut + n > out.length) throw new RangeError(`vexp: out too short (length ${out.length}, needs ${offOut + n})`);
   vexpBase(x, off, n, out, offOut);
@@ -126,28 +139,47 @@ export function vexp(x: Float64Array, off: number, n: number, out: Float64Array,
  * identical. In place when out === x and offOut === off (other overlaps are not allowed). This is
  * the inner loop of a stable softmax row (shift = row max). Example: `const s = expShiftSum(n, S, row, mx, F, row)`.
  */
-export function expShiftSum(n: number, x: Float64Array, off: number, shift: number, out: Float64Array, offOut: number): number {
+export function expShiftSum(
+  n: number,
+  x: Float64Array,
+  off: number,
+  shift: number,
+  out: Float64Array,
+  offOut: number,
+): number {
   if (ext && n >= SMALL) return ext.expShiftSum(n, x, off, shift, out, offOut);
   if (!vx || n < SMALL) {
     let sum = 0;
     for (let s = 0; s < n; s += CHUNK) {
       const end = Math.min(n, s + CHUNK);
-      let s0 = 0, s1 = 0, j = s;
+      let s0 = 0,
+        s1 = 0,
+        j = s;
       for (; j + 1 < end; j += 2) {
-        const e0 = vexpScalar(x[off + j]! - shift), e1 = vexpScalar(x[off + j + 1]! - shift);
-        out[offOut + j] = e0; out[offOut + j + 1] = e1;
-        s0 += e0; s1 += e1;
+        const e0 = vexpScalar(x[off + j]! - shift),
+          e1 = vexpScalar(x[off + j + 1]! - shift);
+        out[offOut + j] = e0;
+        out[offOut + j + 1] = e1;
+        s0 += e0;
+        s1 += e1;
       }
       let cs = s0 + s1;
-      if (j < end) { const e = vexpScalar(x[off + j]! - shift); out[offOut + j] = e; cs += e; }
+      if (j < end) {
+        const e = vexpScalar(x[off + j]! - shift);
+        out[offOut + j] = e;
+        cs += e;
+      }
       sum += cs;
     }
     return sum;
   }
   let sum = 0;
-  const rx = residentOffset(x), ro = residentOffset(out);
-  if (rx >= 0 && ro >= 0) { // in the kernels' memory: no copies, same chunks, same sum order
-    for (let s = 0; s < n; s += CHUNK) sum += vx.expShiftSum((rx + off + s) * 8, (ro + offOut + s) * 8, Math.min(CHUNK, n - s), shift);
+  const rx = residentOffset(x),
+    ro = residentOffset(out);
+  if (rx >= 0 && ro >= 0) {
+    // in the kernels' memory: no copies, same chunks, same sum order
+    for (let s = 0; s < n; s += CHUNK)
+      sum += vx.expShiftSum((rx + off + s) * 8, (ro + offOut + s) * 8, Math.min(CHUNK, n - s), shift);
     return sum;
   }
   const m = scratch();

@@ -22,17 +22,21 @@ import { wasmAlloc, wasmView, residentOffset } from './wasm-memory.js';
 export type WasmGemmVariant = 'fma' | 'plain';
 
 /** The GEMM workspace region in the kernels' memory, shared by both variants (one product at a time). */
-let wsBase = -1, wsLen = 0;
+let wsBase = -1,
+  wsLen = 0;
 
 function makeEngine(g: GemmWasmExports): GemmEngine {
   const blocking = GEMM_BLOCKING.wasm;
   if (g.MR.value !== blocking.mr || g.NR.value !== blocking.nr) {
-    throw new Error(`wasm gemm: micro-kernel is ${g.MR.value}x${g.NR.value} but GEMM_BLOCKING.wasm says ${blocking.mr}x${blocking.nr}`);
+    throw new Error(
+      `wasm gemm: micro-kernel is ${g.MR.value}x${g.NR.value} but GEMM_BLOCKING.wasm says ${blocking.mr}x${blocking.nr}`,
+    );
   }
   return {
     blocking,
     workspace(len: number) {
-      if (len > wsLen) { // a new, larger region (the old one is abandoned: sizes only ratchet up)
+      if (len > wsLen) {
+        // a new, larger region (the old one is abandoned: sizes only ratchet up)
         const grown = Math.max(len, Math.ceil(wsLen * 1.5), 1 << 16);
         wsBase = wasmAlloc(grown); // may throw: then the old region stays in use, unchanged
         wsLen = grown;
@@ -78,7 +82,9 @@ export function wasmGemmVariant(): WasmGemmVariant | null {
 }
 
 /** Why the FMA variant is not in use ('' when it is). */
-export function wasmGemmFmaStatus(): string { return wasmGemmVariant() === 'fma' ? '' : gemmFmaLoadError || 'plain variant selected'; }
+export function wasmGemmFmaStatus(): string {
+  return wasmGemmVariant() === 'fma' ? '' : gemmFmaLoadError || 'plain variant selected';
+}
 
 /**
  * Selects a variant (tests, benchmarks). Throws RangeError naming it when it is unavailable.
@@ -87,16 +93,32 @@ export function wasmGemmFmaStatus(): string { return wasmGemmVariant() === 'fma'
 export function setWasmGemmVariant(v: WasmGemmVariant): void {
   const e = v === 'fma' ? fma() : v === 'plain' ? plainEngine : undefined;
   if (e === undefined) throw new RangeError(`setWasmGemmVariant: unknown variant '${String(v)}' (fma, plain)`);
-  if (!e) throw new RangeError(`setWasmGemmVariant: '${v}' is not available (${v === 'fma' ? gemmFmaLoadError : 'no WebAssembly'})`);
-  engine = e; variant = v;
+  if (!e)
+    throw new RangeError(
+      `setWasmGemmVariant: '${v}' is not available (${v === 'fma' ? gemmFmaLoadError : 'no WebAssembly'})`,
+    );
+  engine = e;
+  variant = v;
 }
 
 /** The packed WebAssembly GEMM without the small-size shortcut (tests and benchmarks). */
 export function dgemmWasmPacked(
-  transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-  A: Float64Array, offA: number, lda: number,
-  B: Float64Array, offB: number, ldb: number,
-  beta: number, C: Float64Array, offC: number, ldc: number,
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: Float64Array,
+  offA: number,
+  lda: number,
+  B: Float64Array,
+  offB: number,
+  ldb: number,
+  beta: number,
+  C: Float64Array,
+  offC: number,
+  ldc: number,
 ): void {
   if (!engine && !wasmGemmVariant()) throw new Error('wasm gemm: WebAssembly kernels are not available');
   try {
@@ -116,11 +138,26 @@ export function dgemmWasmPacked(
  * 64, B, 0, 64, 0, C, 0, 64)`.
  */
 export function dgemmWasm(
-  transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-  A: Float64Array, offA: number, lda: number,
-  B: Float64Array, offB: number, ldb: number,
-  beta: number, C: Float64Array, offC: number, ldc: number,
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: Float64Array,
+  offA: number,
+  lda: number,
+  B: Float64Array,
+  offB: number,
+  ldb: number,
+  beta: number,
+  C: Float64Array,
+  offC: number,
+  ldc: number,
 ): void {
-  if (M * N * K < GEMM_SMALL_MNK) { dgemmRef(transA, transB, M, N, K, alpha, A, offA, lda, B, offB, ldb, beta, C, offC, ldc); return; }
+  if (M * N * K < GEMM_SMALL_MNK) {
+    dgemmRef(transA, transB, M, N, K, alpha, A, offA, lda, B, offB, ldb, beta, C, offC, ldc);
+    return;
+  }
   dgemmWasmPacked(transA, transB, M, N, K, alpha, A, offA, lda, B, offB, ldb, beta, C, offC, ldc);
 }

@@ -25,7 +25,10 @@ const known = new WeakSet<object>();
 export function wasmView(): Float64Array {
   if (!wasmMemory) throw new Error('wasm memory: WebAssembly kernels are not available');
   const b = wasmMemory.buffer;
-  if (!view || view.buffer !== b) { view = new Float64Array(b); known.add(b); }
+  if (!view || view.buffer !== b) {
+    view = new Float64Array(b);
+    known.add(b);
+  }
   return view;
 }
 
@@ -36,14 +39,19 @@ export function wasmView(): Float64Array {
  */
 export function wasmAlloc(len: number): number {
   if (!wasmMemory) throw new Error('wasm memory: WebAssembly kernels are not available');
-  const off = Math.ceil(top / 8) * 8, end = off + len, need = end * 8;
+  const off = Math.ceil(top / 8) * 8,
+    end = off + len,
+    need = end * 8;
   if (need > MAX_BYTES) throw new RangeError(`wasm memory: ${need} bytes exceed the 4 GiB WebAssembly address space`);
   const have = wasmMemory.buffer.byteLength;
   if (need > have) {
     try {
       wasmMemory.grow(Math.ceil((need - have) / PAGE));
     } catch (err) {
-      throw new RangeError(`wasm memory: cannot grow to ${need} bytes (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+      throw new RangeError(
+        `wasm memory: cannot grow to ${need} bytes (${err instanceof Error ? err.message : String(err)})`,
+        { cause: err },
+      );
     }
   }
   top = end;

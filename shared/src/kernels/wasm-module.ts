@@ -15,9 +15,14 @@
  * A shared WebAssembly.Memory: when it grows, `buffer` returns a new, longer SharedArrayBuffer,
  * and views of the old one stay valid (a shared memory never moves or detaches).
  */
-export interface WasmMemory { readonly buffer: SharedArrayBuffer; grow(deltaPages: number): number; }
+export interface WasmMemory {
+  readonly buffer: SharedArrayBuffer;
+  grow(deltaPages: number): number;
+}
 /** A WebAssembly.Global holding an i32. */
-export interface WasmGlobal { readonly value: number; }
+export interface WasmGlobal {
+  readonly value: number;
+}
 declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports?: object) => { readonly exports: Record<string, unknown> };
@@ -28,7 +33,17 @@ declare const WebAssembly: {
 export interface GemmWasmExports {
   readonly MR: WasmGlobal;
   readonly NR: WasmGlobal;
-  macro(mc: number, nc: number, kc: number, a: number, lda: number, b: number, c: number, ldc: number, acc: number): void;
+  macro(
+    mc: number,
+    nc: number,
+    kc: number,
+    a: number,
+    lda: number,
+    b: number,
+    c: number,
+    ldc: number,
+    acc: number,
+  ): void;
 }
 
 /** Exports of vexp.wat (addresses are byte offsets into {@link wasmMemory}; bytes [0, 128) are its constants). */
@@ -55,7 +70,8 @@ const MAX_PAGES = 65536;
 export let wasmMemory: WasmMemory | null = null;
 
 function instantiate<T>(b64: string): T {
-  return new WebAssembly.Instance(new WebAssembly.Module(decode(b64)), { env: { memory: wasmMemory } }).exports as unknown as T;
+  return new WebAssembly.Instance(new WebAssembly.Module(decode(b64)), { env: { memory: wasmMemory } })
+    .exports as unknown as T;
 }
 
 let bytesModule: { GEMM_FMA_WASM_BASE64: string } | null = null;
@@ -70,7 +86,10 @@ try {
   const bytes = await import('./wasm-bytes.js');
   bytesModule = bytes;
   wasmMemory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
-  wasmKernels = { gemm: instantiate<GemmWasmExports>(bytes.GEMM_WASM_BASE64), vexp: instantiate<VexpWasmExports>(bytes.VEXP_WASM_BASE64) };
+  wasmKernels = {
+    gemm: instantiate<GemmWasmExports>(bytes.GEMM_WASM_BASE64),
+    vexp: instantiate<VexpWasmExports>(bytes.VEXP_WASM_BASE64),
+  };
 } catch (err) {
   wasmLoadError = err instanceof Error ? err.message : String(err);
   wasmMemory = null;

@@ -23,21 +23,36 @@ let HESS_SLAB_ELEMENTS = 1 << 21;
  * of A2 per GEMM).
  */
 export function setHessianSlabElements(elements: number): number {
-  if (!Number.isInteger(elements) || elements < 1) throw new AttnfitError(ErrorCodes.BAD_OPTION, `hessian slab: elements must be an integer >= 1 (got ${elements})`, { details: { field: 'elements', value: elements } });
+  if (!Number.isInteger(elements) || elements < 1)
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `hessian slab: elements must be an integer >= 1 (got ${elements})`, {
+      details: { field: 'elements', value: elements },
+    });
   const prev = HESS_SLAB_ELEMENTS;
   HESS_SLAB_ELEMENTS = elements;
   return prev;
 }
 
 function shapeError(field: string, got: number, need: number): AttnfitError {
-  return new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `${field}: length must be ${need} (got ${got})`, { details: { field, value: got, expected: need } });
+  return new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `${field}: length must be ${need} (got ${got})`, {
+    details: { field, value: got, expected: need },
+  });
 }
 
-function checkProblemShape(p: Pick<Problem, 'n' | 'd' | 'A1' | 'A2' | 'A3'> & { B?: Float64Array }, withB: boolean): void {
+function checkProblemShape(
+  p: Pick<Problem, 'n' | 'd' | 'A1' | 'A2' | 'A3'> & { B?: Float64Array },
+  withB: boolean,
+): void {
   const { n, d } = p;
-  if (!Number.isInteger(n) || n < 0) throw new AttnfitError(ErrorCodes.BAD_OPTION, `n: must be an integer >= 0 (got ${n})`, { details: { field: 'n', value: n } });
-  if (d === 0) throw new AttnfitError(ErrorCodes.EMPTY, `d: must be >= 1 (got 0)`, { details: { field: 'd', value: d } });
-  if (!Number.isInteger(d) || d < 1) throw new AttnfitError(ErrorCodes.BAD_OPTION, `d: must be an integer >= 1 (got ${d})`, { details: { field: 'd', value: d } });
+  if (!Number.isInteger(n) || n < 0)
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `n: must be an integer >= 0 (got ${n})`, {
+      details: { field: 'n', value: n },
+    });
+  if (d === 0)
+    throw new AttnfitError(ErrorCodes.EMPTY, `d: must be >= 1 (got 0)`, { details: { field: 'd', value: d } });
+  if (!Number.isInteger(d) || d < 1)
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `d: must be an integer >= 1 (got ${d})`, {
+      details: { field: 'd', value: d },
+    });
   const nd = n * d;
   if (p.A1.length < nd) throw shapeError('A1', p.A1.length, nd);
   if (p.A2.length < nd) throw shapeError('A2', p.A2.length, nd);
@@ -47,7 +62,10 @@ function checkProblemShape(p: Pick<Problem, 'n' | 'd' | 'A1' | 'A2' | 'A3'> & { 
 
 function checkDD(field: string, a: Float64Array | undefined, d: number): void {
   if (a === undefined) return;
-  if (!(a instanceof Float64Array)) throw new AttnfitError(ErrorCodes.BAD_OPTION, `${field}: must be a Float64Array (got ${typeof a})`, { details: { field } });
+  if (!(a instanceof Float64Array))
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `${field}: must be a Float64Array (got ${typeof a})`, {
+      details: { field },
+    });
   if (a.length !== d * d) throw shapeError(field, a.length, d * d);
 }
 
@@ -66,7 +84,10 @@ function scratch(slot: number, len: number): Float64Array {
   let b = scratchPool[slot];
   // Regions in the kernels' memory are never freed: grow by at least 1.5× so that a long-lived
   // worker seeing ever larger problems abandons a geometric series, not one region per size.
-  if (b === undefined || b.length < len) { b = wasmArray(Math.max(len, Math.ceil((b?.length ?? 0) * 1.5))); scratchPool[slot] = b; }
+  if (b === undefined || b.length < len) {
+    b = wasmArray(Math.max(len, Math.ceil((b?.length ?? 0) * 1.5)));
+    scratchPool[slot] = b;
+  }
   return b.length === len ? b : b.subarray(0, len);
 }
 
@@ -80,31 +101,59 @@ function scratch(slot: number, len: number): Float64Array {
  * O(m·n·d² + m·d⁵) for hessXX, O(m·n·d² + m·d⁴) for hessXY.
  * Example: `blockPartials(p, 0, p.n, X, Y, { loss: true, gradX: true })`.
  */
-export function blockPartials(p: Problem, r0: number, r1: number, X: Float64Array, Y: Float64Array, want: Want): Partials {
+export function blockPartials(
+  p: Problem,
+  r0: number,
+  r1: number,
+  X: Float64Array,
+  Y: Float64Array,
+  want: Want,
+): Partials {
   checkProblemShape(p, true);
   const { n, d, A1, A2, A3, B } = p;
   if (!Number.isInteger(r0) || !Number.isInteger(r1) || r0 < 0 || r1 < r0 || r1 > n) {
-    throw new AttnfitError(ErrorCodes.BAD_OPTION, `rows: need integers 0 <= r0 <= r1 <= n = ${n} (got [${r0}, ${r1}))`, { details: { field: 'rows', value: [r0, r1] } });
+    throw new AttnfitError(
+      ErrorCodes.BAD_OPTION,
+      `rows: need integers 0 <= r0 <= r1 <= n = ${n} (got [${r0}, ${r1}))`,
+      { details: { field: 'rows', value: [r0, r1] } },
+    );
   }
-  checkDD('X', X, d); checkDD('Y', Y, d);
-  checkDD('want.hvpX', want.hvpX, d); checkDD('want.mixedXY', want.mixedXY, d); checkDD('want.mixedYX', want.mixedYX, d);
+  checkDD('X', X, d);
+  checkDD('Y', Y, d);
+  checkDD('want.hvpX', want.hvpX, d);
+  checkDD('want.mixedXY', want.mixedXY, d);
+  checkDD('want.mixedYX', want.mixedYX, d);
 
-  const m = r1 - r0, dd = d * d;
+  const m = r1 - r0,
+    dd = d * d;
   const out: Partials = { rows: m };
-  const needC = !!(want.loss || want.gradX || want.gradY || want.hessXX || want.hessXY || want.hvpX || want.mixedXY || want.mixedYX);
+  const needC = !!(
+    want.loss ||
+    want.gradX ||
+    want.gradY ||
+    want.hessXX ||
+    want.hessXY ||
+    want.hvpX ||
+    want.mixedXY ||
+    want.mixedYX
+  );
   if (m === 0) {
     if (want.loss) out.loss = 0;
     if (want.gradX) out.gradX = new Float64Array(dd);
     if (want.gradY) out.gradY = new Float64Array(dd);
     if (want.hessXX) out.hessXX = new Float64Array(dd * dd);
     if (want.hessXY) out.hessXY = new Float64Array(dd * dd);
-    if (want.normal) { out.MtM = new Float64Array(dd); out.MtB = new Float64Array(dd); }
+    if (want.normal) {
+      out.MtM = new Float64Array(dd);
+      out.MtB = new Float64Array(dd);
+    }
     if (want.hvpX) out.hvpX = new Float64Array(dd);
     if (want.mixedXY) out.mixedXY = new Float64Array(dd);
     if (want.mixedYX) out.mixedYX = new Float64Array(dd);
     return out;
   }
-  const offA1 = r0 * d, offB = r0 * d;
+  const offA1 = r0 * d,
+    offB = r0 * d;
 
   // Forward: F = softmax(A1_J X A2ᵀ), M = F A3. The block holds E = exp(S − rowmax) and
   // sc = 1/rowsum (F = diag(sc) E): the scale goes into M's rows and into the fused Jrow pass
@@ -124,10 +173,12 @@ export function blockPartials(p: Problem, r0: number, r1: number, X: Float64Arra
   if (needF && !wantP) scaleRows(m, n, F, sc);
 
   if (want.normal) {
-    const MtM = new Float64Array(dd), MtB = new Float64Array(dd);
+    const MtM = new Float64Array(dd),
+      MtB = new Float64Array(dd);
     gemm(true, false, d, d, m, 1, M, 0, d, M, 0, d, 0, MtM, 0, d);
     gemm(true, false, d, d, m, 1, M, 0, d, B, offB, d, 0, MtB, 0, d);
-    out.MtM = MtM; out.MtB = MtB;
+    out.MtM = MtM;
+    out.MtB = MtB;
   }
   if (!needC) return out;
 
@@ -141,7 +192,11 @@ export function blockPartials(p: Problem, r0: number, r1: number, X: Float64Arra
   gemm(false, false, m, d, d, 1, M, 0, d, Y, 0, d, 0, FH, 0, d);
   const C = new Float64Array(m * d);
   let loss = 0;
-  for (let i = 0; i < m * d; i++) { const c = FH[i]! - B[offB + i]!; C[i] = c; loss += c * c; }
+  for (let i = 0; i < m * d; i++) {
+    const c = FH[i]! - B[offB + i]!;
+    C[i] = c;
+    loss += c * c;
+  }
   if (want.loss) out.loss = loss;
 
   if (want.gradY) {
@@ -160,7 +215,8 @@ export function blockPartials(p: Problem, r0: number, r1: number, X: Float64Arra
     gemm(false, true, m, n, d, 1, CYt, 0, d, A3, 0, d, 0, P, 0, n);
     const rho = rowDots(m, d, C, FH);
     jrowScaled(m, n, F, P, sc, rho, needF);
-    if (want.gradX || want.hessXX) { // (an HVP needs P, not P A2)
+    if (want.gradX || want.hessXX) {
+      // (an HVP needs P, not P A2)
       PA2 = new Float64Array(m * d);
       gemm(false, false, m, d, n, 1, P, 0, n, A2, 0, d, 0, PA2, 0, d);
     }
@@ -181,7 +237,19 @@ export function blockPartials(p: Problem, r0: number, r1: number, X: Float64Arra
   }
   if (want.mixedYX) {
     const shared = dS !== undefined && sameValues(want.mixedYX, want.hvpX!);
-    out.mixedYX = mixedYXBlock(m, n, d, A1, offA1, A3, F, Y, M, C, shared ? dS! : logitDirection(m, n, d, A1, offA1, A2, want.mixedYX));
+    out.mixedYX = mixedYXBlock(
+      m,
+      n,
+      d,
+      A1,
+      offA1,
+      A3,
+      F,
+      Y,
+      M,
+      C,
+      shared ? dS! : logitDirection(m, n, d, A1, offA1, A2, want.mixedYX),
+    );
   }
   if (want.mixedXY) out.mixedXY = mixedXYBlock(m, n, d, A1, offA1, A2, A3, F, H!, FH, M, C, want.mixedXY);
   if (want.hessXX || want.hessXY) {
@@ -207,11 +275,25 @@ function scaleRows(m: number, c: number, A: Float64Array, s: Float64Array): void
  * P_jk = f·(P_jk − ρ_j) (P holds Q on entry), and E_jk ← f when `writeF`. Same values as
  * scaling E to F and then jrowBase(F, Q, ρ), in one sweep.
  */
-function jrowScaled(m: number, n: number, E: Float64Array, P: Float64Array, sc: Float64Array, rho: Float64Array, writeF: boolean): void {
+function jrowScaled(
+  m: number,
+  n: number,
+  E: Float64Array,
+  P: Float64Array,
+  sc: Float64Array,
+  rho: Float64Array,
+  writeF: boolean,
+): void {
   for (let j = 0; j < m; j++) {
-    const s = sc[j]!, r = rho[j]!, o = j * n;
+    const s = sc[j]!,
+      r = rho[j]!,
+      o = j * n;
     if (writeF) {
-      for (let k = o; k < o + n; k++) { const f = E[k]! * s; E[k] = f; P[k] = f * (P[k]! - r); }
+      for (let k = o; k < o + n; k++) {
+        const f = E[k]! * s;
+        E[k] = f;
+        P[k] = f * (P[k]! - r);
+      }
     } else {
       for (let k = o; k < o + n; k++) P[k] = E[k]! * s * (P[k]! - r);
     }
@@ -238,7 +320,15 @@ function sameValues(a: Float64Array, b: Float64Array): boolean {
 }
 
 /** dS = A1_J V A2ᵀ (m×n). */
-function logitDirection(m: number, n: number, d: number, A1: Float64Array, offA1: number, A2: Float64Array, V: Float64Array): Float64Array {
+function logitDirection(
+  m: number,
+  n: number,
+  d: number,
+  A1: Float64Array,
+  offA1: number,
+  A2: Float64Array,
+  V: Float64Array,
+): Float64Array {
   const TV = new Float64Array(m * d);
   gemm(false, false, m, d, d, 1, A1, offA1, d, V, 0, d, 0, TV, 0, d);
   const dS = scratch(2, m * n);
@@ -250,14 +340,32 @@ function logitDirection(m: number, n: number, d: number, A1: Float64Array, offA1
  * HVP, given dS = A1 V A2ᵀ (logitDirection; only read here): dF = Jrow(F, dS); dQ = (dF H) Hᵀ;
  * dP = Jrow(F, dQ) + P∘dS − rowsum(F∘dS)·P − rowsum(P∘dS)·F; result 2 A1ᵀ dP A2.
  */
-function hvpXBlock(m: number, n: number, d: number, A1: Float64Array, offA1: number, A2: Float64Array,
-  F: Float64Array, H: Float64Array, FH: Float64Array, P: Float64Array, dS: Float64Array): Float64Array {
-  const rs = new Float64Array(m), rp = new Float64Array(m);
+function hvpXBlock(
+  m: number,
+  n: number,
+  d: number,
+  A1: Float64Array,
+  offA1: number,
+  A2: Float64Array,
+  F: Float64Array,
+  H: Float64Array,
+  FH: Float64Array,
+  P: Float64Array,
+  dS: Float64Array,
+): Float64Array {
+  const rs = new Float64Array(m),
+    rp = new Float64Array(m);
   for (let j = 0; j < m; j++) {
-    let s = 0, t = 0;
+    let s = 0,
+      t = 0;
     const o = j * n;
-    for (let k = 0; k < n; k++) { const ds = dS[o + k]!; s += F[o + k]! * ds; t += P[o + k]! * ds; }
-    rs[j] = s; rp[j] = t;
+    for (let k = 0; k < n; k++) {
+      const ds = dS[o + k]!;
+      s += F[o + k]! * ds;
+      t += P[o + k]! * ds;
+    }
+    rs[j] = s;
+    rp[j] = t;
   }
   const W = scratch(3, m * n); // dF, then dQ, then dP
   jrowBase(m, n, F, 0, n, dS, 0, n, W, 0, n, rs, 0);
@@ -266,7 +374,10 @@ function hvpXBlock(m: number, n: number, d: number, A1: Float64Array, offA1: num
   gemm(false, true, m, n, d, 1, dFH, 0, d, H, 0, d, 0, W, 0, n);
   const rq = rowDots(m, d, dFH, FH); // rowsum(F∘dQ)_j = dFH_j · FH_j
   for (let j = 0; j < m; j++) {
-    const o = j * n, q = rq[j]!, s = rs[j]!, t = rp[j]!;
+    const o = j * n,
+      q = rq[j]!,
+      s = rs[j]!,
+      t = rp[j]!;
     for (let k = 0; k < n; k++) {
       const f = F[o + k]!;
       W[o + k] = f * (W[o + k]! - q) + P[o + k]! * (dS[o + k]! - s) - t * f;
@@ -276,7 +387,15 @@ function hvpXBlock(m: number, n: number, d: number, A1: Float64Array, offA1: num
 }
 
 /** 2 A1_Jᵀ (W A2) for an m×n W. */
-function projectBack(m: number, n: number, d: number, A1: Float64Array, offA1: number, A2: Float64Array, W: Float64Array): Float64Array {
+function projectBack(
+  m: number,
+  n: number,
+  d: number,
+  A1: Float64Array,
+  offA1: number,
+  A2: Float64Array,
+  W: Float64Array,
+): Float64Array {
   const WA2 = new Float64Array(m * d);
   gemm(false, false, m, d, n, 1, W, 0, n, A2, 0, d, 0, WA2, 0, d);
   const r = new Float64Array(d * d);
@@ -285,8 +404,21 @@ function projectBack(m: number, n: number, d: number, A1: Float64Array, offA1: n
 }
 
 /** Mixed XY: dH = A3 Vy, dC = F dH = M Vy, dQ = dC Hᵀ + C dHᵀ; result 2 A1ᵀ Jrow(F, dQ) A2. */
-function mixedXYBlock(m: number, n: number, d: number, A1: Float64Array, offA1: number, A2: Float64Array, A3: Float64Array,
-  F: Float64Array, H: Float64Array, FH: Float64Array, M: Float64Array, C: Float64Array, Vy: Float64Array): Float64Array {
+function mixedXYBlock(
+  m: number,
+  n: number,
+  d: number,
+  A1: Float64Array,
+  offA1: number,
+  A2: Float64Array,
+  A3: Float64Array,
+  F: Float64Array,
+  H: Float64Array,
+  FH: Float64Array,
+  M: Float64Array,
+  C: Float64Array,
+  Vy: Float64Array,
+): Float64Array {
   const dH = new Float64Array(n * d);
   gemm(false, false, n, d, d, 1, A3, 0, d, Vy, 0, d, 0, dH, 0, d);
   const dC = new Float64Array(m * d);
@@ -298,7 +430,10 @@ function mixedXYBlock(m: number, n: number, d: number, A1: Float64Array, offA1: 
   const r = new Float64Array(m);
   for (let j = 0; j < m; j++) {
     let s = 0;
-    for (let c = 0; c < d; c++) { const i = j * d + c; s += dC[i]! * (FH[i]! + C[i]!); }
+    for (let c = 0; c < d; c++) {
+      const i = j * d + c;
+      s += dC[i]! * (FH[i]! + C[i]!);
+    }
     r[j] = s;
   }
   jrowBase(m, n, F, 0, n, dQ, 0, n, dQ, 0, n, r, 0);
@@ -306,8 +441,19 @@ function mixedXYBlock(m: number, n: number, d: number, A1: Float64Array, offA1: 
 }
 
 /** Mixed YX, given dS = A1 Vx A2ᵀ (overwritten): dF = Jrow(F, dS), dM = dF A3; result 2 (dMᵀ C + Mᵀ dM Y). */
-function mixedYXBlock(m: number, n: number, d: number, A1: Float64Array, offA1: number, A3: Float64Array,
-  F: Float64Array, Y: Float64Array, M: Float64Array, C: Float64Array, dS: Float64Array): Float64Array {
+function mixedYXBlock(
+  m: number,
+  n: number,
+  d: number,
+  A1: Float64Array,
+  offA1: number,
+  A3: Float64Array,
+  F: Float64Array,
+  Y: Float64Array,
+  M: Float64Array,
+  C: Float64Array,
+  dS: Float64Array,
+): Float64Array {
   jrowBase(m, n, F, 0, n, dS, 0, n, dS, 0, n, null, 0); // dS (= A1_J Vx A2ᵀ) becomes dF in place
   const dM = new Float64Array(m * d);
   gemm(false, false, m, d, n, 1, dS, 0, n, A3, 0, d, 0, dM, 0, d);
@@ -329,24 +475,44 @@ function mixedYXBlock(m: number, n: number, d: number, A1: Float64Array, offA1: 
  *   = 2 [Σ_jk A1[j,a] C[j,e] F_jk A2[k,b] A3[k,c] + Σ_jk A1[j,a] M[j,c] F_jk A2[k,b] H[k,e]
  *        − Σ_j A1[j,a] U[j,b] M[j,c] (C + FH)[j,e]].
  */
-function hessBlocks(m: number, n: number, d: number, A1: Float64Array, offA1: number, A2: Float64Array, A3: Float64Array,
-  F: Float64Array, H: Float64Array, FH: Float64Array, M: Float64Array, C: Float64Array, U: Float64Array,
-  P: Float64Array | undefined, PA2: Float64Array | undefined, wantXX: boolean, wantXY: boolean, out: Partials): void {
-  const dd = d * d, d4 = dd * dd;
+function hessBlocks(
+  m: number,
+  n: number,
+  d: number,
+  A1: Float64Array,
+  offA1: number,
+  A2: Float64Array,
+  A3: Float64Array,
+  F: Float64Array,
+  H: Float64Array,
+  FH: Float64Array,
+  M: Float64Array,
+  C: Float64Array,
+  U: Float64Array,
+  P: Float64Array | undefined,
+  PA2: Float64Array | undefined,
+  wantXX: boolean,
+  wantXY: boolean,
+  out: Partials,
+): void {
+  const dd = d * d,
+    d4 = dd * dd;
   // Row-wise Kronecker panels (m × d²).
   const kron = (L: Float64Array, offL: number, R: Float64Array): Float64Array => {
     const Z = new Float64Array(m * dd);
-    for (let j = 0; j < m; j++) for (let a = 0; a < d; a++) {
-      const l = L[offL + j * d + a]!, o = j * dd + a * d;
-      for (let b = 0; b < d; b++) Z[o + b] = l * R[j * d + b]!;
-    }
+    for (let j = 0; j < m; j++)
+      for (let a = 0; a < d; a++) {
+        const l = L[offL + j * d + a]!,
+          o = j * dd + a * d;
+        for (let b = 0; b < d; b++) Z[o + b] = l * R[j * d + b]!;
+      }
     return Z;
   };
   const Uall = wantXX ? new Float64Array(m * dd) : undefined; // U_j (d×d) per row
   const hXX = wantXX ? new Float64Array(d4) : undefined;
   const hXY = wantXY ? new Float64Array(d4) : undefined;
-  const Z11 = wantXX ? kron(A1, offA1, A1.subarray(offA1)) : undefined;  // A1[j,a] A1[j,a']
-  const Z3 = wantXY ? kron(A1, offA1, M) : undefined;                     // A1[j,a] M[j,c]
+  const Z11 = wantXX ? kron(A1, offA1, A1.subarray(offA1)) : undefined; // A1[j,a] A1[j,a']
+  const Z3 = wantXY ? kron(A1, offA1, M) : undefined; // A1[j,a] M[j,c]
   const CF = wantXY ? new Float64Array(m * d) : undefined;
   if (CF) for (let i = 0; i < m * d; i++) CF[i] = C[i]! + FH[i]!;
 
@@ -357,28 +523,35 @@ function hessBlocks(m: number, n: number, d: number, A1: Float64Array, offA1: nu
   const w = g * d;
   const kSlab = (R: Float64Array, b0: number, gb: number, out: Float64Array): void => {
     for (let k = 0; k < n; k++) {
-      const o = k * w, r = k * d;
+      const o = k * w,
+        r = k * d;
       for (let bb = 0; bb < gb; bb++) {
-        const s = A2[r + b0 + bb]!, ob = o + bb * d;
+        const s = A2[r + b0 + bb]!,
+          ob = o + bb * d;
         for (let e = 0; e < d; e++) out[ob + e] = s * R[r + e]!;
       }
     }
   };
-  const K = new Float64Array(n * w);          // key slab, one of: A2∘H, A2∘A3, A2∘A2
-  const FK = new Float64Array(m * w);         // F·(A2∘H), then F·(A2∘A3), then P·(A2∘A2)
-  const Rg = new Float64Array(dd * w);        // d²×(g·d) result slab
+  const K = new Float64Array(n * w); // key slab, one of: A2∘H, A2∘A3, A2∘A2
+  const FK = new Float64Array(m * w); // F·(A2∘H), then F·(A2∘A3), then P·(A2∘A2)
+  const Rg = new Float64Array(dd * w); // d²×(g·d) result slab
   const Rb = new Float64Array(dd * d);
 
   for (let b0 = 0; b0 < d; b0 += g) {
-    const gb = Math.min(g, d - b0), wg = gb * d;
+    const gb = Math.min(g, d - b0),
+      wg = gb * d;
     // FK[j, bb·d + e] = Σ_k F_jk A2[k,b] H[k,e]
     kSlab(H, b0, gb, K);
     gemm(false, false, m, wg, n, 1, F, 0, n, K, 0, w, 0, FK, 0, w);
     if (Uall) {
-      for (let j = 0; j < m; j++) for (let bb = 0; bb < gb; bb++) {
-        const b = b0 + bb, u = U[j * d + b]!, src = j * w + bb * d, dst = j * dd + b * d;
-        for (let e = 0; e < d; e++) Uall[dst + e] = FK[src + e]! - u * FH[j * d + e]!;
-      }
+      for (let j = 0; j < m; j++)
+        for (let bb = 0; bb < gb; bb++) {
+          const b = b0 + bb,
+            u = U[j * d + b]!,
+            src = j * w + bb * d,
+            dst = j * dd + b * d;
+          for (let e = 0; e < d; e++) Uall[dst + e] = FK[src + e]! - u * FH[j * d + e]!;
+        }
     }
     if (hXY) {
       // T3a slabs: Z3ᵀ FK → [(a,c), (bb,e)]
@@ -389,16 +562,21 @@ function hessBlocks(m: number, n: number, d: number, A1: Float64Array, offA1: nu
       for (let bb = 0; bb < gb; bb++) {
         const b = b0 + bb;
         const Zb = new Float64Array(m * dd);
-        for (let j = 0; j < m; j++) for (let a = 0; a < d; a++) {
-          const l = A1[offA1 + j * d + a]!, o = j * dd + a * d, src = j * w + bb * d;
-          for (let c = 0; c < d; c++) Zb[o + c] = l * FK[src + c]!;
-        }
+        for (let j = 0; j < m; j++)
+          for (let a = 0; a < d; a++) {
+            const l = A1[offA1 + j * d + a]!,
+              o = j * dd + a * d,
+              src = j * w + bb * d;
+            for (let c = 0; c < d; c++) Zb[o + c] = l * FK[src + c]!;
+          }
         for (let i = 0; i < dd; i++) for (let e = 0; e < d; e++) Rb[i * d + e] = Rg[i * w + bb * d + e]!;
         gemm(true, false, dd, d, m, 2, Zb, 0, dd, C, 0, d, 1, Rb, 0, d);
-        for (let a = 0; a < d; a++) for (let c = 0; c < d; c++) {
-          const src = (a * d + c) * d, dst = (a * d + b) * dd + c * d;
-          for (let e = 0; e < d; e++) hXY[dst + e] += Rb[src + e]!;
-        }
+        for (let a = 0; a < d; a++)
+          for (let c = 0; c < d; c++) {
+            const src = (a * d + c) * d,
+              dst = (a * d + b) * dd + c * d;
+            for (let e = 0; e < d; e++) hXY[dst + e] += Rb[src + e]!;
+          }
       }
     }
     if (hXX) {
@@ -408,10 +586,12 @@ function hessBlocks(m: number, n: number, d: number, A1: Float64Array, offA1: nu
       gemm(true, false, dd, wg, m, 2, Z11!, 0, dd, FK, 0, w, 0, Rg, 0, w);
       for (let bb = 0; bb < gb; bb++) {
         const b = b0 + bb;
-        for (let a = 0; a < d; a++) for (let a2 = 0; a2 < d; a2++) {
-          const src = (a * d + a2) * w + bb * d, dst = (a * d + b) * dd + a2 * d;
-          for (let b2 = 0; b2 < d; b2++) hXX[dst + b2] += Rg[src + b2]!;
-        }
+        for (let a = 0; a < d; a++)
+          for (let a2 = 0; a2 < d; a2++) {
+            const src = (a * d + a2) * w + bb * d,
+              dst = (a * d + b) * dd + a2 * d;
+            for (let b2 = 0; b2 < d; b2++) hXX[dst + b2] += Rg[src + b2]!;
+          }
       }
     }
   }
@@ -420,10 +600,12 @@ function hessBlocks(m: number, n: number, d: number, A1: Float64Array, offA1: nu
     // − 2 Σ_j A1[j,a] U[j,b] M[j,c] CF[j,e]
     const Z2 = kron(A1, offA1, U);
     const Wce = new Float64Array(m * dd);
-    for (let j = 0; j < m; j++) for (let c = 0; c < d; c++) {
-      const mc = M[j * d + c]!, o = j * dd + c * d;
-      for (let e = 0; e < d; e++) Wce[o + e] = mc * CF![j * d + e]!;
-    }
+    for (let j = 0; j < m; j++)
+      for (let c = 0; c < d; c++) {
+        const mc = M[j * d + c]!,
+          o = j * dd + c * d;
+        for (let e = 0; e < d; e++) Wce[o + e] = mc * CF![j * d + e]!;
+      }
     gemm(true, false, dd, dd, m, -2, Z2, 0, dd, Wce, 0, dd, 1, hXY, 0, dd);
     out.hessXY = hXY;
   }
@@ -435,24 +617,31 @@ function hessBlocks(m: number, n: number, d: number, A1: Float64Array, offA1: nu
     const Vp = new Float64Array(dd * cols);
     for (let j0 = 0; j0 < m; j0 += g) {
       const gj = Math.min(g, m - j0);
-      for (let a = 0; a < d; a++) for (let bb = 0; bb < d; bb++) {
-        const row = (a * d + bb) * cols;
-        for (let jj = 0; jj < gj; jj++) {
-          const j = j0 + jj, s = A1[offA1 + j * d + a]!, u0 = j * dd + bb * d, o = row + jj * d;
-          for (let e = 0; e < d; e++) Vp[o + e] = s * Uall![u0 + e]!;
+      for (let a = 0; a < d; a++)
+        for (let bb = 0; bb < d; bb++) {
+          const row = (a * d + bb) * cols;
+          for (let jj = 0; jj < gj; jj++) {
+            const j = j0 + jj,
+              s = A1[offA1 + j * d + a]!,
+              u0 = j * dd + bb * d,
+              o = row + jj * d;
+            for (let e = 0; e < d; e++) Vp[o + e] = s * Uall![u0 + e]!;
+          }
         }
-      }
       gemm(false, true, dd, dd, gj * d, 2, Vp, 0, cols, Vp, 0, cols, 1, hXX, 0, dd);
     }
     // Rank-2 part.
-    const Zv = kron(A1, offA1, PA2!), Zu = kron(A1, offA1, U);
+    const Zv = kron(A1, offA1, PA2!),
+      Zu = kron(A1, offA1, U);
     gemm(true, false, dd, dd, m, -2, Zv, 0, dd, Zu, 0, dd, 1, hXX, 0, dd);
     gemm(true, false, dd, dd, m, -2, Zu, 0, dd, Zv, 0, dd, 1, hXX, 0, dd);
     // Exact symmetry (the parts are symmetric up to rounding).
-    for (let i = 0; i < dd; i++) for (let j = i + 1; j < dd; j++) {
-      const v = 0.5 * (hXX[i * dd + j]! + hXX[j * dd + i]!);
-      hXX[i * dd + j] = v; hXX[j * dd + i] = v;
-    }
+    for (let i = 0; i < dd; i++)
+      for (let j = i + 1; j < dd; j++) {
+        const v = 0.5 * (hXX[i * dd + j]! + hXX[j * dd + i]!);
+        hXX[i * dd + j] = v;
+        hXX[j * dd + i] = v;
+      }
     out.hessXX = hXX;
   }
 }
@@ -462,7 +651,13 @@ function hessBlocks(m: number, n: number, d: number, A1: Float64Array, offA1: nu
  * block order (bitwise equal to any scheduler that reduces the same blocks in the same order).
  * Example: `evaluateProblem(p, X, Y, { loss: true, gradX: true, gradY: true })`.
  */
-export function evaluateProblem(p: Problem, X: Float64Array, Y: Float64Array, want: Want, blockRows?: number): Partials {
+export function evaluateProblem(
+  p: Problem,
+  X: Float64Array,
+  Y: Float64Array,
+  want: Want,
+  blockRows?: number,
+): Partials {
   checkProblemShape(p, true);
   const br = blockRows ?? defaultBlockRows(p.n, p.d);
   const acc = emptyPartials();
@@ -475,15 +670,21 @@ export function evaluateProblem(p: Problem, X: Float64Array, Y: Float64Array, wa
  * Attention output softmax_rows(A1 X A2ᵀ) A3 Y (n×d row-major), computed in row blocks (memory
  * O(blockRows·n)). Used by `attnfit generate` to plant B. Example: `attentionForward(p, X, Y)`.
  */
-export function attentionForward(p: Pick<Problem, 'n' | 'd' | 'A1' | 'A2' | 'A3'>, X: Float64Array, Y: Float64Array): Float64Array {
+export function attentionForward(
+  p: Pick<Problem, 'n' | 'd' | 'A1' | 'A2' | 'A3'>,
+  X: Float64Array,
+  Y: Float64Array,
+): Float64Array {
   checkProblemShape(p, false);
   const { n, d, A1, A2, A3 } = p;
-  checkDD('X', X, d); checkDD('Y', Y, d);
+  checkDD('X', X, d);
+  checkDD('Y', Y, d);
   const H = new Float64Array(n * d);
   gemm(false, false, n, d, d, 1, A3, 0, d, Y, 0, d, 0, H, 0, d);
   const out = new Float64Array(n * d);
   const br = defaultBlockRows(n, d);
-  const T = new Float64Array(br * d), F = new Float64Array(br * n);
+  const T = new Float64Array(br * d),
+    F = new Float64Array(br * n);
   for (const [r0, r1] of planBlocks(n, br)) {
     const m = r1 - r0;
     gemm(false, false, m, d, d, 1, A1, r0 * d, d, X, 0, d, 0, T, 0, d);

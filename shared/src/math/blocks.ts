@@ -20,8 +20,14 @@ export const MIN_BLOCKS = 8;
  * [[0, 2], [2, 4], [4, 5]].
  */
 export function planBlocks(n: number, blockRows: number): Array<[number, number]> {
-  if (!Number.isInteger(n) || n < 0) throw new AttnfitError(ErrorCodes.BAD_OPTION, `planBlocks: n must be an integer >= 0 (got ${n})`, { details: { field: 'n', value: n } });
-  if (!Number.isInteger(blockRows) || blockRows < 1) throw new AttnfitError(ErrorCodes.BAD_OPTION, `planBlocks: blockRows must be an integer >= 1 (got ${blockRows})`, { details: { field: 'blockRows', value: blockRows } });
+  if (!Number.isInteger(n) || n < 0)
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `planBlocks: n must be an integer >= 0 (got ${n})`, {
+      details: { field: 'n', value: n },
+    });
+  if (!Number.isInteger(blockRows) || blockRows < 1)
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `planBlocks: blockRows must be an integer >= 1 (got ${blockRows})`, {
+      details: { field: 'blockRows', value: blockRows },
+    });
   const out: Array<[number, number]> = [];
   for (let r0 = 0; r0 < n; r0 += blockRows) out.push([r0, Math.min(n, r0 + blockRows)]);
   return out;
@@ -35,8 +41,14 @@ export function planBlocks(n: number, blockRows: number): Array<[number, number]
  * Examples: defaultBlockRows(4096, 64) → 256; defaultBlockRows(1024, 8) → 128.
  */
 export function defaultBlockRows(n: number, d: number): number {
-  if (!Number.isInteger(n) || n < 0) throw new AttnfitError(ErrorCodes.BAD_OPTION, `defaultBlockRows: n must be an integer >= 0 (got ${n})`, { details: { field: 'n', value: n } });
-  if (!Number.isInteger(d) || d < 0) throw new AttnfitError(ErrorCodes.BAD_OPTION, `defaultBlockRows: d must be an integer >= 0 (got ${d})`, { details: { field: 'd', value: d } });
+  if (!Number.isInteger(n) || n < 0)
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `defaultBlockRows: n must be an integer >= 0 (got ${n})`, {
+      details: { field: 'n', value: n },
+    });
+  if (!Number.isInteger(d) || d < 0)
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `defaultBlockRows: d must be an integer >= 0 (got ${d})`, {
+      details: { field: 'd', value: d },
+    });
   if (n <= 8) return Math.max(1, n);
   const byN = Math.floor(BLOCK_TARGET_ELEMENTS / n);
   const byD = Math.floor(BLOCK_TARGET_ELEMENTS / Math.max(1, d * d));

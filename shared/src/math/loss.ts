@@ -5,7 +5,10 @@ import type { Problem } from './types.js';
 export function bNorm2(p: Pick<Problem, 'n' | 'd' | 'B'>): number {
   let s = 0;
   const len = p.n * p.d;
-  for (let i = 0; i < len; i++) { const v = p.B[i]!; s += v * v; }
+  for (let i = 0; i < len; i++) {
+    const v = p.B[i]!;
+    s += v * v;
+  }
   return s;
 }
 

@@ -23,9 +23,16 @@ export function combinePartials(acc: Partials, b: Partials): Partials {
     const src = b[key];
     if (src === undefined) continue;
     const dst = acc[key];
-    if (dst === undefined) { acc[key] = Float64Array.from(src); continue; }
+    if (dst === undefined) {
+      acc[key] = Float64Array.from(src);
+      continue;
+    }
     if (dst.length !== src.length) {
-      throw new AttnfitError(ErrorCodes.INTERNAL, `combinePartials: ${key} length mismatch (${dst.length} vs ${src.length})`, { details: { field: key } });
+      throw new AttnfitError(
+        ErrorCodes.INTERNAL,
+        `combinePartials: ${key} length mismatch (${dst.length} vs ${src.length})`,
+        { details: { field: key } },
+      );
     }
     for (let i = 0; i < src.length; i++) dst[i] += src[i]!;
   }

@@ -9,10 +9,19 @@ import { AttnfitError, ErrorCodes } from '../core/index.js';
 const MAX_RIDGE_RAISES = 40;
 
 function checkDDArg(fn: string, field: string, a: Float64Array, d: number): void {
-  if (!Number.isInteger(d) || d < 1) throw new AttnfitError(ErrorCodes.BAD_OPTION, `${fn}: d must be an integer >= 1 (got ${d})`, { details: { field: 'd', value: d } });
-  if (a.length !== d * d) throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `${fn}: ${field} length must be ${d * d} (got ${a.length})`, { details: { field, value: a.length } });
+  if (!Number.isInteger(d) || d < 1)
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `${fn}: d must be an integer >= 1 (got ${d})`, {
+      details: { field: 'd', value: d },
+    });
+  if (a.length !== d * d)
+    throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `${fn}: ${field} length must be ${d * d} (got ${a.length})`, {
+      details: { field, value: a.length },
+    });
   for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i]!)) throw new AttnfitError(ErrorCodes.NON_FINITE, `${fn}: ${field}[${i}] must be finite (got ${a[i]})`, { details: { field, value: String(a[i]) } });
+    if (!Number.isFinite(a[i]!))
+      throw new AttnfitError(ErrorCodes.NON_FINITE, `${fn}: ${field}[${i}] must be finite (got ${a[i]})`, {
+        details: { field, value: String(a[i]) },
+      });
   }
 }
 
@@ -21,7 +30,10 @@ function checkDDArg(fn: string, field: string, a: Float64Array, d: number): void
  * positive definite. Returns the factor (lower, d×d) and the λ actually used.
  */
 function ridgeFactor(fn: string, MtM: Float64Array, d: number, lambda: number): { L: Float64Array; lambda: number } {
-  if (!Number.isFinite(lambda) || lambda < 0) throw new AttnfitError(ErrorCodes.BAD_OPTION, `${fn}: lambda must be a finite number >= 0 (got ${lambda})`, { details: { field: 'lambda', value: lambda } });
+  if (!Number.isFinite(lambda) || lambda < 0)
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `${fn}: lambda must be a finite number >= 0 (got ${lambda})`, {
+      details: { field: 'lambda', value: lambda },
+    });
   let diagMax = 0;
   for (let i = 0; i < d; i++) diagMax = Math.max(diagMax, Math.abs(MtM[i * d + i]!));
   const floor = 1e-14 * Math.max(diagMax, 1e-300);
@@ -33,7 +45,11 @@ function ridgeFactor(fn: string, MtM: Float64Array, d: number, lambda: number): 
     if (choleskyBase(d, L, 0, d) < 0) return { L, lambda: lam };
     lam = lam < floor ? floor : lam * 10;
   }
-  throw new AttnfitError(ErrorCodes.INTERNAL, `${fn}: MtM + lambda*I is not positive definite even with lambda ${lam}`, { details: { field: 'lambda', value: lam } });
+  throw new AttnfitError(
+    ErrorCodes.INTERNAL,
+    `${fn}: MtM + lambda*I is not positive definite even with lambda ${lam}`,
+    { details: { field: 'lambda', value: lam } },
+  );
 }
 
 /**
@@ -41,7 +57,12 @@ function ridgeFactor(fn: string, MtM: Float64Array, d: number, lambda: number): 
  * is not numerically positive definite, e.g. MᵀM singular at X = 0 with λ = 0).
  * Example: `const { Y, lambda } = solveYStarDetailed(MtM, MtB, d, 1e-12)`.
  */
-export function solveYStarDetailed(MtM: Float64Array, MtB: Float64Array, d: number, lambda: number): { Y: Float64Array; lambda: number } {
+export function solveYStarDetailed(
+  MtM: Float64Array,
+  MtB: Float64Array,
+  d: number,
+  lambda: number,
+): { Y: Float64Array; lambda: number } {
   checkDDArg('solveYStar', 'MtM', MtM, d);
   checkDDArg('solveYStar', 'MtB', MtB, d);
   const f = ridgeFactor('solveYStar', MtM, d, lambda);
@@ -64,11 +85,13 @@ export function solveYStar(MtM: Float64Array, MtB: Float64Array, d: number, lamb
  */
 export function hessYY(MtM: Float64Array, d: number, lambda = 0): Float64Array {
   checkDDArg('hessYY', 'MtM', MtM, d);
-  const dd = d * d, H = new Float64Array(dd * dd);
-  for (let c = 0; c < d; c++) for (let c2 = 0; c2 < d; c2++) {
-    const v = 2 * (MtM[c * d + c2]! + (c === c2 ? lambda : 0));
-    for (let e = 0; e < d; e++) H[(c * d + e) * dd + c2 * d + e] = v;
-  }
+  const dd = d * d,
+    H = new Float64Array(dd * dd);
+  for (let c = 0; c < d; c++)
+    for (let c2 = 0; c2 < d; c2++) {
+      const v = 2 * (MtM[c * d + c2]! + (c === c2 ? lambda : 0));
+      for (let e = 0; e < d; e++) H[(c * d + e) * dd + c2 * d + e] = v;
+    }
   return H;
 }
 

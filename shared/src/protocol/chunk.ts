@@ -23,7 +23,14 @@ export function toFrames(id: string, bytes: Uint8Array, maxPayload = DEFAULT_MAX
   const total = Math.ceil(bytes.length / room);
   const frames: Uint8Array[] = [];
   for (let seq = 0; seq < total; seq++) {
-    const msg: ChunkMsg = { v: PROTOCOL_VERSION, kind: 'chunk', id, seq, total, data: bytes.subarray(seq * room, Math.min(bytes.length, (seq + 1) * room)) };
+    const msg: ChunkMsg = {
+      v: PROTOCOL_VERSION,
+      kind: 'chunk',
+      id,
+      seq,
+      total,
+      data: bytes.subarray(seq * room, Math.min(bytes.length, (seq + 1) * room)),
+    };
     frames.push(encode(msg));
   }
   return frames;
@@ -56,14 +63,23 @@ export class Reassembler {
   push(frame: Uint8Array): Uint8Array | undefined {
     if (!isChunkFrame(frame)) return frame;
     const c = decodeMessage(frame, 'chunk');
-    if (c.total > MAX_CHUNKS) throw new AttnfitError(ErrorCodes.PROTOCOL, `malformed chunk message: total ${c.total} exceeds ${MAX_CHUNKS} frames`, { details: { field: 'total' } });
+    if (c.total > MAX_CHUNKS)
+      throw new AttnfitError(
+        ErrorCodes.PROTOCOL,
+        `malformed chunk message: total ${c.total} exceeds ${MAX_CHUNKS} frames`,
+        { details: { field: 'total' } },
+      );
     if (this.done.has(c.id)) return undefined;
     let e = this.parts.get(c.id);
     if (!e) {
       e = { total: c.total, data: new Map() };
       this.parts.set(c.id, e);
     }
-    if (e.total !== c.total) throw new AttnfitError(ErrorCodes.PROTOCOL, `malformed chunk message: total ${c.total} differs from ${e.total} for id ${JSON.stringify(c.id.slice(0, 80))}`);
+    if (e.total !== c.total)
+      throw new AttnfitError(
+        ErrorCodes.PROTOCOL,
+        `malformed chunk message: total ${c.total} differs from ${e.total} for id ${JSON.stringify(c.id.slice(0, 80))}`,
+      );
     if (!e.data.has(c.seq)) e.data.set(c.seq, c.data);
     if (e.data.size < e.total) return undefined;
     this.parts.delete(c.id);
@@ -73,7 +89,11 @@ export class Reassembler {
     for (const p of e.data.values()) len += p.length;
     const out = new Uint8Array(len);
     let off = 0;
-    for (let seq = 0; seq < e.total; seq++) { const p = e.data.get(seq)!; out.set(p, off); off += p.length; }
+    for (let seq = 0; seq < e.total; seq++) {
+      const p = e.data.get(seq)!;
+      out.set(p, off);
+      off += p.length;
+    }
     return out;
   }
 

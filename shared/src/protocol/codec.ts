@@ -6,12 +6,24 @@
  */
 import { Packr } from 'msgpackr';
 import {
-  ARRAY_PARTIAL_KEYS, AttnfitError, ErrorCodes, WANT_DIRECTIONS, WANT_FLAGS, errorToWire,
-  type ArrayPartialKey, type Partials, type WireError,
+  ARRAY_PARTIAL_KEYS,
+  AttnfitError,
+  ErrorCodes,
+  WANT_DIRECTIONS,
+  WANT_FLAGS,
+  errorToWire,
+  type ArrayPartialKey,
+  type Partials,
+  type WireError,
 } from '@attnfit/shared/core';
 import {
-  PROTOCOL_VERSION, WIRE_KINDS,
-  type ErrorMsg, type WireKind, type WireMessage, type WirePartials, type WireWant,
+  PROTOCOL_VERSION,
+  WIRE_KINDS,
+  type ErrorMsg,
+  type WireKind,
+  type WireMessage,
+  type WirePartials,
+  type WireWant,
 } from './types.js';
 
 const packr = new Packr({ moreTypes: true, useRecords: false, structuredClone: false, int64AsType: 'number' });
@@ -26,13 +38,17 @@ export function decodeRaw(bytes: Uint8Array): unknown {
   try {
     return packr.unpack(bytes);
   } catch (err) {
-    throw new AttnfitError(ErrorCodes.PROTOCOL, `malformed message: not msgpack (${bytes.length} bytes)`, { cause: err });
+    throw new AttnfitError(ErrorCodes.PROTOCOL, `malformed message: not msgpack (${bytes.length} bytes)`, {
+      cause: err,
+    });
   }
 }
 
 function bad(kind: string, field: string, what: string, value?: unknown): AttnfitError {
   const shown = value === undefined ? '' : ` (got ${describe(value)})`;
-  return new AttnfitError(ErrorCodes.PROTOCOL, `malformed ${kind} message: ${field} ${what}${shown}`, { details: { kind, field } });
+  return new AttnfitError(ErrorCodes.PROTOCOL, `malformed ${kind} message: ${field} ${what}${shown}`, {
+    details: { kind, field },
+  });
 }
 
 function describe(v: unknown): string {
@@ -44,14 +60,16 @@ function describe(v: unknown): string {
 }
 
 type Rec = Record<string, unknown>;
-const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+const isRec = (v: unknown): v is Rec =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
 
 function str(m: Rec, kind: string, f: string): void {
   if (typeof m[f] !== 'string' || (m[f] as string).length === 0) throw bad(kind, f, 'must be a non-empty string', m[f]);
 }
 function int(m: Rec, kind: string, f: string, min = 0): void {
   const v = m[f];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw bad(kind, f, `must be an integer >= ${min}`, v);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
+    throw bad(kind, f, `must be an integer >= ${min}`, v);
 }
 function num(m: Rec, kind: string, f: string, optional = false): void {
   const v = m[f];
@@ -71,7 +89,8 @@ function rec(m: Rec, kind: string, f: string): Rec {
 
 /** Validate a problem reference (also used by job spec validation). */
 export function checkProblemRef(p: Rec, kind: string, prefix = 'problem'): void {
-  if (typeof p.hash !== 'string' || !/^[0-9a-f]{64}$/.test(p.hash)) throw bad(kind, `${prefix}.hash`, 'must be 64 lower-case hex characters', p.hash);
+  if (typeof p.hash !== 'string' || !/^[0-9a-f]{64}$/.test(p.hash))
+    throw bad(kind, `${prefix}.hash`, 'must be 64 lower-case hex characters', p.hash);
   int(p, kind, 'n', 1);
   int(p, kind, 'd', 1);
   str(p, kind, 'object');
@@ -91,15 +110,20 @@ function checkWireError(e: Rec, kind: string): void {
 
 const CHECKS: Record<WireKind, (m: Rec) => void> = {
   task(m) {
-    str(m, 'task', 'id'); str(m, 'task', 'jobId');
+    str(m, 'task', 'id');
+    str(m, 'task', 'jobId');
     checkProblemRef(rec(m, 'task', 'problem'), 'task');
-    int(m, 'task', 'r0'); int(m, 'task', 'r1', 1);
+    int(m, 'task', 'r0');
+    int(m, 'task', 'r1', 1);
     if ((m.r1 as number) <= (m.r0 as number)) throw bad('task', 'r1', `must be > r0 = ${String(m.r0)}`, m.r1);
-    f64(m, 'task', 'X'); f64(m, 'task', 'Y');
+    f64(m, 'task', 'X');
+    f64(m, 'task', 'Y');
     checkWant(rec(m, 'task', 'want'), 'task');
   },
   result(m) {
-    str(m, 'result', 'id'); int(m, 'result', 'r0'); int(m, 'result', 'r1');
+    str(m, 'result', 'id');
+    int(m, 'result', 'r0');
+    int(m, 'result', 'r1');
     const p = rec(m, 'result', 'partials');
     int(p, 'result', 'rows');
   },
@@ -108,31 +132,58 @@ const CHECKS: Record<WireKind, (m: Rec) => void> = {
     checkWireError(rec(m, 'error', 'error'), 'error');
   },
   chunk(m) {
-    str(m, 'chunk', 'id'); int(m, 'chunk', 'seq'); int(m, 'chunk', 'total', 1);
-    if ((m.seq as number) >= (m.total as number)) throw bad('chunk', 'seq', `must be < total = ${String(m.total)}`, m.seq);
+    str(m, 'chunk', 'id');
+    int(m, 'chunk', 'seq');
+    int(m, 'chunk', 'total', 1);
+    if ((m.seq as number) >= (m.total as number))
+      throw bad('chunk', 'seq', `must be < total = ${String(m.total)}`, m.seq);
     if (!(m.data instanceof Uint8Array)) throw bad('chunk', 'data', 'must be bytes', m.data);
   },
   submit(m) {
-    str(m, 'submit', 'jobId'); rec(m, 'submit', 'spec'); num(m, 'submit', 'submittedAt');
+    str(m, 'submit', 'jobId');
+    rec(m, 'submit', 'spec');
+    num(m, 'submit', 'submittedAt');
   },
-  cancel(m) { str(m, 'cancel', 'jobId'); },
+  cancel(m) {
+    str(m, 'cancel', 'jobId');
+  },
   progress(m) {
-    str(m, 'progress', 'jobId'); int(m, 'progress', 'iteration'); num(m, 'progress', 'loss'); num(m, 'progress', 'relLoss');
+    str(m, 'progress', 'jobId');
+    int(m, 'progress', 'iteration');
+    num(m, 'progress', 'loss');
+    num(m, 'progress', 'relLoss');
   },
-  'job.done'(m) { str(m, 'job.done', 'jobId'); str(m, 'job.done', 'problemHash'); str(m, 'job.done', 'state'); },
+  'job.done'(m) {
+    str(m, 'job.done', 'jobId');
+    str(m, 'job.done', 'problemHash');
+    str(m, 'job.done', 'state');
+  },
   job(m) {
-    str(m, 'job', 'id'); str(m, 'job', 'state'); checkProblemRef(rec(m, 'job', 'problem'), 'job');
-    num(m, 'job', 'submittedAt'); int(m, 'job', 'iteration');
+    str(m, 'job', 'id');
+    str(m, 'job', 'state');
+    checkProblemRef(rec(m, 'job', 'problem'), 'job');
+    num(m, 'job', 'submittedAt');
+    int(m, 'job', 'iteration');
   },
   checkpoint(m) {
-    str(m, 'checkpoint', 'jobId'); int(m, 'checkpoint', 'iteration'); f64(m, 'checkpoint', 'X'); f64(m, 'checkpoint', 'Y');
+    str(m, 'checkpoint', 'jobId');
+    int(m, 'checkpoint', 'iteration');
+    f64(m, 'checkpoint', 'X');
+    f64(m, 'checkpoint', 'Y');
     if (!Array.isArray(m.history)) throw bad('checkpoint', 'history', 'must be an array', m.history);
   },
   'worker.heartbeat'(m) {
     const k = 'worker.heartbeat';
-    str(m, k, 'name'); str(m, k, 'host'); str(m, k, 'gemm'); str(m, k, 'version');
+    str(m, k, 'name');
+    str(m, k, 'host');
+    str(m, k, 'gemm');
+    str(m, k, 'version');
     if (m.state !== 'up' && m.state !== 'stopping') throw bad(k, 'state', 'must be "up" or "stopping"', m.state);
-    int(m, k, 'pid'); int(m, k, 'threads', 1); num(m, k, 'startedAt'); num(m, k, 'sentAt'); int(m, k, 'intervalMs', 1);
+    int(m, k, 'pid');
+    int(m, k, 'threads', 1);
+    num(m, k, 'startedAt');
+    num(m, k, 'sentAt');
+    int(m, k, 'intervalMs', 1);
     for (const f of ['tasks', 'errors', 'inFlight', 'cached', 'fetches']) int(m, k, f);
   },
 };
@@ -142,19 +193,32 @@ const CHECKS: Record<WireKind, (m: Rec) => void> = {
  * unknown version, an unknown kind, or a kind other than `expect` (when given).
  * @example const task = decodeMessage(msg.data, 'task');
  */
-export function decodeMessage<K extends WireKind>(bytes: Uint8Array, expect?: K | readonly K[]): Extract<WireMessage, { kind: K }> {
+export function decodeMessage<K extends WireKind>(
+  bytes: Uint8Array,
+  expect?: K | readonly K[],
+): Extract<WireMessage, { kind: K }> {
   const m = decodeRaw(bytes);
   if (!isRec(m)) throw new AttnfitError(ErrorCodes.PROTOCOL, `malformed message: expected a map (got ${describe(m)})`);
   if (m.v !== PROTOCOL_VERSION) {
-    throw new AttnfitError(ErrorCodes.PROTOCOL, `unsupported protocol version ${describe(m.v)} (this build speaks ${PROTOCOL_VERSION})`, { details: { field: 'v', value: m.v } });
+    throw new AttnfitError(
+      ErrorCodes.PROTOCOL,
+      `unsupported protocol version ${describe(m.v)} (this build speaks ${PROTOCOL_VERSION})`,
+      { details: { field: 'v', value: m.v } },
+    );
   }
   const kind = m.kind;
   if (typeof kind !== 'string' || !(WIRE_KINDS as readonly string[]).includes(kind)) {
-    throw new AttnfitError(ErrorCodes.PROTOCOL, `malformed message: unknown kind ${describe(kind)}`, { details: { field: 'kind', value: kind } });
+    throw new AttnfitError(ErrorCodes.PROTOCOL, `malformed message: unknown kind ${describe(kind)}`, {
+      details: { field: 'kind', value: kind },
+    });
   }
   if (expect !== undefined) {
     const ok = Array.isArray(expect) ? (expect as readonly string[]).includes(kind) : expect === kind;
-    if (!ok) throw new AttnfitError(ErrorCodes.PROTOCOL, `unexpected message kind "${kind}" (expected ${Array.isArray(expect) ? expect.join(' | ') : String(expect)})`);
+    if (!ok)
+      throw new AttnfitError(
+        ErrorCodes.PROTOCOL,
+        `unexpected message kind "${kind}" (expected ${Array.isArray(expect) ? expect.join(' | ') : String(expect)})`,
+      );
   }
   CHECKS[kind as WireKind](m);
   return m as unknown as Extract<WireMessage, { kind: K }>;
@@ -171,7 +235,9 @@ export function peekId(bytes: Uint8Array): string {
       if (typeof m.id === 'string') return m.id;
       if (typeof m.jobId === 'string') return m.jobId;
     }
-  } catch { /* malformed: no id */ }
+  } catch {
+    /* malformed: no id */
+  }
   return '';
 }
 
@@ -210,7 +276,8 @@ export function packUpper(a: Float64Array, m: number): Float64Array {
 
 /** Inverse of {@link packUpper}: the full symmetric m×m matrix. */
 export function unpackUpper(u: Float64Array, m: number): Float64Array {
-  if (u.length !== (m * (m + 1)) / 2) throw new AttnfitError(ErrorCodes.PROTOCOL, `unpackUpper: length ${u.length} is not ${m}(${m}+1)/2`);
+  if (u.length !== (m * (m + 1)) / 2)
+    throw new AttnfitError(ErrorCodes.PROTOCOL, `unpackUpper: length ${u.length} is not ${m}(${m}+1)/2`);
   const out = new Float64Array(m * m);
   let k = 0;
   for (let i = 0; i < m; i++) {
@@ -256,19 +323,29 @@ export function wireToPartials(w: WirePartials, d: number): Partials {
   }
   const dd = d * d;
   const expectLen: Record<(typeof PLAIN_KEYS)[number], number> = {
-    gradX: dd, gradY: dd, hessXY: dd * dd, MtM: dd, MtB: dd, hvpX: dd, mixedXY: dd, mixedYX: dd,
+    gradX: dd,
+    gradY: dd,
+    hessXY: dd * dd,
+    MtM: dd,
+    MtB: dd,
+    hvpX: dd,
+    mixedXY: dd,
+    mixedYX: dd,
   };
   for (const k of PLAIN_KEYS) {
     const v = w[k];
     if (v === undefined) continue;
-    if (!(v instanceof Float64Array) || v.length !== expectLen[k]) throw bad('result', `partials.${k}`, `must be a Float64Array(${expectLen[k]})`, v);
+    if (!(v instanceof Float64Array) || v.length !== expectLen[k])
+      throw bad('result', `partials.${k}`, `must be a Float64Array(${expectLen[k]})`, v);
     p[k] = v;
   }
   if (w.hessXX !== undefined) {
-    if (!(w.hessXX instanceof Float64Array) || w.hessXX.length !== dd * dd) throw bad('result', 'partials.hessXX', `must be a Float64Array(${dd * dd})`, w.hessXX);
+    if (!(w.hessXX instanceof Float64Array) || w.hessXX.length !== dd * dd)
+      throw bad('result', 'partials.hessXX', `must be a Float64Array(${dd * dd})`, w.hessXX);
     p.hessXX = w.hessXX;
   } else if (w.hessXXUpper !== undefined) {
-    if (!(w.hessXXUpper instanceof Float64Array)) throw bad('result', 'partials.hessXXUpper', 'must be a Float64Array', w.hessXXUpper);
+    if (!(w.hessXXUpper instanceof Float64Array))
+      throw bad('result', 'partials.hessXXUpper', 'must be a Float64Array', w.hessXXUpper);
     p.hessXX = unpackUpper(w.hessXXUpper, dd);
   }
   return p;

@@ -22,10 +22,13 @@ export const JOB_LIMITS = Object.freeze({
 
 function bad(field: string, value: unknown, what: string): AttnfitError {
   const shown = value instanceof Float64Array ? `Float64Array(${value.length})` : formatValue(value);
-  return new AttnfitError(ErrorCodes.BAD_OPTION, `job spec ${field}: ${what} (got ${shown})`, { details: { field, value: shown } });
+  return new AttnfitError(ErrorCodes.BAD_OPTION, `job spec ${field}: ${what} (got ${shown})`, {
+    details: { field, value: shown },
+  });
 }
 
-const isRec = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+const isRec = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
 
 /**
  * Validate a job spec (from the wire or the CLI) and return a normalised copy.
@@ -41,7 +44,12 @@ export function validateJobSpec(spec: unknown): JobSpec {
   } catch (err) {
     throw new AttnfitError(ErrorCodes.BAD_OPTION, (err as Error).message, { cause: err });
   }
-  const problem: ProblemRef = { hash: p.hash as string, n: p.n as number, d: p.d as number, object: p.object as string };
+  const problem: ProblemRef = {
+    hash: p.hash as string,
+    n: p.n as number,
+    d: p.d as number,
+    object: p.object as string,
+  };
   const o = spec.options ?? {};
   if (!isRec(o)) throw bad('options', o, 'must be a map');
   const options: JobSolveOptions = {};
@@ -50,22 +58,30 @@ export function validateJobSpec(spec: unknown): JobSpec {
     if (v === undefined) continue;
     switch (k) {
       case 'method':
-        if (typeof v !== 'string' || !JOB_METHODS.includes(v)) throw bad('options.method', v, `must be one of ${JOB_METHODS.join(', ')}`);
+        if (typeof v !== 'string' || !JOB_METHODS.includes(v))
+          throw bad('options.method', v, `must be one of ${JOB_METHODS.join(', ')}`);
         options.method = v;
         break;
       case 'tol':
         // tol = 0 could never be met: refused here, not when the job runs.
-        if (typeof v !== 'number' || !Number.isFinite(v) || !(v > 0)) throw bad(`options.${k}`, v, 'must be a finite number > 0');
+        if (typeof v !== 'number' || !Number.isFinite(v) || !(v > 0))
+          throw bad(`options.${k}`, v, 'must be a finite number > 0');
         options[k] = v;
         break;
-      case 'gtol': case 'gamma':
-        if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw bad(`options.${k}`, v, 'must be a finite number >= 0');
+      case 'gtol':
+      case 'gamma':
+        if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+          throw bad(`options.${k}`, v, 'must be a finite number >= 0');
         options[k] = v;
         break;
-      case 'maxIter': case 'starts': case 'seed': {
+      case 'maxIter':
+      case 'starts':
+      case 'seed': {
         const min = k === 'seed' ? 0 : k === 'maxIter' ? 0 : 1;
-        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw bad(`options.${k}`, v, `must be an integer >= ${min}`);
-        if (k === 'starts' && v > JOB_LIMITS.maxStarts) throw bad(`options.${k}`, v, `must be an integer in [1, ${JOB_LIMITS.maxStarts}]`);
+        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
+          throw bad(`options.${k}`, v, `must be an integer >= ${min}`);
+        if (k === 'starts' && v > JOB_LIMITS.maxStarts)
+          throw bad(`options.${k}`, v, `must be an integer in [1, ${JOB_LIMITS.maxStarts}]`);
         options[k] = v;
         break;
       }
@@ -74,16 +90,21 @@ export function validateJobSpec(spec: unknown): JobSpec {
         options.search = v;
         break;
       case 'budgetSeconds':
-        if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw bad('options.budgetSeconds', v, 'must be a finite number > 0');
+        if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+          throw bad('options.budgetSeconds', v, 'must be a finite number > 0');
         options.budgetSeconds = v;
         break;
       case 'maxEvals':
-        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw bad('options.maxEvals', v, 'must be an integer >= 1');
+        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
+          throw bad('options.maxEvals', v, 'must be an integer >= 1');
         options.maxEvals = v;
         break;
-      case 'x0': case 'y0':
-        if (!(v instanceof Float64Array) || v.length !== dd) throw bad(`options.${k}`, v, `must be a Float64Array of d×d = ${dd} numbers`);
-        for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) throw bad(`options.${k}`, v[i], `must be finite (entry ${i})`);
+      case 'x0':
+      case 'y0':
+        if (!(v instanceof Float64Array) || v.length !== dd)
+          throw bad(`options.${k}`, v, `must be a Float64Array of d×d = ${dd} numbers`);
+        for (let i = 0; i < v.length; i++)
+          if (!Number.isFinite(v[i]!)) throw bad(`options.${k}`, v[i], `must be finite (entry ${i})`);
         options[k] = v;
         break;
       default:
@@ -93,7 +114,8 @@ export function validateJobSpec(spec: unknown): JobSpec {
   const out: JobSpec = { problem, options };
   if (spec.name !== undefined) {
     if (typeof spec.name !== 'string') throw bad('name', spec.name, 'must be a string');
-    if (spec.name.length > JOB_LIMITS.maxNameChars) throw bad('name', spec.name, `must be at most ${JOB_LIMITS.maxNameChars} characters`);
+    if (spec.name.length > JOB_LIMITS.maxNameChars)
+      throw bad('name', spec.name, `must be at most ${JOB_LIMITS.maxNameChars} characters`);
     out.name = spec.name;
   }
   return out;

@@ -16,7 +16,11 @@ const isLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 export function packProblem(p: Problem): Uint8Array {
   const nd = p.n * p.d;
   for (const k of ['A1', 'A2', 'A3', 'B'] as const) {
-    if (p[k].length !== nd) throw new AttnfitError(ErrorCodes.SHAPE_MISMATCH, `${k}: expected ${p.n}×${p.d} = ${nd} numbers (got ${p[k].length})`);
+    if (p[k].length !== nd)
+      throw new AttnfitError(
+        ErrorCodes.SHAPE_MISMATCH,
+        `${k}: expected ${p.n}×${p.d} = ${nd} numbers (got ${p[k].length})`,
+      );
   }
   const out = new Uint8Array(HEADER_BYTES + 4 * nd * 8);
   const dv = new DataView(out.buffer);
@@ -39,21 +43,28 @@ export function packProblem(p: Problem): Uint8Array {
  * SharedArrayBuffer for the worker threads); otherwise of a fresh ArrayBuffer.
  */
 export function unpackProblem(bytes: Uint8Array, into?: SharedArrayBuffer | ArrayBuffer): Problem {
-  if (bytes.length < HEADER_BYTES) throw new AttnfitError(ErrorCodes.BAD_FILE, `problem blob: ${bytes.length} bytes is shorter than its header`);
+  if (bytes.length < HEADER_BYTES)
+    throw new AttnfitError(ErrorCodes.BAD_FILE, `problem blob: ${bytes.length} bytes is shorter than its header`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (dv.getUint32(0, true) !== MAGIC) throw new AttnfitError(ErrorCodes.BAD_FILE, 'problem blob: bad magic');
   const n = dv.getUint32(4, true);
   const d = dv.getUint32(8, true);
   const nd = n * d;
-  if (bytes.length !== HEADER_BYTES + 32 * nd) throw new AttnfitError(ErrorCodes.BAD_FILE, `problem blob: ${bytes.length} bytes does not match n=${n} d=${d}`);
+  if (bytes.length !== HEADER_BYTES + 32 * nd)
+    throw new AttnfitError(ErrorCodes.BAD_FILE, `problem blob: ${bytes.length} bytes does not match n=${n} d=${d}`);
   const buf = into ?? new ArrayBuffer(32 * nd);
-  if (buf.byteLength < 32 * nd) throw new AttnfitError(ErrorCodes.INTERNAL, `problem blob: target buffer of ${buf.byteLength} bytes is too small`);
+  if (buf.byteLength < 32 * nd)
+    throw new AttnfitError(ErrorCodes.INTERNAL, `problem blob: target buffer of ${buf.byteLength} bytes is too small`);
   const all = new Float64Array(buf, 0, 4 * nd);
   if (isLE) new Uint8Array(buf, 0, 32 * nd).set(bytes.subarray(HEADER_BYTES));
   else for (let i = 0; i < 4 * nd; i++) all[i] = dv.getFloat64(HEADER_BYTES + 8 * i, true);
   return {
-    n, d,
-    A1: all.subarray(0, nd), A2: all.subarray(nd, 2 * nd), A3: all.subarray(2 * nd, 3 * nd), B: all.subarray(3 * nd, 4 * nd),
+    n,
+    d,
+    A1: all.subarray(0, nd),
+    A2: all.subarray(nd, 2 * nd),
+    A3: all.subarray(2 * nd, 3 * nd),
+    B: all.subarray(3 * nd, 4 * nd),
   };
 }
 

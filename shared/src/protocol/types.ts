@@ -234,9 +234,28 @@ export interface CheckpointMsg {
 
 /** Every message kind the codec knows. */
 export type WireMessage =
-  | TaskMsg | ResultMsg | ErrorMsg | ChunkMsg | SubmitMsg | CancelMsg | ProgressMsg | JobDoneMsg
-  | JobRecord | CheckpointMsg | WorkerHeartbeatMsg;
+  | TaskMsg
+  | ResultMsg
+  | ErrorMsg
+  | ChunkMsg
+  | SubmitMsg
+  | CancelMsg
+  | ProgressMsg
+  | JobDoneMsg
+  | JobRecord
+  | CheckpointMsg
+  | WorkerHeartbeatMsg;
 export type WireKind = WireMessage['kind'];
 export const WIRE_KINDS: readonly WireKind[] = [
-  'task', 'result', 'error', 'chunk', 'submit', 'cancel', 'progress', 'job.done', 'job', 'checkpoint', 'worker.heartbeat',
+  'task',
+  'result',
+  'error',
+  'chunk',
+  'submit',
+  'cancel',
+  'progress',
+  'job.done',
+  'job',
+  'checkpoint',
+  'worker.heartbeat',
 ];

@@ -7,7 +7,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { AttnfitError, ErrorCodes } from '../core/index.js';
 
 /** Where to listen. `host` is an IP literal or a name; `port` 0 picks a free port. */
-export interface HttpAddress { host: string; port: number }
+export interface HttpAddress {
+  host: string;
+  port: number;
+}
 
 /** Default host when `--http` names only a port. */
 export const HTTP_DEFAULT_HOST = '127.0.0.1';
@@ -19,10 +22,18 @@ export const HTTP_DEFAULT_HOST = '127.0.0.1';
  */
 export function parseHttpAddress(value: string, field = '--http'): HttpAddress {
   const v = value.trim();
-  const m = /^(\d{1,5})$/.exec(v) ?? /^:(\d{1,5})$/.exec(v) ?? /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(v) ?? /^([^\s:[\]/]+):(\d{1,5})$/.exec(v);
+  const m =
+    /^(\d{1,5})$/.exec(v) ??
+    /^:(\d{1,5})$/.exec(v) ??
+    /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(v) ??
+    /^([^\s:[\]/]+):(\d{1,5})$/.exec(v);
   const port = m ? Number(m[m.length - 1]) : NaN;
   if (!m || !(port <= 65535)) {
-    throw new AttnfitError(ErrorCodes.BAD_OPTION, `${field}: expected PORT or HOST:PORT with a port in [0, 65535] (got ${JSON.stringify(value)})`, { details: { field, value } });
+    throw new AttnfitError(
+      ErrorCodes.BAD_OPTION,
+      `${field}: expected PORT or HOST:PORT with a port in [0, 65535] (got ${JSON.stringify(value)})`,
+      { details: { field, value } },
+    );
   }
   return { host: m.length === 3 ? m[1]! : HTTP_DEFAULT_HOST, port };
 }
@@ -74,10 +85,19 @@ export async function listenHttp(addr: HttpAddress, handler: HttpHandler, field 
   });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
-      reject(new AttnfitError(ErrorCodes.BAD_OPTION, `${field}: cannot listen on ${fmtHost(addr.host)}:${addr.port} (${err.code ?? err.message})`, { cause: err, details: { field, value: `${addr.host}:${addr.port}` } }));
+      reject(
+        new AttnfitError(
+          ErrorCodes.BAD_OPTION,
+          `${field}: cannot listen on ${fmtHost(addr.host)}:${addr.port} (${err.code ?? err.message})`,
+          { cause: err, details: { field, value: `${addr.host}:${addr.port}` } },
+        ),
+      );
     };
     server.once('error', onError);
-    server.listen(addr.port, addr.host, () => { server.off('error', onError); resolve(); });
+    server.listen(addr.port, addr.host, () => {
+      server.off('error', onError);
+      resolve();
+    });
   });
   const a = server.address();
   const port = typeof a === 'object' && a ? a.port : addr.port;

@@ -32,7 +32,8 @@ export interface NatsAuthOptions {
 export async function connectNats(o: NatsAuthOptions): Promise<NatsConnection> {
   const opts: NodeConnectionOptions = { servers: o.servers, maxReconnectAttempts: -1, reconnectTimeWait: 250 };
   if (o.name) opts.name = o.name;
-  const envCreds = o.credsFile === undefined && o.user === undefined && o.token === undefined ? readEnv('natsCreds') : undefined;
+  const envCreds =
+    o.credsFile === undefined && o.user === undefined && o.token === undefined ? readEnv('natsCreds') : undefined;
   const credsFile = o.credsFile ?? envCreds;
   const user = o.user ?? (credsFile === undefined && o.token === undefined ? readEnv('natsUser') : undefined);
   const pass = o.pass ?? readEnv('natsPass');
@@ -41,13 +42,21 @@ export async function connectNats(o: NatsAuthOptions): Promise<NatsConnection> {
     try {
       // A FIFO or a device would block this (synchronous) read forever: regular files only.
       const st = statSync(credsFile);
-      if (!st.isFile()) throw new AttnfitError(ErrorCodes.BAD_FILE, `${envCreds === undefined ? '--creds' : 'ATTNFIT_NATS_CREDS'} ${credsFile}: not a regular file`);
+      if (!st.isFile())
+        throw new AttnfitError(
+          ErrorCodes.BAD_FILE,
+          `${envCreds === undefined ? '--creds' : 'ATTNFIT_NATS_CREDS'} ${credsFile}: not a regular file`,
+        );
       creds = readFileSync(credsFile);
     } catch (err) {
       if (err instanceof AttnfitError) throw err;
       const field = envCreds === undefined ? '--creds' : 'ATTNFIT_NATS_CREDS';
       const missing = (err as NodeJS.ErrnoException)?.code === 'ENOENT';
-      throw new AttnfitError(missing ? ErrorCodes.FILE_NOT_FOUND : ErrorCodes.BAD_FILE, `${field}: cannot read ${JSON.stringify(credsFile)} (${(err as NodeJS.ErrnoException)?.code ?? 'error'})`, { cause: err, details: { field, value: credsFile } });
+      throw new AttnfitError(
+        missing ? ErrorCodes.FILE_NOT_FOUND : ErrorCodes.BAD_FILE,
+        `${field}: cannot read ${JSON.stringify(credsFile)} (${(err as NodeJS.ErrnoException)?.code ?? 'error'})`,
+        { cause: err, details: { field, value: credsFile } },
+      );
     }
     opts.authenticator = credsAuthenticator(creds);
   } else if (user !== undefined) {
@@ -62,7 +71,11 @@ export async function connectNats(o: NatsAuthOptions): Promise<NatsConnection> {
   // would otherwise accept it, and nobody should rely on that.
   if (opts.pass === '' && opts.user !== undefined) {
     const field = o.pass !== undefined ? '--pass' : 'ATTNFIT_NATS_PASS';
-    throw new AttnfitError(ErrorCodes.BAD_OPTION, `${field}: empty or missing password for user ${JSON.stringify(opts.user)} (got ""): give --pass or ATTNFIT_NATS_PASS; attnfit never connects with an empty password`, { details: { field, value: '', user: opts.user } });
+    throw new AttnfitError(
+      ErrorCodes.BAD_OPTION,
+      `${field}: empty or missing password for user ${JSON.stringify(opts.user)} (got ""): give --pass or ATTNFIT_NATS_PASS; attnfit never connects with an empty password`,
+      { details: { field, value: '', user: opts.user } },
+    );
   }
   let nc: NatsConnection;
   try {
@@ -90,7 +103,15 @@ export function mapConnectError(err: unknown, servers: string | string[], user: 
   const where = Array.isArray(servers) ? servers.join(',') : servers;
   const text = `${e?.name ?? ''} ${e?.message ?? String(err)}`;
   if (/Authorization|authentication|auth/i.test(text)) {
-    return new AttnfitError(ErrorCodes.AUTH, `nats ${where}: credentials refused${user ? ` for user ${JSON.stringify(user)}` : ''} (${e?.message ?? String(err)})`, { cause: err, details: { servers: where, user } });
+    return new AttnfitError(
+      ErrorCodes.AUTH,
+      `nats ${where}: credentials refused${user ? ` for user ${JSON.stringify(user)}` : ''} (${e?.message ?? String(err)})`,
+      { cause: err, details: { servers: where, user } },
+    );
   }
-  return new AttnfitError(ErrorCodes.CONNECTION, `nats ${where}: cannot connect (${e?.message ?? String(err)})`, { cause: err, retryable: true, details: { servers: where } });
+  return new AttnfitError(ErrorCodes.CONNECTION, `nats ${where}: cannot connect (${e?.message ?? String(err)})`, {
+    cause: err,
+    retryable: true,
+    details: { servers: where },
+  });
 }

@@ -28,9 +28,16 @@ interface Watch {
 const watches = new WeakMap<NatsConnection, Watch>();
 
 function violationOf(err: unknown): ViolationLike | undefined {
-  for (let e = err as { operation?: unknown; subject?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if ((e.operation === 'publish' || e.operation === 'subscription') && typeof e.subject === 'string') return e as ViolationLike;
-    const m = /Permissions Violation for (Publish|Subscription) to "?([^"\s]+)"?/i.exec(String((e as Error).message ?? ''));
+  for (
+    let e = err as { operation?: unknown; subject?: unknown; cause?: unknown } | undefined, depth = 0;
+    e && depth < 5;
+    e = e.cause as typeof e, depth++
+  ) {
+    if ((e.operation === 'publish' || e.operation === 'subscription') && typeof e.subject === 'string')
+      return e as ViolationLike;
+    const m = /Permissions Violation for (Publish|Subscription) to "?([^"\s]+)"?/i.exec(
+      String((e as Error).message ?? ''),
+    );
     if (m) return { operation: m[1]!.toLowerCase() === 'publish' ? 'publish' : 'subscription', subject: m[2]! };
   }
   return undefined;
@@ -76,7 +83,9 @@ export function onPermissionViolation(nc: NatsConnection, fn: Listener): () => v
   const w = watches.get(nc);
   if (!w) return () => {};
   w.listeners.add(fn);
-  return () => { w.listeners.delete(fn); };
+  return () => {
+    w.listeners.delete(fn);
+  };
 }
 
 /** The first permission violation seen on `nc`, if any. */
@@ -103,7 +112,10 @@ export function failOnPermissionViolation<T>(nc: NatsConnection, work: Promise<T
   let off = (): void => {};
   const violated = new Promise<never>((_, reject) => {
     const seen = firstPermissionViolation(nc);
-    if (seen) { reject(seen); return; }
+    if (seen) {
+      reject(seen);
+      return;
+    }
     off = onPermissionViolation(nc, reject);
   });
   violated.catch(() => undefined);

@@ -60,10 +60,16 @@ export class BlockPool {
   private destroyed = false;
 
   constructor(threads: number, opts: { filename: string; shared?: boolean }) {
-    if (!Number.isInteger(threads) || threads < 1) throw new AttnfitError(ErrorCodes.BAD_OPTION, `threads: must be an integer >= 1 (got ${threads})`);
+    if (!Number.isInteger(threads) || threads < 1)
+      throw new AttnfitError(ErrorCodes.BAD_OPTION, `threads: must be an integer >= 1 (got ${threads})`);
     this.threads = threads;
     this.shared = opts.shared ?? sabEnabled();
-    this.piscina = new (loadPiscina())({ filename: opts.filename, minThreads: threads, maxThreads: threads, idleTimeout: 60_000 });
+    this.piscina = new (loadPiscina())({
+      filename: opts.filename,
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: 60_000,
+    });
   }
 
   /** Copy a problem's tensors once into shared memory (or keep one private copy) and name it. */
@@ -80,14 +86,20 @@ export class BlockPool {
   }
 
   /** Run one task; resends once with tensors when the thread does not hold the problem yet. */
-  private async runTask(reg: RegisteredProblem, kind: ThreadTask['kind'], msg: unknown, abort: Int32Array | undefined, signal: AbortSignal): Promise<unknown> {
+  private async runTask(
+    reg: RegisteredProblem,
+    kind: ThreadTask['kind'],
+    msg: unknown,
+    abort: Int32Array | undefined,
+    signal: AbortSignal,
+  ): Promise<unknown> {
     if (this.destroyed) throw new AttnfitError(ErrorCodes.INTERNAL, 'engine pool is closed');
     const task: ThreadTask = { kind, problemId: reg.id, msg: msg as ThreadTask['msg'] };
     if (abort) task.abort = abort;
-    let reply = await this.piscina.run(task, { signal }) as ThreadReply;
+    let reply = (await this.piscina.run(task, { signal })) as ThreadReply;
     if (!reply.ok && reply.miss) {
       task.tensors = reg.tensors;
-      reply = await this.piscina.run(task, { signal }) as ThreadReply;
+      reply = (await this.piscina.run(task, { signal })) as ThreadReply;
     }
     if (reply.ok) return reply.value;
     if (reply.miss) throw new AttnfitError(ErrorCodes.INTERNAL, 'thread did not accept the problem tensors');
@@ -99,8 +111,16 @@ export class BlockPool {
    * `signal` aborts (the shared flag stops threads between blocks; busy threads are terminated
    * after {@link ABORT_BACKSTOP_MS}), with TIMEOUT after `timeoutMs`.
    */
-  private async runAll(reg: RegisteredProblem, kind: ThreadTask['kind'], msgs: unknown[], opts: RunOptions): Promise<unknown[]> {
-    const timeoutErr = opts.timeoutMs !== undefined ? new AttnfitError(ErrorCodes.TIMEOUT, `evaluation timed out after ${opts.timeoutMs} ms`, { retryable: true }) : undefined;
+  private async runAll(
+    reg: RegisteredProblem,
+    kind: ThreadTask['kind'],
+    msgs: unknown[],
+    opts: RunOptions,
+  ): Promise<unknown[]> {
+    const timeoutErr =
+      opts.timeoutMs !== undefined
+        ? new AttnfitError(ErrorCodes.TIMEOUT, `evaluation timed out after ${opts.timeoutMs} ms`, { retryable: true })
+        : undefined;
     if (opts.signal?.aborted) throw cancelled('evaluation cancelled before it started');
     const abort = this.shared ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
     const hard = new AbortController();
@@ -117,7 +137,10 @@ export class BlockPool {
       };
       onAbort = () => stop(cancelled('evaluation cancelled'));
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      if (timeoutErr) { timer = setTimeout(() => stop(timeoutErr), opts.timeoutMs); timer.unref(); }
+      if (timeoutErr) {
+        timer = setTimeout(() => stop(timeoutErr), opts.timeoutMs);
+        timer.unref();
+      }
     });
     stopper.catch(() => undefined);
     try {
@@ -132,9 +155,16 @@ export class BlockPool {
   }
 
   /** Partials of each row range (one task per range), in range order. */
-  async blocks(reg: RegisteredProblem, ranges: ReadonlyArray<readonly [number, number]>, X: Float64Array, Y: Float64Array, want: Want, opts: RunOptions = {}): Promise<Partials[]> {
+  async blocks(
+    reg: RegisteredProblem,
+    ranges: ReadonlyArray<readonly [number, number]>,
+    X: Float64Array,
+    Y: Float64Array,
+    want: Want,
+    opts: RunOptions = {},
+  ): Promise<Partials[]> {
     const msgs = ranges.map(([r0, r1]) => ({ r0, r1, X, Y, want }));
-    return await this.runAll(reg, 'block', msgs, opts) as Partials[];
+    return (await this.runAll(reg, 'block', msgs, opts)) as Partials[];
   }
 
   /** Gram matrices A1ᵀA1, A2ᵀA2 (d×d). */

@@ -67,7 +67,10 @@ export class Shutdown {
         this.opts.log?.(`${this.name}: shutdown step ${step} failed: ${(err as Error)?.message ?? String(err)}`);
       }
     }
-    await this.steps.closed?.then(() => undefined, () => undefined);
+    await this.steps.closed?.then(
+      () => undefined,
+      () => undefined,
+    );
   }
 }
 
@@ -135,7 +138,9 @@ export async function runUntilSignal(
     log(`${name}: ${sig}: shutting down (at most ${boundMs / 1000} s; ${sig} again to exit now)`);
     // Not cleared on a clean drain either: it also bounds the exit itself (threads, sockets).
     setTimeout(() => {
-      log(`${name}: shutdown did not finish within ${boundMs / 1000} s (NATS server unreachable?): exiting; unfinished work is handed back`);
+      log(
+        `${name}: shutdown did not finish within ${boundMs / 1000} s (NATS server unreachable?): exiting; unfinished work is handed back`,
+      );
       exit(1);
     }, boundMs).unref();
     if (svc) drain(svc); // else: drained as soon as the start-up finishes

@@ -61,6 +61,4 @@ export interface ThreadTask<K extends ThreadKind = ThreadKind> {
 
 /** The thread entry's reply. */
 export type ThreadReply<K extends ThreadKind = ThreadKind> =
-  | { ok: true; value: ThreadValueByKind[K] }
-  | { ok: false; miss: true }
-  | { ok: false; miss?: false; error: WireError };
+  { ok: true; value: ThreadValueByKind[K] } | { ok: false; miss: true } | { ok: false; miss?: false; error: WireError };

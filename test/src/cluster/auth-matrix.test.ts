@@ -15,11 +15,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
-import { PASSWORDS, SERVER_ENV, cli, includeAuth, run, startCoordinatorProc, startWorkerProc, stopAll, type CliProc } from './procs.js';
+import {
+  PASSWORDS,
+  SERVER_ENV,
+  cli,
+  includeAuth,
+  run,
+  startCoordinatorProc,
+  startWorkerProc,
+  stopAll,
+  type CliProc,
+} from './procs.js';
 
 type Who = 'submitter' | 'worker' | 'coordinator' | 'none' | 'wrong';
 const WHO: readonly Who[] = ['submitter', 'worker', 'coordinator', 'none', 'wrong'];
-type Action = 'solve --nats' | 'submit' | 'status' | 'result' | 'cancel' | 'jobs' | 'worker' | 'coordinator' | 'dynamic serve';
+type Action =
+  'solve --nats' | 'submit' | 'status' | 'result' | 'cancel' | 'jobs' | 'worker' | 'coordinator' | 'dynamic serve';
 
 /**
  * Expected outcome per action: the users allowed (everyone else is refused with AUTH).
@@ -58,15 +69,34 @@ function creds(who: Who): string[] {
 function args(action: Action, who: Who, cell: string): string[] {
   const c = ['--nats', server.url, ...creds(who)];
   switch (action) {
-    case 'solve --nats': return ['solve', problem, ...c, '--x0', join(problem, 'X_true.npy'), '--max-iter', '2', '--out', join(tmp, `solve-${cell}`)];
-    case 'submit': return ['submit', problem, ...c, '--x0', join(problem, 'X_true.npy'), '--max-iter', '1'];
-    case 'status': return ['status', jobId, ...c];
-    case 'result': return ['result', jobId, ...c, '--out', join(tmp, `result-${cell}`)];
-    case 'cancel': return ['cancel', jobId, ...c];
-    case 'jobs': return ['jobs', ...c];
-    case 'worker': return ['worker', '--threads', '1', ...c];
-    case 'coordinator': return ['coordinator', ...c];
-    case 'dynamic serve': return ['dynamic', 'serve', ...c];
+    case 'solve --nats':
+      return [
+        'solve',
+        problem,
+        ...c,
+        '--x0',
+        join(problem, 'X_true.npy'),
+        '--max-iter',
+        '2',
+        '--out',
+        join(tmp, `solve-${cell}`),
+      ];
+    case 'submit':
+      return ['submit', problem, ...c, '--x0', join(problem, 'X_true.npy'), '--max-iter', '1'];
+    case 'status':
+      return ['status', jobId, ...c];
+    case 'result':
+      return ['result', jobId, ...c, '--out', join(tmp, `result-${cell}`)];
+    case 'cancel':
+      return ['cancel', jobId, ...c];
+    case 'jobs':
+      return ['jobs', ...c];
+    case 'worker':
+      return ['worker', '--threads', '1', ...c];
+    case 'coordinator':
+      return ['coordinator', ...c];
+    case 'dynamic serve':
+      return ['dynamic', 'serve', ...c];
   }
 }
 
@@ -77,7 +107,10 @@ async function cell(action: Action, who: Who): Promise<{ ok: boolean; code: numb
   try {
     const ready = SERVICE_READY[action];
     if (ready) {
-      const up = await p.line(ready, 60_000).then(() => true, () => false);
+      const up = await p.line(ready, 60_000).then(
+        () => true,
+        () => false,
+      );
       if (up) {
         p.kill('SIGTERM');
         await p.exit;
@@ -93,7 +126,10 @@ async function cell(action: Action, who: Who): Promise<{ ok: boolean; code: numb
 
 test.before(async () => {
   for (const [k, v] of Object.entries(SERVER_ENV)) process.env[k] = v; // the server reads passwords from its env
-  server = await startNatsServer({ rawConfig: ({ port, dir }) => `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${join(dir, 'js')}" }\n${includeAuth(dir)}\n` });
+  server = await startNatsServer({
+    rawConfig: ({ port, dir }) =>
+      `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${join(dir, 'js')}" }\n${includeAuth(dir)}\n`,
+  });
   tmp = mkdtempSync(join(tmpdir(), 'attnfit-authm-'));
   problem = join(tmp, 'p');
   // n = 4096 makes 16 row blocks in flight at once: more abort listeners than Node's default
@@ -102,7 +138,18 @@ test.before(async () => {
   assert.is(g.code, 0, g.out);
   bg.push(await startCoordinatorProc(['--nats', server.url, ...creds('coordinator')]));
   bg.push(await startWorkerProc(['--nats', server.url, ...creds('worker')]));
-  const s = await run(['submit', problem, '--nats', server.url, ...creds('submitter'), '--x0', join(problem, 'X_true.npy'), '--max-iter', '1', '--wait']);
+  const s = await run([
+    'submit',
+    problem,
+    '--nats',
+    server.url,
+    ...creds('submitter'),
+    '--x0',
+    join(problem, 'X_true.npy'),
+    '--max-iter',
+    '1',
+    '--wait',
+  ]);
   assert.is(s.code, 0, s.out);
   jobId = s.stdout.trim().split('\n')[0]!;
 });
@@ -129,7 +176,11 @@ for (const action of Object.keys(ALLOWED) as Action[]) {
         assert.match(r.out, /credentials refused|Authorization/i, `${label}:\n${r.out}`);
       } else {
         // A permission violation names the user and the subject.
-        assert.match(r.out, new RegExp(`user "${who}" is not allowed to (publish|subscribe) to "[^"]+"`), `${label}:\n${r.out}`);
+        assert.match(
+          r.out,
+          new RegExp(`user "${who}" is not allowed to (publish|subscribe) to "[^"]+"`),
+          `${label}:\n${r.out}`,
+        );
       }
       assert.not.match(r.out, /INTERNAL|WORKER_LOST|node:internal/, `${label}:\n${r.out}`);
     }
@@ -140,13 +191,20 @@ test('no MaxListenersExceededWarning from the coordinator or the worker after th
   for (const p of bg) assert.not.match(p.out(), /MaxListenersExceededWarning/, p.out());
 });
 
-test('inboxes are per user: no role may subscribe to another role\'s replies (nor to _INBOX.>)', async () => {
+test("inboxes are per user: no role may subscribe to another role's replies (nor to _INBOX.>)", async () => {
   for (const who of ['submitter', 'worker', 'coordinator'] as const) {
     const nc = await connect({ servers: server.url, user: who, pass: PASSWORDS[who], inboxPrefix: `_INBOX_${who}` });
     try {
-      for (const subject of ['_INBOX.>', ...['submitter', 'worker', 'coordinator'].filter((u) => u !== who).map((u) => `_INBOX_${u}.>`)]) {
+      for (const subject of [
+        '_INBOX.>',
+        ...['submitter', 'worker', 'coordinator'].filter((u) => u !== who).map((u) => `_INBOX_${u}.>`),
+      ]) {
         let denied: Error | undefined;
-        nc.subscribe(subject, { callback: (err) => { denied ??= err ?? undefined; } });
+        nc.subscribe(subject, {
+          callback: (err) => {
+            denied ??= err ?? undefined;
+          },
+        });
         await nc.flush(); // the server answers a forbidden SUB before the flush's PONG
         assert.ok(denied, `${who} could subscribe to ${subject}`);
         assert.match(denied!.message, /Permissions Violation for Subscription/);
@@ -163,7 +221,10 @@ test('an empty password is refused before connecting (--pass and ATTNFIT_NATS_PA
   assert.match(flag.out, /attnfit: error \[BAD_OPTION\]: --pass: empty or missing password for user "worker"/);
   const env = await run(['worker', '--nats', server.url, '--user', 'worker'], { ATTNFIT_NATS_PASS: '' });
   assert.is(env.code, 2, env.out);
-  assert.match(env.out, /attnfit: error \[BAD_OPTION\]: ATTNFIT_NATS_PASS: empty or missing password for user "worker"/);
+  assert.match(
+    env.out,
+    /attnfit: error \[BAD_OPTION\]: ATTNFIT_NATS_PASS: empty or missing password for user "worker"/,
+  );
 });
 
 test.run();

@@ -10,7 +10,16 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../helpers/nats-server.js';
-import { PASSWORDS, SERVER_ENV, includeAuth, run, startCoordinatorProc, startWorkerProc, stopAll, type CliProc } from './procs.js';
+import {
+  PASSWORDS,
+  SERVER_ENV,
+  includeAuth,
+  run,
+  startCoordinatorProc,
+  startWorkerProc,
+  stopAll,
+  type CliProc,
+} from './procs.js';
 // Same GEMM backend as the CLI processes this test compares against (native BLAS when built).
 import '@attnfit/shared/native';
 
@@ -22,13 +31,23 @@ const urls: string[] = [];
 function waitListening(p: ChildProcess, port: number, timeoutMs = 15_000): Promise<void> {
   return new Promise((resolve, reject) => {
     let log = '';
-    const t = setTimeout(() => reject(new Error(`nats-server not listening on ${port} within ${timeoutMs} ms:\n${log}`)), timeoutMs);
+    const t = setTimeout(
+      () => reject(new Error(`nats-server not listening on ${port} within ${timeoutMs} ms:\n${log}`)),
+      timeoutMs,
+    );
     const onData = (d: Buffer) => {
       log += d;
-      if (log.includes(`Listening for client connections on 127.0.0.1:${port}`)) { clearTimeout(t); p.stderr!.off('data', onData); resolve(); }
+      if (log.includes(`Listening for client connections on 127.0.0.1:${port}`)) {
+        clearTimeout(t);
+        p.stderr!.off('data', onData);
+        resolve();
+      }
     };
     p.stderr!.on('data', onData);
-    p.once('exit', () => { clearTimeout(t); reject(new Error(`nats-server exited:\n${log}`)); });
+    p.once('exit', () => {
+      clearTimeout(t);
+      reject(new Error(`nats-server exited:\n${log}`));
+    });
   });
 }
 
@@ -47,7 +66,10 @@ test.before(async () => {
       includeAuth(sd),
     ].join('\n');
     writeFileSync(join(sd, 'nats.conf'), conf);
-    const p = spawn('nats-server', ['-c', join(sd, 'nats.conf')], { env: { ...process.env, ...SERVER_ENV }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn('nats-server', ['-c', join(sd, 'nats.conf')], {
+      env: { ...process.env, ...SERVER_ENV },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     servers.push(p);
     urls.push(`nats://127.0.0.1:${client[i]}`);
     await waitListening(p, client[i]!);
@@ -56,12 +78,23 @@ test.before(async () => {
 
 test.after(async () => {
   await stopAll(procs);
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
-    if (s.exitCode !== null || s.signalCode !== null) { resolve(); return; }
-    const t = setTimeout(() => s.kill('SIGKILL'), 5000); // bounded: a stuck shutdown must not hang the suite
-    s.once('exit', () => { clearTimeout(t); resolve(); });
-    s.kill('SIGTERM');
-  })));
+  await Promise.all(
+    servers.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          if (s.exitCode !== null || s.signalCode !== null) {
+            resolve();
+            return;
+          }
+          const t = setTimeout(() => s.kill('SIGKILL'), 5000); // bounded: a stuck shutdown must not hang the suite
+          s.once('exit', () => {
+            clearTimeout(t);
+            resolve();
+          });
+          s.kill('SIGTERM');
+        }),
+    ),
+  );
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -69,16 +102,32 @@ test('coordinator on server 1, workers on servers 2 and 3: the job succeeds, bit
   const as = (u: keyof typeof PASSWORDS, i: number) => ['--nats', urls[i]!, '--user', u, '--pass', PASSWORDS[u]];
   // The coordinator retries until the JetStream meta leader is elected.
   procs.push(await startCoordinatorProc(as('coordinator', 0)));
-  procs.push(await startWorkerProc([...as('worker', 1), '--name', 'w-on-n2']), await startWorkerProc([...as('worker', 2), '--name', 'w-on-n3']));
+  procs.push(
+    await startWorkerProc([...as('worker', 1), '--name', 'w-on-n2']),
+    await startWorkerProc([...as('worker', 2), '--name', 'w-on-n3']),
+  );
   const gen = await run(['generate', '--n', '96', '--d', '3', '--seed', '2', '--out', join(dir, 'p')]);
   assert.is(gen.code, 0, gen.out);
   const opts = ['--method', 'lbfgs', '--max-iter', '25', '--no-search'];
-  const sub = await run(['submit', join(dir, 'p'), ...as('submitter', 2), ...opts, '--wait', '--out', join(dir, 'cluster')]);
+  const sub = await run([
+    'submit',
+    join(dir, 'p'),
+    ...as('submitter', 2),
+    ...opts,
+    '--wait',
+    '--out',
+    join(dir, 'cluster'),
+  ]);
   assert.is(sub.code, 0, sub.out);
   const local = await run(['solve', join(dir, 'p'), ...opts, '--out', join(dir, 'local')]);
   assert.is(local.code, 0, local.out);
-  assert.ok(readFileSync(join(dir, 'cluster', 'X.npy')).equals(readFileSync(join(dir, 'local', 'X.npy'))), 'X.npy differs');
-  const rep = JSON.parse(readFileSync(join(dir, 'cluster', 'report.json'), 'utf8')) as { cluster: { workers: string[] } };
+  assert.ok(
+    readFileSync(join(dir, 'cluster', 'X.npy')).equals(readFileSync(join(dir, 'local', 'X.npy'))),
+    'X.npy differs',
+  );
+  const rep = JSON.parse(readFileSync(join(dir, 'cluster', 'report.json'), 'utf8')) as {
+    cluster: { workers: string[] };
+  };
   assert.ok(rep.cluster.workers.length >= 1);
   for (const w of rep.cluster.workers) assert.ok(['w-on-n2', 'w-on-n3'].includes(w), w);
 });

@@ -10,7 +10,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  CANCEL_SUBJECT, DATA_BUCKET, JOBS_BUCKET, JOBS_STREAM, JOB_DONE_SUBJECT, PROGRESS_PREFIX, SUBMIT_SUBJECT, TASK_SUBJECT,
+  CANCEL_SUBJECT,
+  DATA_BUCKET,
+  JOBS_BUCKET,
+  JOBS_STREAM,
+  JOB_DONE_SUBJECT,
+  PROGRESS_PREFIX,
+  SUBMIT_SUBJECT,
+  TASK_SUBJECT,
 } from '@attnfit/shared/protocol';
 import { ROOT, SERVER_ENV, run } from './procs.js';
 
@@ -19,7 +26,10 @@ const CONFIGS = ['nats-server.conf', 'cluster/n1.conf', 'cluster/n2.conf', 'clus
 const read = (f: string) => readFileSync(join(DEPLOY, f), 'utf8');
 
 function natsTest(file: string, env: Record<string, string | undefined>): { status: number | null; out: string } {
-  const r = spawnSync('nats-server', ['-t', '-c', join(DEPLOY, file)], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
+  const r = spawnSync('nats-server', ['-t', '-c', join(DEPLOY, file)], {
+    env: { PATH: process.env.PATH, ...env },
+    encoding: 'utf8',
+  });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -40,10 +50,21 @@ test('passwords are not in the files: a missing ATTNFIT_*_PASS makes the config 
 
 test('permissions name the subjects and JetStream resources the code uses', () => {
   const auth = read('auth.conf');
-  for (const s of [TASK_SUBJECT, SUBMIT_SUBJECT, CANCEL_SUBJECT, JOB_DONE_SUBJECT, `${PROGRESS_PREFIX}.>`, `KV_${JOBS_BUCKET}`, `OBJ_${DATA_BUCKET}`, `$O.${DATA_BUCKET}`, `$JS.ACK.${JOBS_STREAM}`]) {
+  for (const s of [
+    TASK_SUBJECT,
+    SUBMIT_SUBJECT,
+    CANCEL_SUBJECT,
+    JOB_DONE_SUBJECT,
+    `${PROGRESS_PREFIX}.>`,
+    `KV_${JOBS_BUCKET}`,
+    `OBJ_${DATA_BUCKET}`,
+    `$O.${DATA_BUCKET}`,
+    `$JS.ACK.${JOBS_STREAM}`,
+  ]) {
     assert.ok(auth.includes(s), `auth.conf lacks ${s}`);
   }
-  const block = (name: string) => auth.slice(auth.indexOf(`${name} = {`), auth.indexOf('}\n\n', auth.indexOf(`${name} = {`)));
+  const block = (name: string) =>
+    auth.slice(auth.indexOf(`${name} = {`), auth.indexOf('}\n\n', auth.indexOf(`${name} = {`)));
   // Workers may not publish job submissions; submitters may not subscribe to tasks.
   assert.not.ok(block('WORKER').includes(SUBMIT_SUBJECT));
   assert.not.ok(block('SUBMITTER').includes(`"${TASK_SUBJECT}"`));
@@ -52,14 +73,17 @@ test('permissions name the subjects and JetStream resources the code uses', () =
 });
 
 test('3-node cluster configs: distinct names and ports, routes to all three on loopback, JetStream', () => {
-  const names = new Set<string>(), listens = new Set<string>(), clusters = new Set<string>();
+  const names = new Set<string>(),
+    listens = new Set<string>(),
+    clusters = new Set<string>();
   for (const f of CONFIGS.slice(1)) {
     const c = read(f);
     names.add(/server_name:\s*(\S+)/.exec(c)![1]!);
     listens.add(/^listen:\s*"([^"]+)"/m.exec(c)![1]!);
     clusters.add(/cluster \{[\s\S]*?listen:\s*"([^"]+)"/.exec(c)![1]!);
     assert.match(c, /jetstream \{/);
-    for (const port of [6222, 6223, 6224]) assert.ok(c.includes(`nats-route://127.0.0.1:${port}`), `${f} lacks route ${port}`);
+    for (const port of [6222, 6223, 6224])
+      assert.ok(c.includes(`nats-route://127.0.0.1:${port}`), `${f} lacks route ${port}`);
   }
   assert.is(names.size, 3);
   assert.is(listens.size, 3);
@@ -77,17 +101,20 @@ test('systemd units and Docker files refer to existing files and CLI options', a
   assert.match(read('systemd/attnfit-coordinator.service'), /attnfit\.js coordinator --nats/);
   assert.match(read('systemd/attnfit-worker@.service'), /attnfit\.js worker --nats \S+ --threads \S+ --name/);
   const help = await run(['worker', '--help']);
-  for (const o of ['--nats', '--threads', '--name', '--user', '--pass', '--creds']) assert.ok(help.stdout.includes(o), `worker --help lacks ${o}`);
+  for (const o of ['--nats', '--threads', '--name', '--user', '--pass', '--creds'])
+    assert.ok(help.stdout.includes(o), `worker --help lacks ${o}`);
   const docker = read('Dockerfile');
   assert.match(docker, /^FROM node:20/m);
   for (const m of docker.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
-    for (const src of m[1]!.split(/\s+/)) assert.ok(existsSync(join(ROOT, src)), `Dockerfile COPY source ${src} missing`);
+    for (const src of m[1]!.split(/\s+/))
+      assert.ok(existsSync(join(ROOT, src)), `Dockerfile COPY source ${src} missing`);
   }
   assert.match(docker, /ENTRYPOINT \["node", "\/opt\/attnfit\/coordinator\/bin\/attnfit\.js"\]/);
   const compose = read('compose.yaml');
   for (const f of ['./nats-server.conf', './auth.conf']) assert.ok(compose.includes(f) && existsSync(join(DEPLOY, f)));
   assert.match(compose, /dockerfile: deploy\/Dockerfile/);
-  for (const cmd of ['coordinator', 'worker']) assert.match(compose, new RegExp(`command: \\["${cmd}", "--nats", "nats://nats:4222"\\]`));
+  for (const cmd of ['coordinator', 'worker'])
+    assert.match(compose, new RegExp(`command: \\["${cmd}", "--nats", "nats://nats:4222"\\]`));
 });
 
 test.run();

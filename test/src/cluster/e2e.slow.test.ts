@@ -13,7 +13,16 @@ import { readNpy, writeNpy } from '@attnfit/shared/io';
 import { ClusterClient } from '@attnfit/coordinator';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { rng, randn, randMatrix } from '../helpers/rng.js';
-import { PASSWORDS, SERVER_ENV, includeAuth, run, startCoordinatorProc, startWorkerProc, stopAll, type CliProc } from './procs.js';
+import {
+  PASSWORDS,
+  SERVER_ENV,
+  includeAuth,
+  run,
+  startCoordinatorProc,
+  startWorkerProc,
+  stopAll,
+  type CliProc,
+} from './procs.js';
 
 let server: NatsServerHandle;
 let work: string;
@@ -24,7 +33,10 @@ const asUser = (u: keyof typeof PASSWORDS) => ['--nats', url, '--user', u, '--pa
 
 test.before(async () => {
   for (const [k, v] of Object.entries(SERVER_ENV)) process.env[k] = v; // the server reads passwords from its env
-  server = await startNatsServer({ rawConfig: ({ port, dir }) => `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${join(dir, 'js')}" }\n${includeAuth(dir)}\n` });
+  server = await startNatsServer({
+    rawConfig: ({ port, dir }) =>
+      `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${join(dir, 'js')}" }\n${includeAuth(dir)}\n`,
+  });
   url = server.url;
   work = mkdtempSync(join(tmpdir(), 'attnfit-e2e-'));
   const gen = await run(['generate', '--n', '128', '--d', '4', '--seed', '11', '--out', join(work, 'p')]);
@@ -35,7 +47,9 @@ test.before(async () => {
   await writeNpy(join(work, 'x0.npy'), x0, [4, 4]);
   coord = await startCoordinatorProc([...asUser('coordinator'), '--task-timeout-ms', '1500', '--max-attempts', '40']);
   workers.push(await startWorkerProc(asUser('worker')));
-  workers.push(await startWorkerProc(['--nats', url], { ATTNFIT_NATS_USER: 'worker', ATTNFIT_NATS_PASS: PASSWORDS.worker }));
+  workers.push(
+    await startWorkerProc(['--nats', url], { ATTNFIT_NATS_USER: 'worker', ATTNFIT_NATS_PASS: PASSWORDS.worker }),
+  );
 });
 
 test.after(async () => {
@@ -46,15 +60,32 @@ test.after(async () => {
 
 test('submit --wait over two worker processes: X.npy and Y.npy bitwise identical to local solve', async () => {
   const opts = ['--x0', join(work, 'x0.npy'), '--method', 'newton'];
-  const sub = await run(['submit', join(work, 'p'), ...asUser('submitter'), ...opts, '--wait', '--out', join(work, 'cluster')]);
+  const sub = await run([
+    'submit',
+    join(work, 'p'),
+    ...asUser('submitter'),
+    ...opts,
+    '--wait',
+    '--out',
+    join(work, 'cluster'),
+  ]);
   assert.is(sub.code, 0, sub.out);
   assert.match(sub.stdout, /^[A-Za-z0-9_-]+\n$/);
   assert.match(sub.out, /iter 1 loss/);
   const local = await run(['solve', join(work, 'p'), ...opts, '--out', join(work, 'local')]);
   assert.is(local.code, 0, local.out);
-  for (const f of ['X.npy', 'Y.npy']) assert.ok(readFileSync(join(work, 'cluster', f)).equals(readFileSync(join(work, 'local', f))), `${f} differs`);
-  const rc = JSON.parse(readFileSync(join(work, 'cluster', 'report.json'), 'utf8')) as { relLoss: number; oracle: string; converged: boolean; cluster: { workers: string[] } };
-  const rl = JSON.parse(readFileSync(join(work, 'local', 'report.json'), 'utf8')) as { relLoss: number; iterations: number };
+  for (const f of ['X.npy', 'Y.npy'])
+    assert.ok(readFileSync(join(work, 'cluster', f)).equals(readFileSync(join(work, 'local', f))), `${f} differs`);
+  const rc = JSON.parse(readFileSync(join(work, 'cluster', 'report.json'), 'utf8')) as {
+    relLoss: number;
+    oracle: string;
+    converged: boolean;
+    cluster: { workers: string[] };
+  };
+  const rl = JSON.parse(readFileSync(join(work, 'local', 'report.json'), 'utf8')) as {
+    relLoss: number;
+    iterations: number;
+  };
   assert.is(rc.relLoss, rl.relLoss);
   assert.ok(rc.relLoss < 1e-12);
   assert.is(rc.oracle, 'nats');
@@ -64,7 +95,12 @@ test('submit --wait over two worker processes: X.npy and Y.npy bitwise identical
   const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
   const st = await run(['status', id, '--json', ...asUser('submitter')]);
   assert.is(st.code, 0, st.out);
-  const rec = JSON.parse(st.stdout) as { state: string; submittedAt: string; endedAt: string; options: { x0: number[] } };
+  const rec = JSON.parse(st.stdout) as {
+    state: string;
+    submittedAt: string;
+    endedAt: string;
+    options: { x0: number[] };
+  };
   assert.is(rec.state, 'succeeded');
   assert.match(rec.submittedAt, ISO);
   assert.match(rec.endedAt, ISO);
@@ -121,17 +157,35 @@ test('SIGKILL of the only worker mid-job: tasks are retried and the job succeeds
     // A random (not planted) problem: lbfgs runs all 60 iterations (no zero-residual fit), so
     // the kill at iteration 1 is well inside the job.
     const r = rng(8);
-    const n = 80, d = 3;
-    const p = { n, d, A1: randMatrix(r, n, d), A2: randMatrix(r, n, d), A3: randMatrix(r, n, d), B: randMatrix(r, n, d) };
-    const { jobId } = await client.submit(p, { method: 'lbfgs', maxIter: 60, tol: 1e-300, gtol: 0, x0: randMatrix(r, d, d, 0.5) }, 'kill-test');
+    const n = 80,
+      d = 3;
+    const p = {
+      n,
+      d,
+      A1: randMatrix(r, n, d),
+      A2: randMatrix(r, n, d),
+      A3: randMatrix(r, n, d),
+      B: randMatrix(r, n, d),
+    };
+    const { jobId } = await client.submit(
+      p,
+      { method: 'lbfgs', maxIter: 60, tol: 1e-300, gtol: 0, x0: randMatrix(r, d, d, 0.5) },
+      'kill-test',
+    );
     let killed = false;
     let resolveKilled!: () => void;
-    const killedP = new Promise<void>((r) => { resolveKilled = r; });
+    const killedP = new Promise<void>((r) => {
+      resolveKilled = r;
+    });
     const done = client.waitFor(jobId, {
       mustExist: false,
       timeoutMs: 120_000,
       onProgress: (p) => {
-        if (!killed && p.iteration >= 1) { killed = true; workers[0]!.kill('SIGKILL'); resolveKilled(); }
+        if (!killed && p.iteration >= 1) {
+          killed = true;
+          workers[0]!.kill('SIGKILL');
+          resolveKilled();
+        }
       },
     });
     await killedP;

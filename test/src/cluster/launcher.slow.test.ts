@@ -11,7 +11,14 @@ import { join } from 'node:path';
 import { freePort } from '../helpers/nats-server.js';
 import { run } from './procs.js';
 
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 test('cluster up → submit --wait → cluster down', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'attnfit-up-'));
@@ -37,19 +44,59 @@ test('cluster up → submit --wait → cluster down', async () => {
 
     const gen = await run(['generate', '--n', '64', '--d', '2', '--seed', '1', '--out', join(dir, 'p')]);
     assert.is(gen.code, 0, gen.out);
-    const sub = await run(['submit', join(dir, 'p'), '--nats', pids.url, '--max-iter', '5', '--max-evals', '120', '--wait', '--out', join(dir, 'out')]);
+    const sub = await run([
+      'submit',
+      join(dir, 'p'),
+      '--nats',
+      pids.url,
+      '--max-iter',
+      '5',
+      '--max-evals',
+      '120',
+      '--wait',
+      '--out',
+      join(dir, 'out'),
+    ]);
     assert.is(sub.code, 0, sub.out);
     assert.ok(existsSync(join(dir, 'out', 'X.npy')));
     assert.match(readFileSync(join(dir, 'out', 'report.json'), 'utf8'), /"oracle": "nats"/);
 
     // A synchronous `solve --nats` on the same workers equals the local solve bit for bit — here
     // the fit-from-scratch search (no --x0), capped by evaluations so it stays deterministic.
-    const viaNats = await run(['solve', join(dir, 'p'), '--nats', pids.url, '--max-iter', '5', '--max-evals', '120', '--out', join(dir, 'solve-nats')]);
+    const viaNats = await run([
+      'solve',
+      join(dir, 'p'),
+      '--nats',
+      pids.url,
+      '--max-iter',
+      '5',
+      '--max-evals',
+      '120',
+      '--out',
+      join(dir, 'solve-nats'),
+    ]);
     assert.is(viaNats.code, 0, viaNats.out);
-    const local = await run(['solve', join(dir, 'p'), '--threads', '1', '--max-iter', '5', '--max-evals', '120', '--out', join(dir, 'solve-local')]);
+    const local = await run([
+      'solve',
+      join(dir, 'p'),
+      '--threads',
+      '1',
+      '--max-iter',
+      '5',
+      '--max-evals',
+      '120',
+      '--out',
+      join(dir, 'solve-local'),
+    ]);
     assert.is(local.code, 0, local.out);
-    assert.ok(readFileSync(join(dir, 'solve-nats', 'X.npy')).equals(readFileSync(join(dir, 'solve-local', 'X.npy'))), 'solve --nats X.npy equals local');
-    assert.ok(readFileSync(join(dir, 'out', 'X.npy')).equals(readFileSync(join(dir, 'solve-local', 'X.npy'))), 'submitted job X.npy equals local');
+    assert.ok(
+      readFileSync(join(dir, 'solve-nats', 'X.npy')).equals(readFileSync(join(dir, 'solve-local', 'X.npy'))),
+      'solve --nats X.npy equals local',
+    );
+    assert.ok(
+      readFileSync(join(dir, 'out', 'X.npy')).equals(readFileSync(join(dir, 'solve-local', 'X.npy'))),
+      'submitted job X.npy equals local',
+    );
     assert.match(readFileSync(join(dir, 'solve-nats', 'report.json'), 'utf8'), /"oracle": "nats"/);
     const badUrl = await run(['solve', join(dir, 'p'), '--nats', 'http://x y', '--out', join(dir, 'solve-bad')]);
     assert.is(badUrl.code, 2);
@@ -59,13 +106,15 @@ test('cluster up → submit --wait → cluster down', async () => {
     const down = await run(['cluster', 'down', '--dir', state]);
     assert.is(down.code, 0, down.out);
     assert.match(down.stdout, /stopped 2 worker/);
-    for (const pid of [pids.nats, pids.coordinator, ...pids.workers]) assert.not.ok(alive(pid), `pid ${pid} still running`);
+    for (const pid of [pids.nats, pids.coordinator, ...pids.workers])
+      assert.not.ok(alive(pid), `pid ${pid} still running`);
     assert.not.ok(existsSync(join(state, 'context.json')), 'cluster down removes the context');
     const down2 = await run(['cluster', 'down', '--dir', state]);
     assert.is(down2.code, 2);
     assert.match(down2.out, /\[NOT_FOUND\]/);
   } finally {
-    if (pids) for (const pid of [...pids.workers, pids.coordinator, pids.nats]) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    if (pids)
+      for (const pid of [...pids.workers, pids.coordinator, pids.nats]) if (alive(pid)) process.kill(pid, 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -39,7 +39,11 @@ export interface CliProc {
 
 /** Spawn `node coordinator/bin/attnfit.js ...args`. */
 export function cli(args: string[], env: Record<string, string> = {}): CliProc {
-  const proc = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let all = '';
   let so = '';
   const waiters: Array<{ re: RegExp; resolve(s: string): void; reject(e: Error): void }> = [];
@@ -47,15 +51,28 @@ export function cli(args: string[], env: Record<string, string> = {}): CliProc {
     for (let i = waiters.length - 1; i >= 0; i--) {
       const w = waiters[i]!;
       const m = all.split('\n').find((l) => w.re.test(l));
-      if (m !== undefined) { waiters.splice(i, 1); w.resolve(m); }
+      if (m !== undefined) {
+        waiters.splice(i, 1);
+        w.resolve(m);
+      }
     }
   };
-  proc.stdout!.on('data', (d: Buffer) => { all += d; so += d; check(); });
-  proc.stderr!.on('data', (d: Buffer) => { all += d; check(); });
-  const exit = new Promise<number>((resolve) => proc.once('close', (code) => {
-    for (const w of waiters.splice(0)) w.reject(new Error(`process exited (${code}) before a line matching ${w.re}:\n${all}`));
-    resolve(code ?? -1);
-  }));
+  proc.stdout!.on('data', (d: Buffer) => {
+    all += d;
+    so += d;
+    check();
+  });
+  proc.stderr!.on('data', (d: Buffer) => {
+    all += d;
+    check();
+  });
+  const exit = new Promise<number>((resolve) =>
+    proc.once('close', (code) => {
+      for (const w of waiters.splice(0))
+        w.reject(new Error(`process exited (${code}) before a line matching ${w.re}:\n${all}`));
+      resolve(code ?? -1);
+    }),
+  );
   return {
     proc,
     out: () => all,
@@ -67,22 +84,41 @@ export function cli(args: string[], env: Record<string, string> = {}): CliProc {
           if (i >= 0) waiters.splice(i, 1);
           reject(new Error(`no line matching ${re} within ${timeoutMs} ms:\n${all}`));
         }, timeoutMs);
-        waiters.push({ re, resolve: (l) => { clearTimeout(t); resolve(l); }, reject: (e) => { clearTimeout(t); reject(e); } });
+        waiters.push({
+          re,
+          resolve: (l) => {
+            clearTimeout(t);
+            resolve(l);
+          },
+          reject: (e) => {
+            clearTimeout(t);
+            reject(e);
+          },
+        });
         check();
         if (proc.exitCode !== null && waiters.some((w) => w.re === re)) {
-          waiters.splice(waiters.findIndex((w) => w.re === re), 1);
+          waiters.splice(
+            waiters.findIndex((w) => w.re === re),
+            1,
+          );
           clearTimeout(t);
           reject(new Error(`process already exited:\n${all}`));
         }
       });
     },
     exit,
-    kill(sig = 'SIGTERM') { if (proc.exitCode === null && proc.signalCode === null) proc.kill(sig); },
+    kill(sig = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(sig);
+    },
   };
 }
 
 /** Run a CLI command to completion (killed after timeoutMs so a hang fails instead of blocking the suite). */
-export async function run(args: string[], env: Record<string, string> = {}, timeoutMs = 90_000): Promise<{ code: number; out: string; stdout: string }> {
+export async function run(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 90_000,
+): Promise<{ code: number; out: string; stdout: string }> {
   const p = cli(args, env);
   const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
   const code = await p.exit;
@@ -106,10 +142,14 @@ export async function startWorkerProc(args: string[], env: Record<string, string
 
 /** Stop processes (SIGTERM, then SIGKILL if they do not exit) and wait for them. */
 export async function stopAll(ps: Array<CliProc | undefined>): Promise<void> {
-  await Promise.all(ps.filter((p): p is CliProc => !!p).map(async (p) => {
-    p.kill('SIGTERM');
-    const t = setTimeout(() => p.kill('SIGKILL'), 8000);
-    await p.exit;
-    clearTimeout(t);
-  }));
+  await Promise.all(
+    ps
+      .filter((p): p is CliProc => !!p)
+      .map(async (p) => {
+        p.kill('SIGTERM');
+        const t = setTimeout(() => p.kill('SIGKILL'), 8000);
+        await p.exit;
+        clearTimeout(t);
+      }),
+  );
 }

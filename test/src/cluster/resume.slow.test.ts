@@ -45,10 +45,22 @@ test('coordinator SIGKILL mid-job → restart resumes from the checkpoint; cance
   const client = await ClusterClient.connect({ servers: server.url });
   try {
     const r = rng(3);
-    const n = 96, d = 4;
-    const p = { n, d, A1: randMatrix(r, n, d), A2: randMatrix(r, n, d), A3: randMatrix(r, n, d), B: randMatrix(r, n, d) };
+    const n = 96,
+      d = 4;
+    const p = {
+      n,
+      d,
+      A1: randMatrix(r, n, d),
+      A2: randMatrix(r, n, d),
+      A3: randMatrix(r, n, d),
+      B: randMatrix(r, n, d),
+    };
     // A job that cannot finish on its own (huge max-iter, unreachable tol).
-    const { jobId } = await client.submit(p, { method: 'adam', maxIter: 1_000_000, tol: 1e-300, gtol: 0 }, 'resume-test');
+    const { jobId } = await client.submit(
+      p,
+      { method: 'adam', maxIter: 1_000_000, tol: 1e-300, gtol: 0 },
+      'resume-test',
+    );
     const before = await until(client, jobId, (x) => x.state === 'running' && x.iteration >= 3);
     c1.kill('SIGKILL');
     await c1.exit;
@@ -57,7 +69,11 @@ test('coordinator SIGKILL mid-job → restart resumes from the checkpoint; cance
     assert.is((await client.status(jobId)).state, 'running');
 
     procs.push(await startCoordinatorProc(nats));
-    const resumed = await until(client, jobId, (x) => x.resumedFrom.length === 1 && x.iteration > x.resumedFrom[0]! + 2);
+    const resumed = await until(
+      client,
+      jobId,
+      (x) => x.resumedFrom.length === 1 && x.iteration > x.resumedFrom[0]! + 2,
+    );
     assert.is(resumed.state, 'running');
     assert.ok(resumed.resumedFrom[0]! >= 3, `resumed from ${resumed.resumedFrom[0]}`);
 
@@ -80,10 +96,26 @@ test('cancel of a queued job (no coordinator running) takes effect when a coordi
   const client = await ClusterClient.connect({ servers: server.url });
   try {
     const r = rng(4);
-    const p = { n: 32, d: 2, A1: randMatrix(r, 32, 2), A2: randMatrix(r, 32, 2), A3: randMatrix(r, 32, 2), B: randMatrix(r, 32, 2) };
+    const p = {
+      n: 32,
+      d: 2,
+      A1: randMatrix(r, 32, 2),
+      A2: randMatrix(r, 32, 2),
+      A3: randMatrix(r, 32, 2),
+      B: randMatrix(r, 32, 2),
+    };
     // A malformed and an invalid submission first: the coordinator must log and drop them.
     await client.js.publish(SUBMIT_SUBJECT, new Uint8Array([0xc1, 0xc1]));
-    await client.js.publish(SUBMIT_SUBJECT, encode({ v: PROTOCOL_VERSION, kind: 'submit', jobId: 'bad-spec', submittedAt: 1, spec: { problem: {}, options: {} } }));
+    await client.js.publish(
+      SUBMIT_SUBJECT,
+      encode({
+        v: PROTOCOL_VERSION,
+        kind: 'submit',
+        jobId: 'bad-spec',
+        submittedAt: 1,
+        spec: { problem: {}, options: {} },
+      }),
+    );
     const { jobId } = await client.submit(p, { maxIter: 5 });
     await client.cancel(jobId, 0, false); // no coordinator yet: the stream keeps submit → cancel order
     const c = await startCoordinatorProc(['--nats', server.url]);
@@ -105,8 +137,16 @@ test('coordinator SIGTERM → a resumed job ends bitwise identical to an uninter
   const client = await ClusterClient.connect({ servers: server.url });
   try {
     const r = rng(8);
-    const n = 80, d = 3;
-    const p = { n, d, A1: randMatrix(r, n, d), A2: randMatrix(r, n, d), A3: randMatrix(r, n, d), B: randMatrix(r, n, d) };
+    const n = 80,
+      d = 3;
+    const p = {
+      n,
+      d,
+      A1: randMatrix(r, n, d),
+      A2: randMatrix(r, n, d),
+      A3: randMatrix(r, n, d),
+      B: randMatrix(r, n, d),
+    };
     const x0 = randMatrix(r, d, d, 0.5);
     const options = { method: 'lbfgs', maxIter: 60, tol: 1e-300, gtol: 0, x0 };
     const { jobId } = await client.submit(p, options, 'resume-bitwise');

@@ -10,8 +10,19 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Objm } from '@nats-io/obj';
 import { evaluateProblem, blockPartials, type Problem } from '@attnfit/shared/math';
 import {
-  DATA_BUCKET, JOB_DONE_SUBJECT, PROTOCOL_VERSION, TASK_QUEUE, TASK_SUBJECT, decodeMessage, encode, encodeError, packProblem, partialsToWire,
-  problemRef, wireToPartials, type TaskMsg,
+  DATA_BUCKET,
+  JOB_DONE_SUBJECT,
+  PROTOCOL_VERSION,
+  TASK_QUEUE,
+  TASK_SUBJECT,
+  decodeMessage,
+  encode,
+  encodeError,
+  packProblem,
+  partialsToWire,
+  problemRef,
+  wireToPartials,
+  type TaskMsg,
 } from '@attnfit/shared/protocol';
 import { startWorkerService, type WorkerService } from '@attnfit/worker/service';
 import { JobStore, NatsOracle, createOracle } from '@attnfit/coordinator/internal';
@@ -56,17 +67,38 @@ test.after(async () => {
 });
 
 function task(over: Partial<TaskMsg> = {}): TaskMsg {
-  return { v: PROTOCOL_VERSION, kind: 'task', id: 't-1', jobId: 'job-1', problem: ref, r0: 0, r1: 16, X, Y, want: { loss: true, gradX: true }, ...over };
+  return {
+    v: PROTOCOL_VERSION,
+    kind: 'task',
+    id: 't-1',
+    jobId: 'job-1',
+    problem: ref,
+    r0: 0,
+    r1: 16,
+    X,
+    Y,
+    want: { loss: true, gradX: true },
+    ...over,
+  };
 }
 
 test('malformed bytes and unknown versions get PROTOCOL error replies; the worker keeps serving', async () => {
-  const r1 = decodeMessage((await nc.request(TASK_SUBJECT, new Uint8Array([0xc1, 1, 2]), { timeout: 5000 })).data, 'error');
+  const r1 = decodeMessage(
+    (await nc.request(TASK_SUBJECT, new Uint8Array([0xc1, 1, 2]), { timeout: 5000 })).data,
+    'error',
+  );
   assert.is(r1.error.code, 'PROTOCOL');
-  const r2 = decodeMessage((await nc.request(TASK_SUBJECT, encode({ ...task(), v: 42 }), { timeout: 5000 })).data, 'error');
+  const r2 = decodeMessage(
+    (await nc.request(TASK_SUBJECT, encode({ ...task(), v: 42 }), { timeout: 5000 })).data,
+    'error',
+  );
   assert.is(r2.error.code, 'PROTOCOL');
   assert.is(r2.id, 't-1');
   assert.match(r2.error.message, /unsupported protocol version 42/);
-  const r3 = decodeMessage((await nc.request(TASK_SUBJECT, encode(task({ r0: 30, r1: 50 })), { timeout: 5000 })).data, 'error');
+  const r3 = decodeMessage(
+    (await nc.request(TASK_SUBJECT, encode(task({ r0: 30, r1: 50 })), { timeout: 5000 })).data,
+    'error',
+  );
   assert.is(r3.error.code, 'PROTOCOL');
   assert.match(r3.error.message, /\[30, 50\)/);
   const ok = decodeMessage((await nc.request(TASK_SUBJECT, encode(task()), { timeout: 10_000 })).data, 'result');
@@ -75,13 +107,19 @@ test('malformed bytes and unknown versions get PROTOCOL error replies; the worke
 
 test('a task for a problem missing from the object store gets NOT_FOUND', async () => {
   const missing = { ...ref, hash: 'f'.repeat(64), object: `problem-${'f'.repeat(64)}` };
-  const r = decodeMessage((await nc.request(TASK_SUBJECT, encode(task({ problem: missing })), { timeout: 5000 })).data, 'error');
+  const r = decodeMessage(
+    (await nc.request(TASK_SUBJECT, encode(task({ problem: missing })), { timeout: 5000 })).data,
+    'error',
+  );
   assert.is(r.error.code, 'NOT_FOUND');
 });
 
 test('worker results equal local block partials bitwise; the problem is fetched once', async () => {
   const before = worker.stats().fetches;
-  const m = decodeMessage((await nc.request(TASK_SUBJECT, encode(task({ id: 't-2', r0: 8, r1: 24 })), { timeout: 10_000 })).data, 'result');
+  const m = decodeMessage(
+    (await nc.request(TASK_SUBJECT, encode(task({ id: 't-2', r0: 8, r1: 24 })), { timeout: 10_000 })).data,
+    'result',
+  );
   const got = wireToPartials(m.partials, p.d);
   const want = blockPartials(p, 8, 24, X, Y, { loss: true, gradX: true });
   assert.ok(Object.is(got.loss, want.loss));
@@ -92,7 +130,11 @@ test('worker results equal local block partials bitwise; the problem is fetched 
 test('a task whose n×d differs from the cached problem with that hash gets PROTOCOL (checked on a cache hit)', async () => {
   const before = worker.stats().fetches;
   const wrong = { ...ref, n: 20, d: 8 };
-  const r = decodeMessage((await nc.request(TASK_SUBJECT, encode(task({ id: 't-nd', problem: wrong, r0: 0, r1: 8 })), { timeout: 10_000 })).data, 'error');
+  const r = decodeMessage(
+    (await nc.request(TASK_SUBJECT, encode(task({ id: 't-nd', problem: wrong, r0: 0, r1: 8 })), { timeout: 10_000 }))
+      .data,
+    'error',
+  );
   assert.is(r.error.code, 'PROTOCOL');
   assert.match(r.error.message, /task says 20×8 but the problem with that hash is 40×8/);
   assert.is(worker.stats().fetches, before, 'answered from the cache');
@@ -124,7 +166,14 @@ test('NatsOracle retries a lost task and ignores duplicate replies', async () =>
       try {
         const t = decodeMessage(msg.data, 'task');
         const part = blockPartials(p, t.r0, t.r1, t.X, t.Y, t.want);
-        const reply = encode({ v: PROTOCOL_VERSION, kind: 'result', id: t.id, r0: t.r0, r1: t.r1, partials: partialsToWire(part, p.d) });
+        const reply = encode({
+          v: PROTOCOL_VERSION,
+          kind: 'result',
+          id: t.id,
+          r0: t.r0,
+          r1: t.r1,
+          partials: partialsToWire(part, p.d),
+        });
         msg.respond(reply);
         msg.respond(reply); // a duplicate
       } catch (err) {
@@ -134,7 +183,13 @@ test('NatsOracle retries a lost task and ignores duplicate replies', async () =>
   });
   await fake.flush();
   const retries: number[] = [];
-  const oracle = new NatsOracle(nc, p, ref, { jobId: 'job-3', blockRows: 20, taskTimeoutMs: 300, maxInFlight: 1, onRetry: (i) => retries.push(i.block) });
+  const oracle = new NatsOracle(nc, p, ref, {
+    jobId: 'job-3',
+    blockRows: 20,
+    taskTimeoutMs: 300,
+    maxInFlight: 1,
+    onRetry: (i) => retries.push(i.block),
+  });
   const got = await oracle.evaluate(X, Y, { loss: true });
   assert.ok(Object.is(got.loss, evaluateProblem(p, X, Y, { loss: true }, 20).loss));
   assert.equal(retries, [0]);
@@ -153,10 +208,16 @@ test('NatsOracle retries a lost task and ignores duplicate replies', async () =>
   await lonely.close();
   // CallOptions: timeoutMs → TIMEOUT; an aborted signal → CANCELLED.
   const waiting = new NatsOracle(nc, p, ref, { jobId: 'job-5' });
-  const timedOut = await waiting.evaluate(X, Y, { loss: true }, { timeoutMs: 200 }).then(() => undefined, (e: unknown) => e as { code?: string });
+  const timedOut = await waiting.evaluate(X, Y, { loss: true }, { timeoutMs: 200 }).then(
+    () => undefined,
+    (e: unknown) => e as { code?: string },
+  );
   assert.is(timedOut?.code, 'TIMEOUT');
   const ac = new AbortController();
-  const pending = waiting.evaluate(X, Y, { loss: true }, { signal: ac.signal }).then(() => undefined, (e: unknown) => e as { code?: string });
+  const pending = waiting.evaluate(X, Y, { loss: true }, { signal: ac.signal }).then(
+    () => undefined,
+    (e: unknown) => e as { code?: string },
+  );
   ac.abort();
   assert.is((await pending)?.code, 'CANCELLED');
   await waiting.close();
@@ -165,7 +226,8 @@ test('NatsOracle retries a lost task and ignores duplicate replies', async () =>
 
 test('createOracle({ nats }) uploads the problem and evaluates on the workers, bitwise equal to local', async () => {
   const q = problem(50, 3, 9);
-  const Xq = randMatrix(rng(3), 3, 3, 0.5), Yq = randMatrix(rng(4), 3, 3);
+  const Xq = randMatrix(rng(3), 3, 3, 0.5),
+    Yq = randMatrix(rng(4), 3, 3);
   const oracle = await createOracle(q, { nats: { servers: server.url } });
   try {
     assert.is(oracle.info().kind, 'nats');
@@ -182,11 +244,14 @@ test('createOracle({ nats }) uploads the problem and evaluates on the workers, b
   }
 });
 
-test('a job.done event evicts the finished job\'s problem from the worker cache', async () => {
+test("a job.done event evicts the finished job's problem from the worker cache", async () => {
   await nc.request(TASK_SUBJECT, encode(task({ id: 't-e', jobId: 'job-e' })), { timeout: 10_000 });
   const before = worker.stats().cached;
   assert.ok(before >= 1);
-  nc.publish(JOB_DONE_SUBJECT, encode({ v: PROTOCOL_VERSION, kind: 'job.done', jobId: 'job-e', problemHash: ref.hash, state: 'succeeded' }));
+  nc.publish(
+    JOB_DONE_SUBJECT,
+    encode({ v: PROTOCOL_VERSION, kind: 'job.done', jobId: 'job-e', problemHash: ref.hash, state: 'succeeded' }),
+  );
   // Messages from one connection arrive in order: once this request is answered, the worker has
   // handled the job.done event (a malformed task does not touch the cache).
   await nc.request(TASK_SUBJECT, new Uint8Array([0xc1]), { timeout: 5000 });
@@ -199,8 +264,23 @@ test('a job.done event evicts the finished job\'s problem from the worker cache'
 test('checkpoints too big for a KV value overflow into the Object Store and round-trip bit-exactly', async () => {
   const store = await JobStore.open(nc, true);
   const os = await new Objm(nc).open(DATA_BUCKET);
-  const history = Array.from({ length: 3000 }, (_, i) => ({ iteration: i, loss: 1 / (i + 1), relLoss: 1 / (i + 3), gradNorm: i / 7 }));
-  const c = { v: PROTOCOL_VERSION, kind: 'checkpoint' as const, jobId: 'big', iteration: 2999, start: 0, X, Y, history, state: { damping: 0.5 } };
+  const history = Array.from({ length: 3000 }, (_, i) => ({
+    iteration: i,
+    loss: 1 / (i + 1),
+    relLoss: 1 / (i + 3),
+    gradNorm: i / 7,
+  }));
+  const c = {
+    v: PROTOCOL_VERSION,
+    kind: 'checkpoint' as const,
+    jobId: 'big',
+    iteration: 2999,
+    start: 0,
+    X,
+    Y,
+    history,
+    state: { damping: 0.5 },
+  };
   const bytes = await store.putCheckpoint(c, os, 20_000);
   assert.ok(bytes > 20_000);
   assert.ok((await os.info('checkpoint-big')) !== null);
@@ -211,7 +291,7 @@ test('checkpoints too big for a KV value overflow into the Object Store and roun
   assert.equal(back.state, { damping: 0.5 });
   const small = await store.putCheckpoint({ ...c, jobId: 'small', history: [] }, os, 20_000);
   assert.ok(small < 20_000);
-  assert.is((await os.info('checkpoint-small')), null);
+  assert.is(await os.info('checkpoint-small'), null);
   assert.ok(bitsEqual((await store.getCheckpoint('small'))!.X, X));
   await store.deleteCheckpoint('big', os);
   assert.is(await store.getCheckpoint('big', os), undefined);

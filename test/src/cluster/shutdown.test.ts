@@ -28,7 +28,9 @@ async function start(svc: Service, url: string, extra: string[]): Promise<CliPro
 /** The exit code, or a failure naming the output when the process is still running after watchdogMs. */
 async function exitWithin(p: CliProc, watchdogMs: number, what: string): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<'hung'>((resolve) => { timer = setTimeout(() => resolve('hung'), watchdogMs); });
+  const hung = new Promise<'hung'>((resolve) => {
+    timer = setTimeout(() => resolve('hung'), watchdogMs);
+  });
   const r = await Promise.race([p.exit, hung]);
   clearTimeout(timer);
   if (r === 'hung') {
@@ -40,7 +42,9 @@ async function exitWithin(p: CliProc, watchdogMs: number, what: string): Promise
 }
 
 const procs: CliProc[] = [];
-test.after(async () => { await stopAll(procs); });
+test.after(async () => {
+  await stopAll(procs);
+});
 
 test('server up: SIGTERM drains worker, coordinator and dynamic serve cleanly (exit 0)', async () => {
   const server = await startNatsServer();

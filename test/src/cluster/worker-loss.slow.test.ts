@@ -20,7 +20,19 @@ let problem: string;
 let coordinator: CliProc;
 const procs: CliProc[] = [];
 /** Same options for the local solve and the submitted job: a fixed number of Adam iterations. */
-const SOLVE = ['--no-search', '--starts', '1', '--method', 'adam', '--max-iter', '40', '--tol', '1e-300', '--gtol', '0'];
+const SOLVE = [
+  '--no-search',
+  '--starts',
+  '1',
+  '--method',
+  'adam',
+  '--max-iter',
+  '40',
+  '--tol',
+  '1e-300',
+  '--gtol',
+  '0',
+];
 
 test.before(async () => {
   server = await startNatsServer();
@@ -54,7 +66,10 @@ async function jobWithFault(label: string, fault: (w: CliProc) => void): Promise
   clearTimeout(watchdog);
   assert.is(code, 0, `${label}: ${submit.out()}\ncoordinator:\n${coordinator.out()}`);
   for (const f of ['X.npy', 'Y.npy']) {
-    assert.ok(readFileSync(join(out, f)).equals(readFileSync(join(work, 'local', f))), `${label}: ${f} differs from the local solve`);
+    assert.ok(
+      readFileSync(join(out, f)).equals(readFileSync(join(work, 'local', f))),
+      `${label}: ${f} differs from the local solve`,
+    );
   }
 }
 

@@ -1,7 +1,15 @@
 /** Plain brute-force reference for the dynamic attention tests: stable softmax(Q Kᵀ) V. */
 
 /** Entry (softmax(Q Kᵀ) V)[i, j], written plainly: logits, subtract the row max, exp, weighted sum. */
-export function bruteEntry(Q: Float64Array, K: Float64Array, V: Float64Array, n: number, d: number, i: number, j: number): number {
+export function bruteEntry(
+  Q: Float64Array,
+  K: Float64Array,
+  V: Float64Array,
+  n: number,
+  d: number,
+  i: number,
+  j: number,
+): number {
   const z = new Array<number>(n);
   let mx = -Infinity;
   for (let r = 0; r < n; r++) {
@@ -10,7 +18,8 @@ export function bruteEntry(Q: Float64Array, K: Float64Array, V: Float64Array, n:
     z[r] = s;
     if (s > mx) mx = s;
   }
-  let den = 0, num = 0;
+  let den = 0,
+    num = 0;
   for (let r = 0; r < n; r++) {
     const e = Math.exp(z[r]! - mx);
     den += e;

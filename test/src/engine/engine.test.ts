@@ -20,7 +20,10 @@ import { planted } from '../solver/planted.js';
 const p = planted(96, 3, 11);
 const d = p.d;
 const r = rng(5);
-const X = randMatrix(r, d, d, 0.5), Y = randMatrix(r, d, d, 1), V = randMatrix(r, d, d, 1), W = randMatrix(r, d, d, 1);
+const X = randMatrix(r, d, d, 0.5),
+  Y = randMatrix(r, d, d, 1),
+  V = randMatrix(r, d, d, 1),
+  W = randMatrix(r, d, d, 1);
 const BLOCK_ROWS = 16; // 6 blocks
 const WANTS: Want[] = [
   { loss: true, gradX: true, gradY: true, normal: true },
@@ -33,15 +36,17 @@ function assertBitwise(a: Partials, b: Partials, label: string): void {
   assert.is(a.rows, b.rows, `${label}: rows`);
   assert.ok(Object.is(a.loss, b.loss), `${label}: loss ${a.loss} vs ${b.loss}`);
   for (const k of ['gradX', 'gradY', 'hessXX', 'hessXY', 'MtM', 'MtB', 'hvpX', 'mixedXY', 'mixedYX'] as const) {
-    const x = a[k], y = b[k];
+    const x = a[k],
+      y = b[k];
     assert.is(x === undefined, y === undefined, `${label}: ${k} presence`);
     if (!x || !y) continue;
     assert.is(x.length, y.length, `${label}: ${k} length`);
-    for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) assert.unreachable(`${label}: ${k}[${i}] ${x[i]} vs ${y[i]}`);
+    for (let i = 0; i < x.length; i++)
+      if (!Object.is(x[i], y[i])) assert.unreachable(`${label}: ${k}[${i}] ${x[i]} vs ${y[i]}`);
   }
 }
 
-test('a program importing only @attnfit/coordinator runs the worker threads\' kernels inline too: large products bitwise equal', () => {
+test("a program importing only @attnfit/coordinator runs the worker threads' kernels inline too: large products bitwise equal", () => {
   // Child process: this file imports @attnfit/worker, which loads the kernels' accelerators on its
   // own. Products are far above the small-size cutoff (native BLAS or the WebAssembly FMA kernel,
   // not the reference loop), so a kernel mismatch between threads would show in the last bits.
@@ -59,8 +64,16 @@ test('a program importing only @attnfit/coordinator runs the worker threads\' ke
     process.stdout.write(JSON.stringify({ same, gemm: local.info().gemm }));
     await local.close(); await shutdownEngine();`;
   const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.ATTNFIT_GEMM; delete env.ATTNFIT_NATIVE; delete env.ATTNFIT_WASM_FMA;
-  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', probe], { cwd: fileURLToPath(new URL('.', import.meta.url)), env, encoding: 'utf8' }));
+  delete env.ATTNFIT_GEMM;
+  delete env.ATTNFIT_NATIVE;
+  delete env.ATTNFIT_WASM_FMA;
+  const out = JSON.parse(
+    execFileSync(process.execPath, ['--input-type=module', '-e', probe], {
+      cwd: fileURLToPath(new URL('.', import.meta.url)),
+      env,
+      encoding: 'utf8',
+    }),
+  );
   assert.ok(out.same, `inline and 2 threads differ (${out.gemm})`);
   assert.match(out.gemm, /native-blas|wasm-simd \(f64x2 FMA\)/);
 });
@@ -97,12 +110,19 @@ test('ATTNFIT_NO_SAB=1: plain copies per thread, same bits', async () => {
     const want = WANTS[0]!;
     assertBitwise(await o.evaluate(X, Y, want), evaluateProblem(p, X, Y, want, BLOCK_ROWS), 'no-SAB');
     const g = await o.gram();
-    assertBitwise({ rows: 0, gradX: g.G1 }, { rows: 0, gradX: await new InlineOracle(p).gram().then((x) => x.G1) }, 'gram');
+    assertBitwise(
+      { rows: 0, gradX: g.G1 },
+      { rows: 0, gradX: await new InlineOracle(p).gram().then((x) => x.G1) },
+      'gram',
+    );
     // without a shared abort flag, cancellation aborts the piscina tasks (threads are replaced)
     const ac = new AbortController();
     const pending = o.evaluate(X, Y, { hessXX: true }, { signal: ac.signal });
     ac.abort();
-    const e = await pending.then(() => null, (err: unknown) => err);
+    const e = await pending.then(
+      () => null,
+      (err: unknown) => err,
+    );
     assert.is((e as AttnfitError).code, 'CANCELLED');
     assertBitwise(await o.evaluate(X, Y, want), evaluateProblem(p, X, Y, want, BLOCK_ROWS), 'no-SAB after cancel');
   } finally {
@@ -114,16 +134,25 @@ test('cancellation: a pre-aborted or aborted call rejects with CANCELLED; the po
   const o = new LocalOracle(p, { threads: 2, blockRows: 8 });
   const ac = new AbortController();
   ac.abort();
-  const e1 = await o.evaluate(X, Y, { hessXX: true }, { signal: ac.signal }).then(() => null, (e: unknown) => e);
+  const e1 = await o.evaluate(X, Y, { hessXX: true }, { signal: ac.signal }).then(
+    () => null,
+    (e: unknown) => e,
+  );
   assert.instance(e1, AttnfitError);
   assert.is((e1 as AttnfitError).code, 'CANCELLED');
   const ac2 = new AbortController();
   const pending = o.evaluate(X, Y, { hessXX: true, hessXY: true }, { signal: ac2.signal });
   ac2.abort();
-  const e2 = await pending.then(() => null, (e: unknown) => e);
+  const e2 = await pending.then(
+    () => null,
+    (e: unknown) => e,
+  );
   assert.is((e2 as AttnfitError).code, 'CANCELLED');
   const inline = new InlineOracle(p, { blockRows: 8 });
-  const e3 = await inline.evaluate(X, Y, { loss: true }, { signal: ac.signal }).then(() => null, (e: unknown) => e);
+  const e3 = await inline.evaluate(X, Y, { loss: true }, { signal: ac.signal }).then(
+    () => null,
+    (e: unknown) => e,
+  );
   assert.is((e3 as AttnfitError).code, 'CANCELLED');
   assertBitwise(await o.evaluate(X, Y, { loss: true }), evaluateProblem(p, X, Y, { loss: true }, 8), 'after cancel');
 });
@@ -132,12 +161,18 @@ test('errors cross the thread boundary with their code; bad shapes are rejected,
   const pool = new EnginePool(1);
   try {
     const reg = pool.register(p);
-    const e = await pool.blocks(reg, [[0, 200]], X, Y, { loss: true }).then(() => null, (err: unknown) => err);
+    const e = await pool.blocks(reg, [[0, 200]], X, Y, { loss: true }).then(
+      () => null,
+      (err: unknown) => err,
+    );
     assert.instance(e, AttnfitError);
     assert.is((e as AttnfitError).code, 'PROTOCOL');
     assert.match((e as AttnfitError).message, '[0, 200)');
     const o = new LocalOracle(p, { threads: 1 });
-    const e2 = await o.evaluate(new Float64Array(2), Y, { loss: true }).then(() => null, (err: unknown) => err);
+    const e2 = await o.evaluate(new Float64Array(2), Y, { loss: true }).then(
+      () => null,
+      (err: unknown) => err,
+    );
     assert.is((e2 as AttnfitError).code, 'SHAPE_MISMATCH');
   } finally {
     await pool.destroy();
@@ -156,7 +191,20 @@ test('thread entry protocol: miss without tensors, then cached; abort flag; unkn
   assert.ok(again.ok, 'cached by problem id');
   const abort = new Int32Array(new SharedArrayBuffer(4));
   Atomics.store(abort, 0, 1);
-  const c = await runThreadTask({ kind: 'blocks', problemId: id, msg: { ranges: [[0, 8], [8, 16]], X, Y, want: { loss: true } }, abort });
+  const c = await runThreadTask({
+    kind: 'blocks',
+    problemId: id,
+    msg: {
+      ranges: [
+        [0, 8],
+        [8, 16],
+      ],
+      X,
+      Y,
+      want: { loss: true },
+    },
+    abort,
+  });
   assert.ok(!c.ok && !c.miss && c.error.code === 'CANCELLED');
   const u = await runThreadTask({ kind: 'nope' as 'block', problemId: id, msg });
   assert.ok(!u.ok && !u.miss && u.error.code === 'PROTOCOL');
@@ -166,7 +214,16 @@ test('worker BlockPool gives the same bits as the engine', async () => {
   const bp = createBlockPool(2);
   try {
     const reg = bp.register(p);
-    const parts = await bp.blocks(reg, [[0, 48], [48, 96]], X, Y, { loss: true, gradX: true });
+    const parts = await bp.blocks(
+      reg,
+      [
+        [0, 48],
+        [48, 96],
+      ],
+      X,
+      Y,
+      { loss: true, gradX: true },
+    );
     const inline = new InlineOracle(p, { blockRows: 48 });
     let acc: Partials = { rows: 0 };
     const { combinePartials } = await import('@attnfit/shared/math');
@@ -177,5 +234,7 @@ test('worker BlockPool gives the same bits as the engine', async () => {
   }
 });
 
-test.after(async () => { await shutdownEngine(); });
+test.after(async () => {
+  await shutdownEngine();
+});
 test.run();

@@ -33,7 +33,9 @@ let work = '';
 const procs: CliProc[] = [];
 
 test.before(async () => {
-  server = await startNatsServer({ rawConfig: ({ port, dir }) => `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${join(dir, 'js')}" }\n` });
+  server = await startNatsServer({
+    rawConfig: ({ port, dir }) => `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${join(dir, 'js')}" }\n`,
+  });
   work = mkdtempSync(join(tmpdir(), 'attnfit-flood-'));
   procs.push(await startCoordinatorProc(['--nats', server.url, '--task-timeout-ms', '20000']));
   procs.push(await startWorkerProc(['--nats', server.url]));
@@ -55,8 +57,14 @@ async function floodRequests(msgs: Uint8Array[], subject: (k: number) => string,
   const inbox = createInbox();
   let replies = 0;
   let done!: () => void;
-  const all = new Promise<void>((r) => { done = r; });
-  const sub = nc.subscribe(`${inbox}.*`, { callback: (err) => { if (!err && ++replies === msgs.length) done(); } });
+  const all = new Promise<void>((r) => {
+    done = r;
+  });
+  const sub = nc.subscribe(`${inbox}.*`, {
+    callback: (err) => {
+      if (!err && ++replies === msgs.length) done();
+    },
+  });
   for (let k = 0; k < msgs.length; k++) {
     nc.publish(subject(k), msgs[k]!, { reply: `${inbox}.${k}` });
     if (k % 500 === 499) await nc.flush();
@@ -81,13 +89,20 @@ test(`${FLOOD} malformed messages each to the worker, the coordinator and the dy
   for (const m of msgs.slice(FLOOD - 1000)) nc.publish(JOB_DONE_SUBJECT, m);
   // Coordinator: the job stream (it consumes, logs and drops each).
   const js = msgs.map((m, k) => [k % 2 ? CANCEL_SUBJECT : SUBMIT_SUBJECT, m] as const);
-  for (let k = 0; k < js.length; k++) { nc.publish(js[k]![0], js[k]![1]); if (k % 500 === 499) await nc.flush(); }
+  for (let k = 0; k < js.length; k++) {
+    nc.publish(js[k]![0], js[k]![1]);
+    if (k % 500 === 499) await nc.flush();
+  }
   await nc.flush();
   // Dynamic service: open requests, then an open session's op subjects (close excepted).
   const openAnswered = await floodRequests(msgs.slice(0, FLOOD / 2), () => 'attnfit.dyn.open');
   assert.is(openAnswered, FLOOD / 2, 'every open request got a reply');
-  const r = rng(3), n = 6, d = 2;
-  const Q = randMatrix(r, n, d), K = randMatrix(r, n, d), V = randMatrix(r, n, d);
+  const r = rng(3),
+    n = 6,
+    d = 2;
+  const Q = randMatrix(r, n, d),
+    K = randMatrix(r, n, d),
+    V = randMatrix(r, n, d);
   const s = await openNatsDynamicSession(nc, Q, K, V, n, d, { tau: 0.5 });
   const ops = ['update', 'query', 'queryRow', 'stats', 'rebuild', 'apply', 'load', 'init'];
   const opAnswered = await floodRequests(msgs.slice(FLOOD / 2), (k) => `attnfit.dyn.${s.id}.${ops[k % ops.length]}`);
@@ -95,9 +110,12 @@ test(`${FLOOD} malformed messages each to the worker, the coordinator and the dy
   alive();
   // The flooded session still answers exactly like a local structure given the same real ops.
   const local = DynamicAttention.init(Q.slice(), K.slice(), V.slice(), n, d, { tau: 0.5 });
-  await s.updateK(1, 0, 0.75); local.updateK(1, 0, 0.75);
-  await s.updateV(4, 1, -2); local.updateV(4, 1, -2);
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) assert.ok(Object.is(await s.query(i, j), local.query(i, j)), `query(${i}, ${j})`);
+  await s.updateK(1, 0, 0.75);
+  local.updateK(1, 0, 0.75);
+  await s.updateV(4, 1, -2);
+  local.updateV(4, 1, -2);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < d; j++) assert.ok(Object.is(await s.query(i, j), local.query(i, j)), `query(${i}, ${j})`);
   await s.close();
   alive();
 });
@@ -107,15 +125,27 @@ test('after the flood the next real job is bitwise equal to a local solve', asyn
   assert.is(gen.code, 0, gen.out);
   const Xt = await readNpy(join(work, 'p', 'X_true.npy'));
   const r = rng(9);
-  await writeNpy(join(work, 'x0.npy'), Xt.data.map((v) => v + 0.05 * randn(r)), [3, 3]);
+  await writeNpy(
+    join(work, 'x0.npy'),
+    Xt.data.map((v) => v + 0.05 * randn(r)),
+    [3, 3],
+  );
   const opts = ['--x0', join(work, 'x0.npy'), '--method', 'newton'];
-  const sub = await run(['submit', join(work, 'p'), '--nats', server.url, ...opts, '--wait', '--out', join(work, 'cluster')], {}, 240_000);
+  const sub = await run(
+    ['submit', join(work, 'p'), '--nats', server.url, ...opts, '--wait', '--out', join(work, 'cluster')],
+    {},
+    240_000,
+  );
   assert.is(sub.code, 0, sub.out);
   const local = await run(['solve', join(work, 'p'), ...opts, '--out', join(work, 'local')]);
   assert.is(local.code, 0, local.out);
-  for (const f of ['X.npy', 'Y.npy']) assert.ok(readFileSync(join(work, 'cluster', f)).equals(readFileSync(join(work, 'local', f))), `${f} differs`);
+  for (const f of ['X.npy', 'Y.npy'])
+    assert.ok(readFileSync(join(work, 'cluster', f)).equals(readFileSync(join(work, 'local', f))), `${f} differs`);
   // The job ran after the coordinator had consumed the flooded stream (it logs each dropped message).
-  const drops = procs[0]!.out().split('\n').filter((l) => /dropping stream message/.test(l)).length;
+  const drops = procs[0]!
+    .out()
+    .split('\n')
+    .filter((l) => /dropping stream message/.test(l)).length;
   assert.ok(drops >= FLOOD / 2, `coordinator dropped ${drops} flooded stream messages`);
   alive();
 });

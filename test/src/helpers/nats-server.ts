@@ -34,10 +34,14 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = () => {
-      const s = netConnect({ host: '127.0.0.1', port }, () => { s.end(); resolve(); });
+      const s = netConnect({ host: '127.0.0.1', port }, () => {
+        s.end();
+        resolve();
+      });
       s.on('error', () => {
         s.destroy();
-        if (Date.now() > deadline) reject(new Error(`nats-server did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`));
+        if (Date.now() > deadline)
+          reject(new Error(`nats-server did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`));
         else setTimeout(attempt, 50);
       });
     };
@@ -69,13 +73,19 @@ export async function startNatsServer(opts: StartOptions = {}): Promise<NatsServ
   writeFileSync(confPath, conf);
   const proc = spawn('nats-server', ['-c', confPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  proc.stdout?.on('data', (d) => { log += d; });
-  proc.stderr?.on('data', (d) => { log += d; });
+  proc.stdout?.on('data', (d) => {
+    log += d;
+  });
+  proc.stderr?.on('data', (d) => {
+    log += d;
+  });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   try {
     await Promise.race([
       waitForPort(port, 10_000),
-      exited.then(() => { throw new Error(`nats-server exited early:\n${log}`); }),
+      exited.then(() => {
+        throw new Error(`nats-server exited early:\n${log}`);
+      }),
     ]);
   } catch (err) {
     proc.kill('SIGKILL');

@@ -4,8 +4,17 @@
  * cannot read, so "parses as Prometheus text" is a real check.
  */
 
-export interface Sample { name: string; labels: Record<string, string>; value: number }
-export interface Family { name: string; type: string; help: string; samples: Sample[] }
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+export interface Family {
+  name: string;
+  type: string;
+  help: string;
+  samples: Sample[];
+}
 
 const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
 const SAMPLE_RE = new RegExp(`^(${NAME})(?:\\{(.*)\\})?\\s+(\\S+)(?:\\s+(-?\\d+))?$`);
@@ -38,7 +47,10 @@ export function parseProm(text: string): Map<string, Family> {
   const fams = new Map<string, Family>();
   const fam = (name: string): Family => {
     let f = fams.get(name);
-    if (!f) { f = { name, type: 'untyped', help: '', samples: [] }; fams.set(name, f); }
+    if (!f) {
+      f = { name, type: 'untyped', help: '', samples: [] };
+      fams.set(name, f);
+    }
     return f;
   };
   for (const line of text.split('\n')) {
@@ -47,7 +59,8 @@ export function parseProm(text: string): Map<string, Family> {
     if (m) {
       if (m[1] === 'HELP') fam(m[2]!).help = m[3]!;
       else {
-        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(m[3]!)) throw new Error(`bad TYPE: ${line}`);
+        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(m[3]!))
+          throw new Error(`bad TYPE: ${line}`);
         fam(m[2]!).type = m[3]!;
       }
       continue;
@@ -57,13 +70,21 @@ export function parseProm(text: string): Map<string, Family> {
     if (!m) throw new Error(`not a Prometheus sample line: ${JSON.stringify(line)}`);
     const name = m[1]!;
     const base = fams.has(name) ? name : name.replace(/_(bucket|sum|count)$/, '');
-    fam(fams.has(base) ? base : name).samples.push({ name, labels: m[2] ? parseLabels(m[2], line) : {}, value: parseValue(m[3]!, line) });
+    fam(fams.has(base) ? base : name).samples.push({
+      name,
+      labels: m[2] ? parseLabels(m[2], line) : {},
+      value: parseValue(m[3]!, line),
+    });
   }
   return fams;
 }
 
 /** The value of the sample `name` whose labels include `labels` (undefined when absent). */
-export function value(fams: Map<string, Family>, name: string, labels: Record<string, string> = {}): number | undefined {
+export function value(
+  fams: Map<string, Family>,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   for (const f of fams.values()) {
     for (const s of f.samples) {
       if (s.name !== name) continue;

@@ -12,7 +12,8 @@ export function rng(seed: number): () => number {
 
 /** Standard normal via Box–Muller. */
 export function randn(r: () => number): number {
-  const u = Math.max(r(), 1e-300), v = r();
+  const u = Math.max(r(), 1e-300),
+    v = r();
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
 }
 
@@ -24,7 +25,11 @@ export function randMatrix(r: () => number, rows: number, cols: number, scale = 
 
 /** max |a - b| / max(1, max |b|). */
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 1;
-  for (let i = 0; i < b.length; i++) { num = Math.max(num, Math.abs(a[i]! - b[i]!)); den = Math.max(den, Math.abs(b[i]!)); }
+  let num = 0,
+    den = 1;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
   return num / den;
 }

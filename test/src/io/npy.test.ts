@@ -15,7 +15,9 @@ const expected = JSON.parse(readFileSync(join(FIX, 'expected.json'), 'utf8')) as
 };
 
 function codeOf(fn: () => unknown): { code: string; message: string } {
-  try { fn(); } catch (e) {
+  try {
+    fn();
+  } catch (e) {
     assert.instance(e, AttnfitError);
     return { code: String((e as AttnfitError).code), message: (e as Error).message };
   }
@@ -31,12 +33,17 @@ test('every numpy-written fixture decodes to the values numpy saw (C order, floa
     assert.equal(a.shape, want.shape, name);
     assert.is(a.dtype, want.dtype, name);
     assert.is(a.data.length, want.data.length, name);
-    for (let i = 0; i < want.data.length; i++) assert.ok(Object.is(a.data[i], want.data[i]), `${name}[${i}]: ${a.data[i]} vs ${want.data[i]}`);
+    for (let i = 0; i < want.data.length; i++)
+      assert.ok(Object.is(a.data[i], want.data[i]), `${name}[${i}]: ${a.data[i]} vs ${want.data[i]}`);
   }
 });
 
 test('header versions are parsed (1.0, 2.0, 3.0) and Fortran order is reported', () => {
-  for (const [name, v] of [['f8_c.npy', 1], ['f8_v2.npy', 2], ['f8_v3.npy', 3]] as const) {
+  for (const [name, v] of [
+    ['f8_c.npy', 1],
+    ['f8_v2.npy', 2],
+    ['f8_v3.npy', 3],
+  ] as const) {
     const h = parseNpyHeader(new Uint8Array(readFileSync(join(FIX, name))), name);
     assert.equal(h.version, [v, 0]);
     assert.is(h.fortranOrder, false);
@@ -48,7 +55,11 @@ test('every bad fixture is refused with its code and the file named', async () =
   for (const [name, code] of Object.entries(expected.bad)) {
     const path = join(FIX, name);
     let err: unknown;
-    try { await readNpy(path); } catch (e) { err = e; }
+    try {
+      await readNpy(path);
+    } catch (e) {
+      err = e;
+    }
     assert.instance(err, AttnfitError, name);
     assert.is((err as AttnfitError).code, code, `${name}: ${(err as Error).message}`);
     assert.ok((err as Error).message.startsWith(`${path}: `), (err as Error).message);
@@ -59,7 +70,10 @@ test('BAD_DTYPE messages name the dtype and the fix', () => {
   const { code, message } = codeOf(() => decodeNpy(new Uint8Array(readFileSync(join(FIX, 'bad_i8.npy'))), 'ints.npy'));
   assert.is(code, 'BAD_DTYPE');
   assert.match(message, /^ints\.npy: dtype '<i8' \(signed integer\) is not supported: use float64 or float32/);
-  assert.match(codeOf(() => decodeNpy(new Uint8Array(readFileSync(join(FIX, 'bad_b1.npy'))), 'b.npy')).message, /'\|b1' \(bool\)/);
+  assert.match(
+    codeOf(() => decodeNpy(new Uint8Array(readFileSync(join(FIX, 'bad_b1.npy'))), 'b.npy')).message,
+    /'\|b1' \(bool\)/,
+  );
 });
 
 test('truncated and oversized data: BAD_FILE with byte counts', () => {
@@ -68,7 +82,10 @@ test('truncated and oversized data: BAD_FILE with byte counts', () => {
     const { code } = codeOf(() => decodeNpy(good.subarray(0, good.length - cut), 't.npy'));
     assert.is(code, 'BAD_FILE', `cut ${cut}`);
   }
-  assert.match(codeOf(() => decodeNpy(good.subarray(0, good.length - 8), 't.npy')).message, /truncated: .*96 bytes of data\) but the file has 88/);
+  assert.match(
+    codeOf(() => decodeNpy(good.subarray(0, good.length - 8), 't.npy')).message,
+    /truncated: .*96 bytes of data\) but the file has 88/,
+  );
 });
 
 test('malformed headers: missing keys, bad shape, bad version, bad fortran_order', () => {
@@ -86,9 +103,12 @@ test('malformed headers: missing keys, bad shape, bad version, bad fortran_order
     [mk("{'descr': '<f8', 'fortran_order': False, 'shape': [0], }"), /shape is not a tuple/],
     [mk("{'descr': '<f8', 'fortran_order': 0, 'shape': (0,), }"), /fortran_order is not True\/False/],
     [mk("{'descr': '<f8', 'fortran_order': False, 'shape': (0,), }", 4), /unsupported \.npy format version 4\.0/],
-    [mk("{'descr': '<f8', 'fortran_order': False, 'shape': (0,), } junk"), /malformed \.npy header: unexpected trailing text/],
+    [
+      mk("{'descr': '<f8', 'fortran_order': False, 'shape': (0,), } junk"),
+      /malformed \.npy header: unexpected trailing text/,
+    ],
     [mk("{'descr': '<f8', 'fortran_order': False, 'shape': (0,)"), /malformed \.npy header/],
-    [mk("not a dict"), /malformed \.npy header/],
+    [mk('not a dict'), /malformed \.npy header/],
   ];
   for (const [bytes, re] of cases) {
     const { code, message } = codeOf(() => decodeNpy(bytes, 'h.npy'));
@@ -139,17 +159,29 @@ test('writeNpy is atomic: writes the file, leaves no temp files, creates the dir
     // A file where a directory should be: BAD_OPTION, nothing written.
     await writeFile(join(dir, 'blocker'), 'x');
     let err: unknown;
-    try { await writeNpy(join(dir, 'blocker', 'Y.npy'), [1], [1]); } catch (e) { err = e; }
+    try {
+      await writeNpy(join(dir, 'blocker', 'Y.npy'), [1], [1]);
+    } catch (e) {
+      err = e;
+    }
     assert.instance(err, AttnfitError);
     assert.is((err as AttnfitError).code, 'BAD_OPTION');
     // Missing file: FILE_NOT_FOUND naming the label.
     err = undefined;
-    try { await readNpy(join(dir, 'nope.npy'), { label: '--x nope.npy' }); } catch (e) { err = e; }
+    try {
+      await readNpy(join(dir, 'nope.npy'), { label: '--x nope.npy' });
+    } catch (e) {
+      err = e;
+    }
     assert.is((err as AttnfitError).code, 'FILE_NOT_FOUND');
     assert.is((err as Error).message, '--x nope.npy: file not found');
     // A directory where a file is expected: BAD_FILE.
     err = undefined;
-    try { await readNpy(dir); } catch (e) { err = e; }
+    try {
+      await readNpy(dir);
+    } catch (e) {
+      err = e;
+    }
     assert.is((err as AttnfitError).code, 'BAD_FILE');
     assert.is((err as Error).message, `${dir}: is a directory, expected a file`);
   } finally {

@@ -5,14 +5,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AttnfitError } from '@attnfit/shared/core';
-import { loadProblem, loadMatrix, writeNpy, writeSafetensors, readNpy, writeFilesAtomic, checkOutputDir, checkOutputFile } from '@attnfit/shared/io';
+import {
+  loadProblem,
+  loadMatrix,
+  writeNpy,
+  writeSafetensors,
+  readNpy,
+  writeFilesAtomic,
+  checkOutputDir,
+  checkOutputFile,
+} from '@attnfit/shared/io';
 
 const FIX = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 const PROB = join(FIX, 'problem');
 let tmp = '';
 
 async function errOf(p: Promise<unknown>): Promise<AttnfitError> {
-  try { await p; } catch (e) { assert.instance(e, AttnfitError); return e as AttnfitError; }
+  try {
+    await p;
+  } catch (e) {
+    assert.instance(e, AttnfitError);
+    return e as AttnfitError;
+  }
   throw new Error('expected an AttnfitError');
 }
 
@@ -24,8 +38,12 @@ async function copyProblem(name: string): Promise<string> {
   return dir;
 }
 
-test.before(async () => { tmp = await mkdtemp(join(tmpdir(), 'attnfit-problem-')); });
-test.after(async () => { await rm(tmp, { recursive: true, force: true }); });
+test.before(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'attnfit-problem-'));
+});
+test.after(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
 
 test('loads the npy fixture problem and the safetensors one identically', async () => {
   const p = await loadProblem(PROB);
@@ -80,7 +98,11 @@ test('BAD_FILE and BAD_DTYPE from a bad member file', async () => {
   assert.is(e.code, 'BAD_FILE');
   // A .safetensors missing B.
   const st = join(tmp, 'noB.safetensors');
-  await writeSafetensors(st, { A1: { shape: [2, 2], data: [1, 2, 3, 4] }, A2: { shape: [2, 2], data: [1, 2, 3, 4] }, A3: { shape: [2, 2], data: [1, 2, 3, 4] } });
+  await writeSafetensors(st, {
+    A1: { shape: [2, 2], data: [1, 2, 3, 4] },
+    A2: { shape: [2, 2], data: [1, 2, 3, 4] },
+    A3: { shape: [2, 2], data: [1, 2, 3, 4] },
+  });
   e = await errOf(loadProblem(st));
   assert.is(e.code, 'BAD_FILE');
   assert.match(e.message, /noB\.safetensors: no tensor 'B' \(it has A1, A2, A3; a problem needs A1, A2, A3, B\)/);
@@ -91,7 +113,10 @@ test('SHAPE_MISMATCH: names both files and shapes; 1-d refused', async () => {
   await writeNpy(join(dir, 'A2.npy'), new Float64Array(15), [5, 3]);
   let e = await errOf(loadProblem(dir));
   assert.is(e.code, 'SHAPE_MISMATCH');
-  assert.is(e.message, `${join(dir, 'A2.npy')}: shape [5, 3] but ${join(dir, 'A1.npy')} is [7, 3]: A1, A2, A3, B must all be n×d`);
+  assert.is(
+    e.message,
+    `${join(dir, 'A2.npy')}: shape [5, 3] but ${join(dir, 'A1.npy')} is [7, 3]: A1, A2, A3, B must all be n×d`,
+  );
   await writeNpy(join(dir, 'A2.npy'), new Float64Array(21), [21]);
   e = await errOf(loadProblem(dir));
   assert.is(e.code, 'SHAPE_MISMATCH');
@@ -99,7 +124,10 @@ test('SHAPE_MISMATCH: names both files and shapes; 1-d refused', async () => {
 });
 
 test('EMPTY when n or d is 0', async () => {
-  for (const shape of [[0, 3], [4, 0]]) {
+  for (const shape of [
+    [0, 3],
+    [4, 0],
+  ]) {
     const dir = join(tmp, `empty-${shape.join('x')}`);
     for (const t of ['A1', 'A2', 'A3', 'B']) await writeNpy(join(dir, `${t}.npy`), [], shape);
     const e = await errOf(loadProblem(dir));
@@ -159,14 +187,24 @@ test('output checks and group writes have no side effects on failure', async () 
   e = await errOf(loadProblem(join(tmp, 'new')));
   assert.is(e.code, 'FILE_NOT_FOUND');
   // Group write where the 2nd target is blocked: refused before anything is created or written.
-  e = await errOf(writeFilesAtomic([{ path: join(tmp, 'grp', 'one.txt'), data: '1' }, { path: join(file, 'two.txt'), data: '2' }]));
+  e = await errOf(
+    writeFilesAtomic([
+      { path: join(tmp, 'grp', 'one.txt'), data: '1' },
+      { path: join(file, 'two.txt'), data: '2' },
+    ]),
+  );
   assert.is(e.code, 'BAD_OPTION');
   const { readdir, mkdir: mkdirP, readFile: readF } = await import('node:fs/promises');
   assert.not.ok((await readdir(tmp)).includes('grp'));
   // A directory in the way of the last file: the first files are not replaced (no partial output).
   await mkdirP(join(tmp, 'grp2', 'two.txt'), { recursive: true });
   await writeFile(join(tmp, 'grp2', 'one.txt'), 'old');
-  e = await errOf(writeFilesAtomic([{ path: join(tmp, 'grp2', 'one.txt'), data: 'new' }, { path: join(tmp, 'grp2', 'two.txt'), data: '2' }]));
+  e = await errOf(
+    writeFilesAtomic([
+      { path: join(tmp, 'grp2', 'one.txt'), data: 'new' },
+      { path: join(tmp, 'grp2', 'two.txt'), data: '2' },
+    ]),
+  );
   assert.is(e.code, 'BAD_OPTION');
   assert.match(e.message, /two\.txt: is a directory/);
   assert.is(await readF(join(tmp, 'grp2', 'one.txt'), 'utf8'), 'old');

@@ -6,17 +6,34 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { AttnfitError } from '@attnfit/shared/core';
-import { decodeSafetensors, encodeSafetensors, parseSafetensorsHeader, readSafetensors, decodeNpy } from '@attnfit/shared/io';
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  parseSafetensorsHeader,
+  readSafetensors,
+  decodeNpy,
+} from '@attnfit/shared/io';
 
 const FIX = fileURLToPath(new URL('../../fixtures/', import.meta.url));
-const npyExpected = JSON.parse(readFileSync(join(FIX, 'npy', 'expected.json'), 'utf8')) as { good: Record<string, { data: number[] }> };
+const npyExpected = JSON.parse(readFileSync(join(FIX, 'npy', 'expected.json'), 'utf8')) as {
+  good: Record<string, { data: number[] }>;
+};
 
 let tmp = '';
-test.before(async () => { tmp = await mkdtemp(join(tmpdir(), 'attnfit-st-')); });
-test.after(async () => { await rm(tmp, { recursive: true, force: true }); });
+test.before(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'attnfit-st-'));
+});
+test.after(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
 
 function errOf(fn: () => unknown): AttnfitError {
-  try { fn(); } catch (e) { assert.instance(e, AttnfitError); return e as AttnfitError; }
+  try {
+    fn();
+  } catch (e) {
+    assert.instance(e, AttnfitError);
+    return e as AttnfitError;
+  }
   throw new Error('expected an AttnfitError');
 }
 
@@ -59,14 +76,21 @@ test('problem fixture equals the npy problem; metadata parsed; `only` skips an I
 test('F16 tensor: BAD_DTYPE naming file and tensor', async () => {
   let err: unknown;
   const path = join(FIX, 'safetensors', 'bad_f16.safetensors');
-  try { await readSafetensors(path); } catch (e) { err = e; }
+  try {
+    await readSafetensors(path);
+  } catch (e) {
+    err = e;
+  }
   assert.is((err as AttnfitError).code, 'BAD_DTYPE');
   assert.match((err as Error).message, /bad_f16\.safetensors: tensor 'A1' has dtype F16/);
 });
 
 test('encode → decode round trip (F64 exact, F32 rounded), header 8-byte aligned', () => {
   const a = Float64Array.from({ length: 12 }, (_, i) => Math.sin(i) * 1e3);
-  const bytes = encodeSafetensors({ a: { shape: [3, 4], data: a }, b: { shape: [2], data: [0.1, -2], dtype: 'F32' }, e: { shape: [0, 5], data: [] } }, { k: 'v' });
+  const bytes = encodeSafetensors(
+    { a: { shape: [3, 4], data: a }, b: { shape: [2], data: [0.1, -2], dtype: 'F32' }, e: { shape: [0, 5], data: [] } },
+    { k: 'v' },
+  );
   const hlen = Number(new DataView(bytes.buffer).getBigUint64(0, true));
   assert.is(hlen % 8, 0);
   const t = decodeSafetensors(bytes, 'rt');
@@ -86,12 +110,30 @@ test('malformed files: BAD_FILE with a precise reason (in memory and streamed fr
     [raw('[1, 2]', new Uint8Array(0)), /does not start with "\{"/],
     [raw('{"x": ', new Uint8Array(0)), /malformed safetensors header JSON/],
     [raw({ x: { dtype: 'F99', shape: [2], data_offsets: [0, 16] } }, d16), /tensor 'x': unknown dtype "F99"/],
-    [raw({ x: { dtype: 'F64', shape: [-2], data_offsets: [0, 16] } }, d16), /tensor 'x': shape is not a list of non-negative integers/],
+    [
+      raw({ x: { dtype: 'F64', shape: [-2], data_offsets: [0, 16] } }, d16),
+      /tensor 'x': shape is not a list of non-negative integers/,
+    ],
     [raw({ x: { dtype: 'F64', shape: [2], data_offsets: [16, 0] } }, d16), /data_offsets must be \[begin, end\]/],
-    [raw({ x: { dtype: 'F64', shape: [3], data_offsets: [0, 16] } }, d16), /span 16 bytes but shape \[3\] of F64 needs 24/],
-    [raw({ x: { dtype: 'F64', shape: [2], data_offsets: [0, 16] } }, new Uint8Array(8)), /tensor 'x': truncated: data ends at byte 16 of the data buffer but the buffer has 8/],
+    [
+      raw({ x: { dtype: 'F64', shape: [3], data_offsets: [0, 16] } }, d16),
+      /span 16 bytes but shape \[3\] of F64 needs 24/,
+    ],
+    [
+      raw({ x: { dtype: 'F64', shape: [2], data_offsets: [0, 16] } }, new Uint8Array(8)),
+      /tensor 'x': truncated: data ends at byte 16 of the data buffer but the buffer has 8/,
+    ],
     [raw(ok, new Uint8Array(24)), /data buffer has 24 bytes but the tensors cover 16/],
-    [raw({ x: { dtype: 'F64', shape: [2], data_offsets: [0, 16] }, y: { dtype: 'F64', shape: [1], data_offsets: [8, 16] } }, d16), /overlaps/],
+    [
+      raw(
+        {
+          x: { dtype: 'F64', shape: [2], data_offsets: [0, 16] },
+          y: { dtype: 'F64', shape: [1], data_offsets: [8, 16] },
+        },
+        d16,
+      ),
+      /overlaps/,
+    ],
     [raw({ x: { dtype: 'F64', shape: [1], data_offsets: [8, 16] } }, d16), /gap in the data buffer before tensor 'x'/],
     [raw({ __metadata__: { a: 1 }, ...ok }, d16), /__metadata__ must map strings to strings/],
     [raw({ x: 5 }, d16), /tensor 'x': entry is not an object/],
@@ -105,7 +147,11 @@ test('malformed files: BAD_FILE with a precise reason (in memory and streamed fr
     const path = join(tmp, 'bad.safetensors');
     await writeFile(path, bytes);
     let err: unknown;
-    try { await readSafetensors(path, { label: 'bad.safetensors' }); } catch (x) { err = x; }
+    try {
+      await readSafetensors(path, { label: 'bad.safetensors' });
+    } catch (x) {
+      err = x;
+    }
     assert.instance(err, AttnfitError);
     assert.is((err as AttnfitError).code, 'BAD_FILE');
     assert.is((err as Error).message, e.message);

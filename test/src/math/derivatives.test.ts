@@ -20,7 +20,11 @@ const instances = [
 ];
 
 const shift = (A: Float64Array, V: ArrayLike<number>, t: number) => A.map((v, i) => v + t * V[i]!);
-const unit = (len: number, i: number) => { const e = new Float64Array(len); e[i] = 1; return e; };
+const unit = (len: number, i: number) => {
+  const e = new Float64Array(len);
+  e[i] = 1;
+  return e;
+};
 const lossAt = (p: Problem, X: Float64Array, Y: Float64Array) => [evaluateProblem(p, X, Y, { loss: true }).loss!];
 const gradXAt = (p: Problem, X: Float64Array, Y: Float64Array) => evaluateProblem(p, X, Y, { gradX: true }).gradX!;
 const gradYAt = (p: Problem, X: Float64Array, Y: Float64Array) => evaluateProblem(p, X, Y, { gradY: true }).gradY!;
@@ -28,19 +32,26 @@ const gradYAt = (p: Problem, X: Float64Array, Y: Float64Array) => evaluateProble
 const stepFor = (A: Float64Array) => 1e-4 * Math.max(1e-2, Math.sqrt(A.reduce((s, v) => s + v * v, 0) / A.length));
 /** Symmetric matrix-vector product H v for a dd×dd row-major H. */
 const matVec = (H: Float64Array, v: ArrayLike<number>, transpose = false) => {
-  const dd = v.length, out = new Float64Array(dd);
-  for (let i = 0; i < dd; i++) { let s = 0; for (let j = 0; j < dd; j++) s += (transpose ? H[j * dd + i]! : H[i * dd + j]!) * v[j]!; out[i] = s; }
+  const dd = v.length,
+    out = new Float64Array(dd);
+  for (let i = 0; i < dd; i++) {
+    let s = 0;
+    for (let j = 0; j < dd; j++) s += (transpose ? H[j * dd + i]! : H[i * dd + j]!) * v[j]!;
+    out[i] = s;
+  }
   return out;
 };
 
 for (const inst of instances) {
   const { p, X, Y, r } = inst;
   const dd = p.d * p.d;
-  const hX = stepFor(X), hY = stepFor(Y);
+  const hX = stepFor(X),
+    hY = stepFor(Y);
 
   test(`${inst.name}: gradX and gradY match finite differences of the loss (tol ${TOL})`, () => {
     const part = evaluateProblem(p, X, Y, { loss: true, gradX: true, gradY: true });
-    const fdX = new Float64Array(dd), fdY = new Float64Array(dd);
+    const fdX = new Float64Array(dd),
+      fdY = new Float64Array(dd);
     for (let i = 0; i < dd; i++) {
       fdX[i] = fd4((t) => lossAt(p, shift(X, unit(dd, i), t), Y), hX)[0]!;
       fdY[i] = fd4((t) => lossAt(p, X, shift(Y, unit(dd, i), t)), hY)[0]!;
@@ -52,11 +63,15 @@ for (const inst of instances) {
 
   test(`${inst.name}: hessXX and hessXY match finite differences of gradX (tol ${TOL})`, () => {
     const part = evaluateProblem(p, X, Y, { hessXX: true, hessXY: true });
-    const fdXX = new Float64Array(dd * dd), fdXY = new Float64Array(dd * dd);
+    const fdXX = new Float64Array(dd * dd),
+      fdXY = new Float64Array(dd * dd);
     for (let i = 0; i < dd; i++) {
       const colX = fd4((t) => gradXAt(p, shift(X, unit(dd, i), t), Y), hX);
       const colY = fd4((t) => gradXAt(p, X, shift(Y, unit(dd, i), t)), hY);
-      for (let k = 0; k < dd; k++) { fdXX[k * dd + i] = colX[k]!; fdXY[k * dd + i] = colY[k]!; }
+      for (let k = 0; k < dd; k++) {
+        fdXX[k * dd + i] = colX[k]!;
+        fdXY[k * dd + i] = colY[k]!;
+      }
     }
     assert.ok(relMax(part.hessXX!, fdXX) < TOL, `hessXX rel err ${relMax(part.hessXX!, fdXX)}`);
     assert.ok(relMax(part.hessXY!, fdXY) < TOL, `hessXY rel err ${relMax(part.hessXY!, fdXY)}`);
@@ -66,11 +81,14 @@ for (const inst of instances) {
       for (let k = 0; k < dd; k++) fdXY[i * dd + k] = col[k]!;
     }
     assert.ok(relMax(part.hessXY!, fdXY) < TOL, `hessXY vs d(gradY)/dx rel err ${relMax(part.hessXY!, fdXY)}`);
-    for (let i = 0; i < dd; i++) for (let j = 0; j < dd; j++) assert.is(part.hessXX![i * dd + j], part.hessXX![j * dd + i]);
+    for (let i = 0; i < dd; i++)
+      for (let j = 0; j < dd; j++) assert.is(part.hessXX![i * dd + j], part.hessXX![j * dd + i]);
   });
 
   test(`${inst.name}: hvpX, mixedXY, mixedYX match directional differences and the dense blocks`, () => {
-    const V = randMatrix(r, p.d, p.d), Vy = randMatrix(r, p.d, p.d), Vx = randMatrix(r, p.d, p.d);
+    const V = randMatrix(r, p.d, p.d),
+      Vy = randMatrix(r, p.d, p.d),
+      Vx = randMatrix(r, p.d, p.d);
     const part = evaluateProblem(p, X, Y, { hvpX: V, mixedXY: Vy, mixedYX: Vx, hessXX: true, hessXY: true });
     const fdHv = fd4((t) => gradXAt(p, shift(X, V, t), Y), hX);
     const fdXY = fd4((t) => gradXAt(p, X, shift(Y, Vy, t)), hY);
@@ -94,9 +112,17 @@ test('the Hessian assembly gives bitwise the same result for every key-slab budg
     const prev = setHessianSlabElements(cols * p.n * p.d);
     try {
       const part = evaluateProblem(p, X, Y, { hessXX: true, hessXY: true });
-      assert.ok(part.hessXX!.every((v, i) => Object.is(v, full.hessXX![i])), `hessXX, ${cols} column(s) per GEMM`);
-      assert.ok(part.hessXY!.every((v, i) => Object.is(v, full.hessXY![i])), `hessXY, ${cols} column(s) per GEMM`);
-    } finally { setHessianSlabElements(prev); }
+      assert.ok(
+        part.hessXX!.every((v, i) => Object.is(v, full.hessXX![i])),
+        `hessXX, ${cols} column(s) per GEMM`,
+      );
+      assert.ok(
+        part.hessXY!.every((v, i) => Object.is(v, full.hessXY![i])),
+        `hessXY, ${cols} column(s) per GEMM`,
+      );
+    } finally {
+      setHessianSlabElements(prev);
+    }
   }
   assert.throws(() => setHessianSlabElements(0), /elements must be an integer >= 1/);
 });

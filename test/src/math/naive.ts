@@ -5,7 +5,14 @@
  */
 import { rng, randMatrix } from '../helpers/rng.js';
 
-export interface NaiveProblem { n: number; d: number; A1: Float64Array; A2: Float64Array; A3: Float64Array; B: Float64Array }
+export interface NaiveProblem {
+  n: number;
+  d: number;
+  A1: Float64Array;
+  A2: Float64Array;
+  A3: Float64Array;
+  B: Float64Array;
+}
 
 /** Stable softmax of one row. */
 export function naiveSoftmax(row: number[]): number[] {
@@ -15,11 +22,22 @@ export function naiveSoftmax(row: number[]): number[] {
   return e.map((v) => v / s);
 }
 
-export interface NaiveForward { S: number[][]; F: number[][]; H: number[][]; FH: number[][]; C: number[][]; loss: number }
+export interface NaiveForward {
+  S: number[][];
+  F: number[][];
+  H: number[][];
+  FH: number[][];
+  C: number[][];
+  loss: number;
+}
 
 export function naiveForward(p: NaiveProblem, X: ArrayLike<number>, Y: ArrayLike<number>): NaiveForward {
   const { n, d, A1, A2, A3, B } = p;
-  const S: number[][] = [], F: number[][] = [], H: number[][] = [], FH: number[][] = [], C: number[][] = [];
+  const S: number[][] = [],
+    F: number[][] = [],
+    H: number[][] = [],
+    FH: number[][] = [],
+    C: number[][] = [];
   for (let j = 0; j < n; j++) {
     const row: number[] = [];
     for (let k = 0; k < n; k++) {
@@ -32,12 +50,17 @@ export function naiveForward(p: NaiveProblem, X: ArrayLike<number>, Y: ArrayLike
   }
   for (let k = 0; k < n; k++) {
     const h: number[] = [];
-    for (let e = 0; e < d; e++) { let s = 0; for (let c = 0; c < d; c++) s += A3[k * d + c]! * Y[c * d + e]!; h.push(s); }
+    for (let e = 0; e < d; e++) {
+      let s = 0;
+      for (let c = 0; c < d; c++) s += A3[k * d + c]! * Y[c * d + e]!;
+      h.push(s);
+    }
     H.push(h);
   }
   let loss = 0;
   for (let j = 0; j < n; j++) {
-    const fh: number[] = [], c: number[] = [];
+    const fh: number[] = [],
+      c: number[] = [];
     for (let e = 0; e < d; e++) {
       let s = 0;
       for (let k = 0; k < n; k++) s += F[j]![k]! * H[k]![e]!;
@@ -45,18 +68,24 @@ export function naiveForward(p: NaiveProblem, X: ArrayLike<number>, Y: ArrayLike
       c.push(s - B[j * d + e]!);
       loss += (s - B[j * d + e]!) ** 2;
     }
-    FH.push(fh); C.push(c);
+    FH.push(fh);
+    C.push(c);
   }
   return { S, F, H, FH, C, loss };
 }
 
 /** ∇_X L and ∇_Y L, from dL/dS_jk = 2 p_jk with p_j = J_j (H c_j), J_j = diag f − f fᵀ. */
-export function naiveGrad(p: NaiveProblem, X: ArrayLike<number>, Y: ArrayLike<number>): { gX: Float64Array; gY: Float64Array; P: number[][] } {
+export function naiveGrad(
+  p: NaiveProblem,
+  X: ArrayLike<number>,
+  Y: ArrayLike<number>,
+): { gX: Float64Array; gY: Float64Array; P: number[][] } {
   const { n, d, A1, A2, A3 } = p;
   const fw = naiveForward(p, X, Y);
   const P: number[][] = [];
   for (let j = 0; j < n; j++) {
-    const f = fw.F[j]!, q = fw.H.map((h) => h.reduce((s, v, e) => s + v * fw.C[j]![e]!, 0));
+    const f = fw.F[j]!,
+      q = fw.H.map((h) => h.reduce((s, v, e) => s + v * fw.C[j]![e]!, 0));
     const row: number[] = [];
     for (let k = 0; k < n; k++) {
       let s = 0;
@@ -65,37 +94,55 @@ export function naiveGrad(p: NaiveProblem, X: ArrayLike<number>, Y: ArrayLike<nu
     }
     P.push(row);
   }
-  const gX = new Float64Array(d * d), gY = new Float64Array(d * d);
-  for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) {
-    let s = 0;
-    for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) s += A1[j * d + a]! * P[j]![k]! * A2[k * d + b]!;
-    gX[a * d + b] = 2 * s;
-  }
+  const gX = new Float64Array(d * d),
+    gY = new Float64Array(d * d);
+  for (let a = 0; a < d; a++)
+    for (let b = 0; b < d; b++) {
+      let s = 0;
+      for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) s += A1[j * d + a]! * P[j]![k]! * A2[k * d + b]!;
+      gX[a * d + b] = 2 * s;
+    }
   // ∇_Y L [c,e] = 2 Σ_j Σ_k F_jk A3[k,c] C[j,e]
-  for (let c = 0; c < d; c++) for (let e = 0; e < d; e++) {
-    let s = 0;
-    for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) s += fw.F[j]![k]! * A3[k * d + c]! * fw.C[j]![e]!;
-    gY[c * d + e] = 2 * s;
-  }
+  for (let c = 0; c < d; c++)
+    for (let e = 0; e < d; e++) {
+      let s = 0;
+      for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) s += fw.F[j]![k]! * A3[k * d + c]! * fw.C[j]![e]!;
+      gY[c * d + e] = 2 * s;
+    }
   return { gX, gY, P };
 }
 
 /** MᵀM and MᵀB with M = F A3. */
-export function naiveNormal(p: NaiveProblem, X: ArrayLike<number>, Y: ArrayLike<number>): { MtM: Float64Array; MtB: Float64Array } {
+export function naiveNormal(
+  p: NaiveProblem,
+  X: ArrayLike<number>,
+  Y: ArrayLike<number>,
+): { MtM: Float64Array; MtB: Float64Array } {
   const { n, d, A3, B } = p;
   const fw = naiveForward(p, X, Y);
   const M: number[][] = [];
   for (let j = 0; j < n; j++) {
     const r: number[] = [];
-    for (let c = 0; c < d; c++) { let s = 0; for (let k = 0; k < n; k++) s += fw.F[j]![k]! * A3[k * d + c]!; r.push(s); }
+    for (let c = 0; c < d; c++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += fw.F[j]![k]! * A3[k * d + c]!;
+      r.push(s);
+    }
     M.push(r);
   }
-  const MtM = new Float64Array(d * d), MtB = new Float64Array(d * d);
-  for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) {
-    let s = 0, t = 0;
-    for (let j = 0; j < n; j++) { s += M[j]![a]! * M[j]![b]!; t += M[j]![a]! * B[j * d + b]!; }
-    MtM[a * d + b] = s; MtB[a * d + b] = t;
-  }
+  const MtM = new Float64Array(d * d),
+    MtB = new Float64Array(d * d);
+  for (let a = 0; a < d; a++)
+    for (let b = 0; b < d; b++) {
+      let s = 0,
+        t = 0;
+      for (let j = 0; j < n; j++) {
+        s += M[j]![a]! * M[j]![b]!;
+        t += M[j]![a]! * B[j * d + b]!;
+      }
+      MtM[a * d + b] = s;
+      MtB[a * d + b] = t;
+    }
   return { MtM, MtB };
 }
 
@@ -107,9 +154,11 @@ export function naiveHessXX(p: NaiveProblem, X: ArrayLike<number>, Y: ArrayLike<
   const { n, d, A1, A2 } = p;
   const fw = naiveForward(p, X, Y);
   const { P } = naiveGrad(p, X, Y);
-  const dd = d * d, Hs = new Float64Array(dd * dd);
+  const dd = d * d,
+    Hs = new Float64Array(dd * dd);
   for (let j = 0; j < n; j++) {
-    const f = fw.F[j]!, pj = P[j]!;
+    const f = fw.F[j]!,
+      pj = P[j]!;
     const W: number[][] = [];
     for (let k = 0; k < n; k++) {
       const r: number[] = [];
@@ -142,9 +191,12 @@ export function naiveHessXX(p: NaiveProblem, X: ArrayLike<number>, Y: ArrayLike<
       }
       K.push(r);
     }
-    for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) for (let a2 = 0; a2 < d; a2++) for (let b2 = 0; b2 < d; b2++) {
-      Hs[(a * d + b) * dd + a2 * d + b2] += 2 * A1[j * d + a]! * A1[j * d + a2]! * K[b]![b2]!;
-    }
+    for (let a = 0; a < d; a++)
+      for (let b = 0; b < d; b++)
+        for (let a2 = 0; a2 < d; a2++)
+          for (let b2 = 0; b2 < d; b2++) {
+            Hs[(a * d + b) * dd + a2 * d + b2] += 2 * A1[j * d + a]! * A1[j * d + a2]! * K[b]![b2]!;
+          }
   }
   return Hs;
 }
@@ -160,11 +212,12 @@ export function randomInstance(seed: number, n: number, d: number, opts: { logit
   const Y = randMatrix(r, d, d);
   if (opts.logitScale !== undefined) {
     let mx = 0;
-    for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) {
-      let s = 0;
-      for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) s += A1[j * d + a]! * X[a * d + b]! * A2[k * d + b]!;
-      mx = Math.max(mx, Math.abs(s));
-    }
+    for (let j = 0; j < n; j++)
+      for (let k = 0; k < n; k++) {
+        let s = 0;
+        for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) s += A1[j * d + a]! * X[a * d + b]! * A2[k * d + b]!;
+        mx = Math.max(mx, Math.abs(s));
+      }
     for (let i = 0; i < X.length; i++) X[i] *= opts.logitScale / mx;
   }
   return { p: { n, d, A1, A2, A3, B }, X, Y, r };
@@ -172,14 +225,21 @@ export function randomInstance(seed: number, n: number, d: number, opts: { logit
 
 /** max |a − b| / max(1e-300, max |b|): purely relative to the reference's scale. */
 export function relMax(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 1e-300;
-  for (let i = 0; i < b.length; i++) { num = Math.max(num, Math.abs(a[i]! - b[i]!)); den = Math.max(den, Math.abs(b[i]!)); }
+  let num = 0,
+    den = 1e-300;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
   return num / den;
 }
 
 /** Fourth-order central difference of a vector-valued f along t: (8(f(h)−f(−h)) − (f(2h)−f(−2h))) / 12h. */
 export function fd4(f: (t: number) => ArrayLike<number>, h: number): Float64Array {
-  const p1 = f(h), m1 = f(-h), p2 = f(2 * h), m2 = f(-2 * h);
+  const p1 = f(h),
+    m1 = f(-h),
+    p2 = f(2 * h),
+    m2 = f(-2 * h);
   const out = new Float64Array(p1.length);
   for (let i = 0; i < out.length; i++) out[i] = (8 * (p1[i]! - m1[i]!) - (p2[i]! - m2[i]!)) / (12 * h);
   return out;

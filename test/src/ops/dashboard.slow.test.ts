@@ -44,12 +44,16 @@ if ('reason' in launched) {
     const page: Page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
     await page.goto(`${dash}/`, { waitUntil: 'load' });
 
     // The worker row, from heartbeats.
     await page.waitForSelector('#workers tr[data-worker="worker-1"][data-status="up"]', { timeout: 30_000 });
-    const wcells = await page.$$eval('#workers tr[data-worker="worker-1"] td', (tds) => Object.fromEntries(tds.map((td) => [(td as HTMLElement).dataset.col, td.textContent])));
+    const wcells = await page.$$eval('#workers tr[data-worker="worker-1"] td', (tds) =>
+      Object.fromEntries(tds.map((td) => [(td as HTMLElement).dataset.col, td.textContent])),
+    );
     assert.is(wcells.threads, '1');
     assert.ok((wcells.gemm ?? '').length > 0 && wcells.gemm !== '?');
     assert.is(await page.$eval('#live', (e) => e.textContent), 'live');
@@ -58,20 +62,42 @@ if ('reason' in launched) {
     const client = await ClusterClient.connect({ servers: server.url });
     try {
       const r = rng(12);
-      const n = 96, d = 3;
-      const p = { n, d, A1: randMatrix(r, n, d), A2: randMatrix(r, n, d), A3: randMatrix(r, n, d), B: randMatrix(r, n, d) };
-      const { jobId } = await client.submit(p, { method: 'lbfgs', maxIter: 100_000, tol: 1e-300, gtol: 0, x0: randMatrix(r, d, d, 0.5) }, 'browser-test');
+      const n = 96,
+        d = 3;
+      const p = {
+        n,
+        d,
+        A1: randMatrix(r, n, d),
+        A2: randMatrix(r, n, d),
+        A3: randMatrix(r, n, d),
+        B: randMatrix(r, n, d),
+      };
+      const { jobId } = await client.submit(
+        p,
+        { method: 'lbfgs', maxIter: 100_000, tol: 1e-300, gtol: 0, x0: randMatrix(r, d, d, 0.5) },
+        'browser-test',
+      );
       const row = `#jobs tr[data-job="${jobId}"]`;
       await page.waitForSelector(`${row}[data-state="running"]`, { timeout: 60_000 });
       // The plot follows the running job (auto-selected) and gains points.
       const points = () => page.$eval('#plot', (e) => Number((e as HTMLElement).dataset.points));
-      await page.waitForFunction((id: string) => {
-        const el = document.querySelector('#plot') as HTMLElement;
-        return el.dataset.job === id && Number(el.dataset.points) >= 3;
-      }, { timeout: 60_000 }, jobId);
+      await page.waitForFunction(
+        (id: string) => {
+          const el = document.querySelector('#plot') as HTMLElement;
+          return el.dataset.job === id && Number(el.dataset.points) >= 3;
+        },
+        { timeout: 60_000 },
+        jobId,
+      );
       const first = await points();
-      await page.waitForFunction((k: number) => Number((document.querySelector('#plot') as HTMLElement).dataset.points) >= k, { timeout: 60_000 }, first + 10);
-      const cells = await page.$$eval(`${row} td`, (tds) => Object.fromEntries(tds.map((td) => [(td as HTMLElement).dataset.col, td.textContent])));
+      await page.waitForFunction(
+        (k: number) => Number((document.querySelector('#plot') as HTMLElement).dataset.points) >= k,
+        { timeout: 60_000 },
+        first + 10,
+      );
+      const cells = await page.$$eval(`${row} td`, (tds) =>
+        Object.fromEntries(tds.map((td) => [(td as HTMLElement).dataset.col, td.textContent])),
+      );
       assert.is(cells.method, 'lbfgs');
       assert.is(cells.n, '96');
       assert.is(cells.d, '3');
@@ -87,7 +113,11 @@ if ('reason' in launched) {
       assert.ok(plotted.every((v) => (v as number) > 0));
       assert.ok(await page.$('#plot canvas'), 'uPlot drew a canvas');
       // The worker row updates too (its task count comes with the next heartbeat).
-      await page.waitForFunction(() => Number(document.querySelector('#workers tr[data-worker="worker-1"] td[data-col="tasks"]')?.textContent) > 0, { timeout: 30_000 });
+      await page.waitForFunction(
+        () =>
+          Number(document.querySelector('#workers tr[data-worker="worker-1"] td[data-col="tasks"]')?.textContent) > 0,
+        { timeout: 30_000 },
+      );
       await page.screenshot({ path: join(artifactsDir(), 'dashboard.png') });
 
       const rec = await client.cancel(jobId, 60_000);
@@ -95,7 +125,11 @@ if ('reason' in launched) {
       await page.waitForSelector(`${row}[data-state="cancelled"]`, { timeout: 30_000 });
       // Every iteration reached the page: the plot equals the coordinator's history.
       const hist = (await (await fetch(`${dash}/api/jobs/${jobId}/history`)).json()) as { points: unknown[] };
-      await page.waitForFunction((k: number) => Number((document.querySelector('#plot') as HTMLElement).dataset.points) === k, { timeout: 30_000 }, hist.points.length);
+      await page.waitForFunction(
+        (k: number) => Number((document.querySelector('#plot') as HTMLElement).dataset.points) === k,
+        { timeout: 30_000 },
+        hist.points.length,
+      );
       assert.is(hist.points.length, rec!.iteration + 1);
     } finally {
       await client.close();

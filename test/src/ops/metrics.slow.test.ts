@@ -15,7 +15,16 @@ import { ClusterClient } from '@attnfit/coordinator';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { rng, randMatrix } from '../helpers/rng.js';
 import { scrape, sum, value } from '../helpers/prom.js';
-import { PASSWORDS, SERVER_ENV, includeAuth, run, startCoordinatorProc, startWorkerProc, stopAll, type CliProc } from '../cluster/procs.js';
+import {
+  PASSWORDS,
+  SERVER_ENV,
+  includeAuth,
+  run,
+  startCoordinatorProc,
+  startWorkerProc,
+  stopAll,
+  type CliProc,
+} from '../cluster/procs.js';
 import { waitForState } from './sse.js';
 
 let server: NatsServerHandle;
@@ -27,15 +36,35 @@ let dash = '';
 let wmetrics = '';
 const asUser = (u: keyof typeof PASSWORDS) => ['--nats', url, '--user', u, '--pass', PASSWORDS[u]];
 
-interface Report { iterations: number; relLoss: number; history: Array<{ relLoss: number }>; cluster: { tasks: number; retries: number; jobId: string } }
+interface Report {
+  iterations: number;
+  relLoss: number;
+  history: Array<{ relLoss: number }>;
+  cluster: { tasks: number; retries: number; jobId: string };
+}
 let reportA: Report;
 
 test.before(async () => {
   for (const [k, v] of Object.entries(SERVER_ENV)) process.env[k] = v;
-  server = await startNatsServer({ rawConfig: ({ port, dir }) => `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${join(dir, 'js')}" }\n${includeAuth(dir)}\n` });
+  server = await startNatsServer({
+    rawConfig: ({ port, dir }) =>
+      `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${join(dir, 'js')}" }\n${includeAuth(dir)}\n`,
+  });
   url = server.url;
   work = mkdtempSync(join(tmpdir(), 'attnfit-metrics-'));
-  const gen = await run(['generate', '--n', '256', '--d', '4', '--seed', '21', '--warm-noise', '0.05', '--out', join(work, 'p')]);
+  const gen = await run([
+    'generate',
+    '--n',
+    '256',
+    '--d',
+    '4',
+    '--seed',
+    '21',
+    '--warm-noise',
+    '0.05',
+    '--out',
+    join(work, 'p'),
+  ]);
   assert.is(gen.code, 0, gen.out);
   coord = await startCoordinatorProc([...asUser('coordinator'), '--http', '127.0.0.1:0']);
   dash = /dashboard on (http:\/\/127\.0\.0\.1:\d+)\//.exec(coord.out())![1]!;
@@ -60,7 +89,18 @@ test('the worker table fills from heartbeats under deploy/auth.conf permissions'
 
 test('a succeeded job: coordinator and worker counters match its report', async () => {
   const out = join(work, 'fitA');
-  const sub = await run(['submit', join(work, 'p'), ...asUser('submitter'), '--x0', join(work, 'p', 'X_warm.npy'), '--method', 'newton', '--wait', '--out', out]);
+  const sub = await run([
+    'submit',
+    join(work, 'p'),
+    ...asUser('submitter'),
+    '--x0',
+    join(work, 'p', 'X_warm.npy'),
+    '--method',
+    'newton',
+    '--wait',
+    '--out',
+    out,
+  ]);
   assert.is(sub.code, 0, sub.out);
   reportA = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Report;
   const c = await scrape(`${dash}/metrics`);
@@ -84,14 +124,25 @@ test('a succeeded job: coordinator and worker counters match its report', async 
   assert.is(value(w, 'attnfit_worker_tasks_total', { outcome: 'ok' }), tasks);
   assert.is(value(w, 'attnfit_worker_tasks_total', { outcome: 'error' }), 0);
   assert.is(value(w, 'attnfit_worker_task_duration_seconds_count'), tasks);
-  assert.is(value(w, 'attnfit_worker_task_bytes_total', { direction: 'in' }), value(c, 'attnfit_task_bytes_total', { direction: 'out' }));
-  assert.is(value(w, 'attnfit_worker_task_bytes_total', { direction: 'out' }), value(c, 'attnfit_task_bytes_total', { direction: 'in' }));
+  assert.is(
+    value(w, 'attnfit_worker_task_bytes_total', { direction: 'in' }),
+    value(c, 'attnfit_task_bytes_total', { direction: 'out' }),
+  );
+  assert.is(
+    value(w, 'attnfit_worker_task_bytes_total', { direction: 'out' }),
+    value(c, 'attnfit_task_bytes_total', { direction: 'in' }),
+  );
   assert.is(value(w, 'attnfit_worker_threads'), 1);
   assert.is(value(w, 'attnfit_worker_problem_fetches'), 1);
   assert.is(w.get('attnfit_gemm_backend_info')!.samples.length, 1);
   // The loss history the dashboard plots is the report's.
-  const h = (await (await fetch(`${dash}/api/jobs/${reportA.cluster.jobId}/history`)).json()) as { points: Array<{ relLoss: number; iteration: number }> };
-  assert.equal(h.points.map((p) => p.relLoss), reportA.history.map((p) => p.relLoss));
+  const h = (await (await fetch(`${dash}/api/jobs/${reportA.cluster.jobId}/history`)).json()) as {
+    points: Array<{ relLoss: number; iteration: number }>;
+  };
+  assert.equal(
+    h.points.map((p) => p.relLoss),
+    reportA.history.map((p) => p.relLoss),
+  );
   assert.is(h.points[h.points.length - 1]!.relLoss, reportA.relLoss);
 });
 
@@ -99,12 +150,32 @@ test('a running job has loss and iteration gauges; cancelled, it is counted and 
   const client = await ClusterClient.connect({ servers: url, user: 'submitter', pass: PASSWORDS.submitter });
   try {
     const r = rng(3);
-    const n = 64, d = 3;
-    const p = { n, d, A1: randMatrix(r, n, d), A2: randMatrix(r, n, d), A3: randMatrix(r, n, d), B: randMatrix(r, n, d) };
-    const { jobId } = await client.submit(p, { method: 'lbfgs', maxIter: 100_000, tol: 1e-300, gtol: 0, x0: randMatrix(r, d, d, 0.5) }, 'to-cancel');
+    const n = 64,
+      d = 3;
+    const p = {
+      n,
+      d,
+      A1: randMatrix(r, n, d),
+      A2: randMatrix(r, n, d),
+      A3: randMatrix(r, n, d),
+      B: randMatrix(r, n, d),
+    };
+    const { jobId } = await client.submit(
+      p,
+      { method: 'lbfgs', maxIter: 100_000, tol: 1e-300, gtol: 0, x0: randMatrix(r, d, d, 0.5) },
+      'to-cancel',
+    );
     let reached!: () => void;
-    const atTwo = new Promise<void>((res) => { reached = res; });
-    const done = client.waitFor(jobId, { mustExist: false, timeoutMs: 120_000, onProgress: (m) => { if (m.iteration >= 2) reached(); } });
+    const atTwo = new Promise<void>((res) => {
+      reached = res;
+    });
+    const done = client.waitFor(jobId, {
+      mustExist: false,
+      timeoutMs: 120_000,
+      onProgress: (m) => {
+        if (m.iteration >= 2) reached();
+      },
+    });
     await atTwo;
     const mid = await scrape(`${dash}/metrics`);
     assert.is(value(mid, 'attnfit_jobs', { state: 'running' }), 1);
@@ -123,7 +194,10 @@ test('a running job has loss and iteration gauges; cancelled, it is counted and 
     assert.is(value(c, 'attnfit_job_relative_loss', { job: jobId }), undefined);
     assert.is(value(c, 'attnfit_iterations_total'), reportA.iterations + rec!.iteration);
     const w = await scrape(wmetrics);
-    assert.ok((value(w, 'attnfit_worker_tasks_total', { outcome: 'ok' }) ?? 0) >= (value(c, 'attnfit_tasks_total', { outcome: 'ok' }) ?? Infinity));
+    assert.ok(
+      (value(w, 'attnfit_worker_tasks_total', { outcome: 'ok' }) ?? 0) >=
+        (value(c, 'attnfit_tasks_total', { outcome: 'ok' }) ?? Infinity),
+    );
     const s = await waitForState(dash, (x) => x.jobs.some((j) => j.id === jobId && j.state === 'cancelled'));
     assert.is(s.jobs.length, 2);
   } finally {
@@ -145,7 +219,10 @@ test('HTTP is read-only; unknown paths are 404; bad or busy --http addresses exi
   const port = new URL(dash).port;
   const busy = await run(['worker', ...asUser('worker'), '--http', `127.0.0.1:${port}`]);
   assert.is(busy.code, 2, busy.out);
-  assert.match(busy.out, new RegExp(`\\[BAD_OPTION\\]: --http: cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\)`));
+  assert.match(
+    busy.out,
+    new RegExp(`\\[BAD_OPTION\\]: --http: cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\)`),
+  );
 });
 
 test.run();

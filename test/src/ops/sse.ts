@@ -5,14 +5,19 @@
  */
 import type { DashboardSnapshot } from '@attnfit/coordinator/internal';
 
-export async function waitForState(base: string, pred: (s: DashboardSnapshot) => boolean, timeoutMs = 60_000): Promise<DashboardSnapshot> {
+export async function waitForState(
+  base: string,
+  pred: (s: DashboardSnapshot) => boolean,
+  timeoutMs = 60_000,
+): Promise<DashboardSnapshot> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   let last: DashboardSnapshot | undefined;
   try {
     const res = await fetch(`${base}/events`, { signal: ac.signal });
     if (res.status !== 200 || !res.body) throw new Error(`GET ${base}/events: ${res.status}`);
-    if (!/^text\/event-stream/.test(res.headers.get('content-type') ?? '')) throw new Error(`GET ${base}/events: content-type ${res.headers.get('content-type')}`);
+    if (!/^text\/event-stream/.test(res.headers.get('content-type') ?? ''))
+      throw new Error(`GET ${base}/events: content-type ${res.headers.get('content-type')}`);
     const reader = res.body.getReader();
     const dec = new TextDecoder();
     let buf = '';
@@ -32,7 +37,11 @@ export async function waitForState(base: string, pred: (s: DashboardSnapshot) =>
       }
     }
   } catch (err) {
-    if (ac.signal.aborted) throw new Error(`no dashboard state matched within ${timeoutMs} ms; last: ${JSON.stringify(last)?.slice(0, 2000)}`, { cause: err });
+    if (ac.signal.aborted)
+      throw new Error(
+        `no dashboard state matched within ${timeoutMs} ms; last: ${JSON.stringify(last)?.slice(0, 2000)}`,
+        { cause: err },
+      );
     throw err;
   } finally {
     clearTimeout(timer);

@@ -20,15 +20,25 @@ const PY_DIR = join(ROOT, 'python');
 const PYTHON = process.env.TEST_PYTHON || 'python3';
 
 function probe(): string | undefined {
-  const r = spawnSync(PYTHON, ['-c', 'import numpy, sys; print(numpy.__version__, sys.version_info[:2] >= (3, 8))'], { encoding: 'utf8' });
+  const r = spawnSync(PYTHON, ['-c', 'import numpy, sys; print(numpy.__version__, sys.version_info[:2] >= (3, 8))'], {
+    encoding: 'utf8',
+  });
   if (r.error) return `${PYTHON} not found (${(r.error as NodeJS.ErrnoException).code}); set TEST_PYTHON`;
   if (r.status !== 0) return `${PYTHON} has no numpy (${r.stderr.trim().split('\n').pop()})`;
   if (!/True/.test(r.stdout)) return `${PYTHON} is older than 3.8`;
   return undefined;
 }
 
-function py(code: string, env: Record<string, string> = {}, python = PYTHON): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(python, ['-c', code], { encoding: 'utf8', env: { ...process.env, PYTHONPATH: PY_DIR, ...env }, timeout: 120_000 });
+function py(
+  code: string,
+  env: Record<string, string> = {},
+  python = PYTHON,
+): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(python, ['-c', code], {
+    encoding: 'utf8',
+    env: { ...process.env, PYTHONPATH: PY_DIR, ...env },
+    timeout: 120_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -46,9 +56,32 @@ if (missing) {
   for (const n of Object.values(NAMES)) testIf(test, n, missing, () => undefined);
 } else {
   test.before(async () => {
-    const g = await cli('generate', '--n', '96', '--d', '3', '--seed', '9', '--warm-noise', '0.05', '--out', join(work, 'p'));
+    const g = await cli(
+      'generate',
+      '--n',
+      '96',
+      '--d',
+      '3',
+      '--seed',
+      '9',
+      '--warm-noise',
+      '0.05',
+      '--out',
+      join(work, 'p'),
+    );
     assert.is(g.code, 0, g.stderr);
-    const s = await cli('solve', join(work, 'p'), '--x0', join(work, 'p', 'X_warm.npy'), '--method', 'newton', '--threads', '1', '--out', join(work, 'cli'));
+    const s = await cli(
+      'solve',
+      join(work, 'p'),
+      '--x0',
+      join(work, 'p', 'X_warm.npy'),
+      '--method',
+      'newton',
+      '--threads',
+      '1',
+      '--out',
+      join(work, 'cli'),
+    );
     assert.is(s.code, 0, s.stderr);
   });
 
@@ -65,14 +98,30 @@ print(json.dumps({"same": bool(np.array_equal(X, Xc) and np.array_equal(Y, Yc)),
   "gradNormCheck": float(np.linalg.norm(out["gradX"]))}))
 `);
     assert.is(r.code, 0, r.stderr);
-    const o = JSON.parse(r.stdout) as { same: boolean; shape: number[]; relLoss: number; method: string; loss: number; gradX: number[]; gradNormX: number; gradNormCheck: number };
+    const o = JSON.parse(r.stdout) as {
+      same: boolean;
+      shape: number[];
+      relLoss: number;
+      method: string;
+      loss: number;
+      gradX: number[];
+      gradNormX: number;
+      gradNormCheck: number;
+    };
     assert.ok(o.same, 'fit() X, Y bitwise equal to attnfit solve');
     assert.equal(o.shape, [3, 3]);
     assert.is(o.method, 'newton');
     assert.ok(o.relLoss < 1e-12, `relLoss ${o.relLoss}`);
     assert.equal(o.gradX, [3, 3]);
     assert.ok(Math.abs(o.gradNormX - o.gradNormCheck) <= 1e-12 * Math.max(1e-300, o.gradNormCheck));
-    const cliLoss = await cli('loss', join(work, 'p'), '--x', join(work, 'cli', 'X.npy'), '--y', join(work, 'cli', 'Y.npy'));
+    const cliLoss = await cli(
+      'loss',
+      join(work, 'p'),
+      '--x',
+      join(work, 'cli', 'X.npy'),
+      '--y',
+      join(work, 'cli', 'Y.npy'),
+    );
     assert.is(o.loss, (JSON.parse(cliLoss.stdout) as { loss: number }).loss);
   });
 
@@ -121,10 +170,20 @@ print(json.dumps(res))
     const src = join(work, 'python-src');
     cpSync(PY_DIR, src, { recursive: true });
     const vpy = join(venv, 'bin', 'python');
-    const pip = spawnSync(vpy, ['-m', 'pip', 'install', '--no-index', '--disable-pip-version-check', '-q', '-e', src], { encoding: 'utf8', timeout: 180_000 });
+    const pip = spawnSync(vpy, ['-m', 'pip', 'install', '--no-index', '--disable-pip-version-check', '-q', '-e', src], {
+      encoding: 'utf8',
+      timeout: 180_000,
+    });
     assert.is(pip.status, 0, `${pip.stdout}\n${pip.stderr}`);
-    const r = py('import attnfit, numpy as np, json; X, Y, rep = attnfit.fit(*[np.load(f"' + join(work, 'p') + '/{k}.npy") for k in ("A1","A2","A3","B")], x0=np.load("' + join(work, 'p', 'X_warm.npy') + '"), threads=1); print(json.dumps([attnfit.__file__, rep["iterations"]]))',
-      { PYTHONPATH: '', ATTNFIT_CLI: `${process.execPath} ${BIN}` }, vpy);
+    const r = py(
+      'import attnfit, numpy as np, json; X, Y, rep = attnfit.fit(*[np.load(f"' +
+        join(work, 'p') +
+        '/{k}.npy") for k in ("A1","A2","A3","B")], x0=np.load("' +
+        join(work, 'p', 'X_warm.npy') +
+        '"), threads=1); print(json.dumps([attnfit.__file__, rep["iterations"]]))',
+      { PYTHONPATH: '', ATTNFIT_CLI: `${process.execPath} ${BIN}` },
+      vpy,
+    );
     assert.is(r.code, 0, r.stderr);
     const [file, iters] = JSON.parse(r.stdout) as [string, number];
     assert.is(file, join(src, 'attnfit.py'));

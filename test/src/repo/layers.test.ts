@@ -58,7 +58,10 @@ test('an import cycle between files is reported', () => {
   const r = check(root);
   rmSync(root, { recursive: true, force: true });
   assert.is(r.status, 1);
-  assert.match(r.stderr, /import cycle: shared\/src\/math\/a\.ts -> shared\/src\/math\/b\.ts -> shared\/src\/math\/a\.ts/);
+  assert.match(
+    r.stderr,
+    /import cycle: shared\/src\/math\/a\.ts -> shared\/src\/math\/b\.ts -> shared\/src\/math\/a\.ts/,
+  );
 });
 
 test.run();

@@ -18,13 +18,22 @@ test('search: every start is reported with its family, spread, status and cost; 
   const s = r.search!;
   assert.ok(s, 'report.search present');
   assert.is(s.starts.length, 9 + 2 * 3, 'population + 2 hops of 3 radii');
-  assert.equal(s.families.map((f) => f.family), ['identity', 'whitened', 'random', 'hop']);
+  assert.equal(
+    s.families.map((f) => f.family),
+    ['identity', 'whitened', 'random', 'hop'],
+  );
   assert.is(s.stopReason, 'schedule');
   for (const st of s.starts) {
-    assert.ok(['finalist', 'converged', 'stopped'].includes(st.status) || /^pruned@\d$/.test(st.status), `status ${st.status}`);
+    assert.ok(
+      ['finalist', 'converged', 'stopped'].includes(st.status) || /^pruned@\d$/.test(st.status),
+      `status ${st.status}`,
+    );
     assert.ok(st.evals >= 1 && st.relLoss !== null, `start ${st.index} evaluated`);
   }
-  assert.is(s.evaluations, s.starts.reduce((a, b) => a + b.evals, 0));
+  assert.is(
+    s.evaluations,
+    s.starts.reduce((a, b) => a + b.evals, 0),
+  );
   // the returned point is the lowest relative loss of the population, checked independently
   const min = Math.min(...s.starts.map((st) => st.relLoss!));
   assert.is(r.relLoss, min);
@@ -42,7 +51,10 @@ test('search: bitwise the same result for any concurrency', async () => {
   const b = await solve(new InlineOracle(P), { search: SMALL, concurrency: 4 });
   assert.equal(Array.from(a.X), Array.from(b.X));
   assert.equal(Array.from(a.Y), Array.from(b.Y));
-  assert.equal(a.search!.starts.map((s) => [s.status, s.relLoss]), b.search!.starts.map((s) => [s.status, s.relLoss]));
+  assert.equal(
+    a.search!.starts.map((s) => [s.status, s.relLoss]),
+    b.search!.starts.map((s) => [s.status, s.relLoss]),
+  );
 });
 
 test('search: maxEvals ends it between rounds (deterministic), budgetSeconds ends it on time', async () => {
@@ -74,8 +86,15 @@ test('search: a warm start skips it; converging ends it early', async () => {
 
 test('search: defaults are frozen; bad caps are BAD_OPTION naming the field', async () => {
   assert.ok(Object.isFrozen(SEARCH_DEFAULTS));
-  for (const [search, field] of [[{ budgetSeconds: 0 }, 'budgetSeconds'], [{ maxEvals: 1.5 }, 'maxEvals'], [{ budgetSeconds: NaN }, 'budgetSeconds']] as const) {
-    const e = await solve(new InlineOracle(P), { search }).then(() => null, (err: unknown) => err);
+  for (const [search, field] of [
+    [{ budgetSeconds: 0 }, 'budgetSeconds'],
+    [{ maxEvals: 1.5 }, 'maxEvals'],
+    [{ budgetSeconds: NaN }, 'budgetSeconds'],
+  ] as const) {
+    const e = await solve(new InlineOracle(P), { search }).then(
+      () => null,
+      (err: unknown) => err,
+    );
     assert.instance(e, AttnfitError);
     assert.is((e as AttnfitError).code, 'BAD_OPTION');
     assert.ok((e as AttnfitError).message.startsWith(field), (e as AttnfitError).message);

@@ -18,12 +18,18 @@ const P5 = planted(192, 5, 21);
 
 function assertMonotone(h: IterationRecord[], label: string): void {
   for (let i = 1; i < h.length; i++) {
-    assert.ok(h[i]!.objective <= h[i - 1]!.objective, `${label}: objective rose at iteration ${h[i]!.iteration}: ${h[i - 1]!.objective} → ${h[i]!.objective}`);
+    assert.ok(
+      h[i]!.objective <= h[i - 1]!.objective,
+      `${label}: objective rose at iteration ${h[i]!.iteration}: ${h[i - 1]!.objective} → ${h[i]!.objective}`,
+    );
   }
 }
 
 test('newton from a warm start: relLoss < 1e-12 in ≤ 10 iterations, quadratic decrease, naive check', async () => {
-  for (const [p, seed] of [[P4, 9], [P5, 4]] as const) {
+  for (const [p, seed] of [
+    [P4, 9],
+    [P5, 4],
+  ] as const) {
     const r = await solve(new InlineOracle(p), { method: 'newton', x0: perturbed(p.Xtrue, 0.05, seed), tol: 1e-14 });
     assert.is(r.method, 'newton');
     assert.ok(r.converged, r.message);
@@ -62,14 +68,27 @@ test('reduced Hessian: equals the HVP form and finite differences of the reduced
   const X = perturbed(P4.Xtrue, 0.3, 2);
   const pt = await red.point(X, true);
   const S = await red.hessian(pt);
-  const N = 16, v = randMatrix(rng(8), 4, 4, 1);
+  const N = 16,
+    v = randMatrix(rng(8), 4, 4, 1);
   const Sv = new Float64Array(N);
   for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) Sv[i]! += S[i * N + j]! * v[j]!;
   const hv = await red.hvp(pt, v);
   const h = 1e-5;
-  const gp = (await red.point(Float64Array.from(X, (x, i) => x + h * v[i]!), true)).g!;
-  const gm = (await red.point(Float64Array.from(X, (x, i) => x - h * v[i]!), true)).g!;
-  let scale = 0, e1 = 0, e2 = 0;
+  const gp = (
+    await red.point(
+      Float64Array.from(X, (x, i) => x + h * v[i]!),
+      true,
+    )
+  ).g!;
+  const gm = (
+    await red.point(
+      Float64Array.from(X, (x, i) => x - h * v[i]!),
+      true,
+    )
+  ).g!;
+  let scale = 0,
+    e1 = 0,
+    e2 = 0;
   for (let i = 0; i < N; i++) {
     const fd = (gp[i]! - gm[i]!) / (2 * h);
     scale = Math.max(scale, Math.abs(fd));
@@ -84,15 +103,29 @@ test('resume from a checkpoint continues bitwise like an uninterrupted run (newt
   for (const method of ['newton', 'newton-cg', 'lbfgs', 'adam'] as const) {
     const opts = { method, x0: perturbed(P4.Xtrue, 0.2, 1), maxIter: 6, tol: 1e-300, gtol: 0 };
     const events: IterationEvent[] = [];
-    const full = await solve(new InlineOracle(P4), opts, { onIteration: (e) => { events.push(e); } });
+    const full = await solve(new InlineOracle(P4), opts, {
+      onIteration: (e) => {
+        events.push(e);
+      },
+    });
     const cp = events.find((e) => e.iteration === 2)!;
     assert.ok(cp, `${method}: checkpoint at iteration 2`);
     const resumed = await solve(new InlineOracle(P4), opts, {
-      resume: { X: cp.X, Y: cp.Y, iteration: cp.iteration, history: full.history.slice(0, 3), state: JSON.parse(JSON.stringify(cp.state)) },
+      resume: {
+        X: cp.X,
+        Y: cp.Y,
+        iteration: cp.iteration,
+        history: full.history.slice(0, 3),
+        state: JSON.parse(JSON.stringify(cp.state)),
+      },
     });
     assert.is(resumed.iterations, full.iterations, method);
     assert.equal(Array.from(resumed.X), Array.from(full.X), `${method}: X bitwise`);
-    assert.equal(resumed.history.map((x) => x.loss), full.history.map((x) => x.loss), `${method}: history`);
+    assert.equal(
+      resumed.history.map((x) => x.loss),
+      full.history.map((x) => x.loss),
+      `${method}: history`,
+    );
   }
 });
 
@@ -107,7 +140,10 @@ test('stationary point with non-zero residual is reported as such; multi-start k
   assert.is(r.starts[1]!.seed, 6);
   const best = Math.min(...r.starts.map((s) => s.objective));
   assert.is(r.objective, best);
-  assert.is(r.bestStart, r.starts.findIndex((s) => s.objective === best));
+  assert.is(
+    r.bestStart,
+    r.starts.findIndex((s) => s.objective === best),
+  );
   if (r.stopReason === 'gradient') assert.match(r.message, 'not a zero-residual fit');
   else assert.ok(['max-iter', 'stalled'].includes(r.stopReason), r.stopReason);
   assert.ok(!(r.stopReason === 'tol'));
@@ -128,13 +164,24 @@ test('parallel starts (concurrency 3) give the same result as sequential starts'
   const b = await solve(new InlineOracle(P4), { ...opts, concurrency: 3 });
   assert.is(b.bestStart, a.bestStart);
   assert.equal(Array.from(b.X), Array.from(a.X));
-  assert.equal(b.starts.map((s) => [s.start, s.loss, s.iterations]), a.starts.map((s) => [s.start, s.loss, s.iterations]));
-  const e = await solve(new InlineOracle(P4), { ...opts, concurrency: 0 }).then(() => null, (err: unknown) => err);
+  assert.equal(
+    b.starts.map((s) => [s.start, s.loss, s.iterations]),
+    a.starts.map((s) => [s.start, s.loss, s.iterations]),
+  );
+  const e = await solve(new InlineOracle(P4), { ...opts, concurrency: 0 }).then(
+    () => null,
+    (err: unknown) => err,
+  );
   assert.is((e as AttnfitError).code, 'BAD_OPTION');
 });
 
 test('gamma > 0: objective includes the regulariser, loss stays unregularised', async () => {
-  const r = await solve(new InlineOracle(P4), { method: 'newton', x0: perturbed(P4.Xtrue, 0.05, 9), gamma: 1e-3, maxIter: 5 });
+  const r = await solve(new InlineOracle(P4), {
+    method: 'newton',
+    x0: perturbed(P4.Xtrue, 0.05, 9),
+    gamma: 1e-3,
+    maxIter: 5,
+  });
   const h = r.history[r.history.length - 1]!;
   assert.ok(h.objective > h.loss, `objective ${h.objective} vs loss ${h.loss}`);
   assertMonotone(r.history, 'gamma');
@@ -143,10 +190,16 @@ test('gamma > 0: objective includes the regulariser, loss stays unregularised', 
 
 test('interruption via signal returns the best iterate so far with interrupted = true', async () => {
   const ac = new AbortController();
-  const r = await solve(new InlineOracle(P4), { method: 'adam', maxIter: 10_000, tol: 1e-300, gtol: 0 }, {
-    signal: ac.signal,
-    onIteration: (e) => { if (e.iteration === 3) ac.abort(); },
-  });
+  const r = await solve(
+    new InlineOracle(P4),
+    { method: 'adam', maxIter: 10_000, tol: 1e-300, gtol: 0 },
+    {
+      signal: ac.signal,
+      onIteration: (e) => {
+        if (e.iteration === 3) ac.abort();
+      },
+    },
+  );
   assert.ok(r.interrupted);
   assert.is(r.stopReason, 'interrupted');
   assert.ok(r.iterations >= 3 && r.iterations <= 4, `iterations ${r.iterations}`);
@@ -182,7 +235,10 @@ test('bad options reject with BAD_OPTION / SHAPE_MISMATCH naming the field', asy
     [{ y0: new Float64Array([NaN, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]) }, 'NON_FINITE', 'y0'],
   ];
   for (const [opts, code, field] of cases) {
-    const e = await solve(o, opts as never).then(() => null, (err: unknown) => err);
+    const e = await solve(o, opts as never).then(
+      () => null,
+      (err: unknown) => err,
+    );
     assert.instance(e, AttnfitError, JSON.stringify(opts));
     assert.is((e as AttnfitError).code, code);
     assert.match((e as AttnfitError).message, field);

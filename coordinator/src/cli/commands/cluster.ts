@@ -36,9 +36,14 @@ function jsonReplacer(k: string, v: unknown): unknown {
 
 /** Indented JSON with ISO times, and each array of numbers on one line. */
 export function recordJson(value: unknown): string {
-  return JSON.stringify(value, jsonReplacer, 2)
-    // Indented arrays span lines; a string cannot contain a raw newline, so only real arrays match.
-    .replace(/\[\n(\s*-?[\d.eE+-]+(?:,\n\s*-?[\d.eE+-]+)*)\n\s*\]/g, (_m, inner: string) => `[${inner.trim().split(/,\s*/).join(', ')}]`);
+  return (
+    JSON.stringify(value, jsonReplacer, 2)
+      // Indented arrays span lines; a string cannot contain a raw newline, so only real arrays match.
+      .replace(
+        /\[\n(\s*-?[\d.eE+-]+(?:,\n\s*-?[\d.eE+-]+)*)\n\s*\]/g,
+        (_m, inner: string) => `[${inner.trim().split(/,\s*/).join(', ')}]`,
+      )
+  );
 }
 
 function iso(t: number | undefined): string {
@@ -55,16 +60,31 @@ function seconds(a: number | undefined, b: number | undefined): string {
 
 /** One human-readable line per job: id, state, iteration, relative loss, size, submitted (ISO), label. */
 function jobLine(r: JobRecord): string {
-  return [r.id, r.state.padEnd(9), `iter ${String(r.iteration).padStart(4)}`, `relLoss ${fmt(r.relLoss)}`, `n=${r.problem.n} d=${r.problem.d}`, iso(r.submittedAt), r.name ?? ''].join('  ').trimEnd();
+  return [
+    r.id,
+    r.state.padEnd(9),
+    `iter ${String(r.iteration).padStart(4)}`,
+    `relLoss ${fmt(r.relLoss)}`,
+    `n=${r.problem.n} d=${r.problem.d}`,
+    iso(r.submittedAt),
+    r.name ?? '',
+  ]
+    .join('  ')
+    .trimEnd();
 }
 
 /** `attnfit status JOB` without --json: one field per line, ISO times, matrices by shape. */
 export function statusText(r: JobRecord): string {
   const d = r.problem.d;
-  const opts = Object.entries(r.options).map(([k, v]) => `${k}=${v instanceof Float64Array ? `${d}×${d}` : String(v)}`).join(' ');
+  const opts = Object.entries(r.options)
+    .map(([k, v]) => `${k}=${v instanceof Float64Array ? `${d}×${d}` : String(v)}`)
+    .join(' ');
   const lines: Array<[string, string]> = [
     ['job', `${r.id}${r.name ? `  (${r.name})` : ''}`],
-    ['state', `${r.state}${r.result ? (r.result.converged ? ' — converged' : ' — not converged') : ''}${r.cancelRequested && r.state !== 'cancelled' ? ' (cancel requested)' : ''}`],
+    [
+      'state',
+      `${r.state}${r.result ? (r.result.converged ? ' — converged' : ' — not converged') : ''}${r.cancelRequested && r.state !== 'cancelled' ? ' (cancel requested)' : ''}`,
+    ],
     ['problem', `n=${r.problem.n} d=${d}  sha256 ${r.problem.hash.slice(0, 12)}…`],
     ['options', opts || '(defaults)'],
     ['progress', `iteration ${r.iteration}  relLoss ${fmt(r.relLoss)}  loss ${fmt(r.loss)}`],
@@ -131,7 +151,10 @@ function httpOption(v: string): HttpAddress {
 
 /** The listeners have no authentication: say so when they are reachable from other machines. */
 function warnIfExposed(who: string, a: HttpAddress): void {
-  if (!isLoopbackHost(a.host)) process.stderr.write(`attnfit ${who}: warning: --http ${a.host}:${a.port} is reachable from other machines and has no authentication (read-only); see docs/operations.md\n`);
+  if (!isLoopbackHost(a.host))
+    process.stderr.write(
+      `attnfit ${who}: warning: --http ${a.host}:${a.port} is reachable from other machines and has no authentication (read-only); see docs/operations.md\n`,
+    );
 }
 
 /** Registers the cluster commands. */
@@ -148,67 +171,117 @@ function registerServices(program: Command): void {
     .description('join the NATS worker queue group and evaluate block tasks in a thread pool')
     .option('--threads <n>', 'compute threads (default: all cores)', threadsOption())
     .option('--name <name>', 'client name shown by the server')
-    .option('--http <addr>', 'serve Prometheus /metrics on [HOST:]PORT (default host 127.0.0.1; port 0 = any free port)', httpOption)
-    .option('--heartbeat-ms <ms>', 'heartbeat period for the coordinator dashboard (0 = none)', intOption('--heartbeat-ms', 0, 3_600_000))
+    .option(
+      '--http <addr>',
+      'serve Prometheus /metrics on [HOST:]PORT (default host 127.0.0.1; port 0 = any free port)',
+      httpOption,
+    )
+    .option(
+      '--heartbeat-ms <ms>',
+      'heartbeat period for the coordinator dashboard (0 = none)',
+      intOption('--heartbeat-ms', 0, 3_600_000),
+    )
     .option(...shutdownTimeoutFlag())
-    .action(async (f: AuthFlags & { threads?: number; name?: string; http?: HttpAddress; heartbeatMs?: number; shutdownTimeout?: number }) => {
-      const o = authOptions(f);
-      const entry = workerServicePath();
-      type WorkerOpts = NatsAuthOptions & { threads?: number; http?: HttpAddress; heartbeatMs?: number; shutdownTimeoutMs?: number };
-      const mod = (await import(pathToFileURL(entry).href)) as { runWorker(o: WorkerOpts): Promise<number> };
-      const opts: WorkerOpts = { ...o };
-      if (f.threads !== undefined) opts.threads = f.threads;
-      if (f.shutdownTimeout !== undefined) opts.shutdownTimeoutMs = f.shutdownTimeout * 1000;
-      if (f.name !== undefined) opts.name = f.name;
-      if (f.heartbeatMs !== undefined) opts.heartbeatMs = f.heartbeatMs;
-      if (f.http !== undefined) { opts.http = f.http; warnIfExposed('worker', f.http); }
-      process.exitCode = await mod.runWorker(opts);
-    });
+    .action(
+      async (
+        f: AuthFlags & {
+          threads?: number;
+          name?: string;
+          http?: HttpAddress;
+          heartbeatMs?: number;
+          shutdownTimeout?: number;
+        },
+      ) => {
+        const o = authOptions(f);
+        const entry = workerServicePath();
+        type WorkerOpts = NatsAuthOptions & {
+          threads?: number;
+          http?: HttpAddress;
+          heartbeatMs?: number;
+          shutdownTimeoutMs?: number;
+        };
+        const mod = (await import(pathToFileURL(entry).href)) as { runWorker(o: WorkerOpts): Promise<number> };
+        const opts: WorkerOpts = { ...o };
+        if (f.threads !== undefined) opts.threads = f.threads;
+        if (f.shutdownTimeout !== undefined) opts.shutdownTimeoutMs = f.shutdownTimeout * 1000;
+        if (f.name !== undefined) opts.name = f.name;
+        if (f.heartbeatMs !== undefined) opts.heartbeatMs = f.heartbeatMs;
+        if (f.http !== undefined) {
+          opts.http = f.http;
+          warnIfExposed('worker', f.http);
+        }
+        process.exitCode = await mod.runWorker(opts);
+      },
+    );
 
   withAuth(program.command('coordinator'))
     .description('consume job submissions, run solves over the worker cluster, keep job state')
     .option('--max-jobs <n>', 'jobs solved at the same time', intOption('--max-jobs', 1, 1024))
     .option('--task-timeout-ms <ms>', 'per-attempt block task timeout', intOption('--task-timeout-ms', 1))
     .option('--max-attempts <n>', 'attempts per block task', intOption('--max-attempts', 1, 1000))
-    .option('--http <addr>', 'serve the read-only dashboard and /metrics on [HOST:]PORT (default host 127.0.0.1; port 0 = any free port)', httpOption)
+    .option(
+      '--http <addr>',
+      'serve the read-only dashboard and /metrics on [HOST:]PORT (default host 127.0.0.1; port 0 = any free port)',
+      httpOption,
+    )
     .option(...shutdownTimeoutFlag())
-    .action(async (f: AuthFlags & { maxJobs?: number; taskTimeoutMs?: number; maxAttempts?: number; http?: HttpAddress; shutdownTimeout?: number }) => {
-      const o: Parameters<typeof runCoordinator>[0] = authOptions(f);
-      if (f.maxJobs !== undefined) o.maxJobs = f.maxJobs;
-      if (f.taskTimeoutMs !== undefined) o.taskTimeoutMs = f.taskTimeoutMs;
-      if (f.maxAttempts !== undefined) o.maxAttempts = f.maxAttempts;
-      if (f.shutdownTimeout !== undefined) o.shutdownTimeoutMs = f.shutdownTimeout * 1000;
-      const dash = f.http ? await startDashboard(f.http) : undefined;
-      if (dash && f.http) {
-        o.observer = dash.observer;
-        process.stderr.write(`attnfit coordinator: dashboard on ${dash.url}/ (metrics: ${dash.url}/metrics)\n`);
-        warnIfExposed('coordinator', f.http);
-      }
-      try {
-        process.exitCode = await runCoordinator(o);
-      } finally {
-        await dash?.close();
-      }
-    });
+    .action(
+      async (
+        f: AuthFlags & {
+          maxJobs?: number;
+          taskTimeoutMs?: number;
+          maxAttempts?: number;
+          http?: HttpAddress;
+          shutdownTimeout?: number;
+        },
+      ) => {
+        const o: Parameters<typeof runCoordinator>[0] = authOptions(f);
+        if (f.maxJobs !== undefined) o.maxJobs = f.maxJobs;
+        if (f.taskTimeoutMs !== undefined) o.taskTimeoutMs = f.taskTimeoutMs;
+        if (f.maxAttempts !== undefined) o.maxAttempts = f.maxAttempts;
+        if (f.shutdownTimeout !== undefined) o.shutdownTimeoutMs = f.shutdownTimeout * 1000;
+        const dash = f.http ? await startDashboard(f.http) : undefined;
+        if (dash && f.http) {
+          o.observer = dash.observer;
+          process.stderr.write(`attnfit coordinator: dashboard on ${dash.url}/ (metrics: ${dash.url}/metrics)\n`);
+          warnIfExposed('coordinator', f.http);
+        }
+        try {
+          process.exitCode = await runCoordinator(o);
+        } finally {
+          await dash?.close();
+        }
+      },
+    );
 }
 
 type SubmitFlags = AuthFlags & SolveFlags & { name?: string; wait?: boolean; out?: string; json?: boolean };
 
 /** `attnfit submit`: upload, submit, optionally follow the job to its end. */
 function registerSubmit(program: Command): void {
-  withSolveOptions(withAuth(program.command('submit'))
-    .description('upload a problem and submit a solve job; prints the job id. Solve options not given take the same defaults as `attnfit solve` (applied by the coordinator)')
-    .argument('<PROBLEM>', 'problem directory (A1.npy A2.npy A3.npy B.npy) or .safetensors file'), false)
+  withSolveOptions(
+    withAuth(program.command('submit'))
+      .description(
+        'upload a problem and submit a solve job; prints the job id. Solve options not given take the same defaults as `attnfit solve` (applied by the coordinator)',
+      )
+      .argument('<PROBLEM>', 'problem directory (A1.npy A2.npy A3.npy B.npy) or .safetensors file'),
+    false,
+  )
     .option('--name <label>', 'job label (default: the problem path)')
     .option('--wait', 'follow progress until the job ends')
     .option('--out <DIR>', 'with --wait: write X.npy, Y.npy, report.json here')
     .option('--json', 'with --wait: print report.json to stdout')
-    .action((path: string, f: SubmitFlags, cmd: Command) => runSubmit(path, f, cmd.getOptionValueSource('starts') === 'cli'));
+    .action((path: string, f: SubmitFlags, cmd: Command) =>
+      runSubmit(path, f, cmd.getOptionValueSource('starts') === 'cli'),
+    );
 }
 
 async function runSubmit(path: string, f: SubmitFlags, startsGiven: boolean): Promise<void> {
   const choice = searchChoice(f, startsGiven);
-  if (f.out !== undefined && !f.wait) throw new AttnfitError(ErrorCodes.USAGE, '--out: only valid with --wait (or use `attnfit result JOB --out DIR`)', { details: { field: '--out' } });
+  if (f.out !== undefined && !f.wait)
+    throw new AttnfitError(ErrorCodes.USAGE, '--out: only valid with --wait (or use `attnfit result JOB --out DIR`)', {
+      details: { field: '--out' },
+    });
   if (f.out !== undefined) await checkOutputDir(f.out, '--out', { files: RESULT_FILES });
   const auth = authOptions(f);
   const problem = await loadProblem(path);
@@ -228,12 +301,17 @@ async function runSubmit(path: string, f: SubmitFlags, startsGiven: boolean): Pr
   try {
     // Terminal: a bar for the upload (and one for the solve in followJob); otherwise plain lines.
     let up: ProgressBar | undefined;
-    const { jobId } = await c.guard(c.submit(problem, options, f.name ?? path, {
-      onUpload: (sent, total) => {
-        up ??= progressBar('upload   {bar} {percentage}%  {sent} of {size}', total, { sent: '0 B', size: formatBytes(total) });
-        up?.update(sent, { sent: formatBytes(sent) });
-      },
-    }));
+    const { jobId } = await c.guard(
+      c.submit(problem, options, f.name ?? path, {
+        onUpload: (sent, total) => {
+          up ??= progressBar('upload   {bar} {percentage}%  {sent} of {size}', total, {
+            sent: '0 B',
+            size: formatBytes(total),
+          });
+          up?.update(sent, { sent: formatBytes(sent) });
+        },
+      }),
+    );
     up?.stop();
     process.stdout.write(`${jobId}\n`);
     if (f.wait) process.exitCode = await c.guard(followJob(c, jobId, f, choice.search));
@@ -256,11 +334,22 @@ async function followJob(c: ClusterClient, jobId: string, f: SubmitFlags, search
     rec = await c.waitFor(jobId, {
       mustExist: false,
       onProgress: (p) => {
-        if (bar) bar.update(p.iteration, { relLoss: fmt(p.relLoss), grad: fmt(p.gradNorm), elapsed: p.seconds !== undefined ? `${p.seconds.toFixed(1)} s` : '' });
-        else process.stderr.write(`attnfit: job ${jobId} iter ${p.iteration} loss ${fmt(p.loss)} relLoss ${fmt(p.relLoss)}${p.gradNorm !== undefined ? ` grad ${fmt(p.gradNorm)}` : ''}\n`);
+        if (bar)
+          bar.update(p.iteration, {
+            relLoss: fmt(p.relLoss),
+            grad: fmt(p.gradNorm),
+            elapsed: p.seconds !== undefined ? `${p.seconds.toFixed(1)} s` : '',
+          });
+        else
+          process.stderr.write(
+            `attnfit: job ${jobId} iter ${p.iteration} loss ${fmt(p.loss)} relLoss ${fmt(p.relLoss)}${p.gradNorm !== undefined ? ` grad ${fmt(p.gradNorm)}` : ''}\n`,
+          );
       },
     });
-    if (bar && rec.state === 'succeeded') { bar.setTotal(Math.max(1, rec.iteration)); bar.update(rec.iteration); }
+    if (bar && rec.state === 'succeeded') {
+      bar.setTotal(Math.max(1, rec.iteration));
+      bar.update(rec.iteration);
+    }
   } finally {
     bar?.stop();
   }
@@ -271,7 +360,9 @@ async function followJob(c: ClusterClient, jobId: string, f: SubmitFlags, search
     } else if (f.json) {
       process.stdout.write(`${JSON.stringify((await c.result(jobId)).report, null, 2)}\n`);
     }
-    process.stderr.write(`attnfit: job ${jobId} succeeded: relLoss ${fmt(rec.relLoss)} after ${rec.iteration} iterations\n`);
+    process.stderr.write(
+      `attnfit: job ${jobId} succeeded: relLoss ${fmt(rec.relLoss)} after ${rec.iteration} iterations\n`,
+    );
   }
   return finalExit(rec);
 }
@@ -279,7 +370,7 @@ async function followJob(c: ClusterClient, jobId: string, f: SubmitFlags, search
 /** `attnfit status|result|cancel|jobs`: read and steer jobs. */
 function registerJobQueries(program: Command): void {
   withAuth(program.command('status'))
-    .description('print a job\'s state, progress and times (ISO-8601 UTC); --json: the job record')
+    .description("print a job's state, progress and times (ISO-8601 UTC); --json: the job record")
     .argument('<job>', 'job id')
     .option('--json', 'print the job record as JSON (times as ISO-8601 strings)')
     .action(async (job: string, f: AuthFlags & { json?: boolean }) => {
@@ -288,7 +379,7 @@ function registerJobQueries(program: Command): void {
     });
 
   withAuth(program.command('result'))
-    .description('write a finished job\'s X.npy, Y.npy, report.json')
+    .description("write a finished job's X.npy, Y.npy, report.json")
     .argument('<job>', 'job id')
     .requiredOption('--out <dir>', 'output directory')
     .action(async (job: string, f: AuthFlags & { out: string }) => {
@@ -317,26 +408,43 @@ function registerJobQueries(program: Command): void {
 
 /** `attnfit cluster up|down`: the local loopback launcher (../launcher.ts). */
 function registerLauncher(program: Command): void {
-  const cluster = program.command('cluster').description('start / stop a local loopback cluster (nats-server + coordinator + workers)');
-  cluster.command('up')
+  const cluster = program
+    .command('cluster')
+    .description('start / stop a local loopback cluster (nats-server + coordinator + workers)');
+  cluster
+    .command('up')
     .description('start nats-server, one coordinator and N workers on 127.0.0.1; writes pids and logs to --dir')
     .option('--workers <n>', 'worker processes', intOption('--workers', 0, 256), 2)
     .option('--threads <n>', 'threads per worker', threadsOption())
     .option('--port <port>', 'nats-server port', intOption('--port', 1, 65535), 4222)
-    .option('--dir <dir>', 'state directory (config, JetStream store, pids.json, logs/, context.json) (default: env ATTNFIT_CLUSTER_DIR or .attnfit-cluster)')
+    .option(
+      '--dir <dir>',
+      'state directory (config, JetStream store, pids.json, logs/, context.json) (default: env ATTNFIT_CLUSTER_DIR or .attnfit-cluster)',
+    )
     .action(async (f: { workers: number; threads?: number; port: number; dir?: string }) => {
-      const o: { workers: number; dir: string; port: number; threads?: number } = { workers: f.workers, dir: f.dir ?? readEnv('clusterDir'), port: f.port };
+      const o: { workers: number; dir: string; port: number; threads?: number } = {
+        workers: f.workers,
+        dir: f.dir ?? readEnv('clusterDir'),
+        port: f.port,
+      };
       if (f.threads !== undefined) o.threads = f.threads;
       const p = await clusterUp(o);
       process.stdout.write(`${JSON.stringify(p)}\n`);
     });
-  cluster.command('down')
+  cluster
+    .command('down')
     .description('stop the processes started by `cluster up` (SIGTERM, then SIGKILL after 10 s)')
-    .option('--dir <dir>', 'state directory given to `cluster up` (default: env ATTNFIT_CLUSTER_DIR or .attnfit-cluster)')
+    .option(
+      '--dir <dir>',
+      'state directory given to `cluster up` (default: env ATTNFIT_CLUSTER_DIR or .attnfit-cluster)',
+    )
     .action(async (f: { dir?: string }) => {
       const dir = f.dir ?? readEnv('clusterDir');
       const p = await clusterDown(dir);
-      if (!p) throw new AttnfitError(ErrorCodes.NOT_FOUND, `--dir ${dir}: no pids.json (is a cluster running there?)`, { details: { field: '--dir', value: dir } });
+      if (!p)
+        throw new AttnfitError(ErrorCodes.NOT_FOUND, `--dir ${dir}: no pids.json (is a cluster running there?)`, {
+          details: { field: '--dir', value: dir },
+        });
       process.stdout.write(`stopped ${p.workers.length} worker(s), coordinator and nats-server (${p.url})\n`);
     });
 }

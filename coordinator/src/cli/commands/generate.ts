@@ -38,7 +38,10 @@ export interface PlantedProblem extends Problem {
 
 /** xoshiro128** seeded by splitmix32; `next()` is a uniform 32-bit unsigned integer. */
 class Xoshiro128ss {
-  private s0: number; private s1: number; private s2: number; private s3: number;
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
   constructor(seed: number) {
     let x = seed >>> 0;
     const sm = (): number => {
@@ -48,7 +51,10 @@ class Xoshiro128ss {
       z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
       return (z ^ (z >>> 16)) >>> 0;
     };
-    this.s0 = sm(); this.s1 = sm(); this.s2 = sm(); this.s3 = sm();
+    this.s0 = sm();
+    this.s1 = sm();
+    this.s2 = sm();
+    this.s3 = sm();
   }
   next(): number {
     const r = Math.imul(rotl(Math.imul(this.s1, 5) >>> 0, 7), 9) >>> 0;
@@ -63,16 +69,20 @@ class Xoshiro128ss {
   }
   /** Uniform in (0, 1) with 53 random bits. */
   uniform(): number {
-    const hi = this.next() >>> 5, lo = this.next() >>> 6; // 27 + 26 bits
+    const hi = this.next() >>> 5,
+      lo = this.next() >>> 6; // 27 + 26 bits
     return (hi * 67108864 + lo + 0.5) / 9007199254740992;
   }
 }
-function rotl(x: number, k: number): number { return ((x << k) | (x >>> (32 - k))) >>> 0; }
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
 
 /** Fill `out` with i.i.d. N(0, std²) by Box–Muller (both values of each pair). */
 function fillNormal(rng: Xoshiro128ss, out: Float64Array, std: number): Float64Array {
   for (let i = 0; i < out.length; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(rng.uniform())), th = 2 * Math.PI * rng.uniform();
+    const r = Math.sqrt(-2 * Math.log(rng.uniform())),
+      th = 2 * Math.PI * rng.uniform();
     out[i] = std * r * Math.cos(th);
     if (i + 1 < out.length) out[i + 1] = std * r * Math.sin(th);
   }
@@ -85,7 +95,13 @@ function fillNormal(rng: Xoshiro128ss, out: Float64Array, std: number): Float64A
  * @param scale logit standard deviation (> 0)
  * @example const p = plantedProblem(200, 6, 0, 2); // L(p.Xtrue, p.Ytrue) ≈ 0
  */
-export function plantedProblem(n: number, d: number, seed: number, scale: number, warmNoise = 0): PlantedProblem & { Xwarm?: Float64Array } {
+export function plantedProblem(
+  n: number,
+  d: number,
+  seed: number,
+  scale: number,
+  warmNoise = 0,
+): PlantedProblem & { Xwarm?: Float64Array } {
   const rng = new Xoshiro128ss(seed);
   const sa = 1 / Math.sqrt(d);
   const A1 = fillNormal(rng, new Float64Array(n * d), sa);
@@ -101,7 +117,16 @@ export function plantedProblem(n: number, d: number, seed: number, scale: number
   return { n, d, A1, A2, A3, B, Xtrue, Ytrue, Xwarm };
 }
 
-interface GenerateOpts { n: number; d: number; seed: number; scale: number; out: string; format: 'npy' | 'safetensors'; json?: boolean; warmNoise?: number }
+interface GenerateOpts {
+  n: number;
+  d: number;
+  seed: number;
+  scale: number;
+  out: string;
+  format: 'npy' | 'safetensors';
+  json?: boolean;
+  warmNoise?: number;
+}
 
 /** Registers `attnfit generate`. */
 export function register(program: Command): void {
@@ -110,28 +135,57 @@ export function register(program: Command): void {
     .summary('write a planted problem (A1 A2 A3 B, X_true, Y_true)')
     .description(
       'Write a planted problem: A1, A2, A3 ~ N(0, 1/d) (n×d), X_true ~ N(0, scale²), Y_true ~ N(0, 1) (d×d), ' +
-      'B = softmax_rows(A1 X_true A2ᵀ) A3 Y_true.\n\n' +
-      'Files: A1.npy A2.npy A3.npy B.npy (or problem.safetensors), X_true.npy, Y_true.npy, problem.json. ' +
-      'Deterministic: xoshiro128** seeded by splitmix32(seed), 53-bit uniforms, Box–Muller normals.')
+        'B = softmax_rows(A1 X_true A2ᵀ) A3 Y_true.\n\n' +
+        'Files: A1.npy A2.npy A3.npy B.npy (or problem.safetensors), X_true.npy, Y_true.npy, problem.json. ' +
+        'Deterministic: xoshiro128** seeded by splitmix32(seed), 53-bit uniforms, Box–Muller normals.',
+    )
     .requiredOption('--n <N>', 'rows n (integer >= 1)', intOption('--n', 1))
     .requiredOption('--d <D>', 'dimension d (integer >= 1)', intOption('--d', 1))
-    .option('--seed <S>', 'RNG seed, integer in [0, 4294967295]', intOption('--seed', 0, 2 ** 32 - 1), GENERATE_DEFAULTS.seed)
-    .option('--scale <S>', 'standard deviation of each logit of A1 X_true A2ᵀ (> 0)', floatOption('--scale', { gt: 0 }), GENERATE_DEFAULTS.scale)
+    .option(
+      '--seed <S>',
+      'RNG seed, integer in [0, 4294967295]',
+      intOption('--seed', 0, 2 ** 32 - 1),
+      GENERATE_DEFAULTS.seed,
+    )
+    .option(
+      '--scale <S>',
+      'standard deviation of each logit of A1 X_true A2ᵀ (> 0)',
+      floatOption('--scale', { gt: 0 }),
+      GENERATE_DEFAULTS.scale,
+    )
     .requiredOption('--out <DIR>', 'output directory (created if missing; files in it are replaced atomically)')
-    .option('--format <F>', 'problem tensors as npy (A1.npy …) or safetensors (problem.safetensors)', choiceOption('--format', ['npy', 'safetensors'] as const), GENERATE_DEFAULTS.format)
-    .option('--warm-noise <R>', 'also write X_warm.npy = X_true + N(0, (R·scale)²) noise: a warm start for `solve --x0` (>= 0)', floatOption('--warm-noise', { ge: 0 }))
+    .option(
+      '--format <F>',
+      'problem tensors as npy (A1.npy …) or safetensors (problem.safetensors)',
+      choiceOption('--format', ['npy', 'safetensors'] as const),
+      GENERATE_DEFAULTS.format,
+    )
+    .option(
+      '--warm-noise <R>',
+      'also write X_warm.npy = X_true + N(0, (R·scale)²) noise: a warm start for `solve --x0` (>= 0)',
+      floatOption('--warm-noise', { ge: 0 }),
+    )
     .option('--json', 'print a JSON summary on stdout instead of a line of text')
-    .action(async (opts: GenerateOpts) => { await runGenerate(opts); });
+    .action(async (opts: GenerateOpts) => {
+      await runGenerate(opts);
+    });
 }
 
 async function runGenerate(o: GenerateOpts): Promise<void> {
   if (o.n * o.d > MAX_ELEMENTS) {
-    throw new AttnfitError(ErrorCodes.BAD_OPTION, `--n ${o.n} --d ${o.d}: n·d = ${o.n * o.d} exceeds ${MAX_ELEMENTS} elements per tensor`, { details: { field: '--n', value: o.n } });
+    throw new AttnfitError(
+      ErrorCodes.BAD_OPTION,
+      `--n ${o.n} --d ${o.d}: n·d = ${o.n * o.d} exceeds ${MAX_ELEMENTS} elements per tensor`,
+      { details: { field: '--n', value: o.n } },
+    );
   }
   const problemFiles = o.format === 'npy' ? ['A1.npy', 'A2.npy', 'A3.npy', 'B.npy'] : ['problem.safetensors'];
-  await checkOutputDir(o.out, '--out', { files: [...problemFiles, 'X_true.npy', 'Y_true.npy', 'problem.json', ...(o.warmNoise ? ['X_warm.npy'] : [])] });
+  await checkOutputDir(o.out, '--out', {
+    files: [...problemFiles, 'X_true.npy', 'Y_true.npy', 'problem.json', ...(o.warmNoise ? ['X_warm.npy'] : [])],
+  });
   const p = plantedProblem(o.n, o.d, o.seed, o.scale, o.warmNoise ?? 0);
-  const nd = [o.n, o.d], dd = [o.d, o.d];
+  const nd = [o.n, o.d],
+    dd = [o.d, o.d];
   const files: FileToWrite[] = [];
   if (o.format === 'npy') {
     files.push({ path: join(o.out, 'A1.npy'), data: encodeNpy(p.A1, nd) });
@@ -141,18 +195,30 @@ async function runGenerate(o: GenerateOpts): Promise<void> {
   } else {
     files.push({
       path: join(o.out, 'problem.safetensors'),
-      data: encodeSafetensors({ A1: { shape: nd, data: p.A1 }, A2: { shape: nd, data: p.A2 }, A3: { shape: nd, data: p.A3 }, B: { shape: nd, data: p.B } },
-        { generator: 'attnfit generate', seed: String(o.seed), scale: String(o.scale) }),
+      data: encodeSafetensors(
+        {
+          A1: { shape: nd, data: p.A1 },
+          A2: { shape: nd, data: p.A2 },
+          A3: { shape: nd, data: p.A3 },
+          B: { shape: nd, data: p.B },
+        },
+        { generator: 'attnfit generate', seed: String(o.seed), scale: String(o.scale) },
+      ),
     });
   }
   files.push({ path: join(o.out, 'X_true.npy'), data: encodeNpy(p.Xtrue, dd) });
   files.push({ path: join(o.out, 'Y_true.npy'), data: encodeNpy(p.Ytrue, dd) });
   if (p.Xwarm) files.push({ path: join(o.out, 'X_warm.npy'), data: encodeNpy(p.Xwarm, dd) });
   const meta = {
-    n: o.n, d: o.d, seed: o.seed, scale: o.scale, format: o.format,
+    n: o.n,
+    d: o.d,
+    seed: o.seed,
+    scale: o.scale,
+    format: o.format,
     ...(p.Xwarm ? { warmNoise: o.warmNoise } : {}),
     generator: 'attnfit generate',
-    distribution: 'A1,A2,A3 ~ N(0,1/d); X_true ~ N(0,scale^2); Y_true ~ N(0,1); B = softmax_rows(A1 X_true A2^T) A3 Y_true',
+    distribution:
+      'A1,A2,A3 ~ N(0,1/d); X_true ~ N(0,scale^2); Y_true ~ N(0,1); B = softmax_rows(A1 X_true A2^T) A3 Y_true',
     rng: 'xoshiro128** seeded by splitmix32(seed); 53-bit uniforms; Box-Muller normals; draw order A1, A2, A3, X_true, Y_true',
   };
   files.push({ path: join(o.out, 'problem.json'), data: `${JSON.stringify(meta, null, 2)}\n` });
@@ -161,6 +227,12 @@ async function runGenerate(o: GenerateOpts): Promise<void> {
   const stale = o.format === 'npy' ? ['problem.safetensors'] : ['A1.npy', 'A2.npy', 'A3.npy', 'B.npy'];
   await Promise.all(stale.map((f) => rm(join(o.out, f), { force: true })));
   const names = files.map((f) => basename(f.path));
-  if (o.json) process.stdout.write(`${JSON.stringify({ out: o.out, n: o.n, d: o.d, seed: o.seed, scale: o.scale, format: o.format, files: names })}\n`);
-  else process.stdout.write(`attnfit: wrote planted problem n=${o.n} d=${o.d} (seed ${o.seed}, scale ${o.scale}) to ${o.out}: ${names.join(' ')}\n`);
+  if (o.json)
+    process.stdout.write(
+      `${JSON.stringify({ out: o.out, n: o.n, d: o.d, seed: o.seed, scale: o.scale, format: o.format, files: names })}\n`,
+    );
+  else
+    process.stdout.write(
+      `attnfit: wrote planted problem n=${o.n} d=${o.d} (seed ${o.seed}, scale ${o.scale}) to ${o.out}: ${names.join(' ')}\n`,
+    );
 }

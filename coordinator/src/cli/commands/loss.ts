@@ -11,12 +11,26 @@
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { checkOutputDir, checkOutputFile, encodeNpy, loadMatrix, loadProblem, writeFilesAtomic, type FileToWrite } from '@attnfit/shared/io';
+import {
+  checkOutputDir,
+  checkOutputFile,
+  encodeNpy,
+  loadMatrix,
+  loadProblem,
+  writeFilesAtomic,
+  type FileToWrite,
+} from '@attnfit/shared/io';
 import { defaultThreads, shutdownEngine } from '../../engine/index.js';
 import { createOracle } from '../../oracle/index.js';
 import { threadsOption } from '../options.js';
 
-interface LossOpts { x: string; y: string; gradOut?: string; hessianOut?: string; threads?: number }
+interface LossOpts {
+  x: string;
+  y: string;
+  gradOut?: string;
+  hessianOut?: string;
+  threads?: number;
+}
 
 /** Registers `attnfit loss`. */
 export function register(program: Command): void {
@@ -25,16 +39,19 @@ export function register(program: Command): void {
     .summary('loss, gradient norms (and gradients / Hessian files) at given X, Y')
     .description(
       'Evaluate L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F (no ½) and print one JSON object ' +
-      '{"loss","relLoss","gradNormX","gradNormY"} on stdout (relLoss = loss / ‖B‖²_F; norms are Frobenius).\n\n' +
-      'PROBLEM is a directory with A1.npy A2.npy A3.npy B.npy (or problem.safetensors) or a .safetensors file. ' +
-      'Exit 0 ok, 2 bad input (with "attnfit: error [CODE]: message" on stderr), 1 internal error.')
+        '{"loss","relLoss","gradNormX","gradNormY"} on stdout (relLoss = loss / ‖B‖²_F; norms are Frobenius).\n\n' +
+        'PROBLEM is a directory with A1.npy A2.npy A3.npy B.npy (or problem.safetensors) or a .safetensors file. ' +
+        'Exit 0 ok, 2 bad input (with "attnfit: error [CODE]: message" on stderr), 1 internal error.',
+    )
     .argument('<PROBLEM>', 'problem directory or .safetensors file')
     .requiredOption('--x <X.npy>', 'X, a d×d float .npy')
     .requiredOption('--y <Y.npy>', 'Y, a d×d float .npy')
     .option('--grad-out <DIR>', 'write gradX.npy and gradY.npy (d×d, gradients of L) into DIR (created if missing)')
     .option('--hessian-out <H.npy>', 'write the d²×d² Hessian of L in row-major vec(X) at fixed Y (8·d⁴ bytes)')
     .option('--threads <N>', 'local threads (integer >= 1, default: all cores; 1 = no thread pool)', threadsOption())
-    .action(async (problem: string, opts: LossOpts) => { await runLoss(problem, opts); });
+    .action(async (problem: string, opts: LossOpts) => {
+      await runLoss(problem, opts);
+    });
 }
 
 function frob(a: Float64Array): number {
@@ -57,7 +74,12 @@ async function runLoss(problemPath: string, o: LossOpts): Promise<void> {
   const oracle = await createOracle(p, { threads: threads === 1 ? 0 : threads });
   let part;
   try {
-    part = await oracle.evaluate(X.data, Y.data, { loss: true, gradX: true, gradY: true, hessXX: o.hessianOut !== undefined });
+    part = await oracle.evaluate(X.data, Y.data, {
+      loss: true,
+      gradX: true,
+      gradY: true,
+      hessXX: o.hessianOut !== undefined,
+    });
   } finally {
     await oracle.close();
     await shutdownEngine();
@@ -73,7 +95,8 @@ async function runLoss(problemPath: string, o: LossOpts): Promise<void> {
     files.push({ path: join(o.gradOut, 'gradX.npy'), data: encodeNpy(part.gradX!, [p.d, p.d]) });
     files.push({ path: join(o.gradOut, 'gradY.npy'), data: encodeNpy(part.gradY!, [p.d, p.d]) });
   }
-  if (o.hessianOut !== undefined) files.push({ path: o.hessianOut, data: encodeNpy(part.hessXX!, [p.d * p.d, p.d * p.d]) });
+  if (o.hessianOut !== undefined)
+    files.push({ path: o.hessianOut, data: encodeNpy(part.hessXX!, [p.d * p.d, p.d * p.d]) });
   if (files.length) await writeFilesAtomic(files);
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }

@@ -26,29 +26,44 @@ const SOLVE_OUTPUT_FILES = ['X.npy', 'Y.npy', 'report.json', 'loss.svg'];
 
 /** Parsed flags: the shared solve options always set (they have defaults here). */
 interface SolveCliOpts extends AuthFlags, SolveFlags {
-  out: string; tol: number; gtol: number; maxIter: number; starts: number; seed: number; gamma: number;
-  threads?: number; progress?: string; json?: boolean;
+  out: string;
+  tol: number;
+  gtol: number;
+  maxIter: number;
+  starts: number;
+  seed: number;
+  gamma: number;
+  threads?: number;
+  progress?: string;
+  json?: boolean;
 }
 
 /** Registers `attnfit solve`. */
 export function register(program: Command): void {
-  withSolveOptions(withAuth(program
-    .command('solve'), { bareNats: true })
-    .summary('fit X, Y (Newton on the variable-projection objective) and write X.npy, Y.npy, report.json, loss.svg')
-    .description(
-      'Minimise L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F. Y is solved exactly for each X (variable projection); the method works on X. ' +
-      'Default method: newton for d ≤ 24, newton-cg above.\n\n' +
-      'Without --x0 the fit starts from scratch: a seeded search over a population of starts (scaled identity, whitened identity ' +
-      'and random matrices at a ladder of logit spreads), pruned by successive halving, the best polished with the method, then ' +
-      'basin hopping around the best point until one reaches --tol or the schedule (or --budget / --max-evals) ends; report.json ' +
-      '"search" lists every start. --x0 skips the search; --starts K (or --no-search) runs K random starts X0 ~ N(0, 1/d²) instead, ' +
-      'start k seeded with --seed + k.\n\n' +
-      'With --nats URL the row blocks are evaluated by the cluster\'s workers (`attnfit worker`) instead of local threads; ' +
-      'the result is bitwise identical to the local solve.\n\n' +
-      'Writes X.npy, Y.npy, report.json and loss.svg into --out. Ctrl-C / SIGTERM writes the best iterate so far (report.json "interrupted": true) and exits 130. ' +
-      'Exit 0 ok, 2 bad input (with "attnfit: error [CODE]: message" on stderr), 1 internal error.')
-    .argument('<PROBLEM>', 'problem directory (A1.npy A2.npy A3.npy B.npy) or .safetensors file')
-    .option('--out <DIR>', 'output directory (created if missing; files replaced atomically)', SOLVE_CLI_DEFAULTS.out), true)
+  withSolveOptions(
+    withAuth(program.command('solve'), { bareNats: true })
+      .summary('fit X, Y (Newton on the variable-projection objective) and write X.npy, Y.npy, report.json, loss.svg')
+      .description(
+        'Minimise L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F. Y is solved exactly for each X (variable projection); the method works on X. ' +
+          'Default method: newton for d ≤ 24, newton-cg above.\n\n' +
+          'Without --x0 the fit starts from scratch: a seeded search over a population of starts (scaled identity, whitened identity ' +
+          'and random matrices at a ladder of logit spreads), pruned by successive halving, the best polished with the method, then ' +
+          'basin hopping around the best point until one reaches --tol or the schedule (or --budget / --max-evals) ends; report.json ' +
+          '"search" lists every start. --x0 skips the search; --starts K (or --no-search) runs K random starts X0 ~ N(0, 1/d²) instead, ' +
+          'start k seeded with --seed + k.\n\n' +
+          "With --nats URL the row blocks are evaluated by the cluster's workers (`attnfit worker`) instead of local threads; " +
+          'the result is bitwise identical to the local solve.\n\n' +
+          'Writes X.npy, Y.npy, report.json and loss.svg into --out. Ctrl-C / SIGTERM writes the best iterate so far (report.json "interrupted": true) and exits 130. ' +
+          'Exit 0 ok, 2 bad input (with "attnfit: error [CODE]: message" on stderr), 1 internal error.',
+      )
+      .argument('<PROBLEM>', 'problem directory (A1.npy A2.npy A3.npy B.npy) or .safetensors file')
+      .option(
+        '--out <DIR>',
+        'output directory (created if missing; files replaced atomically)',
+        SOLVE_CLI_DEFAULTS.out,
+      ),
+    true,
+  )
     .option('--threads <T>', 'local threads (integer >= 1, default: all cores)', threadsOption())
     .option('--progress <FILE>', 'append one JSON line per iteration to FILE ("-" = stderr)')
     .option('--json', 'print report.json on stdout')
@@ -64,7 +79,13 @@ async function runSolve(problemPath: string, o: SolveCliOpts, startsGiven: boole
   const problem = await loadProblem(problemPath);
   const d = problem.d;
   const opts: SolveOptions = {
-    method: o.method ?? 'auto', tol: o.tol, gtol: o.gtol, maxIter: o.maxIter, starts: o.starts, seed: o.seed, gamma: o.gamma,
+    method: o.method ?? 'auto',
+    tol: o.tol,
+    gtol: o.gtol,
+    maxIter: o.maxIter,
+    starts: o.starts,
+    seed: o.seed,
+    gamma: o.gamma,
   };
   if (o.x0) opts.x0 = (await loadMatrix(o.x0, { rows: d, cols: d, field: '--x0' })).data;
   if (o.y0) opts.y0 = (await loadMatrix(o.y0, { rows: d, cols: d, field: '--y0' })).data;
@@ -109,27 +130,48 @@ async function runSolve(problemPath: string, o: SolveCliOpts, startsGiven: boole
     search
       ? 'attnfit solve: search start {start}  iter {value}  relLoss {relLoss}  |grad| {grad}  {secs}'
       : 'attnfit solve {bar} iter {value}/{total}  start {start}  relLoss {relLoss}  |grad| {grad}  {secs}',
-    Math.max(1, o.maxIter * o.starts), { start: '0', relLoss: '-', grad: '-', secs: '' });
+    Math.max(1, o.maxIter * o.starts),
+    { start: '0', relLoss: '-', grad: '-', secs: '' },
+  );
   let done = 0;
   try {
     const onIteration = (e: IterationEvent): void => {
       if (o.progress) {
         const line = `${JSON.stringify({ start: e.start, iteration: e.iteration, loss: e.loss, relLoss: e.relLoss, gradNorm: e.gradNorm, seconds: e.seconds })}\n`;
-        if (progress) writeSync(progress.fd, line); else process.stderr.write(line);
+        if (progress) writeSync(progress.fd, line);
+        else process.stderr.write(line);
       }
       if (e.iteration > 0) done++;
-      bar?.update(done, { start: String(e.start), relLoss: e.relLoss.toExponential(3), grad: e.gradNorm.toExponential(2), secs: `${e.seconds.toFixed(1)} s` });
+      bar?.update(done, {
+        start: String(e.start),
+        relLoss: e.relLoss.toExponential(3),
+        grad: e.gradNorm.toExponential(2),
+        secs: `${e.seconds.toFixed(1)} s`,
+      });
     };
     const result = await solve(oracle, opts, { onIteration, signal: ac.signal });
-    if (bar) { bar.setTotal(Math.max(1, done)); bar.update(done); bar.stop(); }
+    if (bar) {
+      bar.setTotal(Math.max(1, done));
+      bar.update(done);
+      bar.stop();
+    }
     const info = oracle.info();
     const report = buildReport(result, {
-      n: problem.n, d, threads: info.threads ?? null, gemm: info.gemm, oracle: info.kind, blockRows: info.blockRows,
-      seconds: (performance.now() - t0) / 1000, options: opts,
+      n: problem.n,
+      d,
+      threads: info.threads ?? null,
+      gemm: info.gemm,
+      oracle: info.kind,
+      blockRows: info.blockRows,
+      seconds: (performance.now() - t0) / 1000,
+      options: opts,
     });
     await writeSolveOutputs(o.out, result.X, result.Y, d, report);
     if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-    else process.stderr.write(`attnfit solve: ${result.message} (${result.method}, ${result.iterations} iterations, ${report.seconds.toFixed(2)} s); wrote ${o.out}\n`);
+    else
+      process.stderr.write(
+        `attnfit solve: ${result.message} (${result.method}, ${result.iterations} iterations, ${report.seconds.toFixed(2)} s); wrote ${o.out}\n`,
+      );
     if (result.interrupted) process.exitCode = 130;
   } finally {
     bar?.stop();
