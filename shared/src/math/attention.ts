@@ -100,6 +100,10 @@ function scratch(slot: number, len: number): Float64Array {
  * mixedXY = H_xy vec(Vy); mixedYX = H_yx vec(Vx). Cost O(m·n·d) for loss/gradients/products,
  * O(m·n·d² + m·d⁵) for hessXX, O(m·n·d² + m·d⁴) for hessXY.
  * Example: `blockPartials(p, 0, p.n, X, Y, { loss: true, gradX: true })`.
+ *
+ * Long on purpose (> 80 lines): one sweep over the block's m×n buffers (logits, unnormalised
+ * softmax, Jrow) serves every requested quantity; split into functions, each would re-read or
+ * re-allocate the m×n buffers that dominate its cost (docs/performance.md).
  */
 export function blockPartials(
   p: Problem,
@@ -474,6 +478,9 @@ function mixedYXBlock(
  * hessXY[(a,b),(c,e)] = 2 Σ_j A1[j,a] (G_j[b,c] C[j,e] + (G_j Y)[b,e] M[j,c]), G_j = A2ᵀ J_j A3:
  *   = 2 [Σ_jk A1[j,a] C[j,e] F_jk A2[k,b] A3[k,c] + Σ_jk A1[j,a] M[j,c] F_jk A2[k,b] H[k,e]
  *        − Σ_j A1[j,a] U[j,b] M[j,c] (C + FH)[j,e]].
+ *
+ * Long on purpose (> 80 lines): the three Hessian parts and hessXY share the slab-wise wide GEMMs
+ * over F and P (each slab streamed once); separate functions would stream them once per part.
  */
 function hessBlocks(
   m: number,
