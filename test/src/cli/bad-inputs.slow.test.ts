@@ -742,8 +742,9 @@ if (setprivOk) {
     }
   });
 } else {
+  // Reported skipped with its reason in the runner's format (test/src/helpers/skip.ts).
   console.log(
-    '  skipped: "an output directory without write permission": running as root and setpriv is not available to drop to a non-root user',
+    '[skip] catalogue: an output directory without write permission (non-root user): running as root and setpriv is not available to drop to a non-root user',
   );
   test.skip('catalogue: an output directory without write permission (non-root user)', () => undefined);
 }
