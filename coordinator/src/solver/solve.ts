@@ -110,6 +110,11 @@ function outcome(stop: StopReason, relLoss: number, tol: number): { converged: b
   }
 }
 
+/** The fields of a result that describe the point reached (shared by a start and the search). */
+function pointFields(pt: Point): Pick<StartResult, 'X' | 'Y' | 'loss' | 'relLoss' | 'objective' | 'gradNorm'> {
+  return { X: pt.X, Y: pt.Y, loss: pt.loss, relLoss: pt.relLoss, objective: pt.objective, gradNorm: pt.gradNorm };
+}
+
 function isCancel(err: unknown, signal?: AbortSignal): boolean {
   return (err instanceof AttnfitError && err.code === ErrorCodes.CANCELLED) || !!signal?.aborted;
 }
@@ -207,12 +212,7 @@ async function runStart(
   const res: StartResult = {
     start: s.start,
     init: s.init,
-    X: pt.X,
-    Y: pt.Y,
-    loss: pt.loss,
-    relLoss: pt.relLoss,
-    objective: pt.objective,
-    gradNorm: pt.gradNorm,
+    ...pointFields(pt),
     iterations: iteration,
     converged,
     stopReason: stop!,
@@ -279,12 +279,7 @@ async function searchSolve(
   const best: StartResult = {
     start: 0,
     init: 'search',
-    X: pt.X,
-    Y: pt.Y,
-    loss: pt.loss,
-    relLoss: pt.relLoss,
-    objective: pt.objective,
-    gradNorm: pt.gradNorm,
+    ...pointFields(pt),
     iterations: out.iterations,
     converged,
     stopReason: stop,
