@@ -2,7 +2,8 @@
 // The main job on the embedded default (local thread pool, no server): plant a problem and fit it
 // from a warm start with Newton (the fast path), then plant another and fit it from scratch
 // (the search: no warm start), and show the honest picture of plain random starts too.
-// Run from the repo root after a build: `npm run demo` (outputs in out/demo/).
+// Run from the repo root after a build: `npm run demo` (outputs in out/demo/; env DEMO_DIR puts
+// out/demo/ under another directory, as the README doc-test does).
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -10,13 +11,14 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(root, 'coordinator', 'bin', 'attnfit.js');
-const out = join(root, 'out', 'demo');
+const base = process.env.DEMO_DIR || root; // the commands run here and write out/demo/ under it
+const out = join(base, 'out', 'demo');
 const n = process.env.DEMO_N ?? '2048',
   d = process.env.DEMO_D ?? '8';
 
 function attnfit(...args) {
   console.log(`\n$ attnfit ${args.join(' ')}`);
-  const r = spawnSync(process.execPath, [bin, ...args], { stdio: 'inherit', cwd: root });
+  const r = spawnSync(process.execPath, [bin, ...args], { stdio: 'inherit', cwd: base });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
