@@ -18,7 +18,10 @@ export interface ShellSession {
   waitForLines(re: RegExp, count: number, timeoutMs: number): Promise<void>;
   /** Everything the session printed so far. */
   output(): string;
-  /** Stop the background jobs (SIGTERM; SIGKILL after `graceMs`), then the shell. Never rejects. */
+  /**
+   * Stop the background jobs, then the shell. Never rejects. With the shell alive: SIGTERM, and
+   * the shell waits for them (SIGKILL after `graceMs`); after the shell died: SIGKILL.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -122,17 +125,17 @@ export function startShell(cwd: string, env: NodeJS.ProcessEnv, ctlDir: string):
       if (exited === undefined) {
         // The shell is alive: it reaps its own jobs after the signal.
         sh.stdin!.write(`kill -TERM $(jobs -p) 2>/dev/null || true\nwait || true\necho "@@doctest:stopped"\n`);
+        // Not stopped within graceMs (or the shell died meanwhile): the SIGKILLs below end them.
         await until(() => (/^@@doctest:stopped$/m.test(all) ? true : undefined), 'the jobs to stop', graceMs).catch(
           () => undefined,
         );
-      } else {
-        for (const p of bg) signal(p, 'SIGTERM');
-        const deadline = Date.now() + graceMs;
-        while ([...bg].some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       }
+      // Still running after the grace period, or orphaned by a shell that died mid-block (the
+      // test has failed then): SIGKILL.
       for (const p of bg) if (isAlive(p)) signal(p, 'SIGKILL');
       if (exited === undefined) {
         sh.stdin!.end('exit 0\n');
+        // A shell that does not exit within 5 s is killed.
         await until(() => (exited !== undefined ? true : undefined), 'the shell to exit', 5000).catch(() => {
           sh.kill('SIGKILL');
         });
