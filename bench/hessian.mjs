@@ -16,7 +16,7 @@
 //     each distinct shape timed on its own per backend → the "GEMM-only" time of the assembly and
 //     the ratio assembly / GEMM-only (target ≤ 1.5).
 //
-// Usage: node bench/hessian.mjs [--n 8192] [--d 8,16] [--threads T] [--quick] [--no-engine]
+// Usage: node bench/hessian.mjs [--n 8192] [--d 8,16] [--threads T] [--quick] [--no-engine] [--no-blocks]
 //   (env BENCH_RUNS=N, ≥ 5; ATTNFIT_GEMM=wasm runs the engine part on WebAssembly).
 // Prints markdown; writes bench/results/hessian-<backend>-t<T>.{json,md}.
 import { availableParallelism } from 'node:os';
@@ -47,6 +47,7 @@ const N = Number(opt('--n', quick ? 2048 : 8192));
 const DS = opt('--d', '8,16').split(',').map(Number);
 const THREADS = Number(opt('--threads', availableParallelism()));
 const noEngine = argv.includes('--no-engine');
+const noBlocks = argv.includes('--no-blocks');
 const DEFAULT = gemmBackend();
 const BACKENDS = ['native-blas', 'wasm-simd'].filter((b) => gemmBackends().includes(b));
 
@@ -55,6 +56,11 @@ console.error(
   `hessian bench: ${m0.cpu}, ${m0.cores} cores, node ${m0.node}, gemm ${m0.gemm}, engine threads ${THREADS}, load ${m0.loadavg}`,
 );
 const loadNow = () => machine().loadavg;
+/** Process CPU time in ms (user + system, every thread): unlike wall time, not inflated by other processes' load. */
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 
 // ---------------------------------------------------------------------------------------------
 // 1. Newton iteration through the engine
@@ -73,9 +79,10 @@ function timedOracle(o, log) {
     info: () => o.info(),
     close: () => o.close(),
     async evaluate(X, Y, want, opts) {
-      const t0 = performance.now();
+      const t0 = performance.now(),
+        c0 = cpuMs();
       const r = await o.evaluate(X, Y, want, opts);
-      log.push({ kind: kindOf(want), ms: performance.now() - t0 });
+      log.push({ kind: kindOf(want), ms: performance.now() - t0, cpu: cpuMs() - c0 });
       return r;
     },
   };
@@ -93,18 +100,24 @@ async function newtonProfile(d) {
     const runs = [];
     for (let i = 0; i < RUNS; i++) {
       log.length = 0;
-      const t0 = performance.now();
+      const t0 = performance.now(),
+        c0 = cpuMs();
       const r = await newton(red).step(pt);
-      const total = performance.now() - t0;
-      const sum = (k) => log.filter((e) => e.kind === k).reduce((s, e) => s + e.ms, 0);
+      const total = performance.now() - t0,
+        totalCpu = cpuMs() - c0;
+      const sum = (k, f = 'ms') => log.filter((e) => e.kind === k).reduce((s, e) => s + e[f], 0);
       const count = (k) => log.filter((e) => e.kind === k).length;
       runs.push({
         total,
+        totalCpu,
         hessian: sum('hessian'),
+        hessianCpu: sum('hessian', 'cpu'),
         projectY: sum('projectY'),
         grad: sum('grad'),
+        lsCpu: sum('grad', 'cpu') + sum('projectY', 'cpu'),
         lsEvals: count('grad'),
         solve: total - log.reduce((s, e) => s + e.ms, 0),
+        solveCpu: totalCpu - log.reduce((s, e) => s + e.cpu, 0),
         step: r.step,
         relLoss: r.next.relLoss,
       });
@@ -118,7 +131,11 @@ async function newtonProfile(d) {
       step: runs[0].step,
       lsEvals: runs[0].lsEvals,
       total: col('total'),
+      totalCpu: col('totalCpu'),
       hessian: col('hessian'),
+      hessianCpu: col('hessianCpu'),
+      lsCpu: col('lsCpu'),
+      solveCpu: col('solveCpu'),
       projectY: col('projectY'),
       grad: col('grad'),
       solve: col('solve'),
@@ -167,13 +184,19 @@ function gemmDiff(a, b) {
 
 const flops = (c) => 2 * c.M * c.N * c.K;
 
+const operands = new Map();
 /** Median ms of one GEMM of the given shape on the active backend (operands resident where the code's were). */
 function timeShape(c) {
   const rowsA = c.tA ? c.K : c.M,
     rowsB = c.tB ? c.N : c.K;
   const mk = (len, w) => {
-    const a = w ? wasmArray(len) : new Float64Array(len);
-    for (let i = 0; i < len; i++) a[i] = ((i * 7919) % 1000) / 1000 - 0.5;
+    const key = `${len}:${w}`;
+    let a = operands.get(key);
+    if (!a) {
+      a = w ? wasmArray(len) : new Float64Array(len); // regions in WebAssembly memory are never freed: reuse
+      for (let i = 0; i < len; i++) a[i] = ((i * 7919) % 1000) / 1000 - 0.5;
+      operands.set(key, a);
+    }
     return a;
   };
   const A = mk(rowsA * c.lda, c.wA),
@@ -186,24 +209,30 @@ function timeShape(c) {
       dgemmBase(c.tA, c.tB, c.M, c.N, c.K, 1, A, 0, c.lda, B, 0, c.ldb, c.beta, C, 0, c.ldc);
   };
   run();
-  const t = [];
+  const t = [],
+    cs = [];
   for (let i = 0; i < RUNS; i++) {
-    const t0 = performance.now();
+    const t0 = performance.now(),
+      c0 = cpuMs();
     run();
     t.push((performance.now() - t0) / reps);
+    cs.push((cpuMs() - c0) / reps);
   }
-  return stats(t).median;
+  return { ms: stats(t).median, cpu: stats(cs).median };
 }
 
 function timeBlock(p, r0, r1, X, Y, want) {
   blockPartials(p, r0, r1, X, Y, want);
-  const t = [];
+  const t = [],
+    c = [];
   for (let i = 0; i < RUNS; i++) {
-    const t0 = performance.now();
+    const t0 = performance.now(),
+      c0 = cpuMs();
     blockPartials(p, r0, r1, X, Y, want);
     t.push(performance.now() - t0);
+    c.push(cpuMs() - c0);
   }
-  return stats(t);
+  return { ...stats(t), cpu: stats(c) };
 }
 
 function blockProfile(d) {
@@ -225,24 +254,24 @@ function blockProfile(d) {
       // interleave once more and keep the lower median of each: a shared machine drifts
       const hess2 = timeBlock(p, r0, r1, X, Y, HESS),
         grad2 = timeBlock(p, r0, r1, X, Y, GRAD);
-      const h = hess.median <= hess2.median ? hess : hess2,
-        g = grad.median <= grad2.median ? grad : grad2;
-      const shapes = asm.map((e) => ({
-        sig: sig(e.call),
-        count: e.count,
-        flops: flops(e.call),
-        ms: timeShape(e.call),
-      }));
-      const gemmOnly = shapes.reduce((s, e) => s + e.count * e.ms, 0);
-      const assembly = h.median - g.median;
+      const h = hess.cpu.median <= hess2.cpu.median ? hess : hess2,
+        g = grad.cpu.median <= grad2.cpu.median ? grad : grad2;
+      const shapes = asm.map((e) => ({ sig: sig(e.call), count: e.count, flops: flops(e.call), ...timeShape(e.call) }));
+      const gemmOnly = shapes.reduce((s, e) => s + e.count * e.ms, 0),
+        gemmOnlyCpu = shapes.reduce((s, e) => s + e.count * e.cpu, 0);
+      const assembly = h.median - g.median,
+        assemblyCpu = h.cpu.median - g.cpu.median;
       perBackend.push({
         backend: b === DEFAULT ? gemmBackendDetail() : b,
         hess: h,
         grad: g,
         assembly,
+        assemblyCpu,
         gemmOnly,
-        gemmRate: asmFlops / gemmOnly / 1e6,
+        gemmOnlyCpu,
+        gemmRate: asmFlops / gemmOnlyCpu / 1e6,
         ratio: assembly / gemmOnly,
+        ratioCpu: assemblyCpu / gemmOnlyCpu,
         shapes,
       });
     } finally {
@@ -261,50 +290,52 @@ if (!noEngine) {
     const r = await newtonProfile(d);
     engineRows.push({ ...r, load: loadNow() });
     console.error(
-      `  engine d=${d}: step ${fmt(r.total.median)} ms (hessian ${fmt(r.hessian.median)}, ${r.lsEvals} × (projectY + grad) ${fmt(r.projectY.median + r.grad.median)}, solve ${fmt(r.solve.median)})`,
+      `  engine d=${d}: step ${fmt(r.total.median)} ms wall / ${fmt(r.totalCpu.median)} ms cpu (Hessian ${fmt(r.hessian.median)} / ${fmt(r.hessianCpu.median)}; ${r.lsEvals} × (projectY + loss·∇X) ${fmt(r.projectY.median + r.grad.median)} / ${fmt(r.lsCpu.median)}; solve ${fmt(r.solve.median)} / ${fmt(r.solveCpu.median)})`,
     );
   }
   await shutdownEngine();
 }
-for (const d of DS) {
+for (const d of noBlocks ? [] : DS) {
   const r = blockProfile(d);
   blockRows.push({ ...r, load: loadNow() });
   for (const b of r.perBackend)
     console.error(
-      `  block d=${d} ${b.backend}: hessian ${fmt(b.hess.median)} ms, grad ${fmt(b.grad.median)} ms, assembly ${fmt(b.assembly)} ms, GEMM-only ${fmt(b.gemmOnly)} ms (${fmt(b.ratio, 2)}×)`,
+      `  block d=${d} ${b.backend}: Hessian ${fmt(b.hess.cpu.median)} ms cpu, loss·∇X ${fmt(b.grad.cpu.median)}, assembly ${fmt(b.assemblyCpu)}, GEMM-only ${fmt(b.gemmOnlyCpu)} (${fmt(b.ratioCpu, 2)}×; wall ${fmt(b.ratio, 2)}×)`,
     );
 }
 
 const cell = (s) => `${fmt(s.median)} [${fmt(s.min)}–${fmt(s.max)}]`;
+const wc = (w, c) => `${fmt(w)} / ${fmt(c)}`;
 const md = [
   `## Hessian cost: one exact-Newton iteration at n = ${N} (engine threads ${THREADS}, gemm ${m0.gemm})`,
   '',
   machineMd(m0, `- engine threads ${THREADS} (one OpenBLAS thread per call); block profile in the main thread`),
+  '- "wall / cpu": wall-clock ms and the process CPU ms (all threads) of the same runs; CPU time is not inflated by other processes on a shared machine.',
   '',
   ...(engineRows.length
     ? [
-        '### Newton step through the engine (ms; median [min–max])',
+        '### Newton step through the engine (ms, median; step total with [min–max])',
         '',
         table(
           [
             'd',
             'blocks × rows',
-            'step total',
+            'step total wall',
+            'step wall / cpu',
             'Hessian evaluation',
             'line search: evals × (projectY + loss·∇X)',
-            'one loss·∇X',
             'Schur + d²×d² solve',
             'relLoss before → after',
-            'load',
+            'load after',
           ],
           engineRows.map((r) => [
             r.d,
             `${r.info.blocks} × ${r.info.blockRows}`,
             cell(r.total),
-            cell(r.hessian),
-            `${r.lsEvals} × → ${fmt(r.projectY.median + r.grad.median)}`,
-            fmt(r.gradOne.median),
-            cell(r.solve),
+            wc(r.total.median, r.totalCpu.median),
+            wc(r.hessian.median, r.hessianCpu.median),
+            `${r.lsEvals} × → ${wc(r.projectY.median + r.grad.median, r.lsCpu.median)}`,
+            wc(r.solve.median, r.solveCpu.median),
             `${r.relLoss0.toExponential(1)} → ${r.relLoss1.toExponential(1)}`,
             r.load,
           ]),
@@ -312,7 +343,7 @@ const md = [
         '',
       ]
     : []),
-  '### One row block in this thread (ms; median [min–max]); assembly = Hessian block − loss·∇X block',
+  '### One row block in this thread (ms wall / cpu, medians); assembly = Hessian block − loss·∇X block',
   '',
   table(
     [
@@ -322,45 +353,44 @@ const md = [
       'Hessian block',
       'loss·∇X block',
       'assembly',
-      'assembly GFLOP',
-      'GEMM-only ms',
-      'GEMM rate GFLOP/s',
-      'assembly / GEMM-only',
-      'load',
+      'assembly GEMM GFLOP',
+      'GEMM-only',
+      'GEMM rate GFLOP/s (cpu)',
+      'assembly / GEMM-only (wall, cpu)',
+      'load after',
     ],
     blockRows.flatMap((r) =>
       r.perBackend.map((b) => [
         r.d,
         r.m,
         b.backend,
-        cell(b.hess),
-        cell(b.grad),
-        fmt(b.assembly),
+        wc(b.hess.median, b.hess.cpu.median),
+        wc(b.grad.median, b.grad.cpu.median),
+        wc(b.assembly, b.assemblyCpu),
         fmt(r.asmFlops / 1e9, 3),
-        fmt(b.gemmOnly),
+        wc(b.gemmOnly, b.gemmOnlyCpu),
         fmt(b.gemmRate),
-        `${fmt(b.ratio, 2)}×`,
+        `${fmt(b.ratio, 2)}×, ${fmt(b.ratioCpu, 2)}×`,
         r.load,
       ]),
     ),
   ),
   '',
-  '### The assembly GEMMs per block (recorded; flops = 2·M·N·K; w = operand in WebAssembly memory)',
+  '### The assembly GEMMs per block (recorded; flops = 2·M·N·K; w = operand in WebAssembly memory; ms cpu each)',
   '',
   ...blockRows.flatMap((r) => [
     table(
-      ['d', 'op M×N×K ld β', 'calls', 'MFLOP each', ...r.perBackend.map((b) => `${b.backend} ms each`)],
+      ['d', 'op M×N×K ld β', 'calls', 'MFLOP each', ...r.perBackend.map((b) => `${b.backend}`)],
       r.asm.map((e, i) => [
         r.d,
         sig(e.call),
         e.count,
         fmt(flops(e.call) / 1e6, 2),
-        ...r.perBackend.map((b) => fmt(b.shapes[i].ms, 3)),
+        ...r.perBackend.map((b) => fmt(b.shapes[i].cpu, 3)),
       ]),
     ),
     '',
   ]),
-  '',
 ].join('\n');
 console.log(md);
 const [jf, mf] = writeResults(`hessian-${gemmBackend()}-t${THREADS}`, { machine: m0, engineRows, blockRows }, md);

@@ -11,8 +11,6 @@ import type { Partials, Problem, Want } from './types.js';
 import { planBlocks, defaultBlockRows } from './blocks.js';
 import { combinePartials, emptyPartials } from './partials.js';
 
-/** Rows of the Gauss–Newton Kronecker panel processed at once (panel is d² × (g·d)). */
-const GN_PANEL_ELEMENTS = 1 << 18;
 /** Elements of one n × (g·d) key slab in the Hessian assembly (16 MiB): sets how many columns of A2 share a GEMM. */
 let HESS_SLAB_ELEMENTS = 1 << 21;
 
@@ -74,7 +72,7 @@ const gemm = dgemmBase;
 /**
  * Reusable m×n scratch (fresh 8 MiB arrays cost ~4 ms each to allocate and fault in). One pool
  * per module instance, i.e. per thread; blockPartials is synchronous, so there is no reentrancy.
- * Every user overwrites the whole view before reading it. Slots: 0 F, 1 P, 2 dS/dQ, 3 W.
+ * Every user overwrites the whole view before reading it. Slots: 0 F, 1 P, 2 dS/dQ, 3 W, 4 the Hessian's key slab.
  * The buffers live in the WebAssembly kernels' memory (wasmArray; plain arrays without
  * WebAssembly): the GEMMs that produce or consume them and the softmax exp then work on them in
  * place instead of copying m×n blocks in and out — same arithmetic, bitwise the same results.
@@ -186,9 +184,9 @@ export function blockPartials(
   }
   if (!needC) return out;
 
-  // H = A3 Y (all keys; only the second-order parts need it), FH = M Y, C = FH − B_J.
+  // H = A3 Y (all keys; only the HVP and mixed XY products need it), FH = M Y, C = FH − B_J.
   let H: Float64Array | undefined;
-  if (needF) {
+  if (want.hvpX || want.mixedXY) {
     H = new Float64Array(n * d);
     gemm(false, false, n, d, d, 1, A3, 0, d, Y, 0, d, 0, H, 0, d);
   }
@@ -259,7 +257,7 @@ export function blockPartials(
   if (want.hessXX || want.hessXY) {
     const U = new Float64Array(m * d);
     gemm(false, false, m, d, n, 1, F, 0, n, A2, 0, d, 0, U, 0, d);
-    hessBlocks(m, n, d, A1, offA1, A2, A3, F, H!, FH, M, C, U, P, PA2, !!want.hessXX, !!want.hessXY, out);
+    hessBlocks(m, n, d, A1, offA1, A2, A3, F, Y, M, C, U, P, PA2, !!want.hessXX, !!want.hessXY, out);
   }
   return out;
 }
@@ -470,17 +468,24 @@ function mixedYXBlock(
 }
 
 /**
- * Exact Hessian blocks, batched (no per-row n×n matrix).
- * hessXX = 2 Σ_j (a_j a_jᵀ) ⊗ (A2ᵀ M_j A2), M_j = W Wᵀ + diag(p) − p fᵀ − f pᵀ, W = J_j H, in three parts:
- *   diag(P):  2 Σ_{j,k} P_jk (a_j a_jᵀ)[a,a'] A2[k,b] A2[k,b']     (loop over b: P (A2[:,b]∘A2))
- *   Gauss–Newton: 2 Σ_j (a_j ⊗ U_j)(a_j ⊗ U_j)ᵀ, U_j = A2ᵀ J_j H = Σ_k F_jk A2[k,:]ᵀ H[k,:] − u_j FH_jᵀ
- *   rank-2:  −2 (Zvᵀ Zu + Zuᵀ Zv), Zv[j,(a,b)] = A1[j,a] (P A2)[j,b], Zu[j,(a,b)] = A1[j,a] U[j,b].
- * hessXY[(a,b),(c,e)] = 2 Σ_j A1[j,a] (G_j[b,c] C[j,e] + (G_j Y)[b,e] M[j,c]), G_j = A2ᵀ J_j A3:
- *   = 2 [Σ_jk A1[j,a] C[j,e] F_jk A2[k,b] A3[k,c] + Σ_jk A1[j,a] M[j,c] F_jk A2[k,b] H[k,e]
- *        − Σ_j A1[j,a] U[j,b] M[j,c] (C + FH)[j,e]].
+ * Exact Hessian blocks, batched (no per-row n×n matrix); docs/design.md §1 and
+ * docs/performance.md#hessian-assembly. Per query row j (f = F_j, p = P_j, u_j = (F A2)_j,
+ * v_j = (P A2)_j, a_j = A1_j):
+ *   G'_j = A2ᵀ J_j A3 = Σ_k F_jk A2[k,:]ᵀ A3[k,:] − u_j M_jᵀ        (d×d; J_j = diag f − f fᵀ)
+ *   U_j  = A2ᵀ J_j H  = G'_j Y                                       (H = A3 Y)
+ *   D_j  = A2ᵀ diag(p) A2 = Σ_k P_jk A2[k,:]ᵀ A2[k,:]                (symmetric)
+ *   G_j  = U_j U_jᵀ + D_j − v_j u_jᵀ − u_j v_jᵀ                      (= A2ᵀ M_j A2, symmetric)
+ *   hessXX[(a,b),(a',b')] = 2 Σ_j a_j[a] a_j[a'] G_j[b,b']
+ *   hessXY[(a,b),(c,e)]   = 2 Σ_j a_j[a] (G'_j[b,c] C[j,e] + U_j[b,e] M[j,c]).
+ * GEMMs: FK = F·(A2∘A3) (m × d², the "key slab" A2∘A3 is n × d², built in column groups of at
+ * most HESS_SLAB_ELEMENTS) and DP = P·(A2∘A2) over the d(d+1)/2 columns b ≤ b' only — these two
+ * stream the m×n blocks and are ≈ all the flops; U = G'·Y as one (m·d)×d×d product; hessXY as
+ * two d²×d²×m products (rows (a,e) and (a,c), permuted into place); hessXX as ONE product of the
+ * packed triangles, (d(d+1)/2)² × m, which makes it exactly symmetric. Per-row work is O(d³)
+ * (U_j U_jᵀ); the whole assembly is 2m·n·(d² + d(d+1)/2) + O(m·d⁴) flops.
  *
- * Long on purpose (> 80 lines): the three Hessian parts and hessXY share the slab-wise wide GEMMs
- * over F and P (each slab streamed once); separate functions would stream them once per part.
+ * Long on purpose (> 80 lines): the pieces share FK, U and the packed index tables; split, each
+ * would re-derive them.
  */
 function hessBlocks(
   m: number,
@@ -491,8 +496,7 @@ function hessBlocks(
   A2: Float64Array,
   A3: Float64Array,
   F: Float64Array,
-  H: Float64Array,
-  FH: Float64Array,
+  Y: Float64Array,
   M: Float64Array,
   C: Float64Array,
   U: Float64Array,
@@ -503,154 +507,132 @@ function hessBlocks(
   out: Partials,
 ): void {
   const dd = d * d,
-    d4 = dd * dd;
-  // Row-wise Kronecker panels (m × d²).
-  const kron = (L: Float64Array, offL: number, R: Float64Array): Float64Array => {
-    const Z = new Float64Array(m * dd);
-    for (let j = 0; j < m; j++)
-      for (let a = 0; a < d; a++) {
-        const l = L[offL + j * d + a]!,
-          o = j * dd + a * d;
-        for (let b = 0; b < d; b++) Z[o + b] = l * R[j * d + b]!;
-      }
-    return Z;
-  };
-  const Uall = wantXX ? new Float64Array(m * dd) : undefined; // U_j (d×d) per row
-  const hXX = wantXX ? new Float64Array(d4) : undefined;
-  const hXY = wantXY ? new Float64Array(d4) : undefined;
-  const Z11 = wantXX ? kron(A1, offA1, A1.subarray(offA1)) : undefined; // A1[j,a] A1[j,a']
-  const Z3 = wantXY ? kron(A1, offA1, M) : undefined; // A1[j,a] M[j,c]
-  const CF = wantXY ? new Float64Array(m * d) : undefined;
-  if (CF) for (let i = 0; i < m * d; i++) CF[i] = C[i]! + FH[i]!;
+    tri = (d * (d + 1)) / 2;
+  // Packed upper-triangle index: tIdx[b·d + b'] = position of (min, max) in row-major b ≤ b' order.
+  const tIdx = new Int32Array(dd);
+  for (let b = 0, t = 0; b < d; b++) for (let b2 = b; b2 < d; b2++, t++) tIdx[b * d + b2] = tIdx[b2 * d + b] = t;
+  const K = scratch(4, Math.min(n * dd, Math.max(n * d, HESS_SLAB_ELEMENTS)));
 
-  // The key-side products for every column b of A2 go through a few wide GEMMs instead of d
-  // narrow ones (N = g·d columns instead of d: the m×n block F or P is streamed once per group
-  // of g columns, not once per column). Slab layout: K[k, bb·d + e] = A2[k, b0 + bb]·R[k, e].
+  // FK[j, (b,c)] = Σ_k F_jk A2[k,b] A3[k,c]: a few wide GEMMs over column groups b ∈ [b0, b0+gb).
+  const G1 = new Float64Array(m * dd);
   const g = Math.max(1, Math.min(d, Math.floor(HESS_SLAB_ELEMENTS / (n * d))));
-  const w = g * d;
-  const kSlab = (R: Float64Array, b0: number, gb: number, out: Float64Array): void => {
+  for (let b0 = 0; b0 < d; b0 += g) {
+    const gb = Math.min(g, d - b0),
+      w = gb * d;
     for (let k = 0; k < n; k++) {
       const o = k * w,
         r = k * d;
       for (let bb = 0; bb < gb; bb++) {
         const s = A2[r + b0 + bb]!,
           ob = o + bb * d;
-        for (let e = 0; e < d; e++) out[ob + e] = s * R[r + e]!;
+        for (let c = 0; c < d; c++) K[ob + c] = s * A3[r + c]!;
       }
     }
-  };
-  const K = new Float64Array(n * w); // key slab, one of: A2∘H, A2∘A3, A2∘A2
-  const FK = new Float64Array(m * w); // F·(A2∘H), then F·(A2∘A3), then P·(A2∘A2)
-  const Rg = new Float64Array(dd * w); // d²×(g·d) result slab
-  const Rb = new Float64Array(dd * d);
-
-  for (let b0 = 0; b0 < d; b0 += g) {
-    const gb = Math.min(g, d - b0),
-      wg = gb * d;
-    // FK[j, bb·d + e] = Σ_k F_jk A2[k,b] H[k,e]
-    kSlab(H, b0, gb, K);
-    gemm(false, false, m, wg, n, 1, F, 0, n, K, 0, w, 0, FK, 0, w);
-    if (Uall) {
-      for (let j = 0; j < m; j++)
-        for (let bb = 0; bb < gb; bb++) {
-          const b = b0 + bb,
-            u = U[j * d + b]!,
-            src = j * w + bb * d,
-            dst = j * dd + b * d;
-          for (let e = 0; e < d; e++) Uall[dst + e] = FK[src + e]! - u * FH[j * d + e]!;
-        }
-    }
-    if (hXY) {
-      // T3a slabs: Z3ᵀ FK → [(a,c), (bb,e)]
-      gemm(true, false, dd, wg, m, 2, Z3!, 0, dd, FK, 0, w, 0, Rg, 0, w);
-      // T1 slabs: Σ_j A1[j,a] FK2[j,(bb,c)] C[j,e] with FK2 = F (A2[:,b]∘A3)
-      kSlab(A3, b0, gb, K);
-      gemm(false, false, m, wg, n, 1, F, 0, n, K, 0, w, 0, FK, 0, w);
-      for (let bb = 0; bb < gb; bb++) {
-        const b = b0 + bb;
-        const Zb = new Float64Array(m * dd);
-        for (let j = 0; j < m; j++)
-          for (let a = 0; a < d; a++) {
-            const l = A1[offA1 + j * d + a]!,
-              o = j * dd + a * d,
-              src = j * w + bb * d;
-            for (let c = 0; c < d; c++) Zb[o + c] = l * FK[src + c]!;
-          }
-        for (let i = 0; i < dd; i++) for (let e = 0; e < d; e++) Rb[i * d + e] = Rg[i * w + bb * d + e]!;
-        gemm(true, false, dd, d, m, 2, Zb, 0, dd, C, 0, d, 1, Rb, 0, d);
-        for (let a = 0; a < d; a++)
-          for (let c = 0; c < d; c++) {
-            const src = (a * d + c) * d,
-              dst = (a * d + b) * dd + c * d;
-            for (let e = 0; e < d; e++) hXY[dst + e] += Rb[src + e]!;
-          }
-      }
-    }
-    if (hXX) {
-      // diag(P) slabs: Z11ᵀ (P (A2[:,b]∘A2)) → [(a,a'), (bb,b')]
-      kSlab(A2, b0, gb, K);
-      gemm(false, false, m, wg, n, 1, P!, 0, n, K, 0, w, 0, FK, 0, w);
-      gemm(true, false, dd, wg, m, 2, Z11!, 0, dd, FK, 0, w, 0, Rg, 0, w);
-      for (let bb = 0; bb < gb; bb++) {
-        const b = b0 + bb;
-        for (let a = 0; a < d; a++)
-          for (let a2 = 0; a2 < d; a2++) {
-            const src = (a * d + a2) * w + bb * d,
-              dst = (a * d + b) * dd + a2 * d;
-            for (let b2 = 0; b2 < d; b2++) hXX[dst + b2] += Rg[src + b2]!;
-          }
-      }
-    }
+    gemm(false, false, m, w, n, 1, F, 0, n, K, 0, w, 0, G1, b0 * d, dd);
   }
+  // G'_j = FK_j − u_j M_jᵀ in place; U_j = G'_j Y for every row at once.
+  for (let j = 0; j < m; j++)
+    for (let b = 0; b < d; b++) {
+      const u = U[j * d + b]!,
+        o = j * dd + b * d,
+        mo = j * d;
+      for (let c = 0; c < d; c++) G1[o + c] -= u * M[mo + c]!;
+    }
+  const Uj = new Float64Array(m * dd);
+  gemm(false, false, m * d, d, d, 1, G1, 0, d, Y, 0, d, 0, Uj, 0, d);
 
-  if (hXY) {
-    // − 2 Σ_j A1[j,a] U[j,b] M[j,c] CF[j,e]
-    const Z2 = kron(A1, offA1, U);
-    const Wce = new Float64Array(m * dd);
-    for (let j = 0; j < m; j++)
-      for (let c = 0; c < d; c++) {
-        const mc = M[j * d + c]!,
-          o = j * dd + c * d;
-        for (let e = 0; e < d; e++) Wce[o + e] = mc * CF![j * d + e]!;
+  if (wantXY) {
+    // R1[(a,e),(b,c)] = Σ_j A1[j,a] C[j,e] G'_j[b,c];  R2[(a,c),(b,e)] = Σ_j A1[j,a] M[j,c] U_j[b,e].
+    const R1 = new Float64Array(dd * dd),
+      R2 = new Float64Array(dd * dd);
+    gemm(true, false, dd, dd, m, 2, kronRows(m, d, A1, offA1, C), 0, dd, G1, 0, dd, 0, R1, 0, dd);
+    gemm(true, false, dd, dd, m, 2, kronRows(m, d, A1, offA1, M), 0, dd, Uj, 0, dd, 0, R2, 0, dd);
+    const hXY = new Float64Array(dd * dd);
+    for (let a = 0; a < d; a++)
+      for (let b = 0; b < d; b++) {
+        const row = (a * d + b) * dd;
+        for (let c = 0; c < d; c++) {
+          const r2 = (a * d + c) * dd + b * d,
+            o = row + c * d;
+          for (let e = 0; e < d; e++) hXY[o + e] = R1[(a * d + e) * dd + b * d + c]! + R2[r2 + e]!;
+        }
       }
-    gemm(true, false, dd, dd, m, -2, Z2, 0, dd, Wce, 0, dd, 1, hXY, 0, dd);
     out.hessXY = hXY;
   }
 
-  if (hXX) {
-    // Gauss–Newton part: panel V[(a,b), (j,e)] = A1[j,a] U_j[b,e]; hXX += 2 V Vᵀ.
-    const g = Math.max(1, Math.min(m, Math.floor(GN_PANEL_ELEMENTS / (dd * d))));
-    const cols = g * d;
-    const Vp = new Float64Array(dd * cols);
-    for (let j0 = 0; j0 < m; j0 += g) {
-      const gj = Math.min(g, m - j0);
-      for (let a = 0; a < d; a++)
-        for (let bb = 0; bb < d; bb++) {
-          const row = (a * d + bb) * cols;
-          for (let jj = 0; jj < gj; jj++) {
-            const j = j0 + jj,
-              s = A1[offA1 + j * d + a]!,
-              u0 = j * dd + bb * d,
-              o = row + jj * d;
-            for (let e = 0; e < d; e++) Vp[o + e] = s * Uall![u0 + e]!;
-          }
+  if (wantXX) {
+    // DP[j, t(b,b')] = Σ_k P_jk A2[k,b] A2[k,b'] (b ≤ b'), column groups of whole triangle rows b.
+    const Gp = new Float64Array(m * tri);
+    for (let b0 = 0, t0 = 0; b0 < d;) {
+      let b1 = b0 + 1,
+        w = d - b0;
+      while (b1 < d && n * (w + d - b1) <= HESS_SLAB_ELEMENTS) w += d - b1++;
+      for (let k = 0; k < n; k++) {
+        const r = k * d;
+        let o = k * w;
+        for (let b = b0; b < b1; b++) {
+          const s = A2[r + b]!;
+          for (let b2 = b; b2 < d; b2++) K[o++] = s * A2[r + b2]!;
         }
-      gemm(false, true, dd, dd, gj * d, 2, Vp, 0, cols, Vp, 0, cols, 1, hXX, 0, dd);
+      }
+      gemm(false, false, m, w, n, 1, P!, 0, n, K, 0, w, 0, Gp, t0, tri);
+      b0 = b1;
+      t0 += w;
     }
-    // Rank-2 part.
-    const Zv = kron(A1, offA1, PA2!),
-      Zu = kron(A1, offA1, U);
-    gemm(true, false, dd, dd, m, -2, Zv, 0, dd, Zu, 0, dd, 1, hXX, 0, dd);
-    gemm(true, false, dd, dd, m, -2, Zu, 0, dd, Zv, 0, dd, 1, hXX, 0, dd);
-    // Exact symmetry (the parts are symmetric up to rounding).
-    for (let i = 0; i < dd; i++)
-      for (let j = i + 1; j < dd; j++) {
-        const v = 0.5 * (hXX[i * dd + j]! + hXX[j * dd + i]!);
-        hXX[i * dd + j] = v;
-        hXX[j * dd + i] = v;
+    // G_j = D_j + U_j U_jᵀ − v_j u_jᵀ − u_j v_jᵀ (packed), with v = P A2.
+    for (let j = 0; j < m; j++) {
+      const uo = j * dd,
+        go = j * tri,
+        vo = j * d;
+      for (let b = 0, t = 0; b < d; b++) {
+        const ub = U[vo + b]!,
+          vb = PA2![vo + b]!,
+          ro = uo + b * d;
+        for (let b2 = b; b2 < d; b2++, t++) {
+          const r2 = uo + b2 * d;
+          let s = 0;
+          for (let e = 0; e < d; e++) s += Uj[ro + e]! * Uj[r2 + e]!;
+          Gp[go + t] += s - vb * U[vo + b2]! - ub * PA2![vo + b2]!;
+        }
+      }
+    }
+    // R[t(a,a'), t(b,b')] = 2 Σ_j A1[j,a] A1[j,a'] G_j[b,b'] — one GEMM of the packed triangles.
+    const Z = new Float64Array(m * tri);
+    for (let j = 0; j < m; j++) {
+      const r = offA1 + j * d;
+      for (let a = 0, t = j * tri; a < d; a++) {
+        const s = A1[r + a]!;
+        for (let a2 = a; a2 < d; a2++) Z[t++] = s * A1[r + a2]!;
+      }
+    }
+    const R = new Float64Array(tri * tri);
+    gemm(true, false, tri, tri, m, 2, Z, 0, tri, Gp, 0, tri, 0, R, 0, tri);
+    const hXX = new Float64Array(dd * dd);
+    for (let a = 0; a < d; a++)
+      for (let b = 0; b < d; b++) {
+        const row = (a * d + b) * dd,
+          tb = b * d;
+        for (let a2 = 0; a2 < d; a2++) {
+          const ra = tIdx[a * d + a2]! * tri,
+            o = row + a2 * d;
+          for (let b2 = 0; b2 < d; b2++) hXX[o + b2] = R[ra + tIdx[tb + b2]!]!;
+        }
       }
     out.hessXX = hXX;
   }
+}
+
+/** Row-wise Kronecker panel (m × d²): Z[j, (a,b)] = L[offL + j·d + a] · R[j·d + b]. */
+function kronRows(m: number, d: number, L: Float64Array, offL: number, R: Float64Array): Float64Array {
+  const dd = d * d,
+    Z = new Float64Array(m * dd);
+  for (let j = 0; j < m; j++)
+    for (let a = 0; a < d; a++) {
+      const l = L[offL + j * d + a]!,
+        o = j * dd + a * d;
+      for (let b = 0; b < d; b++) Z[o + b] = l * R[j * d + b]!;
+    }
+  return Z;
 }
 
 /**
