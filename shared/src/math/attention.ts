@@ -90,6 +90,23 @@ function scratch(slot: number, len: number): Float64Array {
 }
 
 /**
+ * Reusable per-thread temporaries of the Hessian assembly (plain arrays: m×d² panels, d²×d²
+ * products — ~10 MiB per block at d = 16, which fresh allocations turn into garbage-collector
+ * work). Same contract as {@link scratch}: every user overwrites the whole view before reading it.
+ * Slots: 0 G', 1 U, 2 and 3 Kronecker panels, 4 and 5 d²×d² products, 6 packed G, 7 packed A1∘A1,
+ * 8 packed product.
+ */
+const workPool: Float64Array[] = [];
+function work(slot: number, len: number): Float64Array {
+  let b = workPool[slot];
+  if (b === undefined || b.length < len) {
+    b = new Float64Array(len);
+    workPool[slot] = b;
+  }
+  return b.length === len ? b : b.subarray(0, len);
+}
+
+/**
  * Partials for query rows [r0, r1) of problem p at (X, Y) (d×d row-major each). Returns only the
  * fields asked for in `want` (plus `rows`); every field is a plain sum over the block's rows, so
  * blocks combine with {@link combinePartials}. Derivatives are of L (no ½):
@@ -171,7 +188,9 @@ export function blockPartials(
   gemm(false, false, m, d, n, 1, F, 0, n, A3, 0, d, 0, M, 0, d);
   scaleRows(m, d, M, sc);
   const wantP = !!(want.gradX || want.hessXX || want.hvpX);
-  const needF = !!(want.hessXX || want.hessXY || want.hvpX || want.mixedXY || want.mixedYX);
+  // The HVP and mixed products read F itself; the Hessian assembly only multiplies it, so it
+  // takes E and scales the rows of its m×d and m×d² products instead (fewer writes than F).
+  const needF = !!(want.hvpX || want.mixedXY || want.mixedYX);
   if (needF && !wantP) scaleRows(m, n, F, sc);
 
   if (want.normal) {
@@ -255,9 +274,11 @@ export function blockPartials(
   }
   if (want.mixedXY) out.mixedXY = mixedXYBlock(m, n, d, A1, offA1, A2, A3, F, H!, FH, M, C, want.mixedXY);
   if (want.hessXX || want.hessXY) {
-    const U = new Float64Array(m * d);
+    const U = new Float64Array(m * d); // F A2
     gemm(false, false, m, d, n, 1, F, 0, n, A2, 0, d, 0, U, 0, d);
-    hessBlocks(m, n, d, A1, offA1, A2, A3, F, Y, M, C, U, P, PA2, !!want.hessXX, !!want.hessXY, out);
+    const rowScale = needF ? undefined : sc; // F holds E = diag(sc)⁻¹ F unless normalised above
+    if (rowScale) scaleRows(m, d, U, rowScale);
+    hessBlocks(m, n, d, A1, offA1, A2, A3, F, rowScale, Y, M, C, U, P, PA2, !!want.hessXX, !!want.hessXY, out);
   }
   return out;
 }
@@ -482,7 +503,8 @@ function mixedYXBlock(
  * stream the m×n blocks and are ≈ all the flops; U = G'·Y as one (m·d)×d×d product; hessXY as
  * two d²×d²×m products (rows (a,e) and (a,c), permuted into place); hessXX as ONE product of the
  * packed triangles, (d(d+1)/2)² × m, which makes it exactly symmetric. Per-row work is O(d³)
- * (U_j U_jᵀ); the whole assembly is 2m·n·(d² + d(d+1)/2) + O(m·d⁴) flops.
+ * (U_j U_jᵀ); the whole assembly is 2m·n·(d² + d(d+1)/2) + O(m·d⁴) flops. With `rowScale`, the
+ * m×n block holds the unnormalised E (F = diag(rowScale)·E) and FK's rows are scaled instead.
  *
  * Long on purpose (> 80 lines): the pieces share FK, U and the packed index tables; split, each
  * would re-derive them.
@@ -496,6 +518,7 @@ function hessBlocks(
   A2: Float64Array,
   A3: Float64Array,
   F: Float64Array,
+  rowScale: Float64Array | undefined,
   Y: Float64Array,
   M: Float64Array,
   C: Float64Array,
@@ -511,25 +534,21 @@ function hessBlocks(
   // Packed upper-triangle index: tIdx[b·d + b'] = position of (min, max) in row-major b ≤ b' order.
   const tIdx = new Int32Array(dd);
   for (let b = 0, t = 0; b < d; b++) for (let b2 = b; b2 < d; b2++, t++) tIdx[b * d + b2] = tIdx[b2 * d + b] = t;
-  const K = scratch(4, Math.min(n * dd, Math.max(n * d, HESS_SLAB_ELEMENTS)));
+  const keys = keySlabs(n, d, A2, A3);
+  const K = keys ? undefined : scratch(4, Math.min(n * dd, Math.max(n * d, HESS_SLAB_ELEMENTS)));
 
-  // FK[j, (b,c)] = Σ_k F_jk A2[k,b] A3[k,c]: a few wide GEMMs over column groups b ∈ [b0, b0+gb).
-  const G1 = new Float64Array(m * dd);
+  // FK[j, (b,c)] = Σ_k F_jk A2[k,b] A3[k,c]: one wide GEMM over the cached key slab, or a few over
+  // column groups b ∈ [b0, b0+gb) when the slab exceeds the budget.
+  const G1 = work(0, m * dd);
+  if (keys) gemm(false, false, m, dd, n, 1, F, 0, n, keys.ka, 0, dd, 0, G1, 0, dd);
   const g = Math.max(1, Math.min(d, Math.floor(HESS_SLAB_ELEMENTS / (n * d))));
-  for (let b0 = 0; b0 < d; b0 += g) {
+  for (let b0 = 0; K && b0 < d; b0 += g) {
     const gb = Math.min(g, d - b0),
       w = gb * d;
-    for (let k = 0; k < n; k++) {
-      const o = k * w,
-        r = k * d;
-      for (let bb = 0; bb < gb; bb++) {
-        const s = A2[r + b0 + bb]!,
-          ob = o + bb * d;
-        for (let c = 0; c < d; c++) K[ob + c] = s * A3[r + c]!;
-      }
-    }
+    fillKa(n, d, A2, A3, b0, gb, K);
     gemm(false, false, m, w, n, 1, F, 0, n, K, 0, w, 0, G1, b0 * d, dd);
   }
+  if (rowScale) scaleRows(m, dd, G1, rowScale);
   // G'_j = FK_j − u_j M_jᵀ in place; U_j = G'_j Y for every row at once.
   for (let j = 0; j < m; j++)
     for (let b = 0; b < d; b++) {
@@ -538,15 +557,15 @@ function hessBlocks(
         mo = j * d;
       for (let c = 0; c < d; c++) G1[o + c] -= u * M[mo + c]!;
     }
-  const Uj = new Float64Array(m * dd);
+  const Uj = work(1, m * dd);
   gemm(false, false, m * d, d, d, 1, G1, 0, d, Y, 0, d, 0, Uj, 0, d);
 
   if (wantXY) {
     // R1[(a,e),(b,c)] = Σ_j A1[j,a] C[j,e] G'_j[b,c];  R2[(a,c),(b,e)] = Σ_j A1[j,a] M[j,c] U_j[b,e].
-    const R1 = new Float64Array(dd * dd),
-      R2 = new Float64Array(dd * dd);
-    gemm(true, false, dd, dd, m, 2, kronRows(m, d, A1, offA1, C), 0, dd, G1, 0, dd, 0, R1, 0, dd);
-    gemm(true, false, dd, dd, m, 2, kronRows(m, d, A1, offA1, M), 0, dd, Uj, 0, dd, 0, R2, 0, dd);
+    const R1 = work(4, dd * dd),
+      R2 = work(5, dd * dd);
+    gemm(true, false, dd, dd, m, 2, kronRows(m, d, A1, offA1, C, work(2, m * dd)), 0, dd, G1, 0, dd, 0, R1, 0, dd);
+    gemm(true, false, dd, dd, m, 2, kronRows(m, d, A1, offA1, M, work(3, m * dd)), 0, dd, Uj, 0, dd, 0, R2, 0, dd);
     const hXY = new Float64Array(dd * dd);
     for (let a = 0; a < d; a++)
       for (let b = 0; b < d; b++) {
@@ -561,20 +580,15 @@ function hessBlocks(
   }
 
   if (wantXX) {
-    // DP[j, t(b,b')] = Σ_k P_jk A2[k,b] A2[k,b'] (b ≤ b'), column groups of whole triangle rows b.
-    const Gp = new Float64Array(m * tri);
-    for (let b0 = 0, t0 = 0; b0 < d;) {
+    // DP[j, t(b,b')] = Σ_k P_jk A2[k,b] A2[k,b'] (b ≤ b'): the cached slab, or column groups of
+    // whole triangle rows b.
+    const Gp = work(6, m * tri);
+    if (keys) gemm(false, false, m, tri, n, 1, P!, 0, n, keys.kp, 0, tri, 0, Gp, 0, tri);
+    for (let b0 = 0, t0 = 0; K && b0 < d;) {
       let b1 = b0 + 1,
         w = d - b0;
       while (b1 < d && n * (w + d - b1) <= HESS_SLAB_ELEMENTS) w += d - b1++;
-      for (let k = 0; k < n; k++) {
-        const r = k * d;
-        let o = k * w;
-        for (let b = b0; b < b1; b++) {
-          const s = A2[r + b]!;
-          for (let b2 = b; b2 < d; b2++) K[o++] = s * A2[r + b2]!;
-        }
-      }
+      fillKp(n, d, A2, b0, b1, w, K);
       gemm(false, false, m, w, n, 1, P!, 0, n, K, 0, w, 0, Gp, t0, tri);
       b0 = b1;
       t0 += w;
@@ -597,7 +611,7 @@ function hessBlocks(
       }
     }
     // R[t(a,a'), t(b,b')] = 2 Σ_j A1[j,a] A1[j,a'] G_j[b,b'] — one GEMM of the packed triangles.
-    const Z = new Float64Array(m * tri);
+    const Z = work(7, m * tri);
     for (let j = 0; j < m; j++) {
       const r = offA1 + j * d;
       for (let a = 0, t = j * tri; a < d; a++) {
@@ -605,7 +619,7 @@ function hessBlocks(
         for (let a2 = a; a2 < d; a2++) Z[t++] = s * A1[r + a2]!;
       }
     }
-    const R = new Float64Array(tri * tri);
+    const R = work(8, tri * tri);
     gemm(true, false, tri, tri, m, 2, Z, 0, tri, Gp, 0, tri, 0, R, 0, tri);
     const hXX = new Float64Array(dd * dd);
     for (let a = 0; a < d; a++)
@@ -622,10 +636,98 @@ function hessBlocks(
   }
 }
 
-/** Row-wise Kronecker panel (m × d²): Z[j, (a,b)] = L[offL + j·d + a] · R[j·d + b]. */
-function kronRows(m: number, d: number, L: Float64Array, offL: number, R: Float64Array): Float64Array {
+/** K[k, bb·d + c] = A2[k, b0+bb]·A3[k, c] for bb < gb (an n × gb·d slab of A2∘A3). */
+function fillKa(
+  n: number,
+  d: number,
+  A2: Float64Array,
+  A3: Float64Array,
+  b0: number,
+  gb: number,
+  K: Float64Array,
+): void {
+  const w = gb * d;
+  for (let k = 0; k < n; k++) {
+    const o = k * w,
+      r = k * d;
+    for (let bb = 0; bb < gb; bb++) {
+      const s = A2[r + b0 + bb]!,
+        ob = o + bb * d;
+      for (let c = 0; c < d; c++) K[ob + c] = s * A3[r + c]!;
+    }
+  }
+}
+
+/** K[k, ·] = A2[k,b]·A2[k,b'] for b0 ≤ b < b1, b ≤ b' < d in row-major triangle order (an n × w slab). */
+function fillKp(n: number, d: number, A2: Float64Array, b0: number, b1: number, w: number, K: Float64Array): void {
+  for (let k = 0; k < n; k++) {
+    const r = k * d;
+    let o = k * w;
+    for (let b = b0; b < b1; b++) {
+      const s = A2[r + b]!;
+      for (let b2 = b; b2 < d; b2++) K[o++] = s * A2[r + b2]!;
+    }
+  }
+}
+
+/**
+ * The Hessian's key slabs depend only on the problem (A2, A3), not on X, Y or the row block: each
+ * thread keeps the last problem's ka = A2∘A3 (n × d²) and kp = A2∘A2 on b ≤ b' (n × d(d+1)/2)
+ * while both fit the slab budget, so the blocks of one evaluation (and the next evaluations)
+ * build them once instead of once per block. The entry is reused only when A2 and A3 are the same
+ * arrays with the same contents as when it was built (checked against copies: 2·n·d compares,
+ * against n·(d² + d(d+1)/2) products to rebuild), so an array changed in place is never served
+ * stale. Same products as the uncached path: bitwise the same slabs.
+ */
+let keyCache:
+  | {
+      n: number;
+      d: number;
+      A2: Float64Array;
+      A3: Float64Array;
+      c2: Float64Array;
+      c3: Float64Array;
+      ka: Float64Array;
+      kp: Float64Array;
+    }
+  | undefined;
+function keySlabs(
+  n: number,
+  d: number,
+  A2: Float64Array,
+  A3: Float64Array,
+): { ka: Float64Array; kp: Float64Array } | undefined {
   const dd = d * d,
-    Z = new Float64Array(m * dd);
+    tri = (d * (d + 1)) / 2,
+    nd = n * d;
+  if (n * dd > HESS_SLAB_ELEMENTS) return undefined;
+  const c = keyCache;
+  if (c && c.n === n && c.d === d && c.A2 === A2 && c.A3 === A3 && sameHead(c.c2, A2, nd) && sameHead(c.c3, A3, nd))
+    return c;
+  keyCache = undefined; // drop the old slabs before allocating new ones
+  const ka = new Float64Array(n * dd),
+    kp = new Float64Array(n * tri);
+  fillKa(n, d, A2, A3, 0, d, ka);
+  fillKp(n, d, A2, 0, d, tri, kp);
+  keyCache = { n, d, A2, A3, c2: A2.slice(0, nd), c3: A3.slice(0, nd), ka, kp };
+  return keyCache;
+}
+
+/** True when a[0, len) and b[0, len) hold the same values (as Object.is, except that any NaN equals any NaN). */
+function sameHead(a: Float64Array, b: Float64Array, len: number): boolean {
+  for (let i = 0; i < len; i++) {
+    const x = a[i]!,
+      y = b[i]!;
+    if (x === y) {
+      if (x === 0 && 1 / x !== 1 / y) return false;
+    } else if (x === x || y === y) return false;
+  }
+  return true;
+}
+
+/** Row-wise Kronecker panel (m × d²) into Z (returned): Z[j, (a,b)] = L[offL + j·d + a] · R[j·d + b]. */
+function kronRows(m: number, d: number, L: Float64Array, offL: number, R: Float64Array, Z: Float64Array): Float64Array {
+  const dd = d * d;
   for (let j = 0; j < m; j++)
     for (let a = 0; a < d; a++) {
       const l = L[offL + j * d + a]!,
