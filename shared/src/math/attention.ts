@@ -13,12 +13,15 @@ import { combinePartials, emptyPartials } from './partials.js';
 
 /** Elements of one n × (g·d) key slab in the Hessian assembly (16 MiB): sets how many columns of A2 share a GEMM. */
 let HESS_SLAB_ELEMENTS = 1 << 21;
+/** The per-thread cache of a problem's whole key slabs may hold this many slab budgets (64 MiB by default). */
+const KEY_CACHE_SLABS = 4;
 
 /**
  * Sets the Hessian assembly's key-slab budget in elements (≥ 1; default 2²¹ = 16 MiB) and returns
  * the previous value. It trades memory against GEMM width only: the Hessian is the same to
- * rounding (bitwise with the mul+add kernels). Example: `setHessianSlabElements(1)` (one column
- * of A2 per GEMM).
+ * rounding (bitwise with the mul+add kernels). A problem's whole slabs are cached per thread
+ * when they fit 4 budgets, else built per block in groups of columns that fit one. Example:
+ * `setHessianSlabElements(1)` (one column of A2 per GEMM, no cache).
  */
 export function setHessianSlabElements(elements: number): number {
   if (!Number.isInteger(elements) || elements < 1)
@@ -274,11 +277,8 @@ export function blockPartials(
   }
   if (want.mixedXY) out.mixedXY = mixedXYBlock(m, n, d, A1, offA1, A2, A3, F, H!, FH, M, C, want.mixedXY);
   if (want.hessXX || want.hessXY) {
-    const U = new Float64Array(m * d); // F A2
-    gemm(false, false, m, d, n, 1, F, 0, n, A2, 0, d, 0, U, 0, d);
     const rowScale = needF ? undefined : sc; // F holds E = diag(sc)⁻¹ F unless normalised above
-    if (rowScale) scaleRows(m, d, U, rowScale);
-    hessBlocks(m, n, d, A1, offA1, A2, A3, F, rowScale, Y, M, C, U, P, PA2, !!want.hessXX, !!want.hessXY, out);
+    hessBlocks(m, n, d, A1, offA1, A2, A3, F, rowScale, Y, M, C, P, PA2, !!want.hessXX, !!want.hessXY, out);
   }
   return out;
 }
@@ -522,7 +522,6 @@ function hessBlocks(
   Y: Float64Array,
   M: Float64Array,
   C: Float64Array,
-  U: Float64Array,
   P: Float64Array | undefined,
   PA2: Float64Array | undefined,
   wantXX: boolean,
@@ -537,26 +536,40 @@ function hessBlocks(
   const keys = keySlabs(n, d, A2, A3);
   const K = keys ? undefined : scratch(4, Math.min(n * dd, Math.max(n * d, HESS_SLAB_ELEMENTS)));
 
-  // FK[j, (b,c)] = Σ_k F_jk A2[k,b] A3[k,c]: one wide GEMM over the cached key slab, or a few over
-  // column groups b ∈ [b0, b0+gb) when the slab exceeds the budget.
-  const G1 = work(0, m * dd);
-  if (keys) gemm(false, false, m, dd, n, 1, F, 0, n, keys.ka, 0, dd, 0, G1, 0, dd);
-  const g = Math.max(1, Math.min(d, Math.floor(HESS_SLAB_ELEMENTS / (n * d))));
-  for (let b0 = 0; K && b0 < d; b0 += g) {
-    const gb = Math.min(g, d - b0),
-      w = gb * d;
-    fillKa(n, d, A2, A3, b0, gb, K);
-    gemm(false, false, m, w, n, 1, F, 0, n, K, 0, w, 0, G1, b0 * d, dd);
+  // FK[j, (b,c)] = Σ_k F_jk A2[k,b] A3[k,c] and u_j = (F A2)_j: one wide GEMM over the cached key
+  // slab [A2∘A3 | A2] (n × (d² + d)), or a few over column groups b ∈ [b0, b0+gb) plus F·A2 when
+  // the slab exceeds the budget.
+  const G1 = work(0, m * dd),
+    U = new Float64Array(m * d);
+  let FK = G1,
+    ld = dd;
+  if (keys) {
+    ld = dd + d;
+    FK = work(9, m * ld);
+    gemm(false, false, m, ld, n, 1, F, 0, n, keys.ka, 0, ld, 0, FK, 0, ld);
+    for (let j = 0; j < m; j++) for (let b = 0; b < d; b++) U[j * d + b] = FK[j * ld + dd + b]!;
+  } else {
+    const g = Math.max(1, Math.min(d, Math.floor(HESS_SLAB_ELEMENTS / (n * d))));
+    for (let b0 = 0; b0 < d; b0 += g) {
+      const gb = Math.min(g, d - b0),
+        w = gb * d;
+      fillKa(n, d, A2, A3, b0, gb, K!);
+      gemm(false, false, m, w, n, 1, F, 0, n, K!, 0, w, 0, G1, b0 * d, dd);
+    }
+    gemm(false, false, m, d, n, 1, F, 0, n, A2, 0, d, 0, U, 0, d);
   }
-  if (rowScale) scaleRows(m, dd, G1, rowScale);
-  // G'_j = FK_j − u_j M_jᵀ in place; U_j = G'_j Y for every row at once.
-  for (let j = 0; j < m; j++)
+  if (rowScale) scaleRows(m, d, U, rowScale);
+  // G'_j = FK_j − u_j M_jᵀ (FK's rows scaled by rowScale first); U_j = G'_j Y for every row at once.
+  for (let j = 0; j < m; j++) {
+    const sj = rowScale ? rowScale[j]! : 1;
     for (let b = 0; b < d; b++) {
       const u = U[j * d + b]!,
         o = j * dd + b * d,
+        src = j * ld + b * d,
         mo = j * d;
-      for (let c = 0; c < d; c++) G1[o + c] -= u * M[mo + c]!;
+      for (let c = 0; c < d; c++) G1[o + c] = sj * FK[src + c]! - u * M[mo + c]!;
     }
+  }
   const Uj = work(1, m * dd);
   gemm(false, false, m * d, d, d, 1, G1, 0, d, Y, 0, d, 0, Uj, 0, d);
 
@@ -636,7 +649,10 @@ function hessBlocks(
   }
 }
 
-/** K[k, bb·d + c] = A2[k, b0+bb]·A3[k, c] for bb < gb (an n × gb·d slab of A2∘A3). */
+/**
+ * K[k, bb·d + c] = A2[k, b0+bb]·A3[k, c] for bb < gb (an n × gb·d slab of A2∘A3); with `withA2`
+ * each row continues with A2[k, :] (an n × (gb·d + d) slab).
+ */
 function fillKa(
   n: number,
   d: number,
@@ -645,8 +661,9 @@ function fillKa(
   b0: number,
   gb: number,
   K: Float64Array,
+  withA2 = false,
 ): void {
-  const w = gb * d;
+  const w = gb * d + (withA2 ? d : 0);
   for (let k = 0; k < n; k++) {
     const o = k * w,
       r = k * d;
@@ -655,6 +672,7 @@ function fillKa(
         ob = o + bb * d;
       for (let c = 0; c < d; c++) K[ob + c] = s * A3[r + c]!;
     }
+    if (withA2) for (let c = 0; c < d; c++) K[o + gb * d + c] = A2[r + c]!;
   }
 }
 
@@ -672,12 +690,13 @@ function fillKp(n: number, d: number, A2: Float64Array, b0: number, b1: number, 
 
 /**
  * The Hessian's key slabs depend only on the problem (A2, A3), not on X, Y or the row block: each
- * thread keeps the last problem's ka = A2∘A3 (n × d²) and kp = A2∘A2 on b ≤ b' (n × d(d+1)/2)
- * while both fit the slab budget, so the blocks of one evaluation (and the next evaluations)
- * build them once instead of once per block. The entry is reused only when A2 and A3 are the same
+ * thread keeps the last problem's ka = [A2∘A3 | A2] (n × (d² + d)) and kp = A2∘A2 on b ≤ b'
+ * (n × d(d+1)/2) while together they fit {@link KEY_CACHE_SLABS} slab budgets (64 MiB by
+ * default: n ≤ 16384 at d = 16), so the blocks of one evaluation (and the next evaluations) build
+ * them once instead of once per block. The entry is reused only when A2 and A3 are the same
  * arrays with the same contents as when it was built (checked against copies: 2·n·d compares,
- * against n·(d² + d(d+1)/2) products to rebuild), so an array changed in place is never served
- * stale. Same products as the uncached path: bitwise the same slabs.
+ * against n·(1.5d² + 2.5d) products to rebuild), so an array changed in place is never served
+ * stale. Same products as the uncached path: bitwise the same slab entries.
  */
 let keyCache:
   | {
@@ -700,14 +719,14 @@ function keySlabs(
   const dd = d * d,
     tri = (d * (d + 1)) / 2,
     nd = n * d;
-  if (n * dd > HESS_SLAB_ELEMENTS) return undefined;
+  if (n * (dd + d + tri) > KEY_CACHE_SLABS * HESS_SLAB_ELEMENTS) return undefined;
   const c = keyCache;
   if (c && c.n === n && c.d === d && c.A2 === A2 && c.A3 === A3 && sameHead(c.c2, A2, nd) && sameHead(c.c3, A3, nd))
     return c;
   keyCache = undefined; // drop the old slabs before allocating new ones
-  const ka = new Float64Array(n * dd),
+  const ka = new Float64Array(n * (dd + d)),
     kp = new Float64Array(n * tri);
-  fillKa(n, d, A2, A3, 0, d, ka);
+  fillKa(n, d, A2, A3, 0, d, ka, true);
   fillKp(n, d, A2, 0, d, tri, kp);
   keyCache = { n, d, A2, A3, c2: A2.slice(0, nd), c3: A3.slice(0, nd), ka, kp };
   return keyCache;
