@@ -116,7 +116,7 @@ function work(slot: number, len: number): Float64Array {
  * gradX = 2 A1ᵀ P A2; gradY = 2 Mᵀ C; hessXX exact ∇²ₓL (d²×d², row-major vec(X));
  * hessXY[(a,b),(c,e)] = ∂²L/∂X_ab∂Y_ce; MtM = MᵀM, MtB = MᵀB; hvpX = ∇²ₓL·vec(V);
  * mixedXY = H_xy vec(Vy); mixedYX = H_yx vec(Vx). Cost O(m·n·d) for loss/gradients/products,
- * O(m·n·d² + m·d⁵) for hessXX, O(m·n·d² + m·d⁴) for hessXY.
+ * O(m·n·d² + m·d⁴) for hessXX and hessXY.
  * Example: `blockPartials(p, 0, p.n, X, Y, { loss: true, gradX: true })`.
  *
  * Long on purpose (> 80 lines): one sweep over the block's m×n buffers (logits, unnormalised
