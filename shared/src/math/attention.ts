@@ -693,17 +693,16 @@ function fillKp(n: number, d: number, A2: Float64Array, b0: number, b1: number, 
  * thread keeps the last problem's ka = [A2∘A3 | A2] (n × (d² + d)) and kp = A2∘A2 on b ≤ b'
  * (n × d(d+1)/2) while together they fit {@link KEY_CACHE_SLABS} slab budgets (64 MiB by
  * default: n ≤ 16384 at d = 16), so the blocks of one evaluation (and the next evaluations) build
- * them once instead of once per block. The entry is reused only when A2 and A3 are the same
- * arrays with the same contents as when it was built (checked against copies: 2·n·d compares,
- * against n·(1.5d² + 2.5d) products to rebuild), so an array changed in place is never served
- * stale. Same products as the uncached path: bitwise the same slab entries.
+ * them once instead of once per block. The entry is reused only when A2 and A3 hold the same
+ * values as when it was built (checked against copies: 2·n·d compares, against n·(1.5d² + 2.5d)
+ * products to rebuild), so an array changed in place is never served stale; it keeps no
+ * reference to the problem's arrays (a released problem's memory is not held). Same products as
+ * the uncached path: bitwise the same slab entries.
  */
 let keyCache:
   | {
       n: number;
       d: number;
-      A2: Float64Array;
-      A3: Float64Array;
       c2: Float64Array;
       c3: Float64Array;
       ka: Float64Array;
@@ -721,14 +720,13 @@ function keySlabs(
     nd = n * d;
   if (n * (dd + d + tri) > KEY_CACHE_SLABS * HESS_SLAB_ELEMENTS) return undefined;
   const c = keyCache;
-  if (c && c.n === n && c.d === d && c.A2 === A2 && c.A3 === A3 && sameHead(c.c2, A2, nd) && sameHead(c.c3, A3, nd))
-    return c;
+  if (c && c.n === n && c.d === d && sameHead(c.c2, A2, nd) && sameHead(c.c3, A3, nd)) return c;
   keyCache = undefined; // drop the old slabs before allocating new ones
   const ka = new Float64Array(n * (dd + d)),
     kp = new Float64Array(n * tri);
   fillKa(n, d, A2, A3, 0, d, ka, true);
   fillKp(n, d, A2, 0, d, tri, kp);
-  keyCache = { n, d, A2, A3, c2: A2.slice(0, nd), c3: A3.slice(0, nd), ka, kp };
+  keyCache = { n, d, c2: A2.slice(0, nd), c3: A3.slice(0, nd), ka, kp };
   return keyCache;
 }
 
