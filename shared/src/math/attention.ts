@@ -694,7 +694,7 @@ function fillKp(n: number, d: number, A2: Float64Array, b0: number, b1: number, 
  * (n × d(d+1)/2) while together they fit {@link KEY_CACHE_SLABS} slab budgets (64 MiB by
  * default: n ≤ 16384 at d = 16), so the blocks of one evaluation (and the next evaluations) build
  * them once instead of once per block. The entry is reused only when A2 and A3 hold the same
- * values as when it was built (checked against copies: 2·n·d compares, against n·(1.5d² + 2.5d)
+ * values as when it was built (checked against copies: 2·n·d compares, against n·(1.5d² + 1.5d)
  * products to rebuild), so an array changed in place is never served stale; it keeps no
  * reference to the problem's arrays (a released problem's memory is not held). Same products as
  * the uncached path: bitwise the same slab entries.
