@@ -11,16 +11,17 @@ import type { Partials, Problem, Want } from './types.js';
 import { planBlocks, defaultBlockRows } from './blocks.js';
 import { combinePartials, emptyPartials } from './partials.js';
 
-/** Rows of the Gauss–Newton Kronecker panel processed at once (panel is d² × (g·d)). */
-const GN_PANEL_ELEMENTS = 1 << 18;
 /** Elements of one n × (g·d) key slab in the Hessian assembly (16 MiB): sets how many columns of A2 share a GEMM. */
 let HESS_SLAB_ELEMENTS = 1 << 21;
+/** The per-thread cache of a problem's whole key slabs may hold this many slab budgets (64 MiB by default). */
+const KEY_CACHE_SLABS = 4;
 
 /**
  * Sets the Hessian assembly's key-slab budget in elements (≥ 1; default 2²¹ = 16 MiB) and returns
  * the previous value. It trades memory against GEMM width only: the Hessian is the same to
- * rounding (bitwise with the mul+add kernels). Example: `setHessianSlabElements(1)` (one column
- * of A2 per GEMM).
+ * rounding (bitwise with the mul+add kernels). A problem's whole slabs are cached per thread
+ * when they fit 4 budgets, else built per block in groups of columns that fit one. Example:
+ * `setHessianSlabElements(1)` (one column of A2 per GEMM, no cache).
  */
 export function setHessianSlabElements(elements: number): number {
   if (!Number.isInteger(elements) || elements < 1)
@@ -74,7 +75,7 @@ const gemm = dgemmBase;
 /**
  * Reusable m×n scratch (fresh 8 MiB arrays cost ~4 ms each to allocate and fault in). One pool
  * per module instance, i.e. per thread; blockPartials is synchronous, so there is no reentrancy.
- * Every user overwrites the whole view before reading it. Slots: 0 F, 1 P, 2 dS/dQ, 3 W.
+ * Every user overwrites the whole view before reading it. Slots: 0 F, 1 P, 2 dS/dQ, 3 W, 4 the Hessian's key slab.
  * The buffers live in the WebAssembly kernels' memory (wasmArray; plain arrays without
  * WebAssembly): the GEMMs that produce or consume them and the softmax exp then work on them in
  * place instead of copying m×n blocks in and out — same arithmetic, bitwise the same results.
@@ -92,13 +93,30 @@ function scratch(slot: number, len: number): Float64Array {
 }
 
 /**
+ * Reusable per-thread temporaries of the Hessian assembly (plain arrays: m×d² panels, d²×d²
+ * products — ~10 MiB per block at d = 16, which fresh allocations turn into garbage-collector
+ * work). Same contract as {@link scratch}: every user overwrites the whole view before reading it.
+ * Slots: 0 G', 1 U, 2 and 3 Kronecker panels, 4 and 5 d²×d² products, 6 packed G, 7 packed A1∘A1,
+ * 8 packed product.
+ */
+const workPool: Float64Array[] = [];
+function work(slot: number, len: number): Float64Array {
+  let b = workPool[slot];
+  if (b === undefined || b.length < len) {
+    b = new Float64Array(len);
+    workPool[slot] = b;
+  }
+  return b.length === len ? b : b.subarray(0, len);
+}
+
+/**
  * Partials for query rows [r0, r1) of problem p at (X, Y) (d×d row-major each). Returns only the
  * fields asked for in `want` (plus `rows`); every field is a plain sum over the block's rows, so
  * blocks combine with {@link combinePartials}. Derivatives are of L (no ½):
  * gradX = 2 A1ᵀ P A2; gradY = 2 Mᵀ C; hessXX exact ∇²ₓL (d²×d², row-major vec(X));
  * hessXY[(a,b),(c,e)] = ∂²L/∂X_ab∂Y_ce; MtM = MᵀM, MtB = MᵀB; hvpX = ∇²ₓL·vec(V);
  * mixedXY = H_xy vec(Vy); mixedYX = H_yx vec(Vx). Cost O(m·n·d) for loss/gradients/products,
- * O(m·n·d² + m·d⁵) for hessXX, O(m·n·d² + m·d⁴) for hessXY.
+ * O(m·n·d² + m·d⁴) for hessXX and hessXY.
  * Example: `blockPartials(p, 0, p.n, X, Y, { loss: true, gradX: true })`.
  *
  * Long on purpose (> 80 lines): one sweep over the block's m×n buffers (logits, unnormalised
@@ -173,7 +191,9 @@ export function blockPartials(
   gemm(false, false, m, d, n, 1, F, 0, n, A3, 0, d, 0, M, 0, d);
   scaleRows(m, d, M, sc);
   const wantP = !!(want.gradX || want.hessXX || want.hvpX);
-  const needF = !!(want.hessXX || want.hessXY || want.hvpX || want.mixedXY || want.mixedYX);
+  // The HVP and mixed products read F itself; the Hessian assembly only multiplies it, so it
+  // takes E and scales the rows of its m×d and m×d² products instead (fewer writes than F).
+  const needF = !!(want.hvpX || want.mixedXY || want.mixedYX);
   if (needF && !wantP) scaleRows(m, n, F, sc);
 
   if (want.normal) {
@@ -186,9 +206,9 @@ export function blockPartials(
   }
   if (!needC) return out;
 
-  // H = A3 Y (all keys; only the second-order parts need it), FH = M Y, C = FH − B_J.
+  // H = A3 Y (all keys; only the HVP and mixed XY products need it), FH = M Y, C = FH − B_J.
   let H: Float64Array | undefined;
-  if (needF) {
+  if (want.hvpX || want.mixedXY) {
     H = new Float64Array(n * d);
     gemm(false, false, n, d, d, 1, A3, 0, d, Y, 0, d, 0, H, 0, d);
   }
@@ -257,9 +277,8 @@ export function blockPartials(
   }
   if (want.mixedXY) out.mixedXY = mixedXYBlock(m, n, d, A1, offA1, A2, A3, F, H!, FH, M, C, want.mixedXY);
   if (want.hessXX || want.hessXY) {
-    const U = new Float64Array(m * d);
-    gemm(false, false, m, d, n, 1, F, 0, n, A2, 0, d, 0, U, 0, d);
-    hessBlocks(m, n, d, A1, offA1, A2, A3, F, H!, FH, M, C, U, P, PA2, !!want.hessXX, !!want.hessXY, out);
+    const rowScale = needF ? undefined : sc; // F holds E = diag(sc)⁻¹ F unless normalised above
+    hessBlocks(m, n, d, A1, offA1, A2, A3, F, rowScale, Y, M, C, P, PA2, !!want.hessXX, !!want.hessXY, out);
   }
   return out;
 }
@@ -470,17 +489,25 @@ function mixedYXBlock(
 }
 
 /**
- * Exact Hessian blocks, batched (no per-row n×n matrix).
- * hessXX = 2 Σ_j (a_j a_jᵀ) ⊗ (A2ᵀ M_j A2), M_j = W Wᵀ + diag(p) − p fᵀ − f pᵀ, W = J_j H, in three parts:
- *   diag(P):  2 Σ_{j,k} P_jk (a_j a_jᵀ)[a,a'] A2[k,b] A2[k,b']     (loop over b: P (A2[:,b]∘A2))
- *   Gauss–Newton: 2 Σ_j (a_j ⊗ U_j)(a_j ⊗ U_j)ᵀ, U_j = A2ᵀ J_j H = Σ_k F_jk A2[k,:]ᵀ H[k,:] − u_j FH_jᵀ
- *   rank-2:  −2 (Zvᵀ Zu + Zuᵀ Zv), Zv[j,(a,b)] = A1[j,a] (P A2)[j,b], Zu[j,(a,b)] = A1[j,a] U[j,b].
- * hessXY[(a,b),(c,e)] = 2 Σ_j A1[j,a] (G_j[b,c] C[j,e] + (G_j Y)[b,e] M[j,c]), G_j = A2ᵀ J_j A3:
- *   = 2 [Σ_jk A1[j,a] C[j,e] F_jk A2[k,b] A3[k,c] + Σ_jk A1[j,a] M[j,c] F_jk A2[k,b] H[k,e]
- *        − Σ_j A1[j,a] U[j,b] M[j,c] (C + FH)[j,e]].
+ * Exact Hessian blocks, batched (no per-row n×n matrix); docs/design.md §1 and
+ * docs/performance.md#hessian-assembly. Per query row j (f = F_j, p = P_j, u_j = (F A2)_j,
+ * v_j = (P A2)_j, a_j = A1_j):
+ *   G'_j = A2ᵀ J_j A3 = Σ_k F_jk A2[k,:]ᵀ A3[k,:] − u_j M_jᵀ        (d×d; J_j = diag f − f fᵀ)
+ *   U_j  = A2ᵀ J_j H  = G'_j Y                                       (H = A3 Y)
+ *   D_j  = A2ᵀ diag(p) A2 = Σ_k P_jk A2[k,:]ᵀ A2[k,:]                (symmetric)
+ *   G_j  = U_j U_jᵀ + D_j − v_j u_jᵀ − u_j v_jᵀ                      (= A2ᵀ M_j A2, symmetric)
+ *   hessXX[(a,b),(a',b')] = 2 Σ_j a_j[a] a_j[a'] G_j[b,b']
+ *   hessXY[(a,b),(c,e)]   = 2 Σ_j a_j[a] (G'_j[b,c] C[j,e] + U_j[b,e] M[j,c]).
+ * GEMMs: FK = F·(A2∘A3) (m × d², the "key slab" A2∘A3 is n × d², built in column groups of at
+ * most HESS_SLAB_ELEMENTS) and DP = P·(A2∘A2) over the d(d+1)/2 columns b ≤ b' only — these two
+ * stream the m×n blocks and are ≈ all the flops; U = G'·Y as one (m·d)×d×d product; hessXY as
+ * two d²×d²×m products (rows (a,e) and (a,c), permuted into place); hessXX as ONE product of the
+ * packed triangles, (d(d+1)/2)² × m, which makes it exactly symmetric. Per-row work is O(d³)
+ * (U_j U_jᵀ); the whole assembly is 2m·n·(d² + d(d+1)/2) + O(m·d⁴) flops. With `rowScale`, the
+ * m×n block holds the unnormalised E (F = diag(rowScale)·E) and FK's rows are scaled instead.
  *
- * Long on purpose (> 80 lines): the three Hessian parts and hessXY share the slab-wise wide GEMMs
- * over F and P (each slab streamed once); separate functions would stream them once per part.
+ * Long on purpose (> 80 lines): the pieces share FK, U and the packed index tables; split, each
+ * would re-derive them.
  */
 function hessBlocks(
   m: number,
@@ -491,11 +518,10 @@ function hessBlocks(
   A2: Float64Array,
   A3: Float64Array,
   F: Float64Array,
-  H: Float64Array,
-  FH: Float64Array,
+  rowScale: Float64Array | undefined,
+  Y: Float64Array,
   M: Float64Array,
   C: Float64Array,
-  U: Float64Array,
   P: Float64Array | undefined,
   PA2: Float64Array | undefined,
   wantXX: boolean,
@@ -503,154 +529,229 @@ function hessBlocks(
   out: Partials,
 ): void {
   const dd = d * d,
-    d4 = dd * dd;
-  // Row-wise Kronecker panels (m × d²).
-  const kron = (L: Float64Array, offL: number, R: Float64Array): Float64Array => {
-    const Z = new Float64Array(m * dd);
-    for (let j = 0; j < m; j++)
-      for (let a = 0; a < d; a++) {
-        const l = L[offL + j * d + a]!,
-          o = j * dd + a * d;
-        for (let b = 0; b < d; b++) Z[o + b] = l * R[j * d + b]!;
-      }
-    return Z;
-  };
-  const Uall = wantXX ? new Float64Array(m * dd) : undefined; // U_j (d×d) per row
-  const hXX = wantXX ? new Float64Array(d4) : undefined;
-  const hXY = wantXY ? new Float64Array(d4) : undefined;
-  const Z11 = wantXX ? kron(A1, offA1, A1.subarray(offA1)) : undefined; // A1[j,a] A1[j,a']
-  const Z3 = wantXY ? kron(A1, offA1, M) : undefined; // A1[j,a] M[j,c]
-  const CF = wantXY ? new Float64Array(m * d) : undefined;
-  if (CF) for (let i = 0; i < m * d; i++) CF[i] = C[i]! + FH[i]!;
+    tri = (d * (d + 1)) / 2;
+  // Packed upper-triangle index: tIdx[b·d + b'] = position of (min, max) in row-major b ≤ b' order.
+  const tIdx = new Int32Array(dd);
+  for (let b = 0, t = 0; b < d; b++) for (let b2 = b; b2 < d; b2++, t++) tIdx[b * d + b2] = tIdx[b2 * d + b] = t;
+  const keys = keySlabs(n, d, A2, A3);
+  const K = keys ? undefined : scratch(4, Math.min(n * dd, Math.max(n * d, HESS_SLAB_ELEMENTS)));
 
-  // The key-side products for every column b of A2 go through a few wide GEMMs instead of d
-  // narrow ones (N = g·d columns instead of d: the m×n block F or P is streamed once per group
-  // of g columns, not once per column). Slab layout: K[k, bb·d + e] = A2[k, b0 + bb]·R[k, e].
-  const g = Math.max(1, Math.min(d, Math.floor(HESS_SLAB_ELEMENTS / (n * d))));
-  const w = g * d;
-  const kSlab = (R: Float64Array, b0: number, gb: number, out: Float64Array): void => {
-    for (let k = 0; k < n; k++) {
-      const o = k * w,
-        r = k * d;
-      for (let bb = 0; bb < gb; bb++) {
-        const s = A2[r + b0 + bb]!,
-          ob = o + bb * d;
-        for (let e = 0; e < d; e++) out[ob + e] = s * R[r + e]!;
-      }
+  // FK[j, (b,c)] = Σ_k F_jk A2[k,b] A3[k,c] and u_j = (F A2)_j: one wide GEMM over the cached key
+  // slab [A2∘A3 | A2] (n × (d² + d)), or a few over column groups b ∈ [b0, b0+gb) plus F·A2 when
+  // the slab exceeds the budget.
+  const G1 = work(0, m * dd),
+    U = new Float64Array(m * d);
+  let FK = G1,
+    ld = dd;
+  if (keys) {
+    ld = dd + d;
+    FK = work(9, m * ld);
+    gemm(false, false, m, ld, n, 1, F, 0, n, keys.ka, 0, ld, 0, FK, 0, ld);
+    for (let j = 0; j < m; j++) for (let b = 0; b < d; b++) U[j * d + b] = FK[j * ld + dd + b]!;
+  } else {
+    const g = Math.max(1, Math.min(d, Math.floor(HESS_SLAB_ELEMENTS / (n * d))));
+    for (let b0 = 0; b0 < d; b0 += g) {
+      const gb = Math.min(g, d - b0),
+        w = gb * d;
+      fillKa(n, d, A2, A3, b0, gb, K!);
+      gemm(false, false, m, w, n, 1, F, 0, n, K!, 0, w, 0, G1, b0 * d, dd);
     }
-  };
-  const K = new Float64Array(n * w); // key slab, one of: A2∘H, A2∘A3, A2∘A2
-  const FK = new Float64Array(m * w); // F·(A2∘H), then F·(A2∘A3), then P·(A2∘A2)
-  const Rg = new Float64Array(dd * w); // d²×(g·d) result slab
-  const Rb = new Float64Array(dd * d);
-
-  for (let b0 = 0; b0 < d; b0 += g) {
-    const gb = Math.min(g, d - b0),
-      wg = gb * d;
-    // FK[j, bb·d + e] = Σ_k F_jk A2[k,b] H[k,e]
-    kSlab(H, b0, gb, K);
-    gemm(false, false, m, wg, n, 1, F, 0, n, K, 0, w, 0, FK, 0, w);
-    if (Uall) {
-      for (let j = 0; j < m; j++)
-        for (let bb = 0; bb < gb; bb++) {
-          const b = b0 + bb,
-            u = U[j * d + b]!,
-            src = j * w + bb * d,
-            dst = j * dd + b * d;
-          for (let e = 0; e < d; e++) Uall[dst + e] = FK[src + e]! - u * FH[j * d + e]!;
-        }
-    }
-    if (hXY) {
-      // T3a slabs: Z3ᵀ FK → [(a,c), (bb,e)]
-      gemm(true, false, dd, wg, m, 2, Z3!, 0, dd, FK, 0, w, 0, Rg, 0, w);
-      // T1 slabs: Σ_j A1[j,a] FK2[j,(bb,c)] C[j,e] with FK2 = F (A2[:,b]∘A3)
-      kSlab(A3, b0, gb, K);
-      gemm(false, false, m, wg, n, 1, F, 0, n, K, 0, w, 0, FK, 0, w);
-      for (let bb = 0; bb < gb; bb++) {
-        const b = b0 + bb;
-        const Zb = new Float64Array(m * dd);
-        for (let j = 0; j < m; j++)
-          for (let a = 0; a < d; a++) {
-            const l = A1[offA1 + j * d + a]!,
-              o = j * dd + a * d,
-              src = j * w + bb * d;
-            for (let c = 0; c < d; c++) Zb[o + c] = l * FK[src + c]!;
-          }
-        for (let i = 0; i < dd; i++) for (let e = 0; e < d; e++) Rb[i * d + e] = Rg[i * w + bb * d + e]!;
-        gemm(true, false, dd, d, m, 2, Zb, 0, dd, C, 0, d, 1, Rb, 0, d);
-        for (let a = 0; a < d; a++)
-          for (let c = 0; c < d; c++) {
-            const src = (a * d + c) * d,
-              dst = (a * d + b) * dd + c * d;
-            for (let e = 0; e < d; e++) hXY[dst + e] += Rb[src + e]!;
-          }
-      }
-    }
-    if (hXX) {
-      // diag(P) slabs: Z11ᵀ (P (A2[:,b]∘A2)) → [(a,a'), (bb,b')]
-      kSlab(A2, b0, gb, K);
-      gemm(false, false, m, wg, n, 1, P!, 0, n, K, 0, w, 0, FK, 0, w);
-      gemm(true, false, dd, wg, m, 2, Z11!, 0, dd, FK, 0, w, 0, Rg, 0, w);
-      for (let bb = 0; bb < gb; bb++) {
-        const b = b0 + bb;
-        for (let a = 0; a < d; a++)
-          for (let a2 = 0; a2 < d; a2++) {
-            const src = (a * d + a2) * w + bb * d,
-              dst = (a * d + b) * dd + a2 * d;
-            for (let b2 = 0; b2 < d; b2++) hXX[dst + b2] += Rg[src + b2]!;
-          }
-      }
+    gemm(false, false, m, d, n, 1, F, 0, n, A2, 0, d, 0, U, 0, d);
+  }
+  if (rowScale) scaleRows(m, d, U, rowScale);
+  // G'_j = FK_j − u_j M_jᵀ (FK's rows scaled by rowScale first); U_j = G'_j Y for every row at once.
+  for (let j = 0; j < m; j++) {
+    const sj = rowScale ? rowScale[j]! : 1;
+    for (let b = 0; b < d; b++) {
+      const u = U[j * d + b]!,
+        o = j * dd + b * d,
+        src = j * ld + b * d,
+        mo = j * d;
+      for (let c = 0; c < d; c++) G1[o + c] = sj * FK[src + c]! - u * M[mo + c]!;
     }
   }
+  const Uj = work(1, m * dd);
+  gemm(false, false, m * d, d, d, 1, G1, 0, d, Y, 0, d, 0, Uj, 0, d);
 
-  if (hXY) {
-    // − 2 Σ_j A1[j,a] U[j,b] M[j,c] CF[j,e]
-    const Z2 = kron(A1, offA1, U);
-    const Wce = new Float64Array(m * dd);
-    for (let j = 0; j < m; j++)
-      for (let c = 0; c < d; c++) {
-        const mc = M[j * d + c]!,
-          o = j * dd + c * d;
-        for (let e = 0; e < d; e++) Wce[o + e] = mc * CF![j * d + e]!;
+  if (wantXY) {
+    // R1[(a,e),(b,c)] = Σ_j A1[j,a] C[j,e] G'_j[b,c];  R2[(a,c),(b,e)] = Σ_j A1[j,a] M[j,c] U_j[b,e].
+    const R1 = work(4, dd * dd),
+      R2 = work(5, dd * dd);
+    gemm(true, false, dd, dd, m, 2, kronRows(m, d, A1, offA1, C, work(2, m * dd)), 0, dd, G1, 0, dd, 0, R1, 0, dd);
+    gemm(true, false, dd, dd, m, 2, kronRows(m, d, A1, offA1, M, work(3, m * dd)), 0, dd, Uj, 0, dd, 0, R2, 0, dd);
+    const hXY = new Float64Array(dd * dd);
+    for (let a = 0; a < d; a++)
+      for (let b = 0; b < d; b++) {
+        const row = (a * d + b) * dd;
+        for (let c = 0; c < d; c++) {
+          const r2 = (a * d + c) * dd + b * d,
+            o = row + c * d;
+          for (let e = 0; e < d; e++) hXY[o + e] = R1[(a * d + e) * dd + b * d + c]! + R2[r2 + e]!;
+        }
       }
-    gemm(true, false, dd, dd, m, -2, Z2, 0, dd, Wce, 0, dd, 1, hXY, 0, dd);
     out.hessXY = hXY;
   }
 
-  if (hXX) {
-    // Gauss–Newton part: panel V[(a,b), (j,e)] = A1[j,a] U_j[b,e]; hXX += 2 V Vᵀ.
-    const g = Math.max(1, Math.min(m, Math.floor(GN_PANEL_ELEMENTS / (dd * d))));
-    const cols = g * d;
-    const Vp = new Float64Array(dd * cols);
-    for (let j0 = 0; j0 < m; j0 += g) {
-      const gj = Math.min(g, m - j0);
-      for (let a = 0; a < d; a++)
-        for (let bb = 0; bb < d; bb++) {
-          const row = (a * d + bb) * cols;
-          for (let jj = 0; jj < gj; jj++) {
-            const j = j0 + jj,
-              s = A1[offA1 + j * d + a]!,
-              u0 = j * dd + bb * d,
-              o = row + jj * d;
-            for (let e = 0; e < d; e++) Vp[o + e] = s * Uall![u0 + e]!;
-          }
-        }
-      gemm(false, true, dd, dd, gj * d, 2, Vp, 0, cols, Vp, 0, cols, 1, hXX, 0, dd);
+  if (wantXX) {
+    // DP[j, t(b,b')] = Σ_k P_jk A2[k,b] A2[k,b'] (b ≤ b'): the cached slab, or column groups of
+    // whole triangle rows b.
+    const Gp = work(6, m * tri);
+    if (keys) gemm(false, false, m, tri, n, 1, P!, 0, n, keys.kp, 0, tri, 0, Gp, 0, tri);
+    for (let b0 = 0, t0 = 0; K && b0 < d;) {
+      let b1 = b0 + 1,
+        w = d - b0;
+      while (b1 < d && n * (w + d - b1) <= HESS_SLAB_ELEMENTS) w += d - b1++;
+      fillKp(n, d, A2, b0, b1, w, K);
+      gemm(false, false, m, w, n, 1, P!, 0, n, K, 0, w, 0, Gp, t0, tri);
+      b0 = b1;
+      t0 += w;
     }
-    // Rank-2 part.
-    const Zv = kron(A1, offA1, PA2!),
-      Zu = kron(A1, offA1, U);
-    gemm(true, false, dd, dd, m, -2, Zv, 0, dd, Zu, 0, dd, 1, hXX, 0, dd);
-    gemm(true, false, dd, dd, m, -2, Zu, 0, dd, Zv, 0, dd, 1, hXX, 0, dd);
-    // Exact symmetry (the parts are symmetric up to rounding).
-    for (let i = 0; i < dd; i++)
-      for (let j = i + 1; j < dd; j++) {
-        const v = 0.5 * (hXX[i * dd + j]! + hXX[j * dd + i]!);
-        hXX[i * dd + j] = v;
-        hXX[j * dd + i] = v;
+    // G_j = D_j + U_j U_jᵀ − v_j u_jᵀ − u_j v_jᵀ (packed), with v = P A2.
+    for (let j = 0; j < m; j++) {
+      const uo = j * dd,
+        go = j * tri,
+        vo = j * d;
+      for (let b = 0, t = 0; b < d; b++) {
+        const ub = U[vo + b]!,
+          vb = PA2![vo + b]!,
+          ro = uo + b * d;
+        for (let b2 = b; b2 < d; b2++, t++) {
+          const r2 = uo + b2 * d;
+          let s = 0;
+          for (let e = 0; e < d; e++) s += Uj[ro + e]! * Uj[r2 + e]!;
+          Gp[go + t] += s - vb * U[vo + b2]! - ub * PA2![vo + b2]!;
+        }
+      }
+    }
+    // R[t(a,a'), t(b,b')] = 2 Σ_j A1[j,a] A1[j,a'] G_j[b,b'] — one GEMM of the packed triangles.
+    const Z = work(7, m * tri);
+    for (let j = 0; j < m; j++) {
+      const r = offA1 + j * d;
+      for (let a = 0, t = j * tri; a < d; a++) {
+        const s = A1[r + a]!;
+        for (let a2 = a; a2 < d; a2++) Z[t++] = s * A1[r + a2]!;
+      }
+    }
+    const R = work(8, tri * tri);
+    gemm(true, false, tri, tri, m, 2, Z, 0, tri, Gp, 0, tri, 0, R, 0, tri);
+    const hXX = new Float64Array(dd * dd);
+    for (let a = 0; a < d; a++)
+      for (let b = 0; b < d; b++) {
+        const row = (a * d + b) * dd,
+          tb = b * d;
+        for (let a2 = 0; a2 < d; a2++) {
+          const ra = tIdx[a * d + a2]! * tri,
+            o = row + a2 * d;
+          for (let b2 = 0; b2 < d; b2++) hXX[o + b2] = R[ra + tIdx[tb + b2]!]!;
+        }
       }
     out.hessXX = hXX;
   }
+}
+
+/**
+ * K[k, bb·d + c] = A2[k, b0+bb]·A3[k, c] for bb < gb (an n × gb·d slab of A2∘A3); with `withA2`
+ * each row continues with A2[k, :] (an n × (gb·d + d) slab).
+ */
+function fillKa(
+  n: number,
+  d: number,
+  A2: Float64Array,
+  A3: Float64Array,
+  b0: number,
+  gb: number,
+  K: Float64Array,
+  withA2 = false,
+): void {
+  const w = gb * d + (withA2 ? d : 0);
+  for (let k = 0; k < n; k++) {
+    const o = k * w,
+      r = k * d;
+    for (let bb = 0; bb < gb; bb++) {
+      const s = A2[r + b0 + bb]!,
+        ob = o + bb * d;
+      for (let c = 0; c < d; c++) K[ob + c] = s * A3[r + c]!;
+    }
+    if (withA2) for (let c = 0; c < d; c++) K[o + gb * d + c] = A2[r + c]!;
+  }
+}
+
+/** K[k, ·] = A2[k,b]·A2[k,b'] for b0 ≤ b < b1, b ≤ b' < d in row-major triangle order (an n × w slab). */
+function fillKp(n: number, d: number, A2: Float64Array, b0: number, b1: number, w: number, K: Float64Array): void {
+  for (let k = 0; k < n; k++) {
+    const r = k * d;
+    let o = k * w;
+    for (let b = b0; b < b1; b++) {
+      const s = A2[r + b]!;
+      for (let b2 = b; b2 < d; b2++) K[o++] = s * A2[r + b2]!;
+    }
+  }
+}
+
+/**
+ * The Hessian's key slabs depend only on the problem (A2, A3), not on X, Y or the row block: each
+ * thread keeps the last problem's ka = [A2∘A3 | A2] (n × (d² + d)) and kp = A2∘A2 on b ≤ b'
+ * (n × d(d+1)/2) while together they fit {@link KEY_CACHE_SLABS} slab budgets (64 MiB by
+ * default: n ≤ 16384 at d = 16), so the blocks of one evaluation (and the next evaluations) build
+ * them once instead of once per block. The entry is reused only when A2 and A3 hold the same
+ * values as when it was built (checked against copies: 2·n·d compares, against n·(1.5d² + 1.5d)
+ * products to rebuild), so an array changed in place is never served stale; it keeps no
+ * reference to the problem's arrays (a released problem's memory is not held). Same products as
+ * the uncached path: bitwise the same slab entries.
+ */
+let keyCache:
+  | {
+      n: number;
+      d: number;
+      c2: Float64Array;
+      c3: Float64Array;
+      ka: Float64Array;
+      kp: Float64Array;
+    }
+  | undefined;
+function keySlabs(
+  n: number,
+  d: number,
+  A2: Float64Array,
+  A3: Float64Array,
+): { ka: Float64Array; kp: Float64Array } | undefined {
+  const dd = d * d,
+    tri = (d * (d + 1)) / 2,
+    nd = n * d;
+  if (n * (dd + d + tri) > KEY_CACHE_SLABS * HESS_SLAB_ELEMENTS) return undefined;
+  const c = keyCache;
+  if (c && c.n === n && c.d === d && sameHead(c.c2, A2, nd) && sameHead(c.c3, A3, nd)) return c;
+  keyCache = undefined; // drop the old slabs before allocating new ones
+  const ka = new Float64Array(n * (dd + d)),
+    kp = new Float64Array(n * tri);
+  fillKa(n, d, A2, A3, 0, d, ka, true);
+  fillKp(n, d, A2, 0, d, tri, kp);
+  keyCache = { n, d, c2: A2.slice(0, nd), c3: A3.slice(0, nd), ka, kp };
+  return keyCache;
+}
+
+/** True when a[0, len) and b[0, len) hold the same values (as Object.is, except that any NaN equals any NaN). */
+function sameHead(a: Float64Array, b: Float64Array, len: number): boolean {
+  for (let i = 0; i < len; i++) {
+    const x = a[i]!,
+      y = b[i]!;
+    if (x === y) {
+      if (x === 0 && 1 / x !== 1 / y) return false;
+    } else if (x === x || y === y) return false;
+  }
+  return true;
+}
+
+/** Row-wise Kronecker panel (m × d²) into Z (returned): Z[j, (a,b)] = L[offL + j·d + a] · R[j·d + b]. */
+function kronRows(m: number, d: number, L: Float64Array, offL: number, R: Float64Array, Z: Float64Array): Float64Array {
+  const dd = d * d;
+  for (let j = 0; j < m; j++)
+    for (let a = 0; a < d; a++) {
+      const l = L[offL + j * d + a]!,
+        o = j * dd + a * d;
+      for (let b = 0; b < d; b++) Z[o + b] = l * R[j * d + b]!;
+    }
+  return Z;
 }
 
 /**
