@@ -52,5 +52,7 @@ export const SEARCH_DEFAULTS: Readonly<SearchOptions> = Object.freeze({
   polishIter: 20,
   hops: 16,
   hopRounds: Object.freeze([15]) as unknown as number[],
+  hopFinalists: 3,
+  hopCentres: 1,
   hopRadii: Object.freeze([0.25, 0.5, 1]) as unknown as number[],
 });
