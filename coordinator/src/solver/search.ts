@@ -454,7 +454,9 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
 
   let winner: Candidate | null = null;
   try {
-    winner = (await halveAndPolish(initialPopulation(geo, ctx.seed, o).map(make), o.rounds, o.finalists)) ?? (await hopAround());
+    winner =
+      (await halveAndPolish(initialPopulation(geo, ctx.seed, o).map(make), o.rounds, o.finalists)) ??
+      (await hopAround());
   } catch (err) {
     // Interrupted (signal): return the best point evaluated so far, if there is one.
     const cancelled = (err instanceof AttnfitError && err.code === ErrorCodes.CANCELLED) || !!ctx.signal?.aborted;
