@@ -26,7 +26,7 @@
 // Success: relative loss ≤ 1e-10 on a family with an exact fit.
 //
 // Usage: node bench/coldstart.mjs [--quick] [--seeds N] [--families a,b] [--dims 8,16]
-//          [--budget-factor F] [--lbfgs-starts K] [--lbfgs-max-iter M] [--torch-threads T]
+//          [--budget-factor F | --budget-s SECONDS] [--lbfgs-starts K] [--lbfgs-max-iter M] [--torch-threads T]
 //          [--no-torch] [--keep]
 //   --quick: 3 seeds, d = 8 only, budget factor 2 (a smoke run of a few minutes; its numbers are not
 //   the benchmark). --families: names or prefixes (planted, self, peaked, trained).
@@ -50,6 +50,7 @@ const KNOWN = new Set([
   '--families',
   '--dims',
   '--budget-factor',
+  '--budget-s',
   '--lbfgs-starts',
   '--lbfgs-max-iter',
   '--torch-threads',
@@ -74,6 +75,9 @@ const DIMS = opt('--dims', quick ? '8' : '8,16')
   .map(Number);
 const FAMILY_FILTER = opt('--families', '').split(',').filter(Boolean);
 const BUDGET_FACTOR = Number(opt('--budget-factor', quick ? 2 : 20));
+// A fixed budget in seconds instead of BUDGET_FACTOR × the warm-start time: compares runs made at
+// different machine loads (the warm-start time, and so B, moves with the load).
+const BUDGET_S = opt('--budget-s', undefined) === undefined ? undefined : Number(opt('--budget-s'));
 const LBFGS_STARTS = Number(opt('--lbfgs-starts', 64));
 const LBFGS_MAX_ITER = Number(opt('--lbfgs-max-iter', 200));
 const TORCH_THREADS = Number(opt('--torch-threads', Math.max(1, availableParallelism())));
@@ -81,6 +85,7 @@ const KEEP = argv.includes('--keep');
 for (const [k, v] of [
   ['--seeds', SEEDS],
   ['--budget-factor', BUDGET_FACTOR],
+  ['--budget-s', BUDGET_S ?? 1],
   ['--lbfgs-starts', LBFGS_STARTS],
   ['--lbfgs-max-iter', LBFGS_MAX_ITER],
   ['--torch-threads', TORCH_THREADS],
@@ -477,9 +482,10 @@ for (const key of [...new Set(problems.map((p) => `${p.n}x${p.d}`))]) {
   }
   const warm = stats(secs).median,
     startup = stats(walls).median;
-  budgets.set(key, { warmS: warm, startupS: startup, budgetS: BUDGET_FACTOR * warm });
+  const budgetS = BUDGET_S ?? BUDGET_FACTOR * warm;
+  budgets.set(key, { warmS: warm, startupS: startup, budgetS });
   log(
-    `budget n=${n} d=${d}: warm-start solve ${fmt(warm, 2)} s (+ ${fmt(startup, 2)} s process start-up) → budget ${fmt(BUDGET_FACTOR * warm, 1)} s`,
+    `budget n=${n} d=${d}: warm-start solve ${fmt(warm, 2)} s (+ ${fmt(startup, 2)} s process start-up) → budget ${fmt(budgetS, 1)} s${BUDGET_S === undefined ? '' : ' (--budget-s)'}`,
   );
 }
 
@@ -650,9 +656,12 @@ const md = [
   '',
   ...families.map((f) => `- ${f.family}: ${f.what}`),
   `- ${SEEDS} seeds per row: planted families use problem seed k and solver seed k; trained layers are one problem solved with seeds 1…${SEEDS}.`,
-  `- Budget B = ${BUDGET_FACTOR} × the warm-start solve time of that size (median of 3 \`attnfit solve P --x0 X_warm.npy\`, planted scale 2, --warm-noise 0.05): ` +
+  `- Budget B = ${BUDGET_S === undefined ? `${BUDGET_FACTOR} ×` : `${BUDGET_S} s (--budget-s); for comparison, 20 ×`} the warm-start solve time of that size (median of 3 \`attnfit solve P --x0 X_warm.npy\`, planted scale 2, --warm-noise 0.05): ` +
     [...budgets.entries()]
-      .map(([k, b]) => `${k.replace('x', '×')}: ${fmt(b.warmS, 2)} s → ${fmt(b.budgetS, 1)} s`)
+      .map(
+        ([k, b]) =>
+          `${k.replace('x', '×')}: ${fmt(b.warmS, 2)} s → ${fmt(BUDGET_S === undefined ? b.budgetS : 20 * b.warmS, 1)} s`,
+      )
       .join('; ') +
     '.',
   `- attnfit default: ${HAS_BUDGET ? '`attnfit solve P --seed k --budget B` (no --x0: the global search)' : '`attnfit solve P --seed k` (no --budget option in this build: stopped with SIGTERM after B seconds of solving, best iterate kept)'}; ` +
@@ -684,6 +693,7 @@ const [jp, mp] = writeResults(
       dims: DIMS,
       families: families.map((f) => f.family),
       budgetFactor: BUDGET_FACTOR,
+      budgetS: BUDGET_S ?? null,
       lbfgsStarts: LBFGS_STARTS,
       lbfgsMaxIter: LBFGS_MAX_ITER,
       hasBudget: HAS_BUDGET,

@@ -39,8 +39,8 @@ export const TR_RADIUS_MAX = 1e3;
  * Fit-from-scratch search defaults (see search.ts). Spreads: a √2 ladder from 0.5 to 16 — which
  * basin a start reaches depends on its logit spread, and trained heads sit anywhere in 1–30.
  * Population 11 spreads × (identity, whitened, 1 random) = 33 starts; halving 33 → 11 → 4 → 3 with
- * 3 + 12 L-BFGS iterations; 3 finalists polished with the solve method (≤ 20 iterations, fewer when
- * progress is slow); then up to 16 hop rounds of 3 perturbations of the best point (15 L-BFGS
+ * 3 + 12 L-BFGS iterations; 3 finalists polished side by side with the solve method (≤ 20 iterations,
+ * more while the objective halves every 4, fewer when progress is slow); then up to 16 hop rounds of 3 perturbations of the best point (15 L-BFGS
  * iterations, then polished).
  */
 export const SEARCH_DEFAULTS: Readonly<SearchOptions> = Object.freeze({
@@ -52,5 +52,7 @@ export const SEARCH_DEFAULTS: Readonly<SearchOptions> = Object.freeze({
   polishIter: 20,
   hops: 16,
   hopRounds: Object.freeze([15]) as unknown as number[],
+  hopFinalists: 3,
+  hopCentres: 1,
   hopRadii: Object.freeze([0.25, 0.5, 1]) as unknown as number[],
 });

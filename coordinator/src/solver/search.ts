@@ -46,6 +46,8 @@ interface Candidate {
   history: IterationRecord[];
   method: Method | null;
   methodName: SolveMethod | null;
+  /** History index where the current method began (the slow-progress window starts there). */
+  methodFrom: number;
   iterations: number;
   stalled: boolean;
   status: SearchStart['status'];
@@ -204,6 +206,10 @@ export function initialPopulation(
 
 /** Polishing stops a start whose objective fell by < 10 % over this many iterations. */
 const SLOW_WINDOW = 5;
+/** …and one whose last two iterations each lowered it by < 0.1 % sits at a local minimum. */
+const STATIONARY_DROP = 1e-3;
+/** Polishing iterations per finalist between rankings. */
+const POLISH_CHUNK = 4;
 
 class Budget {
   readonly t0 = performance.now();
@@ -300,6 +306,7 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
       history: [],
       method: null,
       methodName: null,
+      methodFrom: 0,
       iterations: 0,
       stalled: false,
       status: 'running',
@@ -335,6 +342,7 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
     if (c.methodName !== method) {
       c.method = METHODS[method](c.red, {});
       c.methodName = method;
+      c.methodFrom = c.history.length - 1;
       c.stalled = false;
     }
     for (let k = 0; k < iters && !c.stalled && !converged(c) && !ctx.signal?.aborted && !budget.timeUp(); k++) {
@@ -350,8 +358,14 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
       // iterations means a wrong basin or a long flat valley: leave it to the hops.
       note(c);
       if (ctx.onStep) await ctx.onStep({ index: c.index, family: c.family, iteration: c.iterations, pt: c.pt });
-      const h = c.history;
-      if (slowStop && k >= SLOW_WINDOW && h[h.length - 1]!.objective > 0.9 * h[h.length - 1 - SLOW_WINDOW]!.objective) {
+      const h = c.history,
+        last = h.length - 1;
+      const flat = (i: number): boolean => h[i]!.objective > (1 - STATIONARY_DROP) * h[i - 1]!.objective;
+      if (
+        slowStop &&
+        ((last - SLOW_WINDOW > c.methodFrom && h[last]!.objective > 0.9 * h[last - SLOW_WINDOW]!.objective) ||
+          (last - 2 >= c.methodFrom && flat(last) && flat(last - 1)))
+      ) {
         c.stalled = true;
         break;
       }
@@ -360,7 +374,11 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
   };
 
   /** Successive halving over `pool`, then polish the finalists; returns a converged candidate or null. */
-  const halveAndPolish = async (pool: Candidate[], rounds: readonly number[]): Promise<Candidate | null> => {
+  const halveAndPolish = async (
+    pool: Candidate[],
+    rounds: readonly number[],
+    finalists: number,
+  ): Promise<Candidate | null> => {
     let alive = pool;
     // Round 0 always evaluates every start (a budget stop still returns an evaluated point).
     for (let round = 0; round < rounds.length && (round === 0 || !budget.exhausted()); round++) {
@@ -368,16 +386,38 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
       for (const c of alive) c.round = round;
       const done = ranked(alive).find(zeroFit);
       if (done) return done;
-      const keep = Math.max(o.finalists, Math.ceil(alive.length / o.eta));
+      const keep = Math.max(finalists, Math.ceil(alive.length / o.eta));
       const order = ranked(alive);
       for (const c of order.slice(keep)) c.status = `pruned@${round}`;
       alive = order.slice(0, keep);
     }
-    for (const c of ranked(alive).slice(0, o.finalists)) {
-      if (budget.exhausted()) break;
-      await advance(c, ctx.method, Math.min(ctx.maxIter, o.polishIter), true);
-      c.status = 'finalist';
-      if (zeroFit(c)) return c;
+    // Polish the finalists side by side, POLISH_CHUNK iterations at a time (a start in the right
+    // basin shows it within a few Newton steps, whatever its rank after L-BFGS): each gets up to
+    // polishIter iterations, or up to maxIter while its objective still halves every chunk; the
+    // slow-progress stop drops a start in a wrong basin early.
+    let polish = ranked(alive).slice(0, finalists);
+    for (const c of polish) c.status = 'finalist';
+    const used = new Map<Candidate, number>();
+    while (polish.length > 0 && !budget.exhausted()) {
+      const before = new Map(polish.map((c) => [c, c.pt?.objective ?? Infinity]));
+      await forEachConcurrent(polish, ctx.concurrency, async (c) => {
+        const k = Math.min(POLISH_CHUNK, ctx.maxIter - (used.get(c) ?? 0));
+        const from = c.iterations;
+        await advance(c, ctx.method, k, true);
+        used.set(c, (used.get(c) ?? 0) + Math.max(c.iterations - from, 1));
+      });
+      const done = ranked(polish).find(zeroFit);
+      if (done) return done;
+      // A start 10× above the best that did not halve its objective in this chunk is in a worse
+      // basin: dropped.
+      const lead = rankKey(ranked(polish)[0]!);
+      polish = polish.filter((c) => {
+        const u = used.get(c) ?? 0;
+        if (c.stalled || converged(c) || u >= ctx.maxIter) return false;
+        const halving = c.pt!.objective < 0.5 * before.get(c)!;
+        if (!halving && rankKey(c) > 10 * lead) return false;
+        return u < o.polishIter || halving;
+      });
     }
     for (const c of alive) if (c.status === 'running') c.status = `pruned@${rounds.length}`;
     return null;
@@ -387,8 +427,15 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
   const hopRng = rng(ctx.seed + 7);
   const hopAround = async (): Promise<Candidate | null> => {
     for (let hop = 0; hop < o.hops && !budget.exhausted(); hop++) {
-      const center = ranked(all)[0]!;
-      if (!center.pt) break;
+      // Hop h perturbs the (h mod hopCentres)-th best distinct local minimum (objectives more
+      // than 1 % apart count as distinct basins): several funnels are explored side by side.
+      const centres: Candidate[] = [];
+      for (const c of ranked(all)) {
+        if (!c.pt || centres.length >= o.hopCentres) break;
+        if (centres.every((e) => Math.abs(e.pt!.objective - c.pt!.objective) > 0.01 * e.pt!.objective)) centres.push(c);
+      }
+      const center = centres[hop % Math.max(1, centres.length)];
+      if (!center?.pt) break;
       const base = logitSpread(visible(center.pt.X, geo), G1, G2, d, n);
       const pop = o.hopRadii.map((rad) => {
         const Z = scaledTo(
@@ -399,7 +446,7 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
         const X0 = Float64Array.from(center.pt!.X, (v, i) => v + Z[i]!);
         return make({ family: 'hop', spread: logitSpread(X0, G1, G2, d, n), X0, parent: center.index });
       });
-      const w = await halveAndPolish(pop, o.hopRounds);
+      const w = await halveAndPolish(pop, o.hopRounds, o.hopFinalists);
       if (w) return w;
     }
     return null;
@@ -407,7 +454,9 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
 
   let winner: Candidate | null = null;
   try {
-    winner = (await halveAndPolish(initialPopulation(geo, ctx.seed, o).map(make), o.rounds)) ?? (await hopAround());
+    winner =
+      (await halveAndPolish(initialPopulation(geo, ctx.seed, o).map(make), o.rounds, o.finalists)) ??
+      (await hopAround());
   } catch (err) {
     // Interrupted (signal): return the best point evaluated so far, if there is one.
     const cancelled = (err instanceof AttnfitError && err.code === ErrorCodes.CANCELLED) || !!ctx.signal?.aborted;

@@ -142,6 +142,10 @@ export interface SearchOptions {
   hops: number;
   /** L-BFGS iterations of a hop's starts before polishing (halving rounds, like `rounds`). */
   hopRounds: number[];
+  /** Hop h perturbs the (h mod hopCentres)-th best distinct local minimum found so far. */
+  hopCentres: number;
+  /** Candidates of a hop polished with the solve method (the rest are pruned after `hopRounds`). */
+  hopFinalists: number;
   /** Perturbation radii of a hop, as logit spread relative to the best point's (one hop start per radius). */
   hopRadii: number[];
   /** Wall-clock cap in seconds (the only timing-dependent stop; reported as 'budget'). */

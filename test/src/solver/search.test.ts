@@ -84,6 +84,18 @@ test('search: a warm start skips it; converging ends it early', async () => {
   assert.ok(r.search!.starts.some((s) => s.status === 'converged'));
 });
 
+test('search: a finalist that keeps halving its objective is polished past polishIter (up to maxIter)', async () => {
+  const d = 3;
+  const X = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) X[i * d + i] = 4;
+  const p = plantedSelf(96, d, 12, X);
+  const r = await solve(new InlineOracle(p), { search: { ...SMALL, polishIter: 1, hops: 0 }, tol: 1e-12 });
+  assert.ok(r.converged, r.message);
+  assert.is(r.search!.stopReason, 'converged');
+  const c = r.search!.starts[r.search!.best]!;
+  assert.ok(c.iterations > 2 + 4 + 1, `polished ${c.iterations} iterations in all`);
+});
+
 test('search: defaults are frozen; bad caps are BAD_OPTION naming the field', async () => {
   assert.ok(Object.isFrozen(SEARCH_DEFAULTS));
   for (const [search, field] of [
