@@ -47,7 +47,7 @@ export function checkProblemFits(ref: ProblemRef, limitBytes: number | undefined
 }
 
 function mib(b: number): string {
-  return `${(b / 1024 ** 2).toFixed(1)} MiB`;
+  return b < 1024 ** 2 ? `${b} bytes` : `${(b / 1024 ** 2).toFixed(1)} MiB`;
 }
 
 /** Loads problems from the problems Object Store into a block pool. */
