@@ -17,7 +17,7 @@ import {
   PROBLEMS_BUCKET,
   problemBlobBytes,
   readProblemBlob,
-  unpackProblem,
+  problemViews,
   type ProblemRef,
 } from '@attnfit/shared/protocol';
 import type { BlockPool, RegisteredProblem } from '@attnfit/shared/runtime';
@@ -71,7 +71,7 @@ export class ObjectStoreProblems {
     checkProblemFits(ref, this.limitBytes ?? readEnv('workerProblemBytes'));
     this.fetches++;
     const os = await this.objectStore();
-    const p = unpackProblem(await readProblemBlob(os, ref));
+    const p = problemViews(await readProblemBlob(os, ref));
     if (p.n !== ref.n || p.d !== ref.d)
       throw new AttnfitError(
         ErrorCodes.PROTOCOL,

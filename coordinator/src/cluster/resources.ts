@@ -37,7 +37,7 @@ import {
   problemPartName,
   readProblemBlob,
   sha256Hex,
-  unpackProblem,
+  problemViews,
   type ProblemManifest,
   type ProblemRef,
 } from '@attnfit/shared/protocol';
@@ -111,7 +111,7 @@ export function openDataStore(nc: NatsConnection): Promise<ObjectStore> {
  * and the whole blob's sha256 against the name (see readProblemBlob), then the shape.
  */
 export async function fetchProblem(os: ObjectStore, ref: ProblemRef): Promise<Problem> {
-  const p = unpackProblem(await readProblemBlob(os, ref));
+  const p = problemViews(await readProblemBlob(os, ref));
   if (p.n !== ref.n || p.d !== ref.d)
     throw new AttnfitError(
       ErrorCodes.PROTOCOL,

@@ -69,6 +69,7 @@ export { validateJobSpec, JOB_METHODS, JOB_LIMITS } from './jobspec.js';
 export {
   packProblem,
   unpackProblem,
+  problemViews,
   sha256Hex,
   problemRef,
   problemBlobBytes,

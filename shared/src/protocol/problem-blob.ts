@@ -68,6 +68,30 @@ export function unpackProblem(bytes: Uint8Array, into?: SharedArrayBuffer | Arra
   };
 }
 
+/**
+ * The problem in `bytes` as views of that very buffer when it can be (little-endian host, tensors
+ * 8-byte aligned): no copy, so a worker loading a big problem holds the blob and its threads'
+ * copy, not a third one. Falls back to {@link unpackProblem} (a copy) otherwise.
+ */
+export function problemViews(bytes: Uint8Array): Problem {
+  if (!isLE || (bytes.byteOffset + HEADER_BYTES) % 8 !== 0 || bytes.length < HEADER_BYTES) return unpackProblem(bytes);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (dv.getUint32(0, true) !== MAGIC) return unpackProblem(bytes);
+  const n = dv.getUint32(4, true);
+  const d = dv.getUint32(8, true);
+  const nd = n * d;
+  if (bytes.length !== HEADER_BYTES + 32 * nd) return unpackProblem(bytes);
+  const all = new Float64Array(bytes.buffer as ArrayBuffer, bytes.byteOffset + HEADER_BYTES, 4 * nd);
+  return {
+    n,
+    d,
+    A1: all.subarray(0, nd),
+    A2: all.subarray(nd, 2 * nd),
+    A3: all.subarray(2 * nd, 3 * nd),
+    B: all.subarray(3 * nd, 4 * nd),
+  };
+}
+
 /** Lower-case hex sha256 of bytes. */
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
