@@ -5,8 +5,8 @@
  * part and the whole blob against the content hash (a poisoned part or manifest is detected,
  * whether or not its metadata claims the right digest) and the client replaces what does not
  * verify; a worker refuses a problem larger than its memory limit with TOO_LARGE, and an
- * evaluation that no worker can hold fails with that error after bounded attempts (no endless
- * retry).
+ * evaluation (and a job) that no worker can hold fails with that error after bounded attempts
+ * (no endless retry).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -33,6 +33,7 @@ import {
   createOracle,
   ensureClusterResources,
   objectDigest,
+  startCoordinator,
   uploadProblem,
 } from '@attnfit/coordinator/internal';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
@@ -222,7 +223,7 @@ test('a forged manifest or whole blob under the name is refused by readers and r
   assert.is((await rejection(readProblemBlob(os, legacy.ref))).code, 'PROTOCOL');
 });
 
-test('a worker refuses a problem over its memory limit with TOO_LARGE; the evaluation fails after bounded attempts', async () => {
+test('a worker refuses a problem over its memory limit with TOO_LARGE; the evaluation and the job fail after bounded attempts', async () => {
   const { p, blob, ref } = fixture(7);
   await uploadProblem(nc, os, ref, blob);
   const before = process.env.ATTNFIT_WORKER_PROBLEM_MEMORY;
@@ -245,6 +246,19 @@ test('a worker refuses a problem over its memory limit with TOO_LARGE; the evalu
       assert.is(worker.stats().fetches, 0, 'refused before fetching');
     } finally {
       await oracle.close();
+    }
+    // Through the job system: the job fails with TOO_LARGE (status explains), it does not spin.
+    const coord = await startCoordinator({ servers: server.url, maxAttempts: 3, log: () => undefined });
+    const c = await ClusterClient.connect({ servers: server.url });
+    try {
+      const { jobId } = await c.submit(p, { maxIter: 1 });
+      const rec = await c.waitFor(jobId, { timeoutMs: 60_000 });
+      assert.is(rec.state, 'failed');
+      assert.is(rec.error?.code, 'TOO_LARGE');
+      assert.match(rec.error?.message ?? '', /needs 16400 bytes to load/);
+    } finally {
+      await c.close();
+      await coord.drain();
     }
   } finally {
     if (before === undefined) delete process.env.ATTNFIT_WORKER_PROBLEM_MEMORY;
