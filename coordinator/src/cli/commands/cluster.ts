@@ -316,7 +316,9 @@ async function runSubmit(path: string, f: SubmitFlags, startsGiven: boolean): Pr
           const tenth = Math.floor((10 * sent) / total);
           if (!up && total >= PLAIN_UPLOAD_LINES_BYTES && tenth > lastTenth) {
             lastTenth = tenth;
-            process.stderr.write(`attnfit submit: upload ${10 * tenth}% (${formatBytes(sent)} of ${formatBytes(total)})\n`);
+            process.stderr.write(
+              `attnfit submit: upload ${10 * tenth}% (${formatBytes(sent)} of ${formatBytes(total)})\n`,
+            );
           }
         },
       }),
