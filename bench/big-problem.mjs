@@ -9,14 +9,17 @@
 //   4. a second submit of the same problem (every part read back and verified, nothing uploaded),
 // and report peak RSS per process (VmHWM of coordinator / worker / nats-server; /usr/bin/time for
 // the one-shot commands). Usage:
-//   node bench/big-problem.mjs [--n 262144] [--d 16] [--threads 2] [--dir /tmp/attnfit-big]
-// The problem directory is reused when it exists (generation is timed only the first time).
+//   node bench/big-problem.mjs [--n 262144] [--d 16] [--threads 2] [--dir /tmp/attnfit-big] [--planted]
+// The problem directory is reused when it exists. By default its tensors are random (written
+// directly: `attnfit generate` plants B = softmax(A1 X A2ᵀ) A3 Y, itself an n² computation);
+// --planted uses `attnfit generate` (timed) instead.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoDir } from './lib/common.mjs';
+import { encodeNpy } from '../shared/dist/io/index.js';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -87,10 +90,28 @@ function peakMiB(pid) {
 
 const result = { n, d, threads, problemMiB: (32 * n * d) / 1024 ** 2 };
 if (!existsSync(join(dir, 'B.npy'))) {
-  log(`generating ${n}×${d} into ${dir} …`);
-  const g = once(['generate', '--n', String(n), '--d', String(d), '--seed', '1', '--out', dir]);
-  if (g.code !== 0) throw new Error(g.err);
-  result.generateSeconds = g.seconds;
+  log(`writing a ${n}×${d} problem into ${dir} …`);
+  const t0 = t();
+  if (args.includes('--planted')) {
+    const g = once(['generate', '--n', String(n), '--d', String(d), '--seed', '1', '--out', dir]);
+    if (g.code !== 0) throw new Error(g.err);
+  } else {
+    // Random tensors (a fixed LCG, scaled so logits stay moderate) and X, Y to evaluate at.
+    mkdirSync(dir, { recursive: true });
+    let s = 12345;
+    const rand = (len, scale) => {
+      const a = new Float64Array(len);
+      for (let i = 0; i < len; i++) {
+        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+        a[i] = (s / 2 ** 32 - 0.5) * scale;
+      }
+      return a;
+    };
+    for (const k of ['A1', 'A2', 'A3', 'B']) writeFileSync(join(dir, `${k}.npy`), encodeNpy(rand(n * d, 2), [n, d]));
+    writeFileSync(join(dir, 'X_true.npy'), encodeNpy(rand(d * d, 0.5), [d, d]));
+    writeFileSync(join(dir, 'Y_true.npy'), encodeNpy(rand(d * d, 2), [d, d]));
+  }
+  result.generateSeconds = t() - t0;
 }
 
 const port = await freePort();
@@ -115,6 +136,7 @@ try {
   if (s.code !== 0) throw new Error(s.err);
   const jobId = s.out.trim().split('\n')[0];
   result.upload = { seconds: s.seconds, peakMiB: s.peakMiB };
+  log(`upload: ${JSON.stringify(result.upload)}`);
 
   log(`job ${jobId}: waiting for the evaluation …`);
   const t0 = t();
@@ -142,6 +164,7 @@ try {
   }
   rmSync(out, { recursive: true, force: true });
 
+  log(`job: ${JSON.stringify(result.job)}; result: ${JSON.stringify(result.result)}`);
   log('submitting again (stored problem: verified, not uploaded) …');
   const s2 = once(['submit', dir, '--nats', url, ...solveArgs]);
   result.resubmit = { seconds: s2.seconds, peakMiB: s2.peakMiB };
