@@ -87,8 +87,11 @@ export {
   connectNats,
   ensureClusterResources,
   createNatsOracle,
+  uploadProblem,
+  objectDigest,
+  fetchProblem,
 } from './cluster/index.js';
-export type { NatsOracleOptions } from './cluster/index.js';
+export type { NatsOracleOptions, UploadOptions, UploadResult } from './cluster/index.js';
 export { JobStore } from './jobs/store.js';
 // dynamic sessions: classes and wire
 export {

@@ -13,6 +13,7 @@ import {
   CANCEL_SUBJECT,
   JOB_ID_RE,
   PROTOCOL_VERSION,
+  RESULTS_BUCKET,
   SUBMIT_SUBJECT,
   TERMINAL_STATES,
   decodeMessage,
@@ -31,7 +32,7 @@ import {
 } from '@attnfit/shared/protocol';
 import { JobStore, clusterResourceError } from '../jobs/store.js';
 import { connectNats, failOnPermissionViolation, permissionError, type NatsAuthOptions } from '@attnfit/shared/runtime';
-import { openDataStore, storeProblem } from './resources.js';
+import { openBucket, openDataStore, uploadProblem, type UploadOptions, type UploadResult } from './resources.js';
 
 /** A connected cluster client. */
 export class ClusterClient {
@@ -40,6 +41,7 @@ export class ClusterClient {
     readonly js: JetStreamClient,
     readonly store: JobStore,
     private osP: Promise<ObjectStore> | undefined,
+    private resultsP?: Promise<ObjectStore>,
   ) {}
 
   /** Connect and open the job store. Rejects AUTH / CONNECTION / NOT_FOUND (cluster not initialised). */
@@ -54,13 +56,20 @@ export class ClusterClient {
     }
   }
 
+  /** The problems bucket (opened once). */
   private os(): Promise<ObjectStore> {
     this.osP ??= openDataStore(this.nc);
     return this.osP;
   }
 
+  /** The results bucket (read only for clients; opened once). */
+  private results(): Promise<ObjectStore> {
+    this.resultsP ??= openBucket(this.nc, RESULTS_BUCKET);
+    return this.resultsP;
+  }
+
   /**
-   * Upload the problem (skipped when the same content is already stored) and submit a job.
+   * Upload the problem (only the parts not already stored and verified) and submit a job.
    * Resolves to the job id. Options are validated first (BAD_OPTION naming the field).
    */
   async submit(
@@ -68,30 +77,27 @@ export class ClusterClient {
     options: JobSolveOptions,
     name?: string,
     o: SubmitOptions = {},
-  ): Promise<{ jobId: string; spec: JobSpec; uploadedBytes: number }> {
+  ): Promise<{ jobId: string; spec: JobSpec; uploadedBytes: number; upload: UploadResult }> {
     const blob = packProblem(problem);
     const ref = problemRef(blob, problem.n, problem.d);
     const spec = validateJobSpec(name === undefined ? { problem: ref, options } : { problem: ref, options, name });
     const os = await this.os();
-    let uploadedBytes = 0;
+    let upload: UploadResult;
     try {
-      // Re-uploaded unless the stored object has the same size and digest (never trusted by size).
-      if (
-        await storeProblem(
-          os,
-          ref,
-          blob,
-          o.onUpload ? (b) => os.put({ name: ref.object }, chunkStream(b, o.onUpload!)) : undefined,
-        )
-      )
-        uploadedBytes = blob.length;
+      // Parts already stored are read back and verified (never trusted by size or metadata);
+      // missing or poisoned ones are uploaded, the manifest last (an interrupted upload resumes).
+      const uo: UploadOptions = {};
+      if (o.onUpload) uo.onProgress = o.onUpload;
+      if (o.partBytes !== undefined) uo.partBytes = o.partBytes;
+      if (o.beforePart) uo.beforePart = o.beforePart;
+      upload = await uploadProblem(this.nc, os, ref, blob, uo);
     } catch (err) {
       throw clusterResourceError(`upload of ${ref.object}`, err);
     }
     const jobId = newJobId();
     const msg: SubmitMsg = { v: PROTOCOL_VERSION, kind: 'submit', jobId, spec, submittedAt: Date.now() };
     await this.publish(SUBMIT_SUBJECT, encode(msg), jobId);
-    return { jobId, spec, uploadedBytes };
+    return { jobId, spec, uploadedBytes: upload.uploadedBytes, upload };
   }
 
   private async publish(subject: string, data: Uint8Array, msgID: string): Promise<void> {
@@ -198,7 +204,7 @@ export class ClusterClient {
         { details: { field: 'job', value: jobId } },
       );
     }
-    const os = await this.os();
+    const os = await this.results();
     const blob = await os.getBlob(record.result.object);
     if (!blob)
       throw new AttnfitError(ErrorCodes.NOT_FOUND, `job ${jobId}: result object ${record.result.object} is missing`);
@@ -238,27 +244,12 @@ export class ClusterClient {
 
 /** Options of {@link ClusterClient.submit}. */
 export interface SubmitOptions {
-  /** Called as the problem blob is handed to the Object Store (bytes so far, total); not called when the same content is already stored. */
-  onUpload?: (sentBytes: number, totalBytes: number) => void;
-}
-
-/** Bytes handed out per pull of the upload stream (the Object Store publishes chunk by chunk). */
-const UPLOAD_CHUNK_BYTES = 128 * 1024;
-
-function chunkStream(blob: Uint8Array, on: (sent: number, total: number) => void): ReadableStream<Uint8Array> {
-  let off = 0;
-  return new ReadableStream<Uint8Array>({
-    pull(c) {
-      if (off >= blob.length) {
-        c.close();
-        return;
-      }
-      const end = Math.min(blob.length, off + UPLOAD_CHUNK_BYTES);
-      c.enqueue(blob.subarray(off, end));
-      off = end;
-      on(off, blob.length);
-    },
-  });
+  /** Called as the problem is uploaded or verified part by part (bytes so far, total). */
+  onUpload?: (doneBytes: number, totalBytes: number) => void;
+  /** Upload part size in bytes (default ATTNFIT_UPLOAD_PART_SIZE). */
+  partBytes?: number;
+  /** Test hook: called before part `index` is uploaded (throw to simulate an interruption). */
+  beforePart?: (index: number) => void;
 }
 
 /** A new job id: time-ordered, 20 characters of [0-9a-z-]. */

@@ -124,12 +124,13 @@ async function startParts(
   log: (line: string) => void,
   obs: Required<CoordinatorObserver>,
 ) {
-  const { js, store, os } = await ensureResourcesWithRetry(nc, log);
+  const { js, store, os, problems } = await ensureResourcesWithRetry(nc, log);
   const ledger = new JobLedger(nc, store, log, obs);
   const runner = new JobRunner({
     nc,
     store,
     os,
+    problems,
     ledger,
     log,
     observer: obs,

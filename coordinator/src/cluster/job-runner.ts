@@ -30,7 +30,10 @@ import type { ObserverEvents } from './observer.js';
 export interface JobRunnerDeps {
   nc: NatsConnection;
   store: JobStore;
+  /** Results bucket: results and overflowing checkpoints (the coordinator writes). */
   os: ObjectStore;
+  /** Problems bucket (read; every fetch verified against the content hash). */
+  problems: ObjectStore;
   ledger: JobLedger;
   /** NatsOracle options of a job (task timeouts, retries, retry logging). */
   oracleOptions: (jobId: string) => NatsOracleOptions;
@@ -58,7 +61,7 @@ export class JobRunner {
     try {
       const solveOpts = jobSolveOptions(rec);
       const ckpt = await this.markRunning(rec, solveOpts, t0);
-      const problem = await fetchProblem(this.deps.os, rec.problem);
+      const problem = await fetchProblem(this.deps.problems, rec.problem);
       oracle = new NatsOracle(this.deps.nc, problem, rec.problem, this.deps.oracleOptions(job.id));
       const progress = new JobProgress(this.deps, rec, ckpt, t0);
       const hooks: SolveHooks = { signal: job.ac.signal, onIteration: (ev) => progress.onIteration(ev) };

@@ -2,12 +2,13 @@
  * `createNatsOracle`: a NatsOracle for a synchronous `attnfit solve --nats URL` (no job system):
  * connects, uploads the problem to the Object Store by content hash (once), and closes the
  * connection when the oracle is closed. Workers must be running; the data bucket must exist
- * (created by `attnfit coordinator`, or here when the user may create it).
+ * (created by `attnfit coordinator`, or here when the user may create it). The problem is
+ * uploaded in verified parts like `attnfit submit` does.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { StorageType } from '@nats-io/jetstream';
-import { DATA_BUCKET, packProblem, problemRef } from '@attnfit/shared/protocol';
+import { PROBLEMS_BUCKET, packProblem, problemRef } from '@attnfit/shared/protocol';
 import type { Problem } from '@attnfit/shared/math';
 import type { CallOptions, Oracle, OracleInfo } from '../oracle/types.js';
 import type { Partials, Want } from '@attnfit/shared/math';
@@ -15,7 +16,7 @@ import { clusterResourceError } from '../jobs/store.js';
 import { connectNats, failOnPermissionViolation, permissionError, type NatsAuthOptions } from '@attnfit/shared/runtime';
 import { NatsOracle, type NatsOracleOptions } from './nats-oracle.js';
 import { newJobId } from './client.js';
-import { storeProblem } from './resources.js';
+import { uploadProblem } from './resources.js';
 
 /** Options of {@link createNatsOracle}. */
 export interface NatsOracleHandleOptions extends NatsAuthOptions, Omit<NatsOracleOptions, 'jobId'> {
@@ -23,15 +24,15 @@ export interface NatsOracleHandleOptions extends NatsAuthOptions, Omit<NatsOracl
   jobId?: string;
 }
 
-async function dataStore(nc: NatsConnection): Promise<ObjectStore> {
+async function openOrCreate(nc: NatsConnection, bucket: string): Promise<ObjectStore> {
   const objm = new Objm(nc);
   try {
-    return await objm.open(DATA_BUCKET);
+    return await objm.open(bucket);
   } catch {
     try {
-      return await objm.create(DATA_BUCKET, { storage: StorageType.File });
+      return await objm.create(bucket, { storage: StorageType.File });
     } catch (err) {
-      throw clusterResourceError(`object store ${DATA_BUCKET}`, err);
+      throw clusterResourceError(`object store ${bucket}`, err);
     }
   }
 }
@@ -48,8 +49,8 @@ export async function createNatsOracle(problem: Problem, o: NatsOracleHandleOpti
     await failOnPermissionViolation(
       nc,
       (async () => {
-        const os = await dataStore(nc);
-        await storeProblem(os, ref, blob);
+        const os = await openOrCreate(nc, PROBLEMS_BUCKET);
+        await uploadProblem(nc, os, ref, blob);
       })(),
     );
     const { servers: _s, user: _u, pass: _p, credsFile: _c, name: _n, jobId, ...rest } = o;

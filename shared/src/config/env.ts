@@ -36,6 +36,10 @@ export interface AttnfitConfig {
   readonly natsCreds: string | undefined;
   /** ATTNFIT_CLUSTER_DIR: state directory of `cluster up|down`, and where commands look for its context.json. */
   readonly clusterDir: string;
+  /** ATTNFIT_UPLOAD_PART_SIZE: bytes per part when a client uploads a problem. */
+  readonly uploadPartBytes: number;
+  /** ATTNFIT_WORKER_PROBLEM_MEMORY: bytes a worker may spend on one problem (undefined: from free memory). */
+  readonly workerProblemBytes: number | undefined;
 }
 
 /** Defaults of every setting: what attnfit does when the variable is unset or empty. */
@@ -50,6 +54,8 @@ export const CONFIG_DEFAULTS: AttnfitConfig = Object.freeze({
   natsPass: undefined,
   natsCreds: undefined,
   clusterDir: '.attnfit-cluster',
+  uploadPartBytes: 8 * 1024 * 1024,
+  workerProblemBytes: undefined,
 });
 
 /** One environment variable: a row of the docs table plus its parser. */
@@ -96,6 +102,30 @@ export function parseNatsUrls(raw: string): { urls: string[] } | { bad: string }
     .filter(Boolean);
   for (const u of urls) if (!NATS_URL_RE.test(u)) return { bad: u };
   return { urls };
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = Object.freeze({
+  '': 1,
+  b: 1,
+  k: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gib: 1024 ** 3,
+});
+
+/**
+ * A byte size as the size variables accept it: an integer with an optional binary unit
+ * (`B`, `K`/`KiB`, `M`/`MiB`, `G`/`GiB`, any case), e.g. `8MiB`, `512k`, `4096`.
+ */
+export function parseByteSize(raw: string, min = 1): { value: number } | { error: string } {
+  const m = /^(\d{1,15})\s*([a-z]*)$/i.exec(raw.trim());
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) return { error: 'must be a byte size such as 8MiB, 512KiB or 4096' };
+  const v = Number(m[1]) * unit;
+  if (!Number.isSafeInteger(v) || v < min) return { error: `must be at least ${min} bytes` };
+  return { value: v };
 }
 
 const GEMM_ALIASES: Readonly<Record<string, GemmChoice>> = Object.freeze({
@@ -204,6 +234,24 @@ export const ENV_VARS = Object.freeze([
     effect:
       'Default `--dir` of `cluster up` and `cluster down`; other commands read the server URL from its `context.json` (lowest precedence).',
     parse: text,
+  }),
+  spec({
+    name: 'ATTNFIT_UPLOAD_PART_SIZE',
+    key: 'uploadPartBytes',
+    values: 'byte size (`8MiB`, `512KiB`, `4096`; at least 1KiB)',
+    default: '`8MiB`',
+    effect:
+      '`submit` and `solve --nats` upload a problem in parts of this size (each its own object with its own digest, a manifest last); an interrupted upload resumes at the first part missing or not verified.',
+    parse: (raw) => parseByteSize(raw, 1024),
+  }),
+  spec({
+    name: 'ATTNFIT_WORKER_PROBLEM_MEMORY',
+    key: 'workerProblemBytes',
+    values: 'byte size (`6GiB`, `512MiB`, …)',
+    default: 'unset: the free memory when the problem is fetched',
+    effect:
+      'A worker refuses (`TOO_LARGE`) a problem whose fetch and in-memory copy (about 2 × 32·n·d bytes) exceed this, instead of running out of memory; the job fails with that error when no worker can hold it.',
+    parse: (raw) => parseByteSize(raw, 1),
   }),
 ] as const);
 

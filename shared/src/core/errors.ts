@@ -24,6 +24,7 @@ export const ErrorCodes = Object.freeze({
   CONNECTION: 'CONNECTION',
   PROTOCOL: 'PROTOCOL', // malformed or unknown-version wire message
   WORKER_LOST: 'WORKER_LOST',
+  TOO_LARGE: 'TOO_LARGE', // a problem larger than a worker's memory limit for problems
   INTERNAL: 'INTERNAL',
 } as const);
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes] | (string & {});

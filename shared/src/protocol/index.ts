@@ -39,6 +39,9 @@ export {
   JOBS_CONSUMER,
   JOBS_BUCKET,
   DATA_BUCKET,
+  PROBLEMS_BUCKET,
+  RESULTS_BUCKET,
+  problemPartName,
   JOB_ID_RE,
   progressSubject,
   jobKey,
@@ -63,4 +66,17 @@ export {
 } from './codec.js';
 export { toFrames, Reassembler, DEFAULT_MAX_PAYLOAD, CHUNK_OVERHEAD, MAX_CHUNKS } from './chunk.js';
 export { validateJobSpec, JOB_METHODS, JOB_LIMITS } from './jobspec.js';
-export { packProblem, unpackProblem, sha256Hex, problemRef } from './problem-blob.js';
+export {
+  packProblem,
+  unpackProblem,
+  problemViews,
+  sha256Hex,
+  problemRef,
+  problemBlobBytes,
+  problemManifest,
+  encodeManifest,
+  decodeManifest,
+  blobPart,
+  readProblemBlob,
+} from './problem-blob.js';
+export type { ProblemManifest, BlobSource } from './problem-blob.js';

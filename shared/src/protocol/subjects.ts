@@ -25,8 +25,18 @@ export const JOBS_STREAM_SUBJECTS: readonly string[] = [SUBMIT_SUBJECT, CANCEL_S
 export const JOBS_CONSUMER = 'attnfit-coordinator';
 /** KV bucket for job records (`job.<id>`) and checkpoints (`ckpt.<id>`). */
 export const JOBS_BUCKET = 'attnfit-jobs';
-/** Object Store bucket for problem tensors and results. */
-export const DATA_BUCKET = 'attnfit-data';
+/**
+ * Object Store bucket for problem tensors (content-addressed manifests and their parts):
+ * submitters write, workers and the coordinator read (docs/cluster.md, "Security").
+ */
+export const PROBLEMS_BUCKET = 'attnfit-problems';
+/**
+ * Object Store bucket for results (`result-<job>`) and overflowing checkpoints: only the
+ * coordinator writes; submitters read; workers have no access.
+ */
+export const RESULTS_BUCKET = 'attnfit-results';
+/** @deprecated the problems bucket ({@link PROBLEMS_BUCKET}); results moved to {@link RESULTS_BUCKET}. */
+export const DATA_BUCKET = PROBLEMS_BUCKET;
 
 /** Progress subject of one job. */
 export function progressSubject(jobId: string): string {
@@ -43,6 +53,13 @@ export function checkpointKey(jobId: string): string {
 /** Object Store name of a problem blob. */
 export function problemObjectName(hash: string): string {
   return `problem-${hash}`;
+}
+/**
+ * Object Store name of part `index` of a problem uploaded in parts of `partBytes` bytes (the
+ * manifest under {@link problemObjectName} lists them; parts are written first, it last).
+ */
+export function problemPartName(hash: string, partBytes: number, index: number): string {
+  return `${problemObjectName(hash)}.p${partBytes}.${index}`;
 }
 /** Object Store name of a job's result blob. */
 export function resultObjectName(jobId: string): string {

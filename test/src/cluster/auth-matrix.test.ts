@@ -6,14 +6,35 @@
  * `attnfit: error [AUTH]: …` — naming the user and the subject for a permission violation —
  * never a hang (each run is bounded by a watchdog far above the expected time; the point is
  * that a refusal comes from the server's first answer, not a task timeout).
- * Also: an empty password is refused before connecting (BAD_OPTION naming --pass / the variable).
+ * Also: an empty password is refused before connecting (BAD_OPTION naming --pass / the variable);
+ * and tenant isolation (docs/cluster.md, "Security"): no role but the coordinator writes results,
+ * workers cannot read them, no role purges or deletes streams (the coordinator only its results
+ * bucket), and a problem poisoned by a submitter is detected by readers and re-uploaded by the
+ * next submit, whose job is still right.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from '@nats-io/transport-node';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { Objm } from '@nats-io/obj';
+import { loadProblem } from '@attnfit/shared/io';
+import {
+  PROBLEMS_BUCKET,
+  RESULTS_BUCKET,
+  JOBS_BUCKET,
+  JOBS_STREAM,
+  packProblem,
+  problemPartName,
+  problemRef,
+  readProblemBlob,
+  resultObjectName,
+} from '@attnfit/shared/protocol';
+import { objectDigest } from '@attnfit/coordinator/internal';
+import { AttnfitError } from '@attnfit/shared/core';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import {
   PASSWORDS,
@@ -213,6 +234,173 @@ test("inboxes are per user: no role may subscribe to another role's replies (nor
       await nc.close();
     }
   }
+});
+
+/** Connect as a deploy user (with its inbox prefix) and record permission violations. */
+async function as(who: 'submitter' | 'worker' | 'coordinator'): Promise<{ nc: NatsConnection; errors: string[] }> {
+  const nc = await connect({ servers: server.url, user: who, pass: PASSWORDS[who], inboxPrefix: `_INBOX_${who}` });
+  const errors: string[] = [];
+  void (async () => {
+    for await (const st of nc.status()) if (st.type === 'error') errors.push(String((st as { error?: unknown }).error));
+  })();
+  return { nc, errors };
+}
+
+/** Publish once and report whether the server refused it (its -ERR comes before the flush's PONG). */
+async function refused(
+  c: { nc: NatsConnection; errors: string[] },
+  subject: string,
+  data = new Uint8Array(0),
+): Promise<boolean> {
+  const before = c.errors.length;
+  c.nc.publish(subject, data);
+  await c.nc.flush();
+  await new Promise((r) => setImmediate(r)); // let the status iterator run
+  return c.errors.slice(before).some((e) => e.includes('Permissions Violation for Publish') && e.includes(subject));
+}
+
+function b64urlPadded(s: string): string {
+  return Buffer.from(s).toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
+}
+
+test('isolation: results are written only by the coordinator; workers cannot read them; nobody else purges or deletes', async () => {
+  const resultMeta = `$O.${RESULTS_BUCKET}.M.${b64urlPadded(resultObjectName(jobId))}`;
+  const purge = (stream: string) => `$JS.API.STREAM.PURGE.${stream}`;
+  const streams = [`OBJ_${PROBLEMS_BUCKET}`, `OBJ_${RESULTS_BUCKET}`, `KV_${JOBS_BUCKET}`, JOBS_STREAM];
+  const destructive = streams.flatMap((s) => [
+    purge(s),
+    `$JS.API.STREAM.DELETE.${s}`,
+    `$JS.API.STREAM.UPDATE.${s}`,
+    `$JS.API.STREAM.MSG.DELETE.${s}`,
+  ]);
+  const cases: Record<'submitter' | 'worker' | 'coordinator', { refuse: string[]; allow: string[] }> = {
+    submitter: {
+      // forging a result (its chunks or its metadata), changing a job record, purging, deleting
+      refuse: [`$O.${RESULTS_BUCKET}.C.forged`, resultMeta, `$KV.${JOBS_BUCKET}.job.${jobId}`, ...destructive],
+      allow: [`$O.${PROBLEMS_BUCKET}.C.probe`, `$JS.API.STREAM.INFO.OBJ_${RESULTS_BUCKET}`],
+    },
+    worker: {
+      // reading results by any API, writing problems or results, purging, deleting
+      refuse: [
+        `$JS.API.STREAM.INFO.OBJ_${RESULTS_BUCKET}`,
+        `$JS.API.CONSUMER.CREATE.OBJ_${RESULTS_BUCKET}`,
+        `$JS.API.CONSUMER.CREATE.OBJ_${RESULTS_BUCKET}.c.$O.${RESULTS_BUCKET}.C.x`,
+        `$JS.API.DIRECT.GET.OBJ_${RESULTS_BUCKET}`,
+        `$JS.API.DIRECT.GET.OBJ_${RESULTS_BUCKET}.${resultMeta}`,
+        `$JS.API.STREAM.MSG.GET.OBJ_${RESULTS_BUCKET}`,
+        `$JS.API.DIRECT.GET.KV_${JOBS_BUCKET}.$KV.${JOBS_BUCKET}.job.${jobId}`,
+        `$O.${PROBLEMS_BUCKET}.C.forged`,
+        `$O.${RESULTS_BUCKET}.C.forged`,
+        resultMeta,
+        ...destructive,
+      ],
+      allow: [`$JS.API.STREAM.INFO.OBJ_${PROBLEMS_BUCKET}`],
+    },
+    coordinator: {
+      refuse: destructive.filter((s) => s !== purge(`OBJ_${RESULTS_BUCKET}`)),
+      allow: [`$JS.API.STREAM.INFO.OBJ_${RESULTS_BUCKET}`, `$O.${RESULTS_BUCKET}.C.probe`],
+    },
+  };
+  for (const who of ['submitter', 'worker', 'coordinator'] as const) {
+    const c = await as(who);
+    try {
+      for (const subject of cases[who].refuse) assert.ok(await refused(c, subject), `${who} may publish ${subject}`);
+      for (const subject of cases[who].allow)
+        assert.not.ok(await refused(c, subject), `${who} may not publish ${subject}`);
+    } finally {
+      await c.nc.close();
+    }
+  }
+  // The coordinator's one purge right, used as it uses it: a filtered purge of its results bucket.
+  const c = await as('coordinator');
+  try {
+    const r = await c.nc.request(
+      purge(`OBJ_${RESULTS_BUCKET}`),
+      JSON.stringify({ filter: `$O.${RESULTS_BUCKET}.C.none` }),
+    );
+    assert.match(new TextDecoder().decode(r.data), /"success":\s*true/);
+  } finally {
+    await c.nc.close();
+  }
+  // The job's result is still the coordinator's: readable by the submitter, unchanged.
+  const r = await run(['result', jobId, '--nats', server.url, ...creds('submitter'), '--out', join(tmp, 'iso-result')]);
+  assert.is(r.code, 0, r.out);
+});
+
+test('isolation: a problem poisoned by a submitter is caught by readers and re-uploaded by the next submit; the job is still right', async () => {
+  const before = join(tmp, 'poison-before');
+  const r0 = await run(['result', jobId, '--nats', server.url, ...creds('submitter'), '--out', before]);
+  assert.is(r0.code, 0, r0.out);
+  const p = await loadProblem(problem);
+  const blob = packProblem(p);
+  const ref = problemRef(blob, p.n, p.d);
+  const part = problemPartName(ref.hash, 8 * 1024 * 1024, 0); // the default part size: one part here
+  // As a submitter: junk chunks under the part's name, metadata claiming the real size and digest.
+  const sub = await as('submitter');
+  try {
+    const js = jetstream(sub.nc);
+    const id = `poison${randomBytes(4).toString('hex')}`;
+    await js.publish(`$O.${PROBLEMS_BUCKET}.C.${id}`, new Uint8Array(blob.length).fill(1));
+    const h = headers();
+    h.set('Nats-Rollup', 'sub');
+    const meta = {
+      name: part,
+      description: '',
+      options: { max_chunk_size: 131072 },
+      bucket: PROBLEMS_BUCKET,
+      nuid: id,
+      size: blob.length,
+      chunks: 1,
+      mtime: new Date().toISOString(),
+      digest: objectDigest(blob),
+      deleted: false,
+    };
+    await js.publish(`$O.${PROBLEMS_BUCKET}.M.${b64urlPadded(part)}`, JSON.stringify(meta), { headers: h });
+    assert.is(sub.errors.length, 0, sub.errors.join('\n'));
+  } finally {
+    await sub.nc.close();
+  }
+  // A worker reading it now detects the poison (content hash), it does not compute on junk.
+  const wrk = await as('worker');
+  try {
+    const err = await readProblemBlob(await new Objm(wrk.nc).open(PROBLEMS_BUCKET), ref).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.instance(err, AttnfitError);
+    assert.is((err as AttnfitError).code, 'PROTOCOL');
+  } finally {
+    await wrk.nc.close();
+  }
+  // The next submit verifies the stored part by its bytes, re-uploads it, and the job is right.
+  const after = join(tmp, 'poison-after');
+  const s = await run([
+    'submit',
+    problem,
+    '--nats',
+    server.url,
+    ...creds('submitter'),
+    '--x0',
+    join(problem, 'X_true.npy'),
+    '--max-iter',
+    '1',
+    '--wait',
+    '--out',
+    after,
+  ]);
+  assert.is(s.code, 0, s.out);
+  const wrk2 = await as('worker');
+  try {
+    const back = await readProblemBlob(await new Objm(wrk2.nc).open(PROBLEMS_BUCKET), ref);
+    assert.ok(Buffer.from(back).equals(Buffer.from(blob)), 'the submit replaced the poisoned part');
+  } finally {
+    await wrk2.nc.close();
+  }
+  for (const f of ['X.npy', 'Y.npy'])
+    assert.ok(
+      readFileSync(join(before, f)).equals(readFileSync(join(after, f))),
+      `${f}: bitwise equal to the job before the poisoning`,
+    );
 });
 
 test('an empty password is refused before connecting (--pass and ATTNFIT_NATS_PASS)', async () => {

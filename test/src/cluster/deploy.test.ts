@@ -11,7 +11,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CANCEL_SUBJECT,
-  DATA_BUCKET,
+  PROBLEMS_BUCKET,
+  RESULTS_BUCKET,
   JOBS_BUCKET,
   JOBS_STREAM,
   JOB_DONE_SUBJECT,
@@ -57,8 +58,10 @@ test('permissions name the subjects and JetStream resources the code uses', () =
     JOB_DONE_SUBJECT,
     `${PROGRESS_PREFIX}.>`,
     `KV_${JOBS_BUCKET}`,
-    `OBJ_${DATA_BUCKET}`,
-    `$O.${DATA_BUCKET}`,
+    `OBJ_${PROBLEMS_BUCKET}`,
+    `$O.${PROBLEMS_BUCKET}`,
+    `OBJ_${RESULTS_BUCKET}`,
+    `$O.${RESULTS_BUCKET}`,
     `$JS.ACK.${JOBS_STREAM}`,
   ]) {
     assert.ok(auth.includes(s), `auth.conf lacks ${s}`);

@@ -74,6 +74,8 @@ test('values are parsed: aliases, switches, URL lists, text', () => {
     ATTNFIT_NATS_PASS: ' s p ',
     ATTNFIT_NATS_CREDS: '/x/y.creds',
     ATTNFIT_CLUSTER_DIR: 'state',
+    ATTNFIT_UPLOAD_PART_SIZE: '64KiB',
+    ATTNFIT_WORKER_PROBLEM_MEMORY: '3g',
   });
   assert.equal(
     { ...cfg },
@@ -88,8 +90,12 @@ test('values are parsed: aliases, switches, URL lists, text', () => {
       natsPass: 's p',
       natsCreds: '/x/y.creds',
       clusterDir: 'state',
+      uploadPartBytes: 65536,
+      workerProblemBytes: 3 * 1024 ** 3,
     },
   );
+  assert.is(readEnv('uploadPartBytes', { ATTNFIT_UPLOAD_PART_SIZE: '4096' }), 4096);
+  assert.is(readEnv('workerProblemBytes', { ATTNFIT_WORKER_PROBLEM_MEMORY: '1 MiB' }), 1024 ** 2);
   assert.is(readEnv('gemm', { ATTNFIT_GEMM: 'ts-ref' }), 'ref');
   assert.is(readEnv('gemm', { ATTNFIT_GEMM: 'wasm-simd' }), 'wasm');
   assert.is(readEnv('noSab', {}), false);
@@ -103,6 +109,8 @@ test('a bad value is BAD_OPTION naming the variable and the value; readEnvOr fal
     ATTNFIT_NO_SAB: 'on',
     ATTNFIT_DEBUG: 'verbose',
     ATTNFIT_NATS_URL: 'http://h:1',
+    ATTNFIT_UPLOAD_PART_SIZE: '512',
+    ATTNFIT_WORKER_PROBLEM_MEMORY: '2 TB',
   };
   for (const s of ENV_VARS) {
     const v = bad[s.name];

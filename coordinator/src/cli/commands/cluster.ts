@@ -110,6 +110,8 @@ async function withClient<T>(f: AuthFlags, fn: (c: ClusterClient) => Promise<T>)
 
 /** What `result` and `submit --wait --out` write into --out (checked before connecting). */
 const RESULT_FILES = ['X.npy', 'Y.npy', 'report.json'];
+/** Problems from this size print plain upload progress lines when stderr is not a terminal. */
+const PLAIN_UPLOAD_LINES_BYTES = 16 * 1024 * 1024;
 
 async function writeResult(c: ClusterClient, jobId: string, out: string): Promise<Record<string, unknown>> {
   const r = await c.result(jobId);
@@ -300,7 +302,9 @@ async function runSubmit(path: string, f: SubmitFlags, startsGiven: boolean): Pr
   const c = await ClusterClient.connect(auth);
   try {
     // Terminal: a bar for the upload (and one for the solve in followJob); otherwise plain lines.
+    // Off a terminal, a big upload prints a plain line per tenth (small ones stay silent).
     let up: ProgressBar | undefined;
+    let lastTenth = 0;
     const { jobId } = await c.guard(
       c.submit(problem, options, f.name ?? path, {
         onUpload: (sent, total) => {
@@ -309,6 +313,13 @@ async function runSubmit(path: string, f: SubmitFlags, startsGiven: boolean): Pr
             size: formatBytes(total),
           });
           up?.update(sent, { sent: formatBytes(sent) });
+          const tenth = Math.floor((10 * sent) / total);
+          if (!up && total >= PLAIN_UPLOAD_LINES_BYTES && tenth > lastTenth) {
+            lastTenth = tenth;
+            process.stderr.write(
+              `attnfit submit: upload ${10 * tenth}% (${formatBytes(sent)} of ${formatBytes(total)})\n`,
+            );
+          }
         },
       }),
     );
