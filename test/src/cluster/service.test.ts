@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Objm } from '@nats-io/obj';
-import { evaluateProblem, blockPartials, type Problem } from '@attnfit/shared/math';
+import { evaluateProblem, blockPartials, reduceInOrder, shardBlockRanges, type Problem } from '@attnfit/shared/math';
 import {
   DATA_BUCKET,
   JOB_DONE_SUBJECT,
@@ -165,7 +165,12 @@ test('NatsOracle retries a lost task and ignores duplicate replies', async () =>
       if (seen === 1) return; // lose the first task: the oracle must time out and retry
       try {
         const t = decodeMessage(msg.data, 'task');
-        const part = blockPartials(p, t.r0, t.r1, t.X, t.Y, t.want);
+        // A shard: its blocks in block order (what a real worker computes).
+        const part = reduceInOrder(
+          shardBlockRanges(t.r0, t.r1, t.blockRows ?? t.r1 - t.r0).map(([a, b]) =>
+            blockPartials(p, a, b, t.X, t.Y, t.want),
+          ),
+        );
         const reply = encode({
           v: PROTOCOL_VERSION,
           kind: 'result',
@@ -188,7 +193,7 @@ test('NatsOracle retries a lost task and ignores duplicate replies', async () =>
     blockRows: 20,
     taskTimeoutMs: 300,
     maxInFlight: 1,
-    onRetry: (i) => retries.push(i.block),
+    onRetry: (i) => retries.push(i.shard),
   });
   const got = await oracle.evaluate(X, Y, { loss: true });
   assert.ok(Object.is(got.loss, evaluateProblem(p, X, Y, { loss: true }, 20).loss));
