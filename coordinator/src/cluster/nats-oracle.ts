@@ -122,7 +122,9 @@ export class NatsOracle implements Oracle {
   private readonly sub: Subscription;
   private readonly pending = new Map<string, Pending>();
   private readonly reasm = new Reassembler();
-  private readonly o: Required<Omit<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge' | 'blockRows' | 'shardBlocks'>> &
+  private readonly o: Required<
+    Omit<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge' | 'blockRows' | 'shardBlocks'>
+  > &
     Pick<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge'>;
   /** Durations (ms) of the last answered attempts (ring of HEDGE_WINDOW). */
   private readonly durations: number[] = [];

@@ -54,6 +54,9 @@ export class TrafficLog {
   /** All bytes since construction (including evaluations after the last iteration event). */
   total(): Traffic {
     const now = this.read();
-    return { bytesSent: now.bytesSent - this.base.bytesSent, bytesReceived: now.bytesReceived - this.base.bytesReceived };
+    return {
+      bytesSent: now.bytesSent - this.base.bytesSent,
+      bytesReceived: now.bytesReceived - this.base.bytesReceived,
+    };
   }
 }
