@@ -93,6 +93,8 @@ const HEDGE_WINDOW = 64;
 /** One shard attempt in flight that may be hedged. */
 interface InFlight {
   shard: number;
+  /** Kind of evaluation (wanted quantities): hedge delays compare like with like. */
+  kind: string;
   /** When the last copy of the task went out. */
   sentAt: number;
   /** Copies sent so far (the first included). */
@@ -126,8 +128,12 @@ export class NatsOracle implements Oracle {
     Omit<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge' | 'blockRows' | 'shardBlocks'>
   > &
     Pick<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge'>;
-  /** Durations (ms) of the last answered attempts (ring of HEDGE_WINDOW). */
-  private readonly durations: number[] = [];
+  /**
+   * Durations (ms) of the last answered attempts (ring of HEDGE_WINDOW) per kind of evaluation
+   * (the wanted quantities): an exact-Hessian shard takes far longer than a gradient shard, and
+   * must not look overdue next to one.
+   */
+  private readonly durations = new Map<string, number[]>();
   private readonly inFlight = new Set<InFlight>();
   private hedgeTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -343,7 +349,12 @@ export class NatsOracle implements Oracle {
    * Tasks are pure and results bitwise identical, so this keeps determinism. Rejects with the
    * error of the last attempt to fail when none succeeds.
    */
-  private hedgedAttempt(shard: number, task: () => TaskMsg, signal: AbortSignal | undefined): Promise<Partials> {
+  private hedgedAttempt(
+    shard: number,
+    kind: string,
+    task: () => TaskMsg,
+    signal: AbortSignal | undefined,
+  ): Promise<Partials> {
     if (this.o.hedgeFactor <= 0) return this.attempt(task(), signal);
     return new Promise<Partials>((resolve, reject) => {
       const ac = new AbortController();
@@ -352,7 +363,7 @@ export class NatsOracle implements Oracle {
       signal?.addEventListener('abort', onOuter, { once: true });
       let live = 0;
       let settled = false;
-      const entry: InFlight = { shard, sentAt: Date.now(), sends: 1, hedge: () => launch() };
+      const entry: InFlight = { shard, kind, sentAt: Date.now(), sends: 1, hedge: () => launch() };
       const finish = (fn: () => void): void => {
         if (settled) return;
         settled = true;
@@ -366,7 +377,7 @@ export class NatsOracle implements Oracle {
         const startedAt = Date.now();
         this.attempt(task(), ac.signal).then(
           (p) => {
-            this.noteDuration(Date.now() - startedAt);
+            this.noteDuration(kind, Date.now() - startedAt);
             finish(() => resolve(p));
           },
           (e: unknown) => {
@@ -379,15 +390,18 @@ export class NatsOracle implements Oracle {
     });
   }
 
-  private noteDuration(ms: number): void {
-    this.durations.push(ms);
-    if (this.durations.length > HEDGE_WINDOW) this.durations.shift();
+  private noteDuration(kind: string, ms: number): void {
+    let ring = this.durations.get(kind);
+    if (!ring) this.durations.set(kind, (ring = []));
+    ring.push(ms);
+    if (ring.length > HEDGE_WINDOW) ring.shift();
   }
 
-  /** The age (ms) after which an attempt is overdue; undefined before any answer was seen. */
-  private hedgeDelayMs(): number | undefined {
-    if (this.durations.length === 0) return undefined;
-    return Math.max(this.o.hedgeMinMs, this.o.hedgeFactor * Math.max(...this.durations));
+  /** The age (ms) after which an attempt of this kind is overdue; undefined before any answer of the kind. */
+  private hedgeDelayMs(kind: string): number | undefined {
+    const ring = this.durations.get(kind);
+    if (!ring?.length) return undefined;
+    return Math.max(this.o.hedgeMinMs, this.o.hedgeFactor * Math.max(...ring));
   }
 
   private track(e: InFlight): void {
@@ -410,10 +424,10 @@ export class NatsOracle implements Oracle {
    * until the server's ping timeout).
    */
   private hedgeOverdue(): void {
-    const delay = this.hedgeDelayMs();
-    if (delay === undefined || delay >= this.o.taskTimeoutMs) return;
     const now = Date.now();
     for (const e of this.inFlight) {
+      const delay = this.hedgeDelayMs(e.kind);
+      if (delay === undefined || delay >= this.o.taskTimeoutMs) continue;
       if (e.sends >= this.o.maxAttempts || now - e.sentAt < delay) continue;
       this.stats.hedges++;
       this.o.onHedge?.({ shard: e.shard, afterMs: now - e.sentAt });
@@ -432,6 +446,7 @@ export class NatsOracle implements Oracle {
   ): Promise<Partials> {
     const { r0, r1 } = this.plan.shards[i]!;
     const blockRows = this.plan.blockRows;
+    const kind = Object.keys(wantToWire(want)).sort().join(',');
     let waitedMs = 0;
     let backoffMs = 100;
     for (let attempt = 1; ; attempt++) {
@@ -451,7 +466,7 @@ export class NatsOracle implements Oracle {
         want: wantToWire(want),
       });
       try {
-        return await this.hedgedAttempt(i, task, signal);
+        return await this.hedgedAttempt(i, kind, task, signal);
       } catch (err) {
         const e = err as AttnfitError;
         if (e.details?.noResponders === true && !signal?.aborted) {
