@@ -61,7 +61,7 @@ export type {
 
 // engine and oracles
 export { getEnginePool, defaultThreads, EnginePool } from './engine/index.js';
-export { InlineOracle, reduceInOrder } from './oracle/index.js';
+export { InlineOracle, reduceInOrder, TrafficLog } from './oracle/index.js';
 // solver pieces and reports
 export {
   NEWTON_MAX_D,

@@ -2,8 +2,9 @@
  * The NATS worker service (`attnfit worker`). It joins the task queue group, caches each
  * problem's tensors once per process (fetched from the Object Store by content hash into a
  * SharedArrayBuffer, bounded LRU, evicted when the coordinator announces the job ended), runs
- * every block task in its piscina pool (BlockPool over the shared thread entry and handler table)
- * — never on the thread that owns the NATS connection —
+ * every shard task's blocks in parallel in its piscina pool (BlockPool over the shared thread
+ * entry and handler table) and adds them in block order — never on the thread that owns the NATS
+ * connection —
  * and answers each task with a `result` (chunked under max_payload) or an `error` reply.
  * SIGTERM / drain(): stop taking tasks, finish in-flight ones, flush, close. Heartbeats (for the
  * coordinator's dashboard) and metrics listen through the narrow {@link WorkerObserver} interface.
@@ -27,7 +28,7 @@ import {
   type NatsAuthOptions,
   type RegisteredProblem,
 } from '@attnfit/shared/runtime';
-import { createBlockPool } from './pool.js';
+import { createBlockPool, evaluateShard } from './pool.js';
 import { ProblemCache } from './problem-cache.js';
 import { ObjectStoreProblems } from './problem-source.js';
 import { TaskServer } from './task-server.js';
@@ -101,8 +102,7 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
           `problem ${t.problem.object}: task says ${t.problem.n}×${t.problem.d} but the problem with that hash is ${reg.n}×${reg.d}`,
         );
       }
-      const [part] = await pool.blocks(reg, [[t.r0, t.r1]], t.X, t.Y, t.want);
-      return part!;
+      return evaluateShard(pool, reg, t);
     },
     log,
     obs,

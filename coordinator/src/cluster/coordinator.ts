@@ -180,14 +180,14 @@ function oracleOptions(
 ): NatsOracleOptions {
   const o: NatsOracleOptions = {
     jobId,
-    onRetry: ({ block, attempt, error }) => {
-      obs.retry({ jobId, block, attempt, code: error.code });
-      log(`attnfit coordinator: job ${jobId} block ${block} attempt ${attempt} failed (${error.code}): retrying`);
+    onRetry: ({ shard, attempt, error }) => {
+      obs.retry({ jobId, block: shard, attempt, code: error.code });
+      log(`attnfit coordinator: job ${jobId} shard ${shard} attempt ${attempt} failed (${error.code}): retrying`);
     },
     onTask: (ev) => obs.task({ jobId, ...ev }),
-    onHedge: ({ block, afterMs }) =>
+    onHedge: ({ shard, afterMs }) =>
       log(
-        `attnfit coordinator: job ${jobId} block ${block} unanswered after ${afterMs} ms (overdue vs. its peers): sent again`,
+        `attnfit coordinator: job ${jobId} shard ${shard} unanswered after ${afterMs} ms (overdue vs. its peers): sent again`,
       ),
   };
   if (opts.taskTimeoutMs !== undefined) o.taskTimeoutMs = opts.taskTimeoutMs;

@@ -20,6 +20,7 @@ import {
 import type { IterationEvent, IterationRecord } from '../solver/types.js';
 import type { JobStore } from '../jobs/store.js';
 import type { ObserverEvents } from './observer.js';
+import type { TrafficLog } from '../oracle/traffic.js';
 
 /** Checkpoint bytes written per iteration on average (larger checkpoints are written less often). */
 export const CHECKPOINT_BYTES_PER_ITERATION = 256 * 1024;
@@ -36,6 +37,7 @@ export class JobProgress {
    * @param rec the live job record (updated in place)
    * @param resumed the checkpoint the run continues from, if any
    * @param t0 epoch ms the run started (progress `seconds`)
+   * @param traffic the oracle's traffic log: each progress event carries the iteration's bytes
    */
   constructor(
     private readonly io: {
@@ -47,6 +49,7 @@ export class JobProgress {
     private readonly rec: JobRecord,
     resumed: CheckpointMsg | undefined,
     private readonly t0: number,
+    private readonly traffic?: TrafficLog,
   ) {
     this.history = resumed ? (resumed.history as IterationRecord[]).slice() : [];
     this.currentStart = resumed?.start ?? 0;
@@ -57,6 +60,7 @@ export class JobProgress {
   /** The solver's onIteration hook. */
   async onIteration(ev: IterationEvent): Promise<void> {
     const { X, Y, start, state, ...iter } = ev;
+    const bytes = this.traffic?.mark(start, iter.iteration);
     this.remember(start, iter);
     const every = Math.max(1, Math.ceil(this.lastCkptBytes / CHECKPOINT_BYTES_PER_ITERATION));
     if (iter.iteration - this.lastCkptIteration >= every || start !== (this.ckptStart ?? start)) {
@@ -98,6 +102,7 @@ export class JobProgress {
       relLoss: iter.relLoss,
       gradNorm: iter.gradNorm,
       seconds: (Date.now() - this.t0) / 1000,
+      ...bytes,
     };
     this.io.nc.publish(progressSubject(rec.id), encode(p));
   }

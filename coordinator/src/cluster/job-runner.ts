@@ -22,6 +22,7 @@ import { NatsOracle, type NatsOracleOptions } from './nats-oracle.js';
 import { fetchProblem } from './resources.js';
 import { buildClusterReport } from './report.js';
 import { JobProgress } from './job-progress.js';
+import { TrafficLog } from '../oracle/traffic.js';
 import type { JobLedger } from './job-ledger.js';
 import { SHUTDOWN_REASON, type RunningJob } from './job-scheduler.js';
 import type { ObserverEvents } from './observer.js';
@@ -57,18 +58,20 @@ export class JobRunner {
       return;
     }
     let oracle: NatsOracle | undefined;
+    let traffic: TrafficLog | undefined;
     const t0 = Date.now();
     try {
       const solveOpts = jobSolveOptions(rec);
       const ckpt = await this.markRunning(rec, solveOpts, t0);
       const problem = await fetchProblem(this.deps.problems, rec.problem);
       oracle = new NatsOracle(this.deps.nc, problem, rec.problem, this.deps.oracleOptions(job.id));
-      const progress = new JobProgress(this.deps, rec, ckpt, t0);
+      traffic = new TrafficLog(() => oracle!.traffic());
+      const progress = new JobProgress(this.deps, rec, ckpt, t0, traffic);
       const hooks: SolveHooks = { signal: job.ac.signal, onIteration: (ev) => progress.onIteration(ev) };
       if (ckpt) hooks.resume = resumeHook(ckpt);
       const result = await solve(oracle, solveOpts, hooks);
       if (job.ac.signal.aborted) throw job.ac.signal.reason;
-      await this.succeed(rec, result, oracle, solveOpts);
+      await this.succeed(rec, result, oracle, solveOpts, traffic);
     } catch (err) {
       await this.fail(rec, job.ac.signal, err);
     } finally {
@@ -104,6 +107,7 @@ export class JobRunner {
     result: SolveResult,
     oracle: NatsOracle,
     solveOpts: SolveOptions,
+    traffic: TrafficLog,
   ): Promise<void> {
     const { store, os, ledger } = this.deps;
     const info = oracle.info();
@@ -116,6 +120,9 @@ export class JobRunner {
       hedges: oracle.stats.hedges,
       resumedFrom: rec.resumedFrom,
       blockRows: info.blockRows,
+      shards: info.shards,
+      shardBlocks: info.shardBlocks,
+      traffic,
       gemm: info.gemm,
       options: solveOpts,
     });

@@ -10,7 +10,7 @@ import { Objm, type ObjectStore } from '@nats-io/obj';
 import { StorageType } from '@nats-io/jetstream';
 import { PROBLEMS_BUCKET, packProblem, problemRef } from '@attnfit/shared/protocol';
 import type { Problem } from '@attnfit/shared/math';
-import type { CallOptions, Oracle, OracleInfo } from '../oracle/types.js';
+import type { CallOptions, Oracle, OracleInfo, Traffic } from '../oracle/types.js';
 import type { Partials, Want } from '@attnfit/shared/math';
 import { clusterResourceError } from '../jobs/store.js';
 import { connectNats, failOnPermissionViolation, permissionError, type NatsAuthOptions } from '@attnfit/shared/runtime';
@@ -65,6 +65,7 @@ export async function createNatsOracle(problem: Problem, o: NatsOracleHandleOpti
       evaluate: (X: Float64Array, Y: Float64Array, want: Want, opts?: CallOptions): Promise<Partials> =>
         inner.evaluate(X, Y, want, opts),
       info: (): OracleInfo => inner.info(),
+      traffic: (): Traffic => inner.traffic(),
       async close() {
         if (closed) return;
         closed = true;

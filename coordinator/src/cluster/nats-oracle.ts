@@ -1,10 +1,14 @@
 /**
- * NatsOracle: the Oracle over the NATS cluster. It splits rows into the fixed block plan
- * planBlocks(n, defaultBlockRows(n, d)) — the same plan as the local engine — sends each block
- * as a `task` request to the worker queue group (per-task timeout, retries on timeout / worker
- * loss / retryable errors; tasks are pure and idempotent, late duplicates are ignored because
- * every attempt has its own reply subject), and adds the partials in block order, so results are
- * bitwise identical to local evaluation for any number of workers.
+ * NatsOracle: the Oracle over the NATS cluster. It uses the fixed two-level plan planTree(n, d)
+ * — the same plan as the local engine — and sends each *shard* (a run of consecutive row blocks)
+ * as one `task` request to the worker queue group; the worker evaluates the shard's blocks on its
+ * threads and adds them in block order. Per-task timeout, retries on timeout / worker loss /
+ * retryable errors and hedged re-dispatch work per shard; tasks are pure and idempotent, late
+ * duplicates are ignored because every attempt has its own reply subject. The shard partials are
+ * added in shard order, so results are bitwise identical to local evaluation for any number of
+ * workers, and the coordinator receives one partial per shard (O(#shards · d⁴) bytes for an
+ * exact Hessian, independent of n and of the worker count). Workers may join or leave at any
+ * time: the plan does not change, only who answers which shard.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { setMaxListeners } from 'node:events';
@@ -12,8 +16,8 @@ import { createInbox, nuid } from '@nats-io/transport-node';
 import { onPermissionViolation } from '@attnfit/shared/runtime';
 import { AttnfitError, ErrorCodes, wireToError } from '@attnfit/shared/core';
 import { dgemmBase, gemmBackendDetail } from '@attnfit/shared/kernels';
-import { bNorm2, defaultBlockRows, planBlocks } from '@attnfit/shared/math';
-import type { Partials, Problem, Want } from '@attnfit/shared/math';
+import { bNorm2, MAX_SHARDS, planTree, reduceInOrder } from '@attnfit/shared/math';
+import type { Partials, Problem, ShardPlan, Want } from '@attnfit/shared/math';
 import {
   DEFAULT_MAX_PAYLOAD,
   PROTOCOL_VERSION,
@@ -26,8 +30,8 @@ import {
   type ProblemRef,
   type TaskMsg,
 } from '@attnfit/shared/protocol';
-import type { CallOptions, Oracle, OracleInfo } from '../oracle/types.js';
-import { columnMean, reduceInOrder } from '../oracle/local.js';
+import type { CallOptions, Oracle, OracleInfo, Traffic } from '../oracle/types.js';
+import { columnMean, planOptions } from '../oracle/local.js';
 
 /** Tunables of the cluster oracle (defaults in {@link NATS_ORACLE_DEFAULTS}). */
 export interface NatsOracleOptions {
@@ -35,16 +39,19 @@ export interface NatsOracleOptions {
   jobId: string;
   /** Per-attempt task timeout in milliseconds. */
   taskTimeoutMs?: number;
-  /** Attempts per block before the evaluation fails. */
+  /** Attempts per shard before the evaluation fails. */
   maxAttempts?: number;
-  /** Block tasks in flight at once. */
+  /** Shard tasks in flight at once (default MAX_SHARDS: every shard goes out at once, so the
+   * queue group spreads them over all live workers). */
   maxInFlight?: number;
   /** Rows per block (default defaultBlockRows(n, d): must match the local engine for bitwise equality). */
   blockRows?: number;
+  /** Blocks per shard (default from planTree(n, d): must match the local engine for bitwise equality). */
+  shardBlocks?: number;
   /** How long to keep waiting (ms) while no worker at all is subscribed before failing. */
   noWorkersTimeoutMs?: number;
   /** Called once per retried attempt (diagnostics). */
-  onRetry?: (info: { block: number; attempt: number; error: AttnfitError }) => void;
+  onRetry?: (info: { shard: number; attempt: number; error: AttnfitError }) => void;
   /** Called when a published attempt ends: reply, error reply, timeout or cancel (metrics). */
   onTask?: (info: {
     ok: boolean;
@@ -55,7 +62,7 @@ export interface NatsOracleOptions {
     bytesIn: number;
   }) => void;
   /**
-   * Hedged re-dispatch: a block attempt still unanswered after hedgeFactor × the slowest of
+   * Hedged re-dispatch: a shard attempt still unanswered after hedgeFactor × the slowest of
    * the recent answered attempts (and at least hedgeMinMs) is sent once more, and again after
    * each further such delay (at most maxAttempts copies); the first reply wins. 0 disables
    * hedging (then only the task timeout notices a lost worker).
@@ -63,17 +70,17 @@ export interface NatsOracleOptions {
   hedgeFactor?: number;
   /** Lower bound of the hedge delay (ms). */
   hedgeMinMs?: number;
-  /** Called once per hedged (re-dispatched) block attempt (diagnostics). */
-  onHedge?: (info: { block: number; afterMs: number }) => void;
+  /** Called once per hedged (re-dispatched) shard attempt (diagnostics). */
+  onHedge?: (info: { shard: number; afterMs: number }) => void;
 }
 
 export const NATS_ORACLE_DEFAULTS = Object.freeze({
   taskTimeoutMs: 60_000,
   maxAttempts: 6,
-  maxInFlight: 64,
+  maxInFlight: MAX_SHARDS,
   noWorkersTimeoutMs: 300_000,
   // 3× the slowest recent answer: a worker's queue makes answers within one evaluation differ
-  // by up to (blocks per worker) × (one block), so a smaller factor hedges healthy tasks.
+  // by up to (shards per worker) × (one shard), so a smaller factor hedges healthy tasks.
   hedgeFactor: 3,
   hedgeMinMs: 500,
 });
@@ -83,9 +90,11 @@ const HEDGE_TICK_MS = 100;
 /** Answered attempts whose durations set the hedge delay. */
 const HEDGE_WINDOW = 64;
 
-/** One block attempt in flight that may be hedged. */
+/** One shard attempt in flight that may be hedged. */
 interface InFlight {
-  block: number;
+  shard: number;
+  /** Kind of evaluation (wanted quantities): hedge delays compare like with like. */
+  kind: string;
   /** When the last copy of the task went out. */
   sentAt: number;
   /** Copies sent so far (the first included). */
@@ -104,21 +113,27 @@ interface Pending {
   bytesIn: number;
 }
 
-/** Oracle whose row blocks are evaluated by remote workers. */
+/** Oracle whose shards of row blocks are evaluated by remote workers. */
 export class NatsOracle implements Oracle {
   readonly n: number;
   readonly d: number;
   readonly bNorm2: number;
-  private readonly blocks: Array<[number, number]>;
-  private readonly blockRows: number;
+  /** The two-level plan: shards are the tasks, blocks what a worker's threads compute. */
+  readonly plan: ShardPlan;
   private readonly inbox: string;
   private readonly sub: Subscription;
   private readonly pending = new Map<string, Pending>();
   private readonly reasm = new Reassembler();
-  private readonly o: Required<Omit<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge' | 'blockRows'>> &
+  private readonly o: Required<
+    Omit<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge' | 'blockRows' | 'shardBlocks'>
+  > &
     Pick<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge'>;
-  /** Durations (ms) of the last answered attempts (ring of HEDGE_WINDOW). */
-  private readonly durations: number[] = [];
+  /**
+   * Durations (ms) of the last answered attempts (ring of HEDGE_WINDOW) per kind of evaluation
+   * (the wanted quantities): an exact-Hessian shard takes far longer than a gradient shard, and
+   * must not look overdue next to one.
+   */
+  private readonly durations = new Map<string, number[]>();
   private readonly inFlight = new Set<InFlight>();
   private hedgeTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -127,8 +142,20 @@ export class NatsOracle implements Oracle {
   private readonly offViolation: () => void;
   private gramCache: { G1: Float64Array; G2: Float64Array } | undefined;
   readonly keyMean: Float64Array;
-  /** Counters for diagnostics and tests. */
-  readonly stats = { tasks: 0, retries: 0, duplicates: 0, hedges: 0, workers: new Set<string>() };
+  /**
+   * Counters for diagnostics and tests: task attempts published, retries, duplicate replies,
+   * hedges, worker names seen, and the bytes of every task published (bytesSent) and of every
+   * reply frame received (bytesReceived, late duplicates included).
+   */
+  readonly stats = {
+    tasks: 0,
+    retries: 0,
+    duplicates: 0,
+    hedges: 0,
+    workers: new Set<string>(),
+    bytesSent: 0,
+    bytesReceived: 0,
+  };
 
   /**
    * @param nc a connected NATS client (not closed by this oracle)
@@ -145,8 +172,7 @@ export class NatsOracle implements Oracle {
     this.d = problem.d;
     this.bNorm2 = bNorm2(problem);
     this.keyMean = columnMean(problem.A2, problem.n, problem.d);
-    this.blockRows = opts.blockRows ?? defaultBlockRows(problem.n, problem.d);
-    this.blocks = planBlocks(problem.n, this.blockRows);
+    this.plan = planTree(problem.n, problem.d, planOptions(opts));
     this.o = {
       jobId: opts.jobId,
       taskTimeoutMs: opts.taskTimeoutMs ?? NATS_ORACLE_DEFAULTS.taskTimeoutMs,
@@ -179,6 +205,7 @@ export class NatsOracle implements Oracle {
 
   private onReply(subject: string, data: Uint8Array, status: number): void {
     const id = subject.slice(this.inbox.length + 1);
+    this.stats.bytesReceived += data.length;
     const p = this.pending.get(id);
     if (!p) {
       this.stats.duplicates++;
@@ -300,6 +327,7 @@ export class NatsOracle implements Oracle {
         }
         this.stats.tasks++;
         this.nc.publish(TASK_SUBJECT, bytes, { reply: `${this.inbox}.${id}` });
+        this.stats.bytesSent += bytes.length;
         t0 = performance.now();
         bytesOut = bytes.length;
       } catch (err) {
@@ -315,13 +343,18 @@ export class NatsOracle implements Oracle {
   }
 
   /**
-   * One attempt at a block, hedged: when it is overdue relative to recent answers (see
+   * One attempt at a shard, hedged: when it is overdue relative to recent answers (see
    * {@link NatsOracleOptions.hedgeFactor}) the same task goes out once more under a new id; the
    * first answer wins and the other attempt is dropped (its late reply counts as a duplicate).
    * Tasks are pure and results bitwise identical, so this keeps determinism. Rejects with the
    * error of the last attempt to fail when none succeeds.
    */
-  private hedgedAttempt(block: number, task: () => TaskMsg, signal: AbortSignal | undefined): Promise<Partials> {
+  private hedgedAttempt(
+    shard: number,
+    kind: string,
+    task: () => TaskMsg,
+    signal: AbortSignal | undefined,
+  ): Promise<Partials> {
     if (this.o.hedgeFactor <= 0) return this.attempt(task(), signal);
     return new Promise<Partials>((resolve, reject) => {
       const ac = new AbortController();
@@ -330,7 +363,7 @@ export class NatsOracle implements Oracle {
       signal?.addEventListener('abort', onOuter, { once: true });
       let live = 0;
       let settled = false;
-      const entry: InFlight = { block, sentAt: Date.now(), sends: 1, hedge: () => launch() };
+      const entry: InFlight = { shard, kind, sentAt: Date.now(), sends: 1, hedge: () => launch() };
       const finish = (fn: () => void): void => {
         if (settled) return;
         settled = true;
@@ -344,7 +377,7 @@ export class NatsOracle implements Oracle {
         const startedAt = Date.now();
         this.attempt(task(), ac.signal).then(
           (p) => {
-            this.noteDuration(Date.now() - startedAt);
+            this.noteDuration(kind, Date.now() - startedAt);
             finish(() => resolve(p));
           },
           (e: unknown) => {
@@ -357,15 +390,18 @@ export class NatsOracle implements Oracle {
     });
   }
 
-  private noteDuration(ms: number): void {
-    this.durations.push(ms);
-    if (this.durations.length > HEDGE_WINDOW) this.durations.shift();
+  private noteDuration(kind: string, ms: number): void {
+    let ring = this.durations.get(kind);
+    if (!ring) this.durations.set(kind, (ring = []));
+    ring.push(ms);
+    if (ring.length > HEDGE_WINDOW) ring.shift();
   }
 
-  /** The age (ms) after which an attempt is overdue; undefined before any answer was seen. */
-  private hedgeDelayMs(): number | undefined {
-    if (this.durations.length === 0) return undefined;
-    return Math.max(this.o.hedgeMinMs, this.o.hedgeFactor * Math.max(...this.durations));
+  /** The age (ms) after which an attempt of this kind is overdue; undefined before any answer of the kind. */
+  private hedgeDelayMs(kind: string): number | undefined {
+    const ring = this.durations.get(kind);
+    if (!ring?.length) return undefined;
+    return Math.max(this.o.hedgeMinMs, this.o.hedgeFactor * Math.max(...ring));
   }
 
   private track(e: InFlight): void {
@@ -388,27 +424,29 @@ export class NatsOracle implements Oracle {
    * until the server's ping timeout).
    */
   private hedgeOverdue(): void {
-    const delay = this.hedgeDelayMs();
-    if (delay === undefined || delay >= this.o.taskTimeoutMs) return;
     const now = Date.now();
     for (const e of this.inFlight) {
+      const delay = this.hedgeDelayMs(e.kind);
+      if (delay === undefined || delay >= this.o.taskTimeoutMs) continue;
       if (e.sends >= this.o.maxAttempts || now - e.sentAt < delay) continue;
       this.stats.hedges++;
-      this.o.onHedge?.({ block: e.block, afterMs: now - e.sentAt });
+      this.o.onHedge?.({ shard: e.shard, afterMs: now - e.sentAt });
       e.sends++;
       e.sentAt = now;
       e.hedge();
     }
   }
 
-  private async runBlock(
+  private async runShard(
     i: number,
     X: Float64Array,
     Y: Float64Array,
     want: Want,
     signal: AbortSignal | undefined,
   ): Promise<Partials> {
-    const [r0, r1] = this.blocks[i]!;
+    const { r0, r1 } = this.plan.shards[i]!;
+    const blockRows = this.plan.blockRows;
+    const kind = Object.keys(wantToWire(want)).sort().join(',');
     let waitedMs = 0;
     let backoffMs = 100;
     for (let attempt = 1; ; attempt++) {
@@ -422,12 +460,13 @@ export class NatsOracle implements Oracle {
         problem: this.ref,
         r0,
         r1,
+        blockRows,
         X,
         Y,
         want: wantToWire(want),
       });
       try {
-        return await this.hedgedAttempt(i, task, signal);
+        return await this.hedgedAttempt(i, kind, task, signal);
       } catch (err) {
         const e = err as AttnfitError;
         if (e.details?.noResponders === true && !signal?.aborted) {
@@ -436,12 +475,12 @@ export class NatsOracle implements Oracle {
           if (waitedMs >= this.o.noWorkersTimeoutMs) {
             throw new AttnfitError(
               ErrorCodes.WORKER_LOST,
-              `block ${i} (rows ${r0}–${r1}): no worker served ${TASK_SUBJECT} for ${waitedMs} ms — are workers running?`,
+              `shard ${i} (rows ${r0}–${r1}): no worker served ${TASK_SUBJECT} for ${waitedMs} ms — are workers running?`,
               { cause: e },
             );
           }
           this.stats.retries++;
-          this.o.onRetry?.({ block: i, attempt, error: e });
+          this.o.onRetry?.({ shard: i, attempt, error: e });
           await abortableDelay(backoffMs, signal);
           waitedMs += backoffMs;
           backoffMs = Math.min(2000, backoffMs * 2);
@@ -457,18 +496,18 @@ export class NatsOracle implements Oracle {
           if (e.code === ErrorCodes.TIMEOUT)
             throw new AttnfitError(
               ErrorCodes.WORKER_LOST,
-              `block ${i} (rows ${r0}–${r1}): no worker answered in ${attempt} attempts of ${this.o.taskTimeoutMs} ms — are workers running?`,
+              `shard ${i} (rows ${r0}–${r1}): no worker answered in ${attempt} attempts of ${this.o.taskTimeoutMs} ms — are workers running?`,
               { cause: e },
             );
           throw e;
         }
         this.stats.retries++;
-        this.o.onRetry?.({ block: i, attempt, error: e });
+        this.o.onRetry?.({ shard: i, attempt, error: e });
       }
     }
   }
 
-  /** Sum of block partials at (X, Y) in block order. Rejects (never throws). */
+  /** Sum of the shard partials at (X, Y) in shard order. Rejects (never throws). */
   async evaluate(X: Float64Array, Y: Float64Array, want: Want, opts: CallOptions = {}): Promise<Partials> {
     if (this.closed) throw new AttnfitError(ErrorCodes.INTERNAL, 'NatsOracle: evaluate after close');
     const dd = this.d * this.d;
@@ -488,39 +527,45 @@ export class NatsOracle implements Oracle {
       deadline = setTimeout(() => ac.abort(timeoutErr), opts.timeoutMs);
       signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
     }
-    // One abort listener per block attempt in flight (maxInFlight of them, more than Node's
+    // One abort listener per shard attempt in flight (maxInFlight of them, more than Node's
     // default of 10): lift the limit so no MaxListenersExceededWarning reaches the user.
     if (signal) setMaxListeners(0, signal);
     try {
-      return await this.evaluateBlocks(X, Y, want, signal);
+      return await this.evaluateShards(X, Y, want, signal);
     } finally {
       if (deadline) clearTimeout(deadline);
     }
   }
 
-  private async evaluateBlocks(
+  private async evaluateShards(
     X: Float64Array,
     Y: Float64Array,
     want: Want,
     signal: AbortSignal | undefined,
   ): Promise<Partials> {
-    const results = new Array<Partials | undefined>(this.blocks.length);
+    const count = this.plan.shards.length;
+    const results = new Array<Partials | undefined>(count);
     let next = 0;
     let failed: unknown;
     const lane = async () => {
-      while (next < this.blocks.length && failed === undefined) {
+      while (next < count && failed === undefined) {
         const i = next++;
         try {
-          results[i] = await this.runBlock(i, X, Y, want, signal);
+          results[i] = await this.runShard(i, X, Y, want, signal);
         } catch (err) {
           failed ??= err;
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.o.maxInFlight, this.blocks.length) }, lane));
+    await Promise.all(Array.from({ length: Math.min(this.o.maxInFlight, count) }, lane));
     if (failed !== undefined) throw failed;
-    // Deterministic reduce: block order, the very fold the local engine uses.
+    // Deterministic reduce: shard order, the top level of the tree the local engine uses.
     return reduceInOrder(results as Partials[]);
+  }
+
+  /** Bytes sent (tasks) and received (replies) so far. */
+  traffic(): Traffic {
+    return { bytesSent: this.stats.bytesSent, bytesReceived: this.stats.bytesReceived };
   }
 
   async gram(): Promise<{ G1: Float64Array; G2: Float64Array }> {
@@ -541,8 +586,10 @@ export class NatsOracle implements Oracle {
     return {
       kind: 'nats',
       workers: this.stats.workers.size,
-      blockRows: this.blockRows,
-      blocks: this.blocks.length,
+      blockRows: this.plan.blockRows,
+      blocks: this.plan.blocks.length,
+      shards: this.plan.shards.length,
+      shardBlocks: this.plan.shardBlocks,
       gemm: gemmBackendDetail(),
     };
   }

@@ -5,6 +5,7 @@
  */
 import type { ProblemRef } from '@attnfit/shared/protocol';
 import { buildReport } from '../solver/index.js';
+import type { TrafficSource } from '../solver/report.js';
 import type { SolveOptions, SolveResult } from '../solver/types.js';
 
 /** Cluster facts added to the report. */
@@ -14,10 +15,14 @@ export interface ClusterReportExtra {
   workers: string[];
   tasks: number;
   retries: number;
-  /** Block attempts sent again because they were overdue relative to their peers. */
+  /** Shard attempts sent again because they were overdue relative to their peers. */
   hedges: number;
   resumedFrom: number[];
   blockRows: number;
+  shards: number;
+  shardBlocks: number;
+  /** Per-iteration and total bytes the coordinator sent and received. */
+  traffic: TrafficSource;
   gemm: string;
   /** Effective solve options. */
   options: SolveOptions;
@@ -33,8 +38,11 @@ export function buildClusterReport(r: SolveResult, extra: ClusterReportExtra): R
     gemm: extra.gemm,
     oracle: 'nats',
     blockRows: extra.blockRows,
+    shards: extra.shards,
+    shardBlocks: extra.shardBlocks,
     seconds: r.seconds,
     options,
+    traffic: extra.traffic,
   });
   return {
     ...base,

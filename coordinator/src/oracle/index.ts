@@ -2,13 +2,13 @@
  * Oracle composition root: the only place that chooses an Oracle implementation.
  */
 import type { Problem } from '@attnfit/shared/math';
-import { InlineOracle, LocalOracle } from './local.js';
+import { InlineOracle, LocalOracle, planOptions } from './local.js';
 import type { Oracle } from './types.js';
 import type { NatsOracleHandleOptions } from '../cluster/nats-oracle-factory.js';
 
-export { LocalOracle, InlineOracle, reduceInOrder } from './local.js';
+export { LocalOracle, InlineOracle, reduceInOrder, planOptions } from './local.js';
 export type { LocalOracleOptions } from './local.js';
-export type { Oracle, OracleInfo, CallOptions } from './types.js';
+export type { Oracle, OracleInfo, CallOptions, Traffic } from './types.js';
 
 /** Options of {@link createOracle}. */
 export interface CreateOracleOptions {
@@ -16,6 +16,8 @@ export interface CreateOracleOptions {
   threads?: number;
   /** Rows per block (default defaultBlockRows(n, d)). */
   blockRows?: number;
+  /** Blocks per shard (default from planTree(n, d)). */
+  shardBlocks?: number;
   /** Evaluate on the NATS cluster's workers instead (connection + auth, task timeouts). */
   nats?: NatsOracleHandleOptions;
 }
@@ -28,13 +30,11 @@ export async function createOracle(problem: Problem, opts: CreateOracleOptions =
   if (opts.nats) {
     // Loaded on demand: local runs never pay for the NATS client's start-up.
     const { createNatsOracle } = await import('../cluster/nats-oracle-factory.js');
-    return createNatsOracle(
-      problem,
-      opts.blockRows === undefined ? opts.nats : { ...opts.nats, blockRows: opts.blockRows },
-    );
+    return createNatsOracle(problem, { ...opts.nats, ...planOptions(opts) });
   }
-  const o: { blockRows?: number } = {};
-  if (opts.blockRows !== undefined) o.blockRows = opts.blockRows;
+  const o = planOptions(opts);
   if (opts.threads === 0) return new InlineOracle(problem, o);
   return new LocalOracle(problem, opts.threads === undefined ? o : { ...o, threads: opts.threads });
 }
+export { TrafficLog } from './traffic.js';
+export type { IterationTraffic } from './traffic.js';

@@ -1,20 +1,15 @@
 /**
  * LocalOracle: the Oracle over the local engine (piscina threads, SharedArrayBuffer tensors).
  * InlineOracle: the same contract computed on the calling thread (tests, tiny problems).
- * Both evaluate the fixed block plan planBlocks(n, defaultBlockRows(n, d)) and add the block
- * partials in block order, so results are bitwise identical for any thread count.
+ * Both evaluate the fixed two-level plan planTree(n, d) — row blocks grouped into shards — and
+ * reduce through its tree (blocks in block order within a shard, shards in shard order), the
+ * same tree the cluster uses, so results are bitwise identical for any thread or worker count.
  */
+import { setMaxListeners } from 'node:events';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import { dgemmBase, gemmBackendDetail } from '@attnfit/shared/kernels';
-import {
-  blockPartials,
-  bNorm2,
-  combinePartials,
-  defaultBlockRows,
-  emptyPartials,
-  planBlocks,
-} from '@attnfit/shared/math';
-import type { Partials, Problem, Want } from '@attnfit/shared/math';
+import { blockPartials, bNorm2, foldInOrder, planTree, TreeReducer } from '@attnfit/shared/math';
+import type { Partials, Problem, ShardPlan, Want } from '@attnfit/shared/math';
 import { defaultThreads, getEnginePool } from '../engine/index.js';
 import type { EnginePool, RegisteredProblem } from '../engine/index.js';
 import type { CallOptions, Oracle, OracleInfo } from './types.js';
@@ -32,12 +27,10 @@ function checkXY(d: number, X: Float64Array, Y: Float64Array): void {
     );
 }
 
-/** Sum partials in the given (block) order. */
-export function reduceInOrder(parts: readonly Partials[]): Partials {
-  let acc = emptyPartials();
-  for (const p of parts) acc = combinePartials(acc, p);
-  return acc;
-}
+export { reduceInOrder } from '@attnfit/shared/math';
+
+/** Block tasks in flight per thread of the local pool (results held at once: threads × this). */
+export const BLOCKS_IN_FLIGHT_PER_THREAD = 2;
 
 /** Options of the local oracles. */
 export interface LocalOracleOptions {
@@ -45,6 +38,19 @@ export interface LocalOracleOptions {
   threads?: number;
   /** Rows per block (default defaultBlockRows(n, d)); must be the same everywhere for identical results. */
   blockRows?: number;
+  /** Blocks per shard (default from planTree); must be the same everywhere for identical results. */
+  shardBlocks?: number;
+}
+
+/** The plan options actually given (exactOptionalPropertyTypes: no undefined members). */
+export function planOptions(o: { blockRows?: number | undefined; shardBlocks?: number | undefined }): {
+  blockRows?: number;
+  shardBlocks?: number;
+} {
+  const out: { blockRows?: number; shardBlocks?: number } = {};
+  if (o.blockRows !== undefined) out.blockRows = o.blockRows;
+  if (o.shardBlocks !== undefined) out.shardBlocks = o.shardBlocks;
+  return out;
 }
 
 abstract class BaseOracle implements Oracle {
@@ -52,17 +58,18 @@ abstract class BaseOracle implements Oracle {
   readonly d: number;
   readonly bNorm2: number;
   readonly blockRows: number;
-  protected readonly ranges: Array<[number, number]>;
+  /** The two-level plan (blocks and shards) every evaluation reduces through. */
+  readonly plan: ShardPlan;
   protected closed = false;
   readonly keyMean: Float64Array;
-  constructor(p: Problem, blockRows?: number) {
+  constructor(p: Problem, opts: { blockRows?: number; shardBlocks?: number }) {
     if (!(p.n >= 1 && p.d >= 1))
       throw new AttnfitError(ErrorCodes.EMPTY, `problem: n and d must be >= 1 (got n=${p.n}, d=${p.d})`);
     this.n = p.n;
     this.d = p.d;
     this.bNorm2 = bNorm2(p);
-    this.blockRows = blockRows ?? defaultBlockRows(p.n, p.d);
-    this.ranges = planBlocks(p.n, this.blockRows);
+    this.plan = planTree(p.n, p.d, planOptions(opts));
+    this.blockRows = this.plan.blockRows;
     this.keyMean = columnMean(p.A2, p.n, p.d);
   }
   abstract gram(): Promise<{ G1: Float64Array; G2: Float64Array }>;
@@ -85,7 +92,7 @@ export class LocalOracle extends BaseOracle {
   private readonly reg: RegisteredProblem;
   private gramCache: Promise<{ G1: Float64Array; G2: Float64Array }> | null = null;
   constructor(p: Problem, opts: LocalOracleOptions = {}) {
-    super(p, opts.blockRows);
+    super(p, opts);
     this.pool = getEnginePool(opts.threads ?? defaultThreads());
     this.reg = this.pool.register(p);
   }
@@ -97,15 +104,42 @@ export class LocalOracle extends BaseOracle {
   async evaluate(X: Float64Array, Y: Float64Array, want: Want, opts: CallOptions = {}): Promise<Partials> {
     this.checkOpen();
     checkXY(this.d, X, Y);
-    const parts = await this.pool.blocks(this.reg, this.ranges, X, Y, want, opts);
-    return reduceInOrder(parts);
+    // Blocks run in parallel on the threads; results are folded through the shard tree in block
+    // order as they complete, with at most BLOCKS_IN_FLIGHT_PER_THREAD per thread held at once.
+    const { blocks } = this.plan;
+    const tree = new TreeReducer(this.plan);
+    const deadline = opts.timeoutMs === undefined ? undefined : performance.now() + opts.timeoutMs;
+    const stop = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+    setMaxListeners(0, signal); // one listener per block call in flight (may exceed 10)
+    try {
+      await foldInOrder(
+        blocks.length,
+        this.pool.threads * BLOCKS_IN_FLIGHT_PER_THREAD,
+        1,
+        (i0, i1) => {
+          const run: { signal: AbortSignal; timeoutMs?: number } = { signal };
+          if (deadline !== undefined) run.timeoutMs = Math.max(0, deadline - performance.now());
+          return this.pool.blocks(this.reg, blocks.slice(i0, i1), X, Y, want, run).catch((err: unknown) => {
+            stop.abort(err); // the first failure stops the other blocks in flight
+            throw err;
+          });
+        },
+        (p) => tree.add(p),
+      );
+    } finally {
+      stop.abort();
+    }
+    return tree.result();
   }
   info(): OracleInfo {
     return {
       kind: 'local',
       threads: this.pool.threads,
       blockRows: this.blockRows,
-      blocks: this.ranges.length,
+      blocks: this.plan.blocks.length,
+      shards: this.plan.shards.length,
+      shardBlocks: this.plan.shardBlocks,
       gemm: gemmBackendDetail(),
     };
   }
@@ -118,9 +152,9 @@ export class LocalOracle extends BaseOracle {
 export class InlineOracle extends BaseOracle {
   constructor(
     private readonly p: Problem,
-    opts: Pick<LocalOracleOptions, 'blockRows'> = {},
+    opts: Pick<LocalOracleOptions, 'blockRows' | 'shardBlocks'> = {},
   ) {
-    super(p, opts.blockRows);
+    super(p, opts);
   }
   async gram(): Promise<{ G1: Float64Array; G2: Float64Array }> {
     this.checkOpen();
@@ -134,19 +168,21 @@ export class InlineOracle extends BaseOracle {
   async evaluate(X: Float64Array, Y: Float64Array, want: Want, opts: CallOptions = {}): Promise<Partials> {
     this.checkOpen();
     checkXY(this.d, X, Y);
-    let acc = emptyPartials();
-    for (const [r0, r1] of this.ranges) {
+    const tree = new TreeReducer(this.plan);
+    for (const [r0, r1] of this.plan.blocks) {
       if (opts.signal?.aborted) throw new AttnfitError(ErrorCodes.CANCELLED, 'evaluation cancelled');
-      acc = combinePartials(acc, blockPartials(this.p, r0, r1, X, Y, want));
+      tree.add(blockPartials(this.p, r0, r1, X, Y, want));
     }
-    return acc;
+    return tree.result();
   }
   info(): OracleInfo {
     return {
       kind: 'inline',
       threads: 1,
       blockRows: this.blockRows,
-      blocks: this.ranges.length,
+      blocks: this.plan.blocks.length,
+      shards: this.plan.shards.length,
+      shardBlocks: this.plan.shardBlocks,
       gemm: gemmBackendDetail(),
     };
   }

@@ -3,9 +3,10 @@
  * the local thread pool (embedded default) and by the NATS cluster. The solver never sees
  * threads, workers or transports.
  *
- * Determinism contract: implementations split rows into the fixed block plan
- * `planBlocks(n, blockRows)` (independent of thread / worker count) and add block partials in
- * block order, so results are bitwise identical for any number of threads or workers.
+ * Determinism contract: implementations split rows into the fixed two-level plan
+ * `planTree(n, d)` — row blocks grouped into shards, independent of thread / worker count — and
+ * reduce through its tree (block partials in block order within each shard, shard partials in
+ * shard order), so results are bitwise identical for any number of threads or workers.
  */
 import type { Partials, Want } from '@attnfit/shared/math';
 
@@ -20,7 +21,16 @@ export interface OracleInfo {
   workers?: number;
   blockRows: number;
   blocks: number;
+  /** Shards of the plan (the unit a cluster worker computes) and blocks per shard. */
+  shards: number;
+  shardBlocks: number;
   gemm: string;
+}
+
+/** Bytes an oracle moved over the network (sent: tasks; received: replies), cumulative. */
+export interface Traffic {
+  bytesSent: number;
+  bytesReceived: number;
 }
 
 export interface Oracle {
@@ -36,6 +46,8 @@ export interface Oracle {
   /** Sum of row-block partials of L at (X, Y), in block order. Rejects (never throws). */
   evaluate(X: Float64Array, Y: Float64Array, want: Want, opts?: CallOptions): Promise<Partials>;
   info(): OracleInfo;
+  /** Network bytes moved so far (cluster oracles); undefined for oracles that move none. */
+  traffic?(): Traffic;
   /** Release threads / connections. Idempotent. */
   close(): Promise<void>;
 }

@@ -8,6 +8,21 @@ import { encodeNpy, writeFilesAtomic } from '@attnfit/shared/io';
 import { lossCurveSvg, searchCurveSvg } from './plot.js';
 import type { IterationRecord, SearchReport, SolveOptions, SolveResult, StopReason } from './types.js';
 
+/** Network bytes of a solve on the cluster: sent (tasks) and received (replies). */
+export interface TrafficBytes {
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+/** An iteration record in report.json: on the cluster with its traffic. */
+export type ReportIteration = IterationRecord & Partial<TrafficBytes>;
+
+/** What buildReport needs to know of a solve's traffic (see TrafficLog). */
+export interface TrafficSource {
+  get(start: number, iteration: number): TrafficBytes | undefined;
+  total(): TrafficBytes;
+}
+
 /** One start in report.json (no matrices). */
 export interface StartReport {
   start: number;
@@ -20,7 +35,7 @@ export interface StartReport {
   stopReason: StopReason;
   message: string;
   seconds: number;
-  history: IterationRecord[];
+  history: ReportIteration[];
 }
 
 /** report.json. Non-finite numbers are written as null. */
@@ -42,6 +57,11 @@ export interface SolveReport {
   d: number;
   oracle: string;
   blockRows: number;
+  /** Shards of the plan (the unit a cluster worker computes) and blocks per shard. */
+  shards?: number;
+  shardBlocks?: number;
+  /** Cluster solves: network bytes of the whole solve (per iteration in each history entry). */
+  traffic?: TrafficBytes;
   options: {
     tol: number;
     gtol: number;
@@ -54,7 +74,7 @@ export interface SolveReport {
     search: boolean;
   };
   bestStart: number;
-  history: IterationRecord[];
+  history: ReportIteration[];
   starts: StartReport[];
   /** Present when the fit-from-scratch search ran: every start tried, why it stopped. */
   search?: SearchReport;
@@ -74,11 +94,18 @@ export function buildReport(
     gemm: string;
     oracle: string;
     blockRows: number;
+    shards?: number;
+    shardBlocks?: number;
     seconds: number;
     options: Omit<SolveOptions, 'x0' | 'y0' | 'method'> & { x0?: unknown; y0?: unknown };
+    /** Per-iteration and total network bytes (cluster oracles). */
+    traffic?: TrafficSource;
   },
 ): SolveReport {
   const o = ctx.options;
+  const tr = ctx.traffic;
+  const withTraffic = (start: number, h: IterationRecord[]): ReportIteration[] =>
+    tr ? h.map((rec) => ({ ...rec, ...tr.get(start, rec.iteration) })) : h;
   return {
     loss: fin(r.loss),
     relLoss: fin(r.relLoss),
@@ -97,6 +124,9 @@ export function buildReport(
     d: ctx.d,
     oracle: ctx.oracle,
     blockRows: ctx.blockRows,
+    ...(ctx.shards !== undefined ? { shards: ctx.shards } : {}),
+    ...(ctx.shardBlocks !== undefined ? { shardBlocks: ctx.shardBlocks } : {}),
+    ...(tr ? { traffic: tr.total() } : {}),
     options: {
       tol: o.tol,
       gtol: o.gtol,
@@ -109,7 +139,7 @@ export function buildReport(
       search: r.search !== undefined,
     },
     bestStart: r.bestStart,
-    history: r.history,
+    history: withTraffic(r.bestStart, r.history),
     starts: r.starts.map((s) => {
       const e: StartReport = {
         start: s.start,
@@ -121,7 +151,7 @@ export function buildReport(
         stopReason: s.stopReason,
         message: s.message,
         seconds: s.seconds,
-        history: s.history,
+        history: withTraffic(s.start, s.history),
       };
       if (s.seed !== undefined) e.seed = s.seed;
       return e;

@@ -10,6 +10,7 @@ import { AttnfitError, ErrorCodes } from '../core/index.js';
 import type { Partials, Problem, Want } from './types.js';
 import { planBlocks, defaultBlockRows } from './blocks.js';
 import { combinePartials, emptyPartials } from './partials.js';
+import { TreeReducer, planTree } from './shards.js';
 
 /** Elements of one n × (g·d) key slab in the Hessian assembly (16 MiB): sets how many columns of A2 share a GEMM. */
 let HESS_SLAB_ELEMENTS = 1 << 21;
@@ -755,8 +756,9 @@ function kronRows(m: number, d: number, L: Float64Array, offL: number, R: Float6
 }
 
 /**
- * The single-thread reference path: Σ blockPartials over planBlocks(n, blockRows), combined in
- * block order (bitwise equal to any scheduler that reduces the same blocks in the same order).
+ * The single-thread reference path: blockPartials over the plan planTree(n, d, { blockRows,
+ * shardBlocks }), reduced through its shard tree (blocks in block order within a shard, shards in
+ * shard order) — bitwise equal to every scheduler, which reduces through the same tree.
  * Example: `evaluateProblem(p, X, Y, { loss: true, gradX: true, gradY: true })`.
  */
 export function evaluateProblem(
@@ -765,13 +767,17 @@ export function evaluateProblem(
   Y: Float64Array,
   want: Want,
   blockRows?: number,
+  shardBlocks?: number,
 ): Partials {
   checkProblemShape(p, true);
-  const br = blockRows ?? defaultBlockRows(p.n, p.d);
-  const acc = emptyPartials();
-  for (const [r0, r1] of planBlocks(p.n, br)) combinePartials(acc, blockPartials(p, r0, r1, X, Y, want));
-  if (p.n === 0) combinePartials(acc, blockPartials(p, 0, 0, X, Y, want));
-  return acc;
+  if (p.n === 0) return combinePartials(emptyPartials(), blockPartials(p, 0, 0, X, Y, want));
+  const o: { blockRows?: number; shardBlocks?: number } = {};
+  if (blockRows !== undefined) o.blockRows = blockRows;
+  if (shardBlocks !== undefined) o.shardBlocks = shardBlocks;
+  const plan = planTree(p.n, p.d, o);
+  const tree = new TreeReducer(plan);
+  for (const [r0, r1] of plan.blocks) tree.add(blockPartials(p, r0, r1, X, Y, want));
+  return tree.result();
 }
 
 /**

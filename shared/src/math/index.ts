@@ -7,3 +7,17 @@ export { solveYStar, solveYStarDetailed, hessYY, applyHessYYInverse } from './ys
 export { regTerms, gram, gramPartials } from './regularizer.js';
 export type { Gram, RegTerms } from './regularizer.js';
 export { bNorm2, relLoss } from './loss.js';
+export {
+  planTree,
+  planShards,
+  shardBlockRanges,
+  defaultShardCount,
+  reduceInOrder,
+  reduceTree,
+  TreeReducer,
+  foldInOrder,
+  MAX_SHARDS,
+  SHARD_MIN_ELEMENTS,
+  SHARD_PARTIAL_BUDGET,
+} from './shards.js';
+export type { ShardPlan, Shard } from './shards.js';

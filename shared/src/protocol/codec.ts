@@ -116,6 +116,7 @@ const CHECKS: Record<WireKind, (m: Rec) => void> = {
     int(m, 'task', 'r0');
     int(m, 'task', 'r1', 1);
     if ((m.r1 as number) <= (m.r0 as number)) throw bad('task', 'r1', `must be > r0 = ${String(m.r0)}`, m.r1);
+    if (m.blockRows !== undefined) int(m, 'task', 'blockRows', 1);
     f64(m, 'task', 'X');
     f64(m, 'task', 'Y');
     checkWant(rec(m, 'task', 'want'), 'task');
@@ -152,6 +153,8 @@ const CHECKS: Record<WireKind, (m: Rec) => void> = {
     int(m, 'progress', 'iteration');
     num(m, 'progress', 'loss');
     num(m, 'progress', 'relLoss');
+    if (m.bytesSent !== undefined) int(m, 'progress', 'bytesSent');
+    if (m.bytesReceived !== undefined) int(m, 'progress', 'bytesReceived');
   },
   'job.done'(m) {
     str(m, 'job.done', 'jobId');

@@ -9,8 +9,12 @@
  */
 import type { Partials, Want, WireError } from '@attnfit/shared/core';
 
-/** Bump on any incompatible change; receivers reply PROTOCOL errors to other versions. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Bump on any incompatible change; receivers reply PROTOCOL errors to other versions.
+ * 2: a task is a shard (rows [r0, r1) evaluated in blocks of `blockRows`, reduced in block
+ * order) — a version-1 worker would silently compute it as one block.
+ */
+export const PROTOCOL_VERSION = 2;
 
 /** Where a problem's tensors live: Object Store object `object`, sha256 `hash` of its bytes. */
 export interface ProblemRef {
@@ -33,7 +37,12 @@ export interface WirePartials extends Partials {
   hessXX?: Float64Array;
 }
 
-/** Coordinator → worker queue group: evaluate rows [r0, r1) of a problem at (X, Y). */
+/**
+ * Coordinator → worker queue group: evaluate the shard of rows [r0, r1) of a problem at (X, Y):
+ * its row blocks [r0, r0 + blockRows), [r0 + blockRows, …) (the last may be shorter) on the
+ * worker's threads, their partials added in block order (one block [r0, r1) without blockRows).
+ * Pure and idempotent: the same task always gives bitwise the same reply.
+ */
 export interface TaskMsg {
   v: number;
   kind: 'task';
@@ -43,12 +52,14 @@ export interface TaskMsg {
   problem: ProblemRef;
   r0: number;
   r1: number;
+  /** Rows per block within the shard (default: the whole range is one block). */
+  blockRows?: number;
   X: Float64Array;
   Y: Float64Array;
   want: WireWant;
 }
 
-/** Worker → coordinator: the partials of one block task. */
+/** Worker → coordinator: the partials of one shard task (its blocks added in block order). */
 export interface ResultMsg {
   v: number;
   kind: 'result';
@@ -132,6 +143,9 @@ export interface ProgressMsg {
   gradNorm?: number;
   /** Seconds since the job started running. */
   seconds?: number;
+  /** Bytes the coordinator sent (tasks) and received (replies) for this iteration. */
+  bytesSent?: number;
+  bytesReceived?: number;
 }
 
 /** Coordinator → `attnfit.jobs.done`: a job ended; workers may evict its problem. */

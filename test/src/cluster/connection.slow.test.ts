@@ -117,11 +117,34 @@ test('solve stays local with ATTNFIT_NATS_URL set; a bare --nats takes the env U
     'local',
   );
   assert.is(local.code, 0, local.stderr);
-  const remote = await attnfit(env, work, 'solve', 'p', '--nats', '--max-iter', '3', '--no-search', '--out', 'remote');
+  const remote = await attnfit(
+    env,
+    work,
+    'solve',
+    'p',
+    '--nats',
+    '--max-iter',
+    '3',
+    '--no-search',
+    '--progress',
+    'progress.jsonl',
+    '--out',
+    'remote',
+  );
   assert.is(remote.code, 0, remote.stderr);
-  const report = (d: string) => JSON.parse(readFileSync(join(work, d, 'report.json'), 'utf8')) as { oracle: string };
+  const report = (d: string) =>
+    JSON.parse(readFileSync(join(work, d, 'report.json'), 'utf8')) as {
+      oracle: string;
+      traffic?: { bytesReceived: number };
+    };
   assert.is(report('local').oracle, 'local');
   assert.is(report('remote').oracle, 'nats');
+  // The progress lines and report.json carry the bytes moved per iteration (cluster only).
+  const lines = readFileSync(join(work, 'progress.jsonl'), 'utf8').trim().split('\n');
+  const received = lines.map((l) => (JSON.parse(l) as { bytesReceived: number }).bytesReceived);
+  assert.ok(received.length >= 2 && received.every((b) => b > 0), lines.join('\n'));
+  assert.ok(report('remote').traffic!.bytesReceived >= received.reduce((a, b) => a + b, 0));
+  assert.is(report('local').traffic, undefined);
   assert.ok(readFileSync(join(work, 'local', 'X.npy')).equals(readFileSync(join(work, 'remote', 'X.npy'))));
   const none = await attnfit({}, work, 'solve', 'p', '--nats', '--out', 'never');
   assert.is(none.code, 2);

@@ -81,11 +81,23 @@ test('submit --wait over two worker processes: X.npy and Y.npy bitwise identical
     oracle: string;
     converged: boolean;
     cluster: { workers: string[] };
+    shards: number;
+    traffic: { bytesSent: number; bytesReceived: number };
+    history: Array<{ bytesSent?: number; bytesReceived?: number }>;
   };
   const rl = JSON.parse(readFileSync(join(work, 'local', 'report.json'), 'utf8')) as {
     relLoss: number;
     iterations: number;
+    traffic?: unknown;
+    shards: number;
   };
+  // Network bytes: per iteration in the history and in total (cluster only); the same plan.
+  assert.is(rc.shards, rl.shards);
+  assert.is(rl.traffic, undefined);
+  assert.ok(rc.traffic.bytesSent > 0 && rc.traffic.bytesReceived > 0, JSON.stringify(rc.traffic));
+  assert.ok(rc.history.length > 1 && rc.history.every((h) => h.bytesReceived! > 0 && h.bytesSent! > 0));
+  const sum = rc.history.reduce((a, h) => a + h.bytesReceived!, 0);
+  assert.ok(sum <= rc.traffic.bytesReceived, `${sum} > ${rc.traffic.bytesReceived}`);
   assert.is(rc.relLoss, rl.relLoss);
   assert.ok(rc.relLoss < 1e-12);
   assert.is(rc.oracle, 'nats');

@@ -1,14 +1,15 @@
 /**
  * In-process tests of the worker service and the NatsOracle against a real nats-server:
  * malformed / unknown-version tasks get error replies (the worker survives), missing problems
- * give NOT_FOUND, results are bitwise equal to local block evaluation, large replies are chunked
- * under a small max_payload, and the oracle retries a lost task and ignores duplicates.
+ * give NOT_FOUND, results are bitwise equal to local block evaluation (one shard and several
+ * shards of several blocks), large replies are chunked under a small max_payload, the bytes per
+ * evaluation do not grow with n, and the oracle retries a lost task and ignores duplicates.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Objm } from '@nats-io/obj';
-import { evaluateProblem, blockPartials, type Problem } from '@attnfit/shared/math';
+import { evaluateProblem, blockPartials, reduceInOrder, shardBlockRanges, type Problem } from '@attnfit/shared/math';
 import {
   DATA_BUCKET,
   JOB_DONE_SUBJECT,
@@ -25,7 +26,7 @@ import {
   type TaskMsg,
 } from '@attnfit/shared/protocol';
 import { startWorkerService, type WorkerService } from '@attnfit/worker/service';
-import { JobStore, NatsOracle, createOracle } from '@attnfit/coordinator/internal';
+import { InlineOracle, JobStore, NatsOracle, createOracle } from '@attnfit/coordinator/internal';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { rng, randMatrix } from '../helpers/rng.js';
 // Same GEMM backend as the CLI processes this test compares against (native BLAS when built).
@@ -149,7 +150,66 @@ test('NatsOracle: chunked Hessian replies, block-order reduce equals evaluatePro
   for (const k of ['gradX', 'gradY', 'hessXX', 'MtM', 'MtB'] as const) assert.ok(bitsEqual(got[k], ref8[k]), k);
   assert.is(got.rows, p.n);
   assert.equal(oracle.info().blocks, 5);
+  assert.equal(oracle.info().shards, 1);
   await oracle.close();
+});
+
+test('NatsOracle: 3 shards of 2, 2 and 1 blocks (one task each) equal evaluateProblem and the local engine bitwise; the Hessian travels packed', async () => {
+  const oracle = new NatsOracle(nc, p, ref, { jobId: 'job-2s', blockRows: 8, shardBlocks: 2 });
+  const want = { loss: true, gradX: true, gradY: true, hessXX: true, hessXY: true, normal: true };
+  const tasks0 = worker.stats().tasks;
+  const got = await oracle.evaluate(X, Y, want);
+  assert.is(worker.stats().tasks - tasks0, 3, 'one task per shard');
+  assert.equal([oracle.info().blocks, oracle.info().shards, oracle.info().shardBlocks], [5, 3, 2]);
+  const ref82 = evaluateProblem(p, X, Y, want, 8, 2);
+  const inline = await new InlineOracle(p, { blockRows: 8, shardBlocks: 2 }).evaluate(X, Y, want);
+  assert.ok(Object.is(got.loss, ref82.loss) && Object.is(inline.loss, ref82.loss));
+  for (const k of ['gradX', 'gradY', 'hessXX', 'hessXY', 'MtM', 'MtB'] as const) {
+    assert.ok(bitsEqual(got[k], ref82[k]), k);
+    assert.ok(bitsEqual(inline[k], ref82[k]), `inline ${k}`);
+  }
+  // Received: per shard the packed hessXX (d²(d²+1)/2 numbers) and the full hessXY (d⁴), far
+  // below two full d⁴ matrices per shard.
+  const dd = p.d * p.d;
+  const { bytesSent, bytesReceived } = oracle.traffic();
+  assert.ok(bytesReceived > (3 * 8 * (dd * (dd + 1))) / 2 + 3 * 8 * dd * dd, `received ${bytesReceived}`);
+  assert.ok(bytesReceived < 3 * 8 * 1.6 * dd * dd, `received ${bytesReceived}: hessXX not packed?`);
+  assert.ok(bytesSent > 0 && bytesSent < 3 * 4096, `sent ${bytesSent}`);
+  await oracle.close();
+});
+
+test('coordinator bytes per exact-Newton evaluation do not grow with n at fixed d (n = 512 vs 4096, 4 shards each)', async () => {
+  const want = { loss: true, gradX: true, gradY: true, hessXX: true, hessXY: true, normal: true };
+  const traffic: Array<{ bytesSent: number; bytesReceived: number }> = [];
+  for (const [n, shardBlocks] of [
+    [512, 2], // 8 blocks of 64 rows
+    [4096, 4], // 16 blocks of 256 rows
+  ] as const) {
+    const q = problem(n, 4, 20 + n);
+    const qb = packProblem(q);
+    const qref = problemRef(qb, n, 4);
+    await (await new Objm(nc).open(DATA_BUCKET)).putBlob({ name: qref.object }, qb);
+    const Xq = randMatrix(rng(5), 4, 4, 0.3),
+      Yq = randMatrix(rng(6), 4, 4);
+    const oracle = new NatsOracle(nc, q, qref, { jobId: `job-n${n}`, shardBlocks });
+    assert.is(oracle.info().shards, 4);
+    await oracle.evaluate(Xq, Yq, { loss: true }); // the worker fetches the problem (not counted below)
+    const before = oracle.traffic();
+    const got = await oracle.evaluate(Xq, Yq, want);
+    const after = oracle.traffic();
+    traffic.push({
+      bytesSent: after.bytesSent - before.bytesSent,
+      bytesReceived: after.bytesReceived - before.bytesReceived,
+    });
+    const local = evaluateProblem(q, Xq, Yq, want, undefined, shardBlocks);
+    assert.ok(Object.is(got.loss, local.loss) && bitsEqual(got.hessXX, local.hessXX), `n=${n} bitwise`);
+    await oracle.close();
+  }
+  const [small, big] = traffic as [(typeof traffic)[0], (typeof traffic)[0]];
+  // Only the integers in the messages (row numbers, n) may take a few more bytes at larger n.
+  assert.ok(Math.abs(big.bytesReceived - small.bytesReceived) <= 4 * 16, JSON.stringify(traffic));
+  assert.ok(Math.abs(big.bytesSent - small.bytesSent) <= 4 * 16, JSON.stringify(traffic));
+  assert.ok(small.bytesReceived > 4 * 8 * 16 * 16, 'one Hessian partial per shard');
 });
 
 test('NatsOracle retries a lost task and ignores duplicate replies', async () => {
@@ -165,7 +225,12 @@ test('NatsOracle retries a lost task and ignores duplicate replies', async () =>
       if (seen === 1) return; // lose the first task: the oracle must time out and retry
       try {
         const t = decodeMessage(msg.data, 'task');
-        const part = blockPartials(p, t.r0, t.r1, t.X, t.Y, t.want);
+        // A shard: its blocks in block order (what a real worker computes).
+        const part = reduceInOrder(
+          shardBlockRanges(t.r0, t.r1, t.blockRows ?? t.r1 - t.r0).map(([a, b]) =>
+            blockPartials(p, a, b, t.X, t.Y, t.want),
+          ),
+        );
         const reply = encode({
           v: PROTOCOL_VERSION,
           kind: 'result',
@@ -188,7 +253,7 @@ test('NatsOracle retries a lost task and ignores duplicate replies', async () =>
     blockRows: 20,
     taskTimeoutMs: 300,
     maxInFlight: 1,
-    onRetry: (i) => retries.push(i.block),
+    onRetry: (i) => retries.push(i.shard),
   });
   const got = await oracle.evaluate(X, Y, { loss: true });
   assert.ok(Object.is(got.loss, evaluateProblem(p, X, Y, { loss: true }, 20).loss));

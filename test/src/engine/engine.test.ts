@@ -1,6 +1,7 @@
 /**
  * Local engine: thread results are bitwise identical to evaluateProblem (threads 1 and 2, the
- * SharedArrayBuffer path and the ATTNFIT_NO_SAB copy path), cancellation rejects with CANCELLED,
+ * SharedArrayBuffer path and the ATTNFIT_NO_SAB copy path, one shard and several shards of several
+ * blocks), cancellation rejects with CANCELLED,
  * errors cross the thread boundary with their code, and the thread entry's protocol (miss,
  * abort flag, unknown kind) behaves as documented.
  */
@@ -92,6 +93,29 @@ test('LocalOracle (threads 1 and 2) and InlineOracle equal evaluateProblem bitwi
     }
   }
   assert.ok(getEnginePool(2).shared, 'SharedArrayBuffer path by default');
+});
+
+test('two-level plan: 3 shards of 2 blocks — inline, threads 1 and 2 and evaluateProblem agree bitwise; the tree is the reduction order', async () => {
+  const { blockPartials, reduceInOrder } = await import('@attnfit/shared/math');
+  for (const want of WANTS) {
+    const ref = evaluateProblem(p, X, Y, want, BLOCK_ROWS, 2);
+    // By hand: blocks added in block order within each shard, shards in shard order.
+    const shards = [0, 1, 2].map((s) =>
+      reduceInOrder(
+        [0, 1].map((b) => blockPartials(p, (2 * s + b) * BLOCK_ROWS, (2 * s + b + 1) * BLOCK_ROWS, X, Y, want)),
+      ),
+    );
+    assertBitwise(reduceInOrder(shards), ref, 'by hand');
+    const inline = new InlineOracle(p, { blockRows: BLOCK_ROWS, shardBlocks: 2 });
+    assert.is(inline.info().shards, 3);
+    assertBitwise(await inline.evaluate(X, Y, want), ref, 'inline 3 shards');
+    for (const threads of [1, 2]) {
+      const o = new LocalOracle(p, { threads, blockRows: BLOCK_ROWS, shardBlocks: 2 });
+      assert.equal([o.info().blocks, o.info().shards, o.info().shardBlocks], [6, 3, 2]);
+      assertBitwise(await o.evaluate(X, Y, want), ref, `threads=${threads} 3 shards ${Object.keys(want).join(',')}`);
+      await o.close();
+    }
+  }
 });
 
 test('default block plan: thread count does not change the result', async () => {

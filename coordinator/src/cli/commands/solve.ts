@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { writeSync } from 'node:fs';
 import { checkOutputDir, loadMatrix, loadProblem, openAppendFile } from '@attnfit/shared/io';
 import { defaultThreads, shutdownEngine } from '../../engine/index.js';
-import { createOracle } from '../../oracle/index.js';
+import { createOracle, TrafficLog } from '../../oracle/index.js';
 import { buildReport, solve, writeSolveOutputs } from '../../solver/index.js';
 import type { IterationEvent, SolveOptions } from '../../solver/index.js';
 import { authOptions, withAuth, type AuthFlags } from '../connection.js';
@@ -135,9 +135,12 @@ async function runSolve(problemPath: string, o: SolveCliOpts, startsGiven: boole
   );
   let done = 0;
   try {
+    // Cluster solves: the bytes sent and received per iteration (progress lines, report.json).
+    const traffic = TrafficLog.for(oracle);
     const onIteration = (e: IterationEvent): void => {
+      const t = traffic?.mark(e.start, e.iteration);
       if (o.progress) {
-        const line = `${JSON.stringify({ start: e.start, iteration: e.iteration, loss: e.loss, relLoss: e.relLoss, gradNorm: e.gradNorm, seconds: e.seconds })}\n`;
+        const line = `${JSON.stringify({ start: e.start, iteration: e.iteration, loss: e.loss, relLoss: e.relLoss, gradNorm: e.gradNorm, seconds: e.seconds, ...t })}\n`;
         if (progress) writeSync(progress.fd, line);
         else process.stderr.write(line);
       }
@@ -163,8 +166,11 @@ async function runSolve(problemPath: string, o: SolveCliOpts, startsGiven: boole
       gemm: info.gemm,
       oracle: info.kind,
       blockRows: info.blockRows,
+      shards: info.shards,
+      shardBlocks: info.shardBlocks,
       seconds: (performance.now() - t0) / 1000,
       options: opts,
+      ...(traffic ? { traffic } : {}),
     });
     await writeSolveOutputs(o.out, result.X, result.Y, d, report);
     if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
