@@ -24,6 +24,7 @@ export const ErrorCodes = Object.freeze({
   CONNECTION: 'CONNECTION',
   PROTOCOL: 'PROTOCOL', // malformed or unknown-version wire message
   WORKER_LOST: 'WORKER_LOST',
+  CONFLICT: 'CONFLICT', // another coordinator holds the cluster lease
   INTERNAL: 'INTERNAL',
 } as const);
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes] | (string & {});
