@@ -70,6 +70,8 @@ test('coordinator SIGKILLed mid-job, a new one started: resumes from the checkpo
   await c.exit;
   const next = await startCoordinatorProc(['--nats', server.url]);
   procs.push(next);
+  // The dead coordinator's lease is taken over once it has gone unrenewed for its TTL.
+  assert.match(next.out(), /the lease of attnfit-coordinator-\S+ expired .*taken over/);
   const code = await job.done;
   assert.is(code, 0, `${job.submit.out()}\ncoordinator:\n${next.out()}`);
   assertBitwise(out, local, 'coordinator kill');
