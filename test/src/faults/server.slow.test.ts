@@ -11,13 +11,20 @@
  * - the coordinator SIGSTOPped past its lease TTL: a new one takes the lease over and resumes the
  *   job; the old one, woken by SIGCONT, finds its lease taken and exits 1 without touching the result;
  * - a second coordinator while one holds the lease is refused (exit 1, `[CONFLICT]` naming the
- *   holder) and the running job is untouched; once the first stops cleanly a new one starts at once.
+ *   holder) and the running job is untouched; once the first stops cleanly a new one starts at once;
+ * - data loss (the job's problem deleted from the Object Store, the workers that cached it killed):
+ *   the job fails with NOT_FOUND naming the object, and `attnfit status` shows it — no hang, no
+ *   success with a wrong result.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { Kvm } from '@nats-io/kv';
+import { Objm } from '@nats-io/obj';
+import { DATA_BUCKET, JOBS_BUCKET, decodeMessage, problemObjectName } from '@attnfit/shared/protocol';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { cli, run, startCoordinatorProc, startWorkerProc, stopAll, type CliProc } from '../cluster/procs.js';
 import { assertBitwise, problemWithLocalSolve, submitUntilIter } from './common.js';
@@ -120,6 +127,39 @@ test('coordinator SIGSTOPped mid-job past its lease: a new one takes over and re
   const code = await job.done;
   assert.is(code, 0, `${job.submit.out()}\ncoordinator:\n${next.out()}`);
   assertBitwise(out, local, 'coordinator frozen');
+});
+
+test('data loss: the problem deleted from the Object Store mid-job and only fresh workers left — the job fails clearly (NOT_FOUND), status says why', async () => {
+  const c = await coordinator();
+  const out = join(work, 'lost-data');
+  const job = await submitUntilIter(server.url, problem, out, procs);
+  const jobId = /^(\S+)$/m.exec(job.submit.stdout())?.[1];
+  assert.ok(jobId, job.submit.out());
+  const nc = await connect({ servers: server.url });
+  try {
+    const rec = (await new Kvm(nc).open(JOBS_BUCKET).then((kv) => kv.get(`job.${jobId}`)))!;
+    const hash = decodeMessage(rec.value, 'job').problem.hash;
+    await (await new Objm(nc).open(DATA_BUCKET)).delete(problemObjectName(hash));
+  } finally {
+    await nc.close();
+  }
+  // The workers that cached the problem die; a fresh one cannot fetch it.
+  const cached = procs.filter((p) => /attnfit worker .*: ready/.test(p.out()) && p.proc.exitCode === null);
+  for (const w of cached) w.kill('SIGKILL');
+  await Promise.all(cached.map((w) => w.exit));
+  procs.push(await startWorkerProc(['--nats', server.url]));
+  const code = await job.done;
+  assert.ok(code !== 0, `the job must not succeed: ${job.submit.out()}`);
+  assert.match(job.submit.out(), /attnfit: error \[NOT_FOUND\]: .*problem-[0-9a-f]{64}/);
+  const status = await run(['status', jobId!, '--nats', server.url, '--json']);
+  assert.is(status.code, 0, status.out);
+  const st = JSON.parse(status.stdout);
+  assert.is(st.state, 'failed');
+  assert.is(st.error.code, 'NOT_FOUND');
+  assert.match(st.error.message, /problem-[0-9a-f]{64}: not in object store/);
+  assert.match(c.out(), new RegExp(`job ${jobId} failed: \\[NOT_FOUND\\]`));
+  const res = await run(['result', jobId!, '--nats', server.url, '--out', join(work, 'lost-result')]);
+  assert.ok(res.code !== 0, res.out);
 });
 
 test.run();
