@@ -14,6 +14,7 @@
  * checkpoint of a job the new holder also runs; both compute the same deterministic iterates, so
  * results stay bitwise identical.
  */
+import { randomUUID } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 
@@ -26,6 +27,8 @@ export const LEASE_DEFAULTS = Object.freeze({ renewMs: 1000, ttlMs: 5000, pollMs
 /** What the lease entry says (JSON). */
 export interface LeaseValue {
   holder: string;
+  /** Unique per lease holder instance (two coordinators may share a name). */
+  nonce: string;
   pid: number;
   renewMs: number;
   ttlMs: number;
@@ -52,8 +55,8 @@ function parse(value: Uint8Array): LeaseValue | undefined {
   }
 }
 
-function leaseValue(holder: string, o: { renewMs: number; ttlMs: number }): Uint8Array {
-  const v: LeaseValue = { holder, pid: process.pid, renewMs: o.renewMs, ttlMs: o.ttlMs, since: Date.now() };
+function leaseValue(holder: string, nonce: string, o: { renewMs: number; ttlMs: number }): Uint8Array {
+  const v: LeaseValue = { holder, nonce, pid: process.pid, renewMs: o.renewMs, ttlMs: o.ttlMs, since: Date.now() };
   return te.encode(JSON.stringify(v));
 }
 
@@ -73,6 +76,7 @@ export class CoordinatorLease {
   private constructor(
     private readonly kv: KV,
     private readonly holder: string,
+    private readonly nonce: string,
     private revision: number,
     private readonly o: Required<Omit<LeaseOptions, 'onLost'>> & Pick<LeaseOptions, 'onLost'>,
   ) {
@@ -92,12 +96,13 @@ export class CoordinatorLease {
       log: opts.log ?? (() => undefined),
       onLost: opts.onLost,
     };
-    const value = (): Uint8Array => leaseValue(holder, o);
+    const nonce = randomUUID();
+    const value = (): Uint8Array => leaseValue(holder, nonce, o);
     for (;;) {
       const seen = await current(kv);
       if (!seen) {
         try {
-          return new CoordinatorLease(kv, holder, await kv.create(LEASE_KEY, value()), o);
+          return new CoordinatorLease(kv, holder, nonce, await kv.create(LEASE_KEY, value()), o);
         } catch {
           continue; // another coordinator created it first: look again
         }
@@ -128,7 +133,7 @@ export class CoordinatorLease {
       try {
         const rev = await kv.update(LEASE_KEY, value(), now.revision);
         o.log(`attnfit coordinator: the lease of ${other} expired (no renewal for ${o.ttlMs / 1000} s): taken over`);
-        return new CoordinatorLease(kv, holder, rev, o);
+        return new CoordinatorLease(kv, holder, nonce, rev, o);
       } catch {
         continue; // someone renewed or took it at the last moment: look again
       }
@@ -140,17 +145,17 @@ export class CoordinatorLease {
     if (this.renewing || this.lost || !this.timer) return;
     this.renewing = true;
     try {
-      this.revision = await this.kv.update(LEASE_KEY, leaseValue(this.holder, this.o), this.revision);
+      this.revision = await this.kv.update(LEASE_KEY, leaseValue(this.holder, this.nonce, this.o), this.revision);
     } catch {
       // Disconnected (retry at the next tick), or the revision moved: someone else holds it now.
       const e = await current(this.kv).catch(() => null);
-      if (e !== null && e?.value?.holder !== this.holder) {
+      if (e !== null && e?.value?.nonce !== this.nonce) {
         this.lost = true;
         this.stop();
         const by = e?.value?.holder ?? 'nobody (deleted)';
         this.o.log(`attnfit coordinator: the cluster lease was taken over by ${by}: stopping`);
         this.o.onLost?.(by);
-      } else if (e && e.value?.holder === this.holder) this.revision = e.revision;
+      } else if (e) this.revision = e.revision; // our own write landed although the call failed
     } finally {
       this.renewing = false;
     }
