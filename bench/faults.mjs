@@ -22,7 +22,8 @@
 // of (fault time / fault-free time of the same round), which a slow drift in machine load hurts less.
 // Every run also checks X.npy and Y.npy bitwise against the local solve.
 //
-// Usage: npm run bench:faults   (or node bench/faults.mjs [--runs N])
+// Usage: npm run bench:faults   (or node bench/faults.mjs [--runs N] [--scenarios free,kill,restart,stop])
+//   The worker SIGSTOP scenario takes minutes per run; `--scenarios free,kill,restart` leaves it out.
 // Writes bench/results/faults-<time>.json and .md, and prints the markdown table.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -152,10 +153,23 @@ const scenarios = {
     await startServer();
   },
   'worker SIGSTOP': async (ws) => {
-    ws[0].p.kill('SIGSTOP');
-    return () => ws[0].p.kill('SIGCONT');
+    const frozen = ws[0];
+    frozen.p.kill('SIGSTOP');
+    // After the job: SIGCONT, then replace it — woken, it would first work through the backlog of
+    // stale task copies it was sent while frozen, slowing down the next scenario's job.
+    return async () => {
+      frozen.p.kill('SIGCONT');
+      frozen.p.kill('SIGKILL');
+      await frozen.exit;
+      ws[0] = undefined;
+    };
   },
 };
+const keys = { 'fault-free': 'free', 'worker SIGKILL': 'kill', 'server restart': 'restart', 'worker SIGSTOP': 'stop' };
+const argSc = process.argv.indexOf('--scenarios');
+const chosen = argSc > 0 ? process.argv[argSc + 1].split(',') : Object.values(keys);
+for (const [name, key] of Object.entries(keys)) if (!chosen.includes(key)) delete scenarios[name];
+if (!scenarios['fault-free']) throw new Error('--scenarios must include free (the baseline)');
 
 const results = {};
 try {
@@ -175,7 +189,7 @@ try {
       const after = await fault(ws);
       const code = await submit.exit;
       const seconds = (performance.now() - t0) / 1000;
-      after?.();
+      await after?.();
       if (code !== 0) throw new Error(`${name}: submit exit ${code}\n${submit.out()}`);
       const bitwise = same(out, join(work, 'local'));
       (results[name] ??= []).push({ seconds, bitwise });
