@@ -84,10 +84,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   let parts: Awaited<ReturnType<typeof startParts>>;
   // The lease taken over by another coordinator (this one was frozen or cut off): stop, exit 1.
   let leaseLost: AttnfitError | undefined;
-  let shutdown: Shutdown | undefined;
+  const stopper: { shutdown?: Shutdown } = {};
   const onLeaseLost = (holder: string) => {
     leaseLost = new AttnfitError(ErrorCodes.CONFLICT, `the cluster lease was taken over by ${holder}`);
-    void shutdown?.run();
+    void stopper.shutdown?.run();
   };
   try {
     parts = await failOnPermissionViolation(nc, startParts(nc, { ...opts, name }, maxJobs, log, obs, onLeaseLost));
@@ -105,7 +105,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     if (err) log(`attnfit coordinator: connection closed: ${err.message}`);
     return err || leaseLost;
   });
-  shutdown = new Shutdown(
+  const shutdown = new Shutdown(
     'attnfit coordinator',
     {
       stopIntake: () => {
@@ -121,12 +121,12 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     },
     { log },
   );
+  stopper.shutdown = shutdown;
   obs.started({ name, maxJobs, nc, log });
   log(
     `attnfit coordinator ${name}: ready (stream ${JOBS_STREAM}, consumer ${JOBS_CONSUMER}, max ${maxJobs} job(s) at once)`,
   );
-  const sd = shutdown;
-  return { name, running: () => scheduler.runningIds(), closed, drain: () => sd.run() };
+  return { name, running: () => scheduler.runningIds(), closed, drain: () => shutdown.run() };
 }
 
 /** The coordinator's parts, resources opened and recovered jobs queued; intake started. */
