@@ -92,6 +92,8 @@ export {
   fetchProblem,
 } from './cluster/index.js';
 export type { NatsOracleOptions, UploadOptions, UploadResult } from './cluster/index.js';
+export { CoordinatorLease, LEASE_KEY, LEASE_DEFAULTS } from './cluster/lease.js';
+export type { LeaseOptions, LeaseValue } from './cluster/lease.js';
 export { JobStore } from './jobs/store.js';
 // dynamic sessions: classes and wire
 export {

@@ -12,8 +12,9 @@
  * shared {@link Shutdown} sequence. An optional {@link CoordinatorObserver} (dashboard, metrics)
  * is handed to each part that has something to report; it never affects jobs.
  *
- * One coordinator per cluster (no leader election): a second coordinator would also resume
- * running jobs.
+ * One coordinator per cluster, enforced by a lease in KV ({@link CoordinatorLease}): a second
+ * coordinator is refused with CONFLICT while the first renews its lease, and takes over once a
+ * dead holder's lease expires.
  */
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -34,6 +35,7 @@ import { JobLedger } from './job-ledger.js';
 import { JobRunner } from './job-runner.js';
 import { JobScheduler, SHUTDOWN_REASON } from './job-scheduler.js';
 import { SubmissionHandler, consumeSubmissions } from './submissions.js';
+import { CoordinatorLease } from './lease.js';
 import { safeObserver, type CoordinatorObserver, type ObserverEvents } from './observer.js';
 
 /** Tunables of the coordinator (defaults in {@link COORDINATOR_DEFAULTS}). */
@@ -80,8 +82,15 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   const nc = await connectNats({ ...opts, name });
   // Start-up fails at once with AUTH (naming the subject and the user) on a permission violation.
   let parts: Awaited<ReturnType<typeof startParts>>;
+  // The lease taken over by another coordinator (this one was frozen or cut off): stop, exit 1.
+  let leaseLost: AttnfitError | undefined;
+  const stopper: { shutdown?: Shutdown } = {};
+  const onLeaseLost = (holder: string) => {
+    leaseLost = new AttnfitError(ErrorCodes.CONFLICT, `the cluster lease was taken over by ${holder}`);
+    void stopper.shutdown?.run();
+  };
   try {
-    parts = await failOnPermissionViolation(nc, startParts(nc, opts, maxJobs, log, obs));
+    parts = await failOnPermissionViolation(nc, startParts(nc, { ...opts, name }, maxJobs, log, obs, onLeaseLost));
     await nc.flush();
     const v = firstPermissionViolation(nc);
     if (v) throw v;
@@ -90,11 +99,11 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     if (!nc.isClosed()) await nc.close();
     throw e;
   }
-  const { scheduler, intake } = parts;
+  const { scheduler, intake, lease } = parts;
   const closed = nc.closed().then((err) => {
     obs.closed();
     if (err) log(`attnfit coordinator: connection closed: ${err.message}`);
-    return err || undefined;
+    return err || leaseLost;
   });
   const shutdown = new Shutdown(
     'attnfit coordinator',
@@ -104,11 +113,15 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
         return intake.stop();
       },
       settle: () => scheduler.interruptAll(SHUTDOWN_REASON),
-      close: () => nc.drain(),
+      close: async () => {
+        await lease.release();
+        await nc.drain();
+      },
       closed,
     },
     { log },
   );
+  stopper.shutdown = shutdown;
   obs.started({ name, maxJobs, nc, log });
   log(
     `attnfit coordinator ${name}: ready (stream ${JOBS_STREAM}, consumer ${JOBS_CONSUMER}, max ${maxJobs} job(s) at once)`,
@@ -123,8 +136,11 @@ async function startParts(
   maxJobs: number,
   log: (line: string) => void,
   obs: Required<CoordinatorObserver>,
+  onLeaseLost: (holder: string) => void,
 ) {
   const { js, store, os, problems } = await ensureResourcesWithRetry(nc, log);
+  // Before recovering anything: a second coordinator must not resume the first one's jobs.
+  const lease = await CoordinatorLease.acquire(store.kv, opts.name!, { log, onLost: onLeaseLost });
   const ledger = new JobLedger(nc, store, log, obs);
   const runner = new JobRunner({
     nc,
@@ -145,8 +161,14 @@ async function startParts(
   if (recovered.length) log(`attnfit coordinator: recovering ${recovered.length} job(s): ${recovered.join(', ')}`);
   scheduler.enqueue(...recovered);
 
-  const intake = await consumeSubmissions(js, new SubmissionHandler(store, scheduler, ledger, log, obs), log);
-  return { scheduler, intake };
+  let intake;
+  try {
+    intake = await consumeSubmissions(js, new SubmissionHandler(store, scheduler, ledger, log, obs), log);
+  } catch (err) {
+    await lease.release();
+    throw err;
+  }
+  return { scheduler, intake, lease };
 }
 
 /**

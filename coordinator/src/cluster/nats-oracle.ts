@@ -64,8 +64,8 @@ export interface NatsOracleOptions {
   /**
    * Hedged re-dispatch: a shard attempt still unanswered after hedgeFactor × the slowest of
    * the recent answered attempts (and at least hedgeMinMs) is sent once more, and again after
-   * each further such delay (at most maxAttempts copies); the first reply wins. 0 disables
-   * hedging (then only the task timeout notices a lost worker).
+   * each further such delay (at most max(maxAttempts, 32) copies); the first reply wins.
+   * 0 disables hedging (then only the task timeout notices a lost worker).
    */
   hedgeFactor?: number;
   /** Lower bound of the hedge delay (ms). */
@@ -87,6 +87,13 @@ export const NATS_ORACLE_DEFAULTS = Object.freeze({
 
 /** How often in-flight attempts are checked for being overdue (ms). */
 const HEDGE_TICK_MS = 100;
+/**
+ * Copies of one overdue attempt (the first included) at most, when more than maxAttempts. A frozen
+ * worker stays in the queue group, and each copy reaches it with
+ * probability 1/(workers): with only maxAttempts (6) copies, 1 in 32 blocks first routed to it (2
+ * workers) waited the whole task timeout. Copies are a few d² numbers; they stop at the first reply.
+ */
+const HEDGE_MAX_COPIES = 32;
 /** Answered attempts whose durations set the hedge delay. */
 const HEDGE_WINDOW = 64;
 
@@ -419,16 +426,16 @@ export class NatsOracle implements Oracle {
 
   /**
    * Re-dispatch every attempt whose last copy went out longer than the hedge delay ago, up to
-   * maxAttempts copies. Again and again, because the queue group may hand a copy to the very
-   * worker that is frozen (a killed worker's subscription is gone at once; a frozen one's stays
-   * until the server's ping timeout).
+   * max(maxAttempts, HEDGE_MAX_COPIES) copies. Again and again, because the queue group may hand
+   * a copy to the very worker that is frozen (a killed worker's subscription is gone at once; a
+   * frozen one's stays: the server postpones its pings while it delivers tasks to it).
    */
   private hedgeOverdue(): void {
     const now = Date.now();
     for (const e of this.inFlight) {
       const delay = this.hedgeDelayMs(e.kind);
       if (delay === undefined || delay >= this.o.taskTimeoutMs) continue;
-      if (e.sends >= this.o.maxAttempts || now - e.sentAt < delay) continue;
+      if (e.sends >= Math.max(this.o.maxAttempts, HEDGE_MAX_COPIES) || now - e.sentAt < delay) continue;
       this.stats.hedges++;
       this.o.onHedge?.({ shard: e.shard, afterMs: now - e.sentAt });
       e.sends++;

@@ -25,6 +25,7 @@ export const ErrorCodes = Object.freeze({
   PROTOCOL: 'PROTOCOL', // malformed or unknown-version wire message
   WORKER_LOST: 'WORKER_LOST',
   TOO_LARGE: 'TOO_LARGE', // a problem larger than a worker's memory limit for problems
+  CONFLICT: 'CONFLICT', // another coordinator holds the cluster lease
   INTERNAL: 'INTERNAL',
 } as const);
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes] | (string & {});

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readNpy, writeNpy } from '@attnfit/shared/io';
-import { ClusterClient } from '@attnfit/coordinator';
+import { ClusterClient, SOLVE_DEFAULTS, createOracle, solve, type SolveOptions } from '@attnfit/coordinator';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { rng, randn, randMatrix } from '../helpers/rng.js';
 import {
@@ -159,7 +159,7 @@ test('the worker user cannot submit jobs (AUTH, exit 2), nor can the submitter s
   assert.match(w.out, /\[AUTH\]/);
 });
 
-test('SIGKILL of the only worker mid-job: tasks are retried and the job succeeds on a new worker', async () => {
+test('SIGKILL of the only worker mid-job: tasks are retried and the job succeeds on a new worker, bitwise equal to local', async () => {
   // Keep one worker: stop the second gracefully (drain), so the job depends on the one we kill.
   const second = workers.pop()!;
   second.kill('SIGTERM');
@@ -179,11 +179,8 @@ test('SIGKILL of the only worker mid-job: tasks are retried and the job succeeds
       A3: randMatrix(r, n, d),
       B: randMatrix(r, n, d),
     };
-    const { jobId } = await client.submit(
-      p,
-      { method: 'lbfgs', maxIter: 60, tol: 1e-300, gtol: 0, x0: randMatrix(r, d, d, 0.5) },
-      'kill-test',
-    );
+    const options = { method: 'lbfgs', maxIter: 60, tol: 1e-300, gtol: 0, x0: randMatrix(r, d, d, 0.5) };
+    const { jobId } = await client.submit(p, options, 'kill-test');
     let killed = false;
     let resolveKilled!: () => void;
     const killedP = new Promise<void>((r) => {
@@ -212,6 +209,14 @@ test('SIGKILL of the only worker mid-job: tasks are retried and the job succeeds
     const cl = res.report.cluster as { retries: number; hedges: number };
     assert.ok(cl.retries + cl.hedges >= 1, `retries ${cl.retries}, hedges ${cl.hedges}`);
     assert.is(res.report.iterations, 60);
+    // Bitwise the local solve (same GEMM backend: procs.ts loads the native one here too).
+    const local = await createOracle(p, { threads: 0 });
+    const ref = await solve(local, { ...SOLVE_DEFAULTS, ...options } as SolveOptions);
+    await local.close();
+    for (let i = 0; i < d * d; i++) {
+      assert.ok(Object.is(res.X[i], ref.X[i]), `X[${i}]: ${res.X[i]} vs ${ref.X[i]}`);
+      assert.ok(Object.is(res.Y[i], ref.Y[i]), `Y[${i}]: ${res.Y[i]} vs ${ref.Y[i]}`);
+    }
   } finally {
     await client.close();
   }

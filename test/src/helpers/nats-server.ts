@@ -12,7 +12,16 @@ export interface NatsServerHandle {
   url: string;
   port: number;
   dir: string;
-  proc: ChildProcess;
+  /** The running nats-server process (a new one after restart()). */
+  readonly proc: ChildProcess;
+  /** Server output so far (all runs). */
+  log(): string;
+  /**
+   * Stop the server (SIGKILL, or SIGTERM for a clean shutdown) and start it again on the same
+   * port with the same config and JetStream store dir; resolves once it listens again.
+   * `downMs` keeps it down that long first (the fault's duration).
+   */
+  restart(opts?: { signal?: 'SIGKILL' | 'SIGTERM'; downMs?: number }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -71,24 +80,42 @@ export async function startNatsServer(opts: StartOptions = {}): Promise<NatsServ
       ].join('\n');
   const confPath = join(dir, 'nats.conf');
   writeFileSync(confPath, conf);
-  const proc = spawn('nats-server', ['-c', confPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  proc.stdout?.on('data', (d) => {
-    log += d;
-  });
-  proc.stderr?.on('data', (d) => {
-    log += d;
-  });
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  let proc!: ChildProcess;
+  let exited!: Promise<void>;
+  const launch = async () => {
+    proc = spawn('nats-server', ['-c', confPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout?.on('data', (d) => {
+      log += d;
+    });
+    proc.stderr?.on('data', (d) => {
+      log += d;
+    });
+    const p = proc;
+    exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
+    try {
+      await Promise.race([
+        waitForPort(port, 10_000),
+        exited.then(() => {
+          throw new Error(`nats-server exited early:\n${log}`);
+        }),
+      ]);
+    } catch (err) {
+      p.kill('SIGKILL');
+      throw err;
+    }
+  };
+  const halt = async (signal: 'SIGKILL' | 'SIGTERM') => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill(signal);
+      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    }
+  };
   try {
-    await Promise.race([
-      waitForPort(port, 10_000),
-      exited.then(() => {
-        throw new Error(`nats-server exited early:\n${log}`);
-      }),
-    ]);
+    await launch();
   } catch (err) {
-    proc.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -96,14 +123,17 @@ export async function startNatsServer(opts: StartOptions = {}): Promise<NatsServ
     url: `nats://127.0.0.1:${port}`,
     port,
     dir,
-    proc,
+    get proc() {
+      return proc;
+    },
+    log: () => log,
+    async restart({ signal = 'SIGKILL', downMs = 0 } = {}) {
+      await halt(signal);
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+      await launch();
+    },
     async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGTERM');
-        const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(t);
-      }
+      await halt('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     },
   };
