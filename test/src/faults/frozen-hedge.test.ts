@@ -77,16 +77,17 @@ test('a frozen queue-group member: every block is hedged until the healthy worke
   const oracle = new NatsOracle(nc, p, ref, {
     jobId: 'frozen-1',
     blockRows: 5,
+    shardBlocks: 1,
     taskTimeoutMs: 600_000,
     maxAttempts: 2,
     hedgeMinMs: 20,
-    onHedge: (h) => hedged.push(h.block),
+    onHedge: (h) => hedged.push(h.shard),
   });
   try {
     const X = randMatrix(rng(1), 3, 3, 0.3);
     const Y = randMatrix(rng(2), 3, 3);
     const want = { loss: true, gradX: true } as const;
-    const expected = evaluateProblem(p, X, Y, want, 5);
+    const expected = evaluateProblem(p, X, Y, want, 5, 1);
     // 10 evaluations × 8 blocks: with at most 2 copies a block, some block would surely have
     // had both copies routed to the frozen member and waited the 600 s task timeout.
     for (let k = 0; k < 10; k++) {
