@@ -71,6 +71,8 @@ async function current(kv: KV): Promise<{ revision: number; value: LeaseValue | 
 export class CoordinatorLease {
   private timer: NodeJS.Timeout | undefined;
   private renewing = false;
+  /** The renewal in flight (release waits for it, so it deletes at the latest revision). */
+  private inflight: Promise<void> | undefined;
   private lost = false;
 
   private constructor(
@@ -80,7 +82,9 @@ export class CoordinatorLease {
     private revision: number,
     private readonly o: Required<Omit<LeaseOptions, 'onLost'>> & Pick<LeaseOptions, 'onLost'>,
   ) {
-    this.timer = setInterval(() => void this.renew(), o.renewMs);
+    this.timer = setInterval(() => {
+      this.inflight = this.renew();
+    }, o.renewMs);
     this.timer.unref();
   }
 
@@ -169,6 +173,7 @@ export class CoordinatorLease {
   /** Stop renewing and delete the lease (if still ours), so the next coordinator starts at once. */
   async release(): Promise<void> {
     this.stop();
+    await this.inflight;
     if (this.lost) return;
     await this.kv.delete(LEASE_KEY, { previousSeq: this.revision }).catch(() => undefined);
   }

@@ -359,7 +359,10 @@ test('isolation: a problem poisoned by a submitter is caught by readers and re-u
       deleted: false,
     };
     await js.publish(`$O.${PROBLEMS_BUCKET}.M.${b64urlPadded(part)}`, JSON.stringify(meta), { headers: h });
-    assert.is(sub.errors.length, 0, sub.errors.join('\n'));
+    // Only permission violations matter here (the publishes above must not be refused); other
+    // async status errors of the connection (e.g. a closed request) are not about the poison.
+    const refused = sub.errors.filter((e) => e.includes('Permissions Violation'));
+    assert.is(refused.length, 0, refused.join('\n'));
   } finally {
     await sub.nc.close();
   }

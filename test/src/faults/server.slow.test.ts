@@ -156,7 +156,7 @@ test('data loss: the problem deleted from the Object Store mid-job and only fres
   const st = JSON.parse(status.stdout);
   assert.is(st.state, 'failed');
   assert.is(st.error.code, 'NOT_FOUND');
-  assert.match(st.error.message, /problem-[0-9a-f]{64}: not in object store/);
+  assert.match(st.error.message, /problem-[0-9a-f]{64}: not in (the )?object store/);
   assert.match(c.out(), new RegExp(`job ${jobId} failed: \\[NOT_FOUND\\]`));
   const res = await run(['result', jobId!, '--nats', server.url, '--out', join(work, 'lost-result')]);
   assert.ok(res.code !== 0, res.out);
