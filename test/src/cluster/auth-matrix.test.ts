@@ -187,6 +187,9 @@ for (const action of Object.keys(ALLOWED) as Action[]) {
     // lease — so the allowed cell's coordinator may start (a second one is refused, CONFLICT).
     if (action === 'coordinator') await stopAll([bg[0]]);
     const cells = await Promise.all(WHO.map(async (who) => ({ who, r: await cell(action, who) })));
+    // Later tests (isolation) submit jobs: give the cluster its coordinator back.
+    if (action === 'coordinator')
+      bg[0] = await startCoordinatorProc(['--nats', server.url, ...creds('coordinator')]);
     for (const { who, r } of cells) {
       const label = `${action} as ${who}`;
       if (ALLOWED[action].includes(who)) {
