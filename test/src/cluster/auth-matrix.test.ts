@@ -188,8 +188,7 @@ for (const action of Object.keys(ALLOWED) as Action[]) {
     if (action === 'coordinator') await stopAll([bg[0]]);
     const cells = await Promise.all(WHO.map(async (who) => ({ who, r: await cell(action, who) })));
     // Later tests (isolation) submit jobs: give the cluster its coordinator back.
-    if (action === 'coordinator')
-      bg[0] = await startCoordinatorProc(['--nats', server.url, ...creds('coordinator')]);
+    if (action === 'coordinator') bg[0] = await startCoordinatorProc(['--nats', server.url, ...creds('coordinator')]);
     for (const { who, r } of cells) {
       const label = `${action} as ${who}`;
       if (ALLOWED[action].includes(who)) {
