@@ -18,6 +18,6 @@ export {
   foldInOrder,
   MAX_SHARDS,
   SHARD_MIN_ELEMENTS,
-  SHARD_PARTIAL_BUDGET,
+  SHARD_ELEMENTS_PER_PARTIAL,
 } from './shards.js';
 export type { ShardPlan, Shard } from './shards.js';

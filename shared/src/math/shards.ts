@@ -26,12 +26,13 @@ export const MAX_SHARDS = 256;
 export const SHARD_MIN_ELEMENTS = 1 << 22;
 
 /**
- * Traffic bound: shards × d⁴ (the size of one exact-Hessian partial, the largest a shard returns)
- * stays at or below this many numbers, so the coordinator receives O(1) Hessian data per
- * evaluation whatever n is (2¹⁸ numbers: 2 MiB of d⁴ partials; the packed hessXX plus hessXY
- * a Newton step asks for make that ≈ 3 MiB on the wire at any d ≥ 4).
+ * Traffic bound, relative to work: a shard's largest partial (one exact-Hessian piece, d⁴
+ * numbers) is at most 1/64 of the attention-matrix elements (rows × n) the shard summarises, so
+ * the bytes the coordinator receives stay a small, fixed fraction of the arithmetic the workers do
+ * (the Hessian work per element is ~d⁴ flops too): shards ≤ n² / (64 · d⁴). Together with
+ * {@link MAX_SHARDS} this bounds the coordinator's traffic per evaluation by 256 partials at any n.
  */
-export const SHARD_PARTIAL_BUDGET = 1 << 18;
+export const SHARD_ELEMENTS_PER_PARTIAL = 64;
 
 /** A block index range [b0, b1) of one shard and the row range [r0, r1) it covers. */
 export interface Shard {
@@ -65,10 +66,10 @@ function checkInt(fn: string, field: string, v: number, min: number): void {
 /**
  * Default number of shards for an n×d problem split into `blocks` row blocks: the smallest of
  * the block count, {@link MAX_SHARDS}, the work bound ⌊n² / {@link SHARD_MIN_ELEMENTS}⌋ and the
- * traffic bound ⌊{@link SHARD_PARTIAL_BUDGET} / d⁴⌋, and at least 1. Depends only on its arguments.
- * Examples (default blocks): n = 8192, d = 16 → 4 (64 blocks, 16 per shard); n = 65 536, d = 16
- * → 4 (4096 blocks, 1024 per shard); n = 8192, d = 8 → 16; n = 65 536, d = 8 → 64;
- * n = 65 536, d = 4 → 256; n ≤ 2048 → 1.
+ * traffic bound ⌊n² / ({@link SHARD_ELEMENTS_PER_PARTIAL} · d⁴)⌋, and at least 1. Depends only on
+ * its arguments. Examples (default blocks): n = 8192, d = 16 → 16 (64 blocks, 4 per shard);
+ * n = 8192, d = 32 → 1; n = 65 536, d = 16 → 256 (4096 blocks, 16 per shard); n = 8192, d = 8
+ * → 16; n = 65 536, d = 8 → 256; n ≤ 2048 → 1.
  */
 export function defaultShardCount(n: number, d: number, blocks: number): number {
   checkInt('defaultShardCount', 'n', n, 0);
@@ -76,7 +77,7 @@ export function defaultShardCount(n: number, d: number, blocks: number): number 
   checkInt('defaultShardCount', 'blocks', blocks, 0);
   const byWork = Math.floor((n * n) / SHARD_MIN_ELEMENTS);
   const d4 = Math.max(1, d) ** 4;
-  const byTraffic = Math.floor(SHARD_PARTIAL_BUDGET / d4);
+  const byTraffic = Math.floor((n * n) / (SHARD_ELEMENTS_PER_PARTIAL * d4));
   return Math.max(1, Math.min(blocks, MAX_SHARDS, byWork, byTraffic));
 }
 
@@ -98,7 +99,7 @@ export function planShards(nBlocks: number, shardBlocks: number): Array<[number,
  * {@link defaultBlockRows}) grouped into shards of `shardBlocks` blocks (default: the block count
  * spread over {@link defaultShardCount} shards). Overrides must be the same everywhere for
  * identical results (tests use them to get many shards from a small problem).
- * Example: planTree(8192, 16) → 64 blocks of 128 rows in 4 shards of 16 blocks.
+ * Example: planTree(8192, 16) → 64 blocks of 128 rows in 16 shards of 4 blocks.
  */
 export function planTree(n: number, d: number, opts: { blockRows?: number; shardBlocks?: number } = {}): ShardPlan {
   checkInt('planTree', 'n', n, 0);

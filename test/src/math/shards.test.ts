@@ -42,11 +42,13 @@ test('planShards covers [0, nBlocks) exactly once, in order, for every nBlocks �
 });
 
 test('defaultShardCount: documented values; bounded by blocks, MAX_SHARDS, work and traffic; n-independent at large n', () => {
-  // n = 8192, d = 16: 64 blocks of 128 rows; traffic bound 2^18 / 16^4 = 4.
-  assert.is(defaultShardCount(8192, 16, 64), 4);
-  assert.is(defaultShardCount(65536, 16, 4096), 4);
+  // n = 8192, d = 16: 64 blocks of 128 rows; work bound 8192² / 2^22 = 16, traffic 8192² / (64 · 16⁴) = 16.
+  assert.is(defaultShardCount(8192, 16, 64), 16);
+  assert.is(defaultShardCount(8192, 32, 64), 1); // traffic bound 8192² / (64 · 32⁴) = 1
+  assert.is(defaultShardCount(65536, 16, 4096), MAX_SHARDS);
   assert.is(defaultShardCount(8192, 8, 64), 16); // work bound 8192² / 2^22
-  assert.is(defaultShardCount(65536, 8, 4096), 64); // traffic bound 2^18 / 8^4
+  assert.is(defaultShardCount(65536, 8, 4096), MAX_SHARDS);
+  assert.is(defaultShardCount(16384, 16, 1024), 64); // work 64, traffic 64
   assert.is(defaultShardCount(65536, 4, 4096), MAX_SHARDS);
   assert.is(defaultShardCount(2048, 4, 16), 1);
   assert.is(defaultShardCount(100, 64, 8), 1);
@@ -56,8 +58,8 @@ test('defaultShardCount: documented values; bounded by blocks, MAX_SHARDS, work 
       const tree = planTree(n, d);
       assert.equal(planTree(n, d), tree, 'pure');
       assert.ok(tree.shards.length >= 1 && tree.shards.length <= Math.min(MAX_SHARDS, tree.blocks.length));
-      // Σ over shards of d⁴ stays within the budget (or one shard).
-      assert.ok(tree.shards.length === 1 || tree.shards.length * d ** 4 <= 1 << 18, `n=${n} d=${d}`);
+      // Each shard's d⁴ Hessian partial is at most 1/64 of the elements it covers (or one shard).
+      assert.ok(tree.shards.length === 1 || 64 * tree.shards.length * d ** 4 <= n * n, `n=${n} d=${d}`);
     }
   // At fixed d the shard count stops growing with n (the coordinator's traffic does too).
   assert.is(planTree(65536, 16).shards.length, planTree(1 << 20, 16).shards.length);
@@ -65,8 +67,8 @@ test('defaultShardCount: documented values; bounded by blocks, MAX_SHARDS, work 
 
 test('planTree: shards are whole consecutive blocks covering [0, n); overrides; documented example', () => {
   const t = planTree(8192, 16);
-  assert.equal([t.blockRows, t.blocks.length, t.shardBlocks, t.shards.length], [128, 64, 16, 4]);
-  assert.equal(t.shards[1], { b0: 16, b1: 32, r0: 2048, r1: 4096 });
+  assert.equal([t.blockRows, t.blocks.length, t.shardBlocks, t.shards.length], [128, 64, 4, 16]);
+  assert.equal(t.shards[1], { b0: 4, b1: 8, r0: 512, r1: 1024 });
   const o = planTree(100, 3, { blockRows: 8, shardBlocks: 5 });
   assert.equal([o.blocks.length, o.shards.length], [13, 3]);
   assert.equal(
