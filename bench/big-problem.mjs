@@ -10,6 +10,7 @@
 // and report peak RSS per process (VmHWM of coordinator / worker / nats-server; /usr/bin/time for
 // the one-shot commands). Usage:
 //   node bench/big-problem.mjs [--n 262144] [--d 16] [--threads 2] [--dir /tmp/attnfit-big] [--planted]
+//                              [--task-timeout-ms MS]
 // The problem directory is reused when it exists. By default its tensors are random (written
 // directly: `attnfit generate` plants B = softmax(A1 X A2ᵀ) A3 Y, itself an n² computation);
 // --planted uses `attnfit generate` (timed) instead.
@@ -29,6 +30,8 @@ const opt = (name, dflt) => {
 const n = Number(opt('n', 262144));
 const d = Number(opt('d', 16));
 const threads = Number(opt('threads', 2));
+// Per-attempt task timeout of the coordinator (a shard of a big problem can take minutes).
+const taskTimeoutMs = opt('task-timeout-ms', undefined);
 const dir = opt('dir', join(tmpdir(), `attnfit-big-${n}x${d}`));
 const BIN = join(repoDir, 'coordinator', 'bin', 'attnfit.js');
 
@@ -123,7 +126,7 @@ const nats = startProc('nats-server', ['-c', conf], /Server is ready/);
 const procs = [nats];
 try {
   await nats.ready;
-  const coord = startProc(process.execPath, [BIN, 'coordinator', '--nats', url], /ready/);
+  const coord = startProc(process.execPath, [BIN, 'coordinator', '--nats', url, ...(taskTimeoutMs ? ['--task-timeout-ms', taskTimeoutMs] : [])], /ready/);
   procs.push(coord);
   await coord.ready;
   const worker = startProc(process.execPath, [BIN, 'worker', '--nats', url, '--threads', String(threads)], /ready/);
