@@ -334,9 +334,9 @@ export class NatsOracle implements Oracle {
         credit = false;
         this.dispatcher.release(target);
       };
-      if (this.fatal) {
+      if (this.fatal || signal?.aborted) {
         release();
-        reject(this.fatal);
+        reject(this.fatal ?? cancelled(signal));
         return;
       }
       // Created here so the stack names the caller (STYLE 10).
