@@ -109,7 +109,9 @@ test('dispatcher: a worker joining gets waiting tasks at once; no live worker (n
     // a falls silent: stale after 3 intervals, announced as left.
     const left = await new Promise<RosterEvent>((resolve) => {
       const off = roster.onChange((e) => {
-        if (e.change === 'left') (resolve(e), off());
+        if (e.change !== 'left') return;
+        off();
+        resolve(e);
       });
     });
     assert.is(left.worker.id, 'a');
