@@ -81,6 +81,8 @@ export type { SolveReport } from './solver/index.js';
 export {
   NatsOracle,
   NATS_ORACLE_DEFAULTS,
+  WorkerRoster,
+  ShardDispatcher,
   runCoordinator,
   COORDINATOR_DEFAULTS,
   newJobId,
@@ -91,7 +93,14 @@ export {
   objectDigest,
   fetchProblem,
 } from './cluster/index.js';
-export type { NatsOracleOptions, UploadOptions, UploadResult } from './cluster/index.js';
+export type {
+  NatsOracleOptions,
+  UploadOptions,
+  UploadResult,
+  RosterEvent,
+  RosterWorker,
+  DispatchTarget,
+} from './cluster/index.js';
 export { CoordinatorLease, LEASE_KEY, LEASE_DEFAULTS } from './cluster/lease.js';
 export type { LeaseOptions, LeaseValue } from './cluster/lease.js';
 export { JobStore } from './jobs/store.js';

@@ -18,6 +18,8 @@ export interface WorkerStats {
 export interface WorkerStartInfo {
   name: string;
   threads: number;
+  /** Direct task subject token (`attnfit.task.<dispatchId>`), when the worker serves one. */
+  dispatchId?: string;
   /** The service's own connection (observers may publish on it; never close it). */
   nc: NatsConnection;
   stats(): WorkerStats;

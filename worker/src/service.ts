@@ -1,5 +1,7 @@
 /**
- * The NATS worker service (`attnfit worker`). It joins the task queue group, caches each
+ * The NATS worker service (`attnfit worker`). It joins the task queue group and serves its own
+ * direct task subject `attnfit.task.<dispatchId>` (advertised in its heartbeats; the coordinator
+ * addresses shards there while the worker is live), caches each
  * problem's tensors once per process (fetched from the Object Store by content hash into a
  * SharedArrayBuffer, bounded LRU, evicted when the coordinator announces the job ended), runs
  * every shard task's blocks in parallel in its piscina pool (BlockPool over the shared thread
@@ -10,7 +12,7 @@
  * coordinator's dashboard) and metrics listen through the narrow {@link WorkerObserver} interface.
  */
 import { availableParallelism, hostname } from 'node:os';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { nuid, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import {
   DEFAULT_MAX_PAYLOAD,
@@ -18,6 +20,7 @@ import {
   TASK_QUEUE,
   TASK_SUBJECT,
   decodeMessage,
+  workerTaskSubject,
 } from '@attnfit/shared/protocol';
 import {
   Shutdown,
@@ -108,7 +111,7 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
     obs,
   );
 
-  const subs = subscribe(nc, server, cache, log);
+  const subs = subscribe(nc, server, cache, log, nuid.next());
   await nc.flush();
   // The server answers a forbidden SUB with -ERR before the flush's PONG: fail fast with AUTH.
   if (subs.error()) {
@@ -121,6 +124,7 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
     );
   }
   subs.ready();
+  const dispatchId = subs.dispatchId();
 
   const closed = nc.closed().then(async (err) => {
     obs.closed();
@@ -149,8 +153,10 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
     cached: cache.size,
     inFlight: server.inFlightCount,
   });
-  obs.started({ name, threads, nc, stats, log });
-  log(`attnfit worker ${name}: ready (${threads} threads, queue ${TASK_QUEUE})`);
+  obs.started({ name, threads, nc, stats, log, ...(dispatchId ? { dispatchId } : {}) });
+  log(
+    `attnfit worker ${name}: ready (${threads} threads, queue ${TASK_QUEUE}${dispatchId ? `, direct ${workerTaskSubject(dispatchId)}` : ''})`,
+  );
   return {
     name,
     threads,
@@ -160,26 +166,32 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
   };
 }
 
-/** The worker's two subscriptions and the first subscription error. */
+/** The worker's subscriptions and the first (fatal) subscription error. */
 interface WorkerSubscriptions {
   readonly all: Subscription[];
   error(): Error | undefined;
+  /** The direct task subject's token, unless the server refused that subscription. */
+  dispatchId(): string | undefined;
   /** Start-up is over: a later task subscription error closes the connection. */
   ready(): void;
 }
 
 /**
- * Subscribe the task queue group (tasks go to `server`) and `job.done` (evicts from `cache`).
- * A task subscription error after start-up closes the connection: without it the process is
- * useless (runWorker then exits); before `ready()` the caller turns it into AUTH.
+ * Subscribe the task queue group and the direct subject of `dispatchId` (tasks of both go to
+ * `server`) and `job.done` (evicts from `cache`). A queue subscription error after start-up
+ * closes the connection: without it the process is useless (runWorker then exits); before
+ * `ready()` the caller turns it into AUTH. A refused direct subscription (an auth config without
+ * `attnfit.task.>` for workers) is logged and the worker serves the queue group only.
  */
 function subscribe(
   nc: NatsConnection,
   server: TaskServer,
   cache: ProblemCache<unknown>,
   log: (line: string) => void,
+  dispatchId: string,
 ): WorkerSubscriptions {
   let subError: Error | undefined;
+  let directError: Error | undefined;
   let ready = false;
   const taskSub: Subscription = nc.subscribe(TASK_SUBJECT, {
     queue: TASK_QUEUE,
@@ -188,6 +200,20 @@ function subscribe(
         subError ??= err;
         log(`attnfit worker: subscription error: ${err.message}`);
         if (ready) void nc.close();
+        return;
+      }
+      server.accept(msg);
+    },
+  });
+  const directSubject = workerTaskSubject(dispatchId);
+  const directSub: Subscription = nc.subscribe(directSubject, {
+    callback: (err, msg) => {
+      if (err) {
+        if (!directError)
+          log(
+            `attnfit worker: cannot serve ${directSubject} (${err.message}): queue group only — allow "${TASK_SUBJECT}.>" in the worker's subscribe permissions`,
+          );
+        directError ??= err;
         return;
       }
       server.accept(msg);
@@ -205,8 +231,9 @@ function subscribe(
     },
   });
   return {
-    all: [taskSub, doneSub],
+    all: [taskSub, directSub, doneSub],
     error: () => subError,
+    dispatchId: () => (directError ? undefined : dispatchId),
     ready: () => {
       ready = true;
     },

@@ -193,7 +193,7 @@ async function ensureResourcesWithRetry(nc: NatsConnection, log: (line: string) 
   }
 }
 
-/** NatsOracle options of one job: the coordinator's task timeouts, a log line per retry and hedge, retries and task attempts to the observer. */
+/** NatsOracle options of one job: the coordinator's task timeouts, a log line per retry, hedge and lost worker, retries and task attempts to the observer. */
 function oracleOptions(
   opts: CoordinatorOptions,
   jobId: string,
@@ -211,6 +211,13 @@ function oracleOptions(
       log(
         `attnfit coordinator: job ${jobId} shard ${shard} unanswered after ${afterMs} ms (overdue vs. its peers): sent again`,
       ),
+    onWorker: ({ worker, change, reason }) => {
+      // A drain ('stopping') is routine; a worker gone silent or unreachable is worth a line.
+      if (change === 'left' && reason !== 'stopping')
+        log(
+          `attnfit coordinator: job ${jobId}: worker ${worker.name} is ${reason === 'stale' ? 'stale (heartbeats late)' : 'unreachable'}: no further shards; its shards in flight sent again`,
+        );
+    },
   };
   if (opts.taskTimeoutMs !== undefined) o.taskTimeoutMs = opts.taskTimeoutMs;
   if (opts.maxAttempts !== undefined) o.maxAttempts = opts.maxAttempts;

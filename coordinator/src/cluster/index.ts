@@ -1,6 +1,10 @@
 /** The NATS cluster: oracle, coordinator service, client, connection and resources. */
 export { NatsOracle, NATS_ORACLE_DEFAULTS } from './nats-oracle.js';
 export type { NatsOracleOptions } from './nats-oracle.js';
+export { WorkerRoster, WORKER_ROSTER_DEFAULTS } from './worker-roster.js';
+export type { RosterWorker, RosterEvent } from './worker-roster.js';
+export { ShardDispatcher, SHARD_DISPATCH_DEFAULTS } from './shard-dispatch.js';
+export type { DispatchTarget } from './shard-dispatch.js';
 export { startCoordinator, runCoordinator, COORDINATOR_DEFAULTS } from './coordinator.js';
 export type { CoordinatorOptions, CoordinatorService } from './coordinator.js';
 export { ClusterClient, newJobId } from './client.js';

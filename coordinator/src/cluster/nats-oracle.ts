@@ -1,8 +1,11 @@
 /**
  * NatsOracle: the Oracle over the NATS cluster. It uses the fixed two-level plan planTree(n, d)
  * — the same plan as the local engine — and sends each *shard* (a run of consecutive row blocks)
- * as one `task` request to the worker queue group; the worker evaluates the shard's blocks on its
- * threads and adds them in block order. Per-task timeout, retries on timeout / worker loss /
+ * as one `task` request to a worker, which evaluates the shard's blocks on its threads and adds
+ * them in block order. Tasks are addressed to live workers (heard through their heartbeats) with
+ * a small credit per worker, the least loaded first ({@link ShardDispatcher}); while no worker is
+ * live they go to the queue group. A worker that goes stale or says it stops gets no new tasks,
+ * and its shards in flight are re-dispatched at once. Per-task timeout, retries on timeout / worker loss /
  * retryable errors and hedged re-dispatch work per shard; tasks are pure and idempotent, late
  * duplicates are ignored because every attempt has its own reply subject. The shard partials are
  * added in shard order, so results are bitwise identical to local evaluation for any number of
@@ -32,6 +35,8 @@ import {
 } from '@attnfit/shared/protocol';
 import type { CallOptions, Oracle, OracleInfo, Traffic } from '../oracle/types.js';
 import { columnMean, planOptions } from '../oracle/local.js';
+import { WorkerRoster, type RosterEvent, type RosterWorker } from './worker-roster.js';
+import { SHARD_DISPATCH_DEFAULTS, ShardDispatcher, type DispatchTarget } from './shard-dispatch.js';
 
 /** Tunables of the cluster oracle (defaults in {@link NATS_ORACLE_DEFAULTS}). */
 export interface NatsOracleOptions {
@@ -41,9 +46,21 @@ export interface NatsOracleOptions {
   taskTimeoutMs?: number;
   /** Attempts per shard before the evaluation fails. */
   maxAttempts?: number;
-  /** Shard tasks in flight at once (default MAX_SHARDS: every shard goes out at once, so the
-   * queue group spreads them over all live workers). */
+  /** Shard tasks in flight at once (default MAX_SHARDS: every shard is ready at once; the
+   * credits below decide when each goes out). */
   maxInFlight?: number;
+  /**
+   * Tasks of this oracle in flight per live worker (default 2: one computing, one queued); the
+   * other shards wait and go out as replies come back.
+   */
+  credits?: number;
+  /**
+   * Before the first evaluation, wait up to this long (ms) for a live worker's heartbeat (it is
+   * asked for one at once); none heard: tasks go to the queue group until one is.
+   */
+  discoveryMs?: number;
+  /** Called when a worker joins or leaves this oracle's roster (diagnostics, tests). */
+  onWorker?: (e: RosterEvent) => void;
   /** Rows per block (default defaultBlockRows(n, d): must match the local engine for bitwise equality). */
   blockRows?: number;
   /** Blocks per shard (default from planTree(n, d): must match the local engine for bitwise equality). */
@@ -79,6 +96,8 @@ export const NATS_ORACLE_DEFAULTS = Object.freeze({
   maxAttempts: 6,
   maxInFlight: MAX_SHARDS,
   noWorkersTimeoutMs: 300_000,
+  credits: SHARD_DISPATCH_DEFAULTS.credits,
+  discoveryMs: 500,
   // 3× the slowest recent answer: a worker's queue makes answers within one evaluation differ
   // by up to (shards per worker) × (one shard), so a smaller factor hedges healthy tasks.
   hedgeFactor: 3,
@@ -88,14 +107,16 @@ export const NATS_ORACLE_DEFAULTS = Object.freeze({
 /** How often in-flight attempts are checked for being overdue (ms). */
 const HEDGE_TICK_MS = 100;
 /**
- * Copies of one overdue attempt (the first included) at most, when more than maxAttempts. A frozen
- * worker stays in the queue group, and each copy reaches it with
- * probability 1/(workers): with only maxAttempts (6) copies, 1 in 32 blocks first routed to it (2
+ * Copies of one overdue attempt (the first included) at most, when more than maxAttempts. On the
+ * queue-group path (no live workers known) a frozen worker stays in the group, and each copy
+ * reaches it with probability 1/(workers): with only maxAttempts (6) copies, 1 in 32 blocks first routed to it (2
  * workers) waited the whole task timeout. Copies are a few d² numbers; they stop at the first reply.
  */
 const HEDGE_MAX_COPIES = 32;
 /** Answered attempts whose durations set the hedge delay. */
 const HEDGE_WINDOW = 64;
+/** Immediate re-sends of one shard after its addressed worker turned out unreachable. */
+const MAX_UNREACHABLE_RESENDS = 64;
 
 /** One shard attempt in flight that may be hedged. */
 interface InFlight {
@@ -106,8 +127,13 @@ interface InFlight {
   sentAt: number;
   /** Copies sent so far (the first included). */
   sends: number;
+  /** Worker ids holding a copy still awaited (QUEUE_HOLDER for a copy sent to the queue group). */
+  holders: string[];
   hedge(): void;
 }
+
+/** Holder of a copy sent to the queue group (worker unknown). */
+const QUEUE_HOLDER = '';
 
 const RETRYABLE = new Set<string>([ErrorCodes.TIMEOUT, ErrorCodes.WORKER_LOST, ErrorCodes.CONNECTION]);
 
@@ -116,6 +142,8 @@ interface Pending {
   reject(e: AttnfitError): void;
   r0: number;
   r1: number;
+  /** The worker the task was addressed to (undefined: the queue group). */
+  worker?: RosterWorker;
   /** Reply bytes received so far (all frames). */
   bytesIn: number;
 }
@@ -132,9 +160,19 @@ export class NatsOracle implements Oracle {
   private readonly pending = new Map<string, Pending>();
   private readonly reasm = new Reassembler();
   private readonly o: Required<
-    Omit<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge' | 'blockRows' | 'shardBlocks'>
+    Omit<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge' | 'onWorker' | 'blockRows' | 'shardBlocks'>
   > &
-    Pick<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge'>;
+    Pick<NatsOracleOptions, 'onRetry' | 'onTask' | 'onHedge' | 'onWorker'>;
+  private readonly roster: WorkerRoster;
+  private readonly dispatcher: ShardDispatcher;
+  /** Whether the first evaluation waited for workers to be heard. */
+  private discovered = false;
+  /**
+   * Credits of abandoned copies (another copy won, or the evaluation was cancelled) still held,
+   * by task id: the worker is still busy with the task, so its credit comes back with its late
+   * reply (or after the task timeout). A frozen worker thus gets no further tasks.
+   */
+  private readonly held = new Map<string, { release(): void; timer: NodeJS.Timeout }>();
   /**
    * Durations (ms) of the last answered attempts (ring of HEDGE_WINDOW) per kind of evaluation
    * (the wanted quantities): an exact-Hessian shard takes far longer than a gradient shard, and
@@ -151,7 +189,8 @@ export class NatsOracle implements Oracle {
   readonly keyMean: Float64Array;
   /**
    * Counters for diagnostics and tests: task attempts published, retries, duplicate replies,
-   * hedges, worker names seen, and the bytes of every task published (bytesSent) and of every
+   * hedges, worker names seen, copies sent per worker name (`sentTo`; `viaQueue` for the queue
+   * group), re-dispatches of shards whose worker left the roster, and the bytes of every task published (bytesSent) and of every
    * reply frame received (bytesReceived, late duplicates included).
    */
   readonly stats = {
@@ -160,6 +199,9 @@ export class NatsOracle implements Oracle {
     duplicates: 0,
     hedges: 0,
     workers: new Set<string>(),
+    sentTo: new Map<string, number>(),
+    viaQueue: 0,
+    redispatches: 0,
     bytesSent: 0,
     bytesReceived: 0,
   };
@@ -188,10 +230,17 @@ export class NatsOracle implements Oracle {
       noWorkersTimeoutMs: opts.noWorkersTimeoutMs ?? NATS_ORACLE_DEFAULTS.noWorkersTimeoutMs,
       hedgeFactor: opts.hedgeFactor ?? NATS_ORACLE_DEFAULTS.hedgeFactor,
       hedgeMinMs: opts.hedgeMinMs ?? NATS_ORACLE_DEFAULTS.hedgeMinMs,
+      credits: opts.credits ?? NATS_ORACLE_DEFAULTS.credits,
+      discoveryMs: opts.discoveryMs ?? NATS_ORACLE_DEFAULTS.discoveryMs,
       onRetry: opts.onRetry,
       onTask: opts.onTask,
       onHedge: opts.onHedge,
+      onWorker: opts.onWorker,
     };
+    this.roster = new WorkerRoster(nc);
+    this.dispatcher = new ShardDispatcher(this.roster, this.o.credits);
+    this.roster.onChange((e) => this.onRosterChange(e));
+    this.roster.ping();
     // The connection's inbox prefix (per user, see inboxPrefixFor): the server lets a role
     // subscribe only to its own prefix.
     this.inbox = createInbox((nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
@@ -204,7 +253,11 @@ export class NatsOracle implements Oracle {
     // instead of after task timeouts and retries.
     this.offViolation = onPermissionViolation(nc, (e) => {
       const subject = e.details?.subject;
-      if (subject !== TASK_SUBJECT && !(typeof subject === 'string' && subject.startsWith(this.inbox))) return;
+      if (
+        typeof subject !== 'string' ||
+        !(subject === TASK_SUBJECT || subject.startsWith(`${TASK_SUBJECT}.`) || subject.startsWith(this.inbox))
+      )
+        return;
       this.fatal ??= e;
       for (const p of [...this.pending.values()]) p.reject(e);
     });
@@ -216,16 +269,29 @@ export class NatsOracle implements Oracle {
     const p = this.pending.get(id);
     if (!p) {
       this.stats.duplicates++;
+      const h = this.held.get(id);
+      if (h) {
+        this.held.delete(id);
+        clearTimeout(h.timer);
+        h.release();
+      }
       return;
     }
     p.bytesIn += data.length;
     if (status === 503 || (data.length === 0 && status !== 0)) {
-      // The server's "no responders" status: no worker is subscribed right now.
+      // The server's "no responders" status: no worker is subscribed right now (to the queue
+      // group, or to the addressed worker's subject: that worker is gone).
+      if (p.worker) this.roster.drop(p.worker.id);
       p.reject(
-        new AttnfitError(ErrorCodes.WORKER_LOST, `no worker is serving ${TASK_SUBJECT}`, {
-          retryable: true,
-          details: { noResponders: true },
-        }),
+        p.worker
+          ? new AttnfitError(ErrorCodes.WORKER_LOST, `worker ${p.worker.name} no longer serves ${p.worker.subject}`, {
+              retryable: true,
+              details: { noResponders: true, unreachable: p.worker.id },
+            })
+          : new AttnfitError(ErrorCodes.WORKER_LOST, `no worker is serving ${TASK_SUBJECT}`, {
+              retryable: true,
+              details: { noResponders: true },
+            }),
       );
       return;
     }
@@ -254,10 +320,25 @@ export class NatsOracle implements Oracle {
     }
   }
 
-  /** One attempt: publish the task, await its (possibly chunked) reply or the timeout. */
-  private attempt(task: TaskMsg, signal: AbortSignal | undefined): Promise<Partials> {
+  /**
+   * One attempt: publish the task to `target` (whose credit it holds), await its (possibly
+   * chunked) reply or the timeout. The credit comes back when the attempt ends, except when it
+   * is abandoned unanswered (see {@link held}).
+   */
+  private attempt(task: TaskMsg, signal: AbortSignal | undefined, target: DispatchTarget): Promise<Partials> {
     return new Promise<Partials>((resolve, reject) => {
       const id = task.id;
+      let credit = true;
+      const release = (): void => {
+        if (!credit) return;
+        credit = false;
+        this.dispatcher.release(target);
+      };
+      if (this.fatal || signal?.aborted) {
+        release();
+        reject(this.fatal ?? cancelled(signal));
+        return;
+      }
       // Created here so the stack names the caller (STYLE 10).
       const timeoutErr = new AttnfitError(
         ErrorCodes.TIMEOUT,
@@ -269,9 +350,20 @@ export class NatsOracle implements Oracle {
         this.pending.delete(id);
         this.reasm.drop(id);
         signal?.removeEventListener('abort', onAbort);
+        release();
       };
       const onAbort = () => {
         ended(false, ErrorCodes.CANCELLED);
+        if (credit && t0 >= 0 && target.kind === 'direct') {
+          // Abandoned unanswered: the worker still holds the task; keep its credit taken.
+          credit = false;
+          const timer = setTimeout(() => {
+            this.held.delete(id);
+            this.dispatcher.release(target);
+          }, this.o.taskTimeoutMs);
+          timer.unref?.();
+          this.held.set(id, { release: () => this.dispatcher.release(target), timer });
+        }
         done();
         reject(cancelled(signal));
       };
@@ -303,6 +395,7 @@ export class NatsOracle implements Oracle {
       this.pending.set(id, {
         r0: task.r0,
         r1: task.r1,
+        ...(target.kind === 'direct' ? { worker: target.worker } : {}),
         bytesIn: 0,
         resolve: (p, worker) => {
           ended(true, undefined, worker);
@@ -320,8 +413,8 @@ export class NatsOracle implements Oracle {
         const bytes = encode(task);
         const max = this.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
         if (bytes.length > max) {
-          // Tasks go to a queue group, so they cannot be chunked (frames could reach different
-          // workers): X, Y and direction vectors must fit in one message.
+          // Tasks may go to a queue group, so they cannot be chunked (frames could reach
+          // different workers): X, Y and direction vectors must fit in one message.
           done();
           reject(
             new AttnfitError(
@@ -333,7 +426,12 @@ export class NatsOracle implements Oracle {
           return;
         }
         this.stats.tasks++;
-        this.nc.publish(TASK_SUBJECT, bytes, { reply: `${this.inbox}.${id}` });
+        this.nc.publish(target.kind === 'direct' ? target.worker.subject : TASK_SUBJECT, bytes, {
+          reply: `${this.inbox}.${id}`,
+        });
+        if (target.kind === 'direct')
+          this.stats.sentTo.set(target.worker.name, (this.stats.sentTo.get(target.worker.name) ?? 0) + 1);
+        else this.stats.viaQueue++;
         this.stats.bytesSent += bytes.length;
         t0 = performance.now();
         bytesOut = bytes.length;
@@ -362,7 +460,6 @@ export class NatsOracle implements Oracle {
     task: () => TaskMsg,
     signal: AbortSignal | undefined,
   ): Promise<Partials> {
-    if (this.o.hedgeFactor <= 0) return this.attempt(task(), signal);
     return new Promise<Partials>((resolve, reject) => {
       const ac = new AbortController();
       setMaxListeners(0, ac.signal);
@@ -370,7 +467,7 @@ export class NatsOracle implements Oracle {
       signal?.addEventListener('abort', onOuter, { once: true });
       let live = 0;
       let settled = false;
-      const entry: InFlight = { shard, kind, sentAt: Date.now(), sends: 1, hedge: () => launch() };
+      const entry: InFlight = { shard, kind, sentAt: Date.now(), sends: 1, holders: [], hedge: () => launch(false) };
       const finish = (fn: () => void): void => {
         if (settled) return;
         settled = true;
@@ -379,22 +476,66 @@ export class NatsOracle implements Oracle {
         ac.abort(new AttnfitError(ErrorCodes.CANCELLED, 'hedged attempt settled'));
         fn();
       };
-      const launch = (): void => {
-        live++;
+      const failed = (e: unknown): void => {
+        if (--live === 0) finish(() => reject(e));
+      };
+      const send = (target: DispatchTarget, first: boolean): void => {
+        const holder = target.kind === 'direct' ? target.worker.id : QUEUE_HOLDER;
+        entry.holders.push(holder);
         const startedAt = Date.now();
-        this.attempt(task(), ac.signal).then(
+        if (first) {
+          entry.sentAt = startedAt;
+          this.track(entry);
+        }
+        this.attempt(task(), ac.signal, target).then(
           (p) => {
             this.noteDuration(kind, Date.now() - startedAt);
             finish(() => resolve(p));
           },
           (e: unknown) => {
-            if (--live === 0) finish(() => reject(e));
+            entry.holders.splice(entry.holders.indexOf(holder), 1);
+            failed(e);
           },
         );
       };
-      launch();
-      if (!settled) this.track(entry);
+      const launch = (first: boolean): void => {
+        live++;
+        if (!first) {
+          send(this.dispatcher.pickNow(new Set(entry.holders)), false);
+          return;
+        }
+        // The first copy waits for a worker's credit (at once when none is live: queue group).
+        this.dispatcher.acquire(ac.signal).then((target) => {
+          if (settled) {
+            this.dispatcher.release(target);
+            failed(cancelled(ac.signal));
+          } else send(target, true);
+        }, failed);
+      };
+      launch(true);
     });
+  }
+
+  /**
+   * A worker left the roster (stale, stopping, unreachable): every shard whose awaited copies are
+   * all on workers that are not live goes out again at once, to a live worker (first answer wins).
+   */
+  private onRosterChange(e: RosterEvent): void {
+    try {
+      this.o.onWorker?.(e);
+    } catch {
+      /* an observer never breaks a solve */
+    }
+    if (e.change !== 'left') return;
+    const cap = Math.max(this.o.maxAttempts, HEDGE_MAX_COPIES);
+    for (const f of [...this.inFlight]) {
+      if (f.holders.length === 0 || f.sends >= cap) continue;
+      if (!f.holders.every((h) => h !== QUEUE_HOLDER && !this.roster.isLive(h))) continue;
+      this.stats.redispatches++;
+      f.sends++;
+      f.sentAt = Date.now();
+      f.hedge();
+    }
   }
 
   private noteDuration(kind: string, ms: number): void {
@@ -406,6 +547,7 @@ export class NatsOracle implements Oracle {
 
   /** The age (ms) after which an attempt of this kind is overdue; undefined before any answer of the kind. */
   private hedgeDelayMs(kind: string): number | undefined {
+    if (this.o.hedgeFactor <= 0) return undefined;
     const ring = this.durations.get(kind);
     if (!ring?.length) return undefined;
     return Math.max(this.o.hedgeMinMs, this.o.hedgeFactor * Math.max(...ring));
@@ -413,7 +555,7 @@ export class NatsOracle implements Oracle {
 
   private track(e: InFlight): void {
     this.inFlight.add(e);
-    this.hedgeTimer ??= setInterval(() => this.hedgeOverdue(), HEDGE_TICK_MS);
+    if (this.o.hedgeFactor > 0) this.hedgeTimer ??= setInterval(() => this.hedgeOverdue(), HEDGE_TICK_MS);
   }
 
   private untrack(e: InFlight): void {
@@ -456,6 +598,7 @@ export class NatsOracle implements Oracle {
     const kind = Object.keys(wantToWire(want)).sort().join(',');
     let waitedMs = 0;
     let backoffMs = 100;
+    let unreachable = 0;
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw cancelled(signal);
       if (this.fatal) throw this.fatal;
@@ -476,6 +619,14 @@ export class NatsOracle implements Oracle {
         return await this.hedgedAttempt(i, kind, task, signal);
       } catch (err) {
         const e = err as AttnfitError;
+        if (e.details?.unreachable !== undefined && !signal?.aborted && ++unreachable <= MAX_UNREACHABLE_RESENDS) {
+          // The addressed worker is gone (dropped from the roster): send again at once, to
+          // another live worker or the queue group; not counted as an attempt.
+          this.stats.retries++;
+          this.o.onRetry?.({ shard: i, attempt, error: e });
+          attempt--;
+          continue;
+        }
         if (e.details?.noResponders === true && !signal?.aborted) {
           // No worker subscribed (all restarting or not started yet): wait, not counted as an
           // attempt, up to noWorkersTimeoutMs in total.
@@ -537,6 +688,11 @@ export class NatsOracle implements Oracle {
     // One abort listener per shard attempt in flight (maxInFlight of them, more than Node's
     // default of 10): lift the limit so no MaxListenersExceededWarning reaches the user.
     if (signal) setMaxListeners(0, signal);
+    if (!this.discovered) {
+      // Learn the live workers before the first shards go out (asked for in the constructor).
+      this.discovered = true;
+      await this.roster.whenAnyLive(this.o.discoveryMs);
+    }
     try {
       return await this.evaluateShards(X, Y, want, signal);
     } finally {
@@ -605,6 +761,10 @@ export class NatsOracle implements Oracle {
     if (this.closed) return;
     this.closed = true;
     this.offViolation();
+    this.dispatcher.close();
+    this.roster.close();
+    for (const h of this.held.values()) clearTimeout(h.timer);
+    this.held.clear();
     if (this.hedgeTimer) {
       clearInterval(this.hedgeTimer);
       this.hedgeTimer = undefined;

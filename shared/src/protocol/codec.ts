@@ -25,6 +25,7 @@ import {
   type WirePartials,
   type WireWant,
 } from './types.js';
+import { DISPATCH_ID_RE } from './subjects.js';
 
 const packr = new Packr({ moreTypes: true, useRecords: false, structuredClone: false, int64AsType: 'number' });
 
@@ -188,6 +189,8 @@ const CHECKS: Record<WireKind, (m: Rec) => void> = {
     num(m, k, 'sentAt');
     int(m, k, 'intervalMs', 1);
     for (const f of ['tasks', 'errors', 'inFlight', 'cached', 'fetches']) int(m, k, f);
+    if (m.dispatchId !== undefined && (typeof m.dispatchId !== 'string' || !DISPATCH_ID_RE.test(m.dispatchId)))
+      throw bad(k, 'dispatchId', 'must be 1-64 characters of [A-Za-z0-9_-]', m.dispatchId);
   },
 };
 

@@ -3,7 +3,11 @@
  * permissions (deploy/nats-server.conf) and the code agree.
  */
 
-/** Block tasks (request/reply) go here; workers join {@link TASK_QUEUE}. */
+/**
+ * Block tasks (request/reply) go here; workers join {@link TASK_QUEUE}. The fallback path: the
+ * coordinator addresses shards to live workers on {@link workerTaskSubject} and uses the queue
+ * group only while it knows none (heartbeats off, or none heard yet).
+ */
 export const TASK_SUBJECT = 'attnfit.task';
 /** Queue group of the workers. */
 export const TASK_QUEUE = 'attnfit-workers';
@@ -13,8 +17,16 @@ export const SUBMIT_SUBJECT = 'attnfit.jobs.submit';
 export const CANCEL_SUBJECT = 'attnfit.jobs.cancel';
 /** "A job ended" events (plain NATS): workers evict the job's cached problem. */
 export const JOB_DONE_SUBJECT = 'attnfit.jobs.done';
-/** Worker heartbeats (plain NATS, {@link WorkerHeartbeatMsg}): read by the coordinator's dashboard. */
+/**
+ * Worker heartbeats (plain NATS, {@link WorkerHeartbeatMsg}): read by the coordinator's dashboard
+ * and by its shard dispatch (which workers are live, and their direct task subjects).
+ */
 export const WORKER_HEARTBEAT_SUBJECT = 'attnfit.workers.heartbeat';
+/**
+ * "Send a heartbeat now" (plain NATS, empty body): a coordinator that starts dispatching publishes
+ * it once, so it learns the live workers at once instead of after a heartbeat interval.
+ */
+export const WORKER_PING_SUBJECT = 'attnfit.workers.ping';
 /** Progress events: `attnfit.progress.<jobId>`. */
 export const PROGRESS_PREFIX = 'attnfit.progress';
 /** JetStream stream holding submissions and cancellations. */
@@ -64,6 +76,19 @@ export function problemPartName(hash: string, partBytes: number, index: number):
 /** Object Store name of a job's result blob. */
 export function resultObjectName(jobId: string): string {
   return `result-${jobId}`;
+}
+
+/**
+ * Dispatch ids of workers (`dispatchId` in a heartbeat): 1–64 characters of [A-Za-z0-9_-], fresh
+ * per worker process, so two workers never share a direct task subject.
+ */
+export const DISPATCH_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+/**
+ * The direct task subject of one worker (`attnfit.task.<dispatchId>`, no queue group): shards the
+ * coordinator addresses to that worker. Same messages and replies as {@link TASK_SUBJECT}.
+ */
+export function workerTaskSubject(dispatchId: string): string {
+  return `${TASK_SUBJECT}.${dispatchId}`;
 }
 
 /** Job ids: 1–64 characters of [A-Za-z0-9_-] (safe as subject tokens and KV keys). */

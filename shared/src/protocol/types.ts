@@ -38,7 +38,7 @@ export interface WirePartials extends Partials {
 }
 
 /**
- * Coordinator → worker queue group: evaluate the shard of rows [r0, r1) of a problem at (X, Y):
+ * Coordinator → worker queue group, or one worker's direct subject: evaluate the shard of rows [r0, r1) of a problem at (X, Y):
  * its row blocks [r0, r0 + blockRows), [r0 + blockRows, …) (the last may be shorter) on the
  * worker's threads, their partials added in block order (one block [r0, r1) without blockRows).
  * Pure and idempotent: the same task always gives bitwise the same reply.
@@ -187,6 +187,13 @@ export interface WorkerHeartbeatMsg {
   /** Problems held in the cache now; problem fetches since start. */
   cached: number;
   fetches: number;
+  /**
+   * The worker's dispatch id (fresh per process, DISPATCH_ID_RE in subjects.ts): it also serves tasks on
+   * `attnfit.task.<dispatchId>` (workerTaskSubject), and the coordinator addresses shards there
+   * while this worker is live. Absent: the worker is reachable through the queue group only.
+   * Optional and additive, so protocol version 2 is unchanged (older peers ignore it).
+   */
+  dispatchId?: string;
 }
 
 /** Job life cycle. queued → running → succeeded | failed | cancelled. */

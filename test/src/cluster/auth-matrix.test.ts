@@ -194,6 +194,8 @@ for (const action of Object.keys(ALLOWED) as Action[]) {
       if (ALLOWED[action].includes(who)) {
         assert.ok(r.ok, `${label}: expected allowed, got exit ${r.code}:\n${r.out}`);
         assert.not.match(r.out, /MaxListenersExceededWarning/, label);
+        // The deploy config lets a worker serve its direct task subject (addressed dispatch).
+        if (action === 'worker') assert.match(r.out, /ready \(.*direct attnfit\.task\.[A-Za-z0-9_-]+\)/, label);
         continue;
       }
       assert.is(r.code, 2, `${label}: expected refused (exit 2), got exit ${r.code}:\n${r.out}`);
@@ -267,6 +269,34 @@ async function refused(
 function b64urlPadded(s: string): string {
   return Buffer.from(s).toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
 }
+
+test("addressed tasks: only the coordinator sends tasks to a worker's direct subject or pings workers; only workers serve them", async () => {
+  const direct = 'attnfit.task.someWorkerId';
+  const ping = 'attnfit.workers.ping';
+  const submitter = await as('submitter');
+  const worker = await as('worker');
+  const coordinator = await as('coordinator');
+  try {
+    for (const subject of [direct, ping, 'attnfit.task']) {
+      assert.ok(await refused(submitter, subject), `submitter may publish ${subject}`);
+      assert.ok(await refused(worker, subject), `worker may publish ${subject}`);
+      assert.not.ok(await refused(coordinator, subject), `coordinator may not publish ${subject}`);
+    }
+    const subscribeRefused = async (c: { nc: NatsConnection }, subject: string): Promise<boolean> => {
+      let denied: Error | undefined;
+      const sub = c.nc.subscribe(subject, { callback: (err) => void (denied ??= err ?? undefined) });
+      await c.nc.flush(); // the server answers a forbidden SUB before the flush's PONG
+      if (!denied) sub.unsubscribe();
+      return denied !== undefined;
+    };
+    for (const subject of [direct, ping]) {
+      assert.not.ok(await subscribeRefused(worker, subject), `worker may not subscribe to ${subject}`);
+      assert.ok(await subscribeRefused(submitter, subject), `submitter may subscribe to ${subject}`);
+    }
+  } finally {
+    await Promise.all([submitter, worker, coordinator].map((c) => c.nc.close()));
+  }
+});
 
 test('isolation: results are written only by the coordinator; workers cannot read them; nobody else purges or deletes', async () => {
   const resultMeta = `$O.${RESULTS_BUCKET}.M.${b64urlPadded(resultObjectName(jobId))}`;
