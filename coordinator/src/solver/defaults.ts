@@ -55,4 +55,6 @@ export const SEARCH_DEFAULTS: Readonly<SearchOptions> = Object.freeze({
   hopFinalists: 3,
   hopCentres: 1,
   hopRadii: Object.freeze([0.25, 0.5, 1]) as unknown as number[],
+  screenRows: 1,
+  screenRounds: 1,
 });
