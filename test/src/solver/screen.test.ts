@@ -197,6 +197,11 @@ test('search with screening: fits from scratch; warm starts and oracles without 
   assert.ok(r1.converged, r1.message);
   assert.is(r1.search!.stopReason, 'converged');
   assert.ok(r1.search!.screen.evaluations > 0);
+  // every halving round screened: the finalists move to all rows before they are polished
+  const r2 = await solve(new InlineOracle(p), { search: { ...SMALL, screenRounds: 2 }, tol: 1e-12 });
+  assert.ok(r2.converged, r2.message);
+  assert.is(r2.search!.screen.rounds, 2);
+  assert.ok(r2.search!.starts.every((x) => x.status.startsWith('pruned@') || x.relLoss !== null));
   // --x0: no search at all, identical with or without screening options
   const x0 = perturbed(P.Xtrue, 0.05, 3);
   const w1 = await solve(new InlineOracle(P), { search: SMALL, x0, tol: 1e-14 });
