@@ -38,6 +38,8 @@ export interface Oracle {
   readonly d: number;
   /** ‖B‖²_F (for relative loss). */
   readonly bNorm2: number;
+  /** Query rows summed by evaluate (n unless this is a row-subset view). */
+  readonly rows?: number;
   /** Column means of A2 (the mean key row, d numbers): the search measures logit spread within
    * rows (per-query constants do not change a softmax row). */
   readonly keyMean: Float64Array;
@@ -46,6 +48,16 @@ export interface Oracle {
   /** Sum of row-block partials of L at (X, Y), in block order. Rejects (never throws). */
   evaluate(X: Float64Array, Y: Float64Array, want: Want, opts?: CallOptions): Promise<Partials>;
   info(): OracleInfo;
+  /**
+   * Optional: the same problem restricted to the query rows of the plan's row blocks `blocks`
+   * (strictly increasing indices into planTree(n, d).blocks; every key kept) — the row-subset
+   * problem Σ_{i∈S} ‖softmax(A1_i X A2ᵀ) A3 Y − B_i‖², a cheap estimate of the objective whose
+   * exact fit is still the exact fit. Its partials are the selected blocks' partials added in
+   * block order (from emptyPartials), bitwise independent of thread count; its bNorm2 and gram()
+   * G1 are those of the selected rows. Closing the view does not close this oracle. Oracles
+   * without it (the NATS oracle today) make the search screen on full rows.
+   */
+  rowSubset?(blocks: readonly number[]): Oracle;
   /** Network bytes moved so far (cluster oracles); undefined for oracles that move none. */
   traffic?(): Traffic;
   /** Release threads / connections. Idempotent. */

@@ -87,6 +87,17 @@ export class Reduced {
     return new Reduced(this.oracle, this.gamma, this.signal, this.G1, this.G2);
   }
 
+  /** The same objective (γ, signal) over another oracle — the row-subset view for screening — with
+   * its own evaluation counter. */
+  async over(oracle: Oracle): Promise<Reduced> {
+    return Reduced.create(oracle, this.gamma, this.signal);
+  }
+
+  /** The same objective without the abort signal (to evaluate the returned point after an interrupt). */
+  unsignalled(): Reduced {
+    return new Reduced(this.oracle, this.gamma, undefined, this.G1, this.G2);
+  }
+
   /** Y*(X) from the normal equations (tiny relative ridge, raised if MᵀM is numerically singular). */
   async projectY(X: Float64Array): Promise<{ Y: Float64Array; cholG: Float64Array }> {
     const d = this.d;

@@ -10,7 +10,10 @@
  *     random ones — each at a ladder of logit spreads;
  *  2. runs them side by side with a cheap method (L-BFGS) for a few iterations, ranks them by the
  *     objective, keeps the best fraction and gives the survivors more iterations (successive
- *     halving, as in Hyperband);
+ *     halving, as in Hyperband); optionally the first rounds run on a fixed subset of the query
+ *     rows (row-subsampled screening, `screenRows`: every key kept, Y refit on the subset — a
+ *     cheap estimate of the objective whose exact fit is still the exact fit), and the survivors
+ *     move to all rows for the later rounds;
  *  3. polishes the finalists with the chosen method (exact Newton for small d) until one converges;
  *  4. when none does, hops: perturbs the best point at a few relative radii and continues the
  *     perturbed points the same way (basin hopping), until the schedule, the evaluation cap or
@@ -23,6 +26,7 @@
  */
 import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import { symEig } from '@attnfit/shared/kernels';
+import { subsetBlocks } from '@attnfit/shared/math';
 import { SEARCH_DEFAULTS } from './defaults.js';
 import { randn, rng } from './linalg.js';
 import { METHODS } from './methods.js';
@@ -42,6 +46,12 @@ interface Candidate {
   X0: Float64Array;
   /** The candidate's own view of the objective (its own evaluation count). */
   red: Reduced;
+  /** Its view of the screening subset's objective (null: no screening). */
+  sred: Reduced | null;
+  /** pt is a point of the subset's objective (screening), not of the full one. */
+  onSubset: boolean;
+  /** Relative loss on the subset when the candidate left it (or when it was pruned there). */
+  screenRelLoss: number | null;
   pt: Point | null;
   history: IterationRecord[];
   method: Method | null;
@@ -218,13 +228,23 @@ class Budget {
     private readonly all: readonly Candidate[],
     private readonly o: SearchOptions,
     private readonly signal?: AbortSignal,
+    /** Cost of one subset evaluation relative to a full one (rows of the subset / n). */
+    private readonly screenCost = 1,
   ) {}
   get seconds(): number {
     return (performance.now() - this.t0) / 1000;
   }
-  /** Oracle evaluations of the whole search (deterministic between rounds). */
-  get evals(): number {
+  /** Oracle evaluations of the whole search on all rows (deterministic between rounds). */
+  get fullEvals(): number {
     return this.all.reduce((s, c) => s + c.red.evaluations, 0);
+  }
+  /** Oracle evaluations on the screening subset. */
+  get screenEvals(): number {
+    return this.all.reduce((s, c) => s + (c.sred?.evaluations ?? 0), 0);
+  }
+  /** All evaluations in full-row equivalents (what maxEvals caps). */
+  get evals(): number {
+    return this.fullEvals + this.screenCost * this.screenEvals;
   }
   /** Checked between whole rounds and hops (so the evaluation cap is deterministic). */
   exhausted(): boolean {
@@ -260,9 +280,16 @@ function rankKey(c: Candidate): number {
   return v === undefined || !Number.isFinite(v) ? Infinity : v;
 }
 
-/** Sort by objective, ties (and NaN) → lower index: independent of completion order. */
+/** Sort by objective, ties (and NaN) → lower index: independent of completion order. (Within one
+ * round every candidate is on the same rows.) */
 function ranked(cs: Candidate[]): Candidate[] {
   return [...cs].sort((a, b) => rankKey(a) - rankKey(b) || a.index - b.index);
+}
+
+/** Rank by the full objective: candidates that never left the screening subset come last. */
+function fullRanked(cs: Candidate[]): Candidate[] {
+  const key = (c: Candidate): number => (c.onSubset ? Infinity : rankKey(c));
+  return [...cs].sort((a, b) => key(a) - key(b) || a.index - b.index);
 }
 
 /**
@@ -282,7 +309,30 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
   const G2 = Float64Array.from(G2raw, (v, i) => v - n * m[Math.floor(i / d)]! * m[i % d]!);
   const geo = geometry(G1, G2, d, n);
   const all: Candidate[] = [];
-  const budget = new Budget(all, o, ctx.signal);
+  // Row-subsampled screening: a fixed subset of the plan's row blocks, chosen by the seed.
+  const screen: SearchReport['screen'] = {
+    rows: n,
+    n,
+    blocks: [],
+    rounds: 0,
+    evaluations: 0,
+    equivalentEvaluations: 0,
+  };
+  let sred: Reduced | null = null;
+  if (o.screenRows < 1 && o.screenRounds > 0) {
+    const nb = red.oracle.info().blocks;
+    const blocks = subsetBlocks(nb, o.screenRows, ctx.seed);
+    if (!red.oracle.rowSubset) screen.reason = 'the oracle cannot evaluate a row subset: screened on all rows';
+    else if (blocks.length >= nb) screen.reason = `the plan has ${nb} row block(s): screened on all rows`;
+    else {
+      const view = red.oracle.rowSubset(blocks);
+      sred = await red.over(view);
+      screen.rows = view.rows ?? n;
+      screen.blocks = blocks;
+      screen.rounds = Math.min(o.screenRounds, o.rounds.length);
+    }
+  }
+  const budget = new Budget(all, o, ctx.signal, screen.rows / n);
   const bestSoFar: SearchReport['bestSoFar'] = [];
   let best = Infinity;
 
@@ -290,7 +340,7 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
     !!c.pt && (c.pt.relLoss <= ctx.tol || c.pt.gradNorm <= ctx.gtol * red.gradScale);
   const zeroFit = (c: Candidate): boolean => !!c.pt && c.pt.relLoss <= ctx.tol;
   const note = (c: Candidate): void => {
-    if (c.pt && c.pt.objective < best) {
+    if (c.pt && !c.onSubset && c.pt.objective < best) {
       best = c.pt.objective;
       bestSoFar.push({ seconds: budget.seconds, evals: budget.evals, relLoss: c.pt.relLoss, start: c.index });
     }
@@ -302,6 +352,9 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
       spread: p.spread,
       X0: p.X0,
       red: red.fork(),
+      sred: null,
+      onSubset: false,
+      screenRelLoss: null,
       pt: null,
       history: [],
       method: null,
@@ -319,9 +372,21 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
     return c;
   };
 
-  /** Run up to `iters` more steps of `method` on c (switching method resets its state). */
-  const advance = async (c: Candidate, method: SolveMethod, iters: number, slowStop = false): Promise<void> => {
+  /** Run up to `iters` more steps of `method` on c (switching method or rows resets its state), on
+   * the screening subset when `subset` (and the candidate has not left it). */
+  const advance = async (
+    c: Candidate,
+    method: SolveMethod,
+    iters: number,
+    slowStop = false,
+    subset = false,
+  ): Promise<void> => {
     const t = performance.now();
+    if (subset && !c.pt && sred) {
+      c.sred = sred.fork();
+      c.onSubset = true;
+    }
+    const r = c.onSubset && subset ? c.sred! : c.red;
     const record = (p: Point, step?: number): void => {
       const rec: IterationRecord = {
         iteration: c.iterations,
@@ -335,25 +400,34 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
       c.history.push(rec);
     };
     if (!c.pt) {
-      c.pt = await c.red.point(c.X0, true);
+      c.pt = await r.point(c.X0, true);
+      if (!c.onSubset) record(c.pt);
+      note(c);
+    } else if (c.onSubset && r === c.red) {
+      // Leaves the subset: the same X on all rows (Y refit), a fresh method state.
+      c.screenRelLoss = c.pt.relLoss;
+      c.pt = await c.red.point(c.pt.X, true);
+      c.onSubset = false;
+      c.methodName = null;
+      c.stalled = false; // a stall on the subset is re-examined on all rows
       record(c.pt);
       note(c);
     }
     if (c.methodName !== method) {
-      c.method = METHODS[method](c.red, {});
+      c.method = METHODS[method](r, {});
       c.methodName = method;
       c.methodFrom = c.history.length - 1;
       c.stalled = false;
     }
     for (let k = 0; k < iters && !c.stalled && !converged(c) && !ctx.signal?.aborted && !budget.timeUp(); k++) {
-      const r = await c.method!.step(c.pt);
-      if (r.stalled) {
+      const s = await c.method!.step(c.pt);
+      if (s.stalled) {
         c.stalled = true;
         break;
       }
-      c.pt = r.next;
+      c.pt = s.next;
       c.iterations++;
-      record(c.pt, r.step);
+      if (!c.onSubset) record(c.pt, s.step);
       // Polishing a start in the right basin converges fast; < 10 % decrease over SLOW_WINDOW
       // iterations means a wrong basin or a long flat valley: leave it to the hops.
       note(c);
@@ -378,13 +452,15 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
     pool: Candidate[],
     rounds: readonly number[],
     finalists: number,
+    screenRounds = 0,
   ): Promise<Candidate | null> => {
     let alive = pool;
     // Round 0 always evaluates every start (a budget stop still returns an evaluated point).
     for (let round = 0; round < rounds.length && (round === 0 || !budget.exhausted()); round++) {
-      await forEachConcurrent(alive, ctx.concurrency, (c) => advance(c, 'lbfgs', rounds[round]!));
+      const sub = round < screenRounds;
+      await forEachConcurrent(alive, ctx.concurrency, (c) => advance(c, 'lbfgs', rounds[round]!, false, sub));
       for (const c of alive) c.round = round;
-      const done = ranked(alive).find(zeroFit);
+      const done = sub ? undefined : ranked(alive).find(zeroFit);
       if (done) return done;
       const keep = Math.max(finalists, Math.ceil(alive.length / o.eta));
       const order = ranked(alive);
@@ -397,6 +473,12 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
     // slow-progress stop drops a start in a wrong basin early.
     let polish = ranked(alive).slice(0, finalists);
     for (const c of polish) c.status = 'finalist';
+    if (polish.some((c) => c.onSubset) && !budget.exhausted()) {
+      // Screened to the end: the finalists move to all rows (advance with 0 iterations).
+      await forEachConcurrent(polish, ctx.concurrency, (c) => advance(c, ctx.method, 0));
+      const done = ranked(polish).find(zeroFit);
+      if (done) return done;
+    }
     const used = new Map<Candidate, number>();
     while (polish.length > 0 && !budget.exhausted()) {
       const before = new Map(polish.map((c) => [c, c.pt?.objective ?? Infinity]));
@@ -430,8 +512,8 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
       // Hop h perturbs the (h mod hopCentres)-th best distinct local minimum (objectives more
       // than 1 % apart count as distinct basins): several funnels are explored side by side.
       const centres: Candidate[] = [];
-      for (const c of ranked(all)) {
-        if (!c.pt || centres.length >= o.hopCentres) break;
+      for (const c of fullRanked(all)) {
+        if (!c.pt || c.onSubset || centres.length >= o.hopCentres) break;
         if (centres.every((e) => Math.abs(e.pt!.objective - c.pt!.objective) > 0.01 * e.pt!.objective)) centres.push(c);
       }
       const center = centres[hop % Math.max(1, centres.length)];
@@ -455,7 +537,7 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
   let winner: Candidate | null = null;
   try {
     winner =
-      (await halveAndPolish(initialPopulation(geo, ctx.seed, o).map(make), o.rounds, o.finalists)) ??
+      (await halveAndPolish(initialPopulation(geo, ctx.seed, o).map(make), o.rounds, o.finalists, screen.rounds)) ??
       (await hopAround());
   } catch (err) {
     // Interrupted (signal): return the best point evaluated so far, if there is one.
@@ -465,20 +547,41 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
   }
   if (!budget.stop) budget.stop = winner ? 'converged' : 'schedule';
 
-  const bestC = winner ?? ranked(all)[0]!;
+  let bestC = winner ?? fullRanked(all)[0]!;
+  if (bestC.onSubset) {
+    // The search stopped while screening: the best screened start, evaluated on all rows (also
+    // after an interrupt, so the point returned is always one of the full objective).
+    bestC = ranked(all.filter((c) => c.pt))[0]!;
+    const r = ctx.signal?.aborted ? bestC.red.unsignalled() : bestC.red;
+    bestC.screenRelLoss = bestC.pt!.relLoss;
+    bestC.pt = await r.point(bestC.pt!.X, true);
+    if (r !== bestC.red) bestC.red.evaluations += r.evaluations;
+    bestC.onSubset = false;
+    bestC.history.push({
+      iteration: bestC.iterations,
+      loss: bestC.pt.loss,
+      relLoss: bestC.pt.relLoss,
+      objective: bestC.pt.objective,
+      gradNorm: bestC.pt.gradNorm,
+      seconds: bestC.seconds,
+    });
+  }
   if (winner) winner.status = 'converged';
   for (const c of all) if (c.status === 'running') c.status = 'stopped';
   const fams = new Map<SearchFamily, { tried: number; best: number }>();
   for (const c of all) {
     const f = fams.get(c.family) ?? { tried: 0, best: Infinity };
     f.tried++;
-    if (c.pt && c.pt.relLoss < f.best) f.best = c.pt.relLoss;
+    if (c.pt && !c.onSubset && c.pt.relLoss < f.best) f.best = c.pt.relLoss;
     fams.set(c.family, f);
   }
+  screen.evaluations = budget.screenEvals;
+  screen.equivalentEvaluations = budget.evals;
   const report: SearchReport = {
     stopReason: budget.stop,
     seconds: budget.seconds,
-    evaluations: budget.evals,
+    evaluations: budget.fullEvals,
+    screen,
     best: bestC.index,
     options: o,
     families: [...fams].map(([family, f]) => ({
@@ -493,10 +596,15 @@ export async function searchStarts(ctx: SearchContext, opts: Partial<SearchOptio
         spread: c.spread,
         status: c.status,
         iterations: c.iterations,
-        relLoss: c.pt && Number.isFinite(c.pt.relLoss) ? c.pt.relLoss : null,
+        relLoss: c.pt && !c.onSubset && Number.isFinite(c.pt.relLoss) ? c.pt.relLoss : null,
         evals: c.red.evaluations,
         seconds: c.seconds,
       };
+      if (c.sred) {
+        const v = c.onSubset ? c.pt?.relLoss : c.screenRelLoss;
+        s.screenRelLoss = v !== undefined && v !== null && Number.isFinite(v) ? v : null;
+        s.screenEvals = c.sred.evaluations;
+      }
       if (c.seed !== undefined) s.seed = c.seed;
       if (c.parent !== undefined) s.parent = c.parent;
       return s;

@@ -59,6 +59,10 @@ export function validateSolveOptions(opts: Partial<SolveOptions>, d: number): So
     }
     if (s.maxEvals !== undefined && (!Number.isSafeInteger(s.maxEvals) || s.maxEvals < 1))
       throw bad('maxEvals', s.maxEvals, 'must be an integer >= 1');
+    if (s.screenRows !== undefined && !(typeof s.screenRows === 'number' && s.screenRows > 0 && s.screenRows <= 1))
+      throw bad('screenRows', s.screenRows, 'must be a number in (0, 1]');
+    if (s.screenRounds !== undefined && (!Number.isSafeInteger(s.screenRounds) || s.screenRounds < 0))
+      throw bad('screenRounds', s.screenRounds, 'must be an integer >= 0');
   }
   for (const k of ['x0', 'y0'] as const) {
     const a = o[k];

@@ -148,9 +148,17 @@ export interface SearchOptions {
   hopFinalists: number;
   /** Perturbation radii of a hop, as logit spread relative to the best point's (one hop start per radius). */
   hopRadii: number[];
+  /** Row-subsampled screening: fraction of the query rows (whole row blocks of the plan, chosen by
+   * the seed) on which the first `screenRounds` halving rounds of the initial population run
+   * (Y refit on those rows); survivors then move to all rows. 1 = off. Needs an oracle with
+   * rowSubset (local and inline; others screen on all rows, and the report says so). */
+  screenRows: number;
+  /** Halving rounds of the initial population run on the row subset (≤ rounds.length). */
+  screenRounds: number;
   /** Wall-clock cap in seconds (the only timing-dependent stop; reported as 'budget'). */
   budgetSeconds?: number;
-  /** Cap on oracle evaluations, checked between rounds (deterministic). */
+  /** Cap on oracle evaluations, checked between rounds (deterministic); an evaluation on the
+   * screening subset counts as its fraction of the rows. */
   maxEvals?: number;
 }
 
@@ -166,9 +174,14 @@ export interface SearchStart {
   /** 'pruned@R' = dropped after halving round R; 'finalist' = polished; 'converged'; 'stopped' = the search ended first. */
   status: 'running' | 'finalist' | 'converged' | 'stopped' | `pruned@${number}`;
   iterations: number;
+  /** Relative loss on all rows (null when the start never left the screening subset). */
   relLoss: number | null;
-  /** Oracle evaluations this start used. */
+  /** Relative loss on the screening subset at the end of screening (screened starts only). */
+  screenRelLoss?: number | null;
+  /** Oracle evaluations this start used on all rows. */
   evals: number;
+  /** Oracle evaluations this start used on the screening subset. */
+  screenEvals?: number;
   /** Seconds this start computed (starts run side by side, so these overlap). */
   seconds: number;
 }
@@ -178,7 +191,20 @@ export interface SearchReport {
   /** converged (a start reached tol), schedule (every round and hop ran), max-evals, budget, interrupted. */
   stopReason: 'converged' | 'schedule' | 'max-evals' | 'budget' | 'interrupted';
   seconds: number;
+  /** Oracle evaluations on all rows. */
   evaluations: number;
+  /** Row-subsampled screening as run: the subset's rows and blocks and the evaluations on it
+   * (`rows` = n when it did not run, with the reason). */
+  screen: {
+    rows: number;
+    n: number;
+    blocks: number[];
+    rounds: number;
+    evaluations: number;
+    /** All evaluations in full-row equivalents: evaluations + screen evaluations × rows / n. */
+    equivalentEvaluations: number;
+    reason?: string;
+  };
   /** Index of the start returned. */
   best: number;
   options: SearchOptions;

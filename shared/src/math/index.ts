@@ -19,5 +19,6 @@ export {
   MAX_SHARDS,
   SHARD_MIN_ELEMENTS,
   SHARD_ELEMENTS_PER_PARTIAL,
+  subsetBlocks,
 } from './shards.js';
 export type { ShardPlan, Shard } from './shards.js';

@@ -224,3 +224,30 @@ export async function foldInOrder<T>(
   await Promise.all(Array.from({ length: Math.min(lanes, Math.max(1, count)) }, lane));
   if (failed) throw failed.err;
 }
+
+/**
+ * A deterministic subset of `nBlocks` row blocks for cheap screening (the search's early rungs):
+ * k = max(1, round(fraction · nBlocks)) blocks spread evenly over [0, nBlocks) — block
+ * ⌊(j + o) · nBlocks / k⌋ for j = 0 … k − 1, with the offset o ∈ [0, 1) drawn from `seed` — in
+ * increasing order. Depends only on its arguments (never on threads or workers); fraction ≥ 1
+ * gives every block. Example: subsetBlocks(8, 0.25, 0) → [0, 4].
+ */
+export function subsetBlocks(nBlocks: number, fraction: number, seed: number): number[] {
+  checkInt('subsetBlocks', 'nBlocks', nBlocks, 0);
+  if (!(typeof fraction === 'number' && fraction > 0 && fraction <= 1))
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `subsetBlocks: fraction must be in (0, 1] (got ${fraction})`, {
+      details: { field: 'fraction', value: fraction },
+    });
+  if (!Number.isSafeInteger(seed))
+    throw new AttnfitError(ErrorCodes.BAD_OPTION, `subsetBlocks: seed must be an integer (got ${seed})`, {
+      details: { field: 'seed', value: seed },
+    });
+  const k = Math.min(nBlocks, Math.max(1, Math.round(fraction * nBlocks)));
+  if (nBlocks === 0) return [];
+  if (k === nBlocks) return Array.from({ length: nBlocks }, (_, i) => i);
+  // o = frac(seed · golden ratio): a fixed, well-spread offset per seed.
+  const o = (((seed * 0.6180339887498949) % 1) + 1) % 1;
+  const out: number[] = [];
+  for (let j = 0; j < k; j++) out.push(Math.min(nBlocks - 1, Math.floor(((j + o) * nBlocks) / k)));
+  return out;
+}
