@@ -57,6 +57,7 @@ export function heartbeatObserver(intervalMs: number = HEARTBEAT_DEFAULTS.interv
       fetches: s.fetches,
     };
     if (info.dispatchId !== undefined) m.dispatchId = info.dispatchId;
+    if (s.working?.length) m.working = s.working;
     try {
       info.nc.publish(WORKER_HEARTBEAT_SUBJECT, encode(m));
     } catch {

@@ -12,6 +12,8 @@ export interface WorkerStats {
   fetches: number;
   cached: number;
   inFlight: number;
+  /** Ids of the tasks being computed now (bounded; heartbeats carry them). */
+  working?: string[];
 }
 
 /** What the service tells an observer when it is ready. */

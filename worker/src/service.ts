@@ -17,6 +17,7 @@ import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
 import {
   DEFAULT_MAX_PAYLOAD,
   JOB_DONE_SUBJECT,
+  MAX_WORKING_IDS,
   TASK_QUEUE,
   TASK_SUBJECT,
   decodeMessage,
@@ -152,6 +153,7 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
     fetches: source.fetches,
     cached: cache.size,
     inFlight: server.inFlightCount,
+    working: server.workingIds(MAX_WORKING_IDS),
   });
   obs.started({ name, threads, nc, stats, log, ...(dispatchId ? { dispatchId } : {}) });
   log(

@@ -25,6 +25,8 @@ export class TaskServer {
   /** Tasks received and tasks answered with an error (diagnostics and tests). */
   readonly counters = { tasks: 0, errors: 0 };
   private readonly inFlight = new Set<Promise<void>>();
+  /** Ids of the decoded tasks being computed (heartbeats list them: `working`). */
+  private readonly working = new Set<string>();
 
   /**
    * @param nc the connection replies go out on
@@ -45,6 +47,16 @@ export class TaskServer {
   /** Tasks being computed now. */
   get inFlightCount(): number {
     return this.inFlight.size;
+  }
+
+  /** Ids of the tasks being computed now, oldest first, at most `max`. */
+  workingIds(max: number): string[] {
+    const out: string[] = [];
+    for (const id of this.working) {
+      if (out.length >= max) break;
+      out.push(id);
+    }
+    return out;
   }
 
   /** Start answering one task message (the reply is sent when it is done). */
@@ -69,7 +81,13 @@ export class TaskServer {
       id = t.id;
       jobId = t.jobId;
       this.counters.tasks++;
-      const partials = await this.compute(t);
+      this.working.add(id);
+      let partials: Partials;
+      try {
+        partials = await this.compute(t);
+      } finally {
+        this.working.delete(id);
+      }
       const out: ResultMsg = {
         v: PROTOCOL_VERSION,
         kind: 'result',

@@ -367,11 +367,20 @@ export class NatsOracle implements Oracle {
         done();
         reject(cancelled(signal));
       };
-      const timer = setTimeout(() => {
+      // A copy addressed to a live worker whose heartbeats (sent after the copy) list it as being
+      // computed is not lost, only long (a shard of a big problem can take longer than the
+      // timeout): the timer is re-armed. Staleness, not the timeout, notices that worker's loss.
+      const sentAt = Date.now();
+      const onTimeout = (): void => {
+        if (target.kind === 'direct' && this.roster.isWorkingOn(target.worker.id, id, sentAt)) {
+          timer = setTimeout(onTimeout, this.o.taskTimeoutMs);
+          return;
+        }
         ended(false, timeoutErr.code);
         done();
         reject(timeoutErr);
-      }, this.o.taskTimeoutMs);
+      };
+      let timer = setTimeout(onTimeout, this.o.taskTimeoutMs);
       // Metrics: one event per attempt that was published.
       let t0 = -1,
         bytesOut = 0;

@@ -42,6 +42,9 @@ export const WORKER_ROSTER_DEFAULTS = Object.freeze({
 interface Entry extends RosterWorker {
   live: boolean;
   timer: NodeJS.Timeout | undefined;
+  /** When its last heartbeat arrived (Date.now() here) and the task ids it listed as working. */
+  heardAt: number;
+  working: ReadonlySet<string>;
 }
 
 /** Live workers heard on {@link WORKER_HEARTBEAT_SUBJECT}. */
@@ -97,9 +100,19 @@ export class WorkerRoster {
     if (this.closed || m.dispatchId === undefined) return;
     let e = this.workers.get(m.dispatchId);
     if (!e) {
-      e = { id: m.dispatchId, name: m.name, subject: workerTaskSubject(m.dispatchId), live: false, timer: undefined };
+      e = {
+        id: m.dispatchId,
+        name: m.name,
+        subject: workerTaskSubject(m.dispatchId),
+        live: false,
+        timer: undefined,
+        heardAt: 0,
+        working: new Set(),
+      };
       this.workers.set(e.id, e);
     }
+    e.heardAt = Date.now();
+    e.working = new Set(m.working ?? []);
     if (e.timer) clearTimeout(e.timer);
     e.timer = undefined;
     if (m.state === 'stopping') {
@@ -136,6 +149,15 @@ export class WorkerRoster {
 
   isLive(id: string): boolean {
     return this.workers.get(id)?.live === true;
+  }
+
+  /**
+   * Whether live worker `id` said, in a heartbeat received at or after `since` (Date.now()
+   * milliseconds), that it is computing task `taskId` — then a task timeout is not a loss.
+   */
+  isWorkingOn(id: string, taskId: string, since: number): boolean {
+    const e = this.workers.get(id);
+    return e?.live === true && e.heardAt >= since && e.working.has(taskId);
   }
 
   /** Listen to joins and leaves; returns the unsubscribe function. */

@@ -17,6 +17,7 @@ import {
   type WireError,
 } from '@attnfit/shared/core';
 import {
+  MAX_WORKING_IDS,
   PROTOCOL_VERSION,
   WIRE_KINDS,
   type ErrorMsg,
@@ -191,6 +192,13 @@ const CHECKS: Record<WireKind, (m: Rec) => void> = {
     for (const f of ['tasks', 'errors', 'inFlight', 'cached', 'fetches']) int(m, k, f);
     if (m.dispatchId !== undefined && (typeof m.dispatchId !== 'string' || !DISPATCH_ID_RE.test(m.dispatchId)))
       throw bad(k, 'dispatchId', 'must be 1-64 characters of [A-Za-z0-9_-]', m.dispatchId);
+    if (
+      m.working !== undefined &&
+      (!Array.isArray(m.working) ||
+        m.working.length > MAX_WORKING_IDS ||
+        !m.working.every((x) => typeof x === 'string' && x.length >= 1 && x.length <= 128))
+    )
+      throw bad(k, 'working', `must be at most ${MAX_WORKING_IDS} task ids of 1-128 characters`, m.working);
   },
 };
 

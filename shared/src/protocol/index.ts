@@ -3,7 +3,7 @@
  * subjects, msgpack codec (moreTypes), partials codec, chunking, job spec validation and the
  * problem blob format.
  */
-export { PROTOCOL_VERSION, JOB_STATES, TERMINAL_STATES, WIRE_KINDS } from './types.js';
+export { PROTOCOL_VERSION, JOB_STATES, TERMINAL_STATES, WIRE_KINDS, MAX_WORKING_IDS } from './types.js';
 export type {
   ProblemRef,
   WireWant,

@@ -194,7 +194,17 @@ export interface WorkerHeartbeatMsg {
    * Optional and additive, so protocol version 2 is unchanged (older peers ignore it).
    */
   dispatchId?: string;
+  /**
+   * Ids of the tasks this worker is computing now (at most {@link MAX_WORKING_IDS}): a coordinator
+   * whose task is listed here in a heartbeat sent after the task does not time it out — a shard
+   * of a big problem may take longer than the task timeout, and the worker is visibly on it.
+   * Optional and additive (protocol version 2 unchanged).
+   */
+  working?: string[];
 }
+
+/** At most this many task ids in a heartbeat's `working` list. */
+export const MAX_WORKING_IDS = 256;
 
 /** Job life cycle. queued → running → succeeded | failed | cancelled. */
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';

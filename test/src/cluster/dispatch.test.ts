@@ -163,6 +163,16 @@ test('dispatcher: an extra copy (hedge) goes at once to a live worker not holdin
   }
 });
 
+test('heartbeat codec: `working` is an optional list of at most 256 task ids; anything else is a PROTOCOL error naming the field', () => {
+  const ok = heartbeat('w1');
+  ok.working = ['task-1', 'task-2'];
+  assert.equal(decodeMessage(encode(ok), 'worker.heartbeat').working, ['task-1', 'task-2']);
+  for (const bad of [['x'.repeat(129)], [''], [3], 'task-1', new Array(257).fill('t')]) {
+    const m = { ...heartbeat('w1'), working: bad } as unknown as WorkerHeartbeatMsg;
+    assert.throws(() => decodeMessage(encode(m), 'worker.heartbeat'), /PROTOCOL|working/);
+  }
+});
+
 // ---------------------------------------------------------------------------------------------
 // Against a real nats-server.
 
@@ -402,6 +412,83 @@ test('a worker that freezes holding shards: it gets no new task, its shards are 
   } finally {
     fake.stop();
     await oracle.close();
+    await healthy.drain();
+  }
+});
+
+/**
+ * A hand-made worker that takes `delayMs` per task (longer than the oracle's task timeout) and
+ * heartbeats every `intervalMs`, listing the ids it is computing in `working` when `listWorking`.
+ */
+async function slowWorker(p: Problem, intervalMs: number, delayMs: number, listWorking: boolean) {
+  const c = await connect({ servers: server.url });
+  conns.push(c);
+  const id = nuid.next();
+  const name = `slow-${id}`;
+  const working = new Set<string>();
+  const beat = (): void => {
+    const m = heartbeat(id, { name, intervalMs });
+    if (listWorking && working.size) m.working = [...working];
+    c.publish(WORKER_HEARTBEAT_SUBJECT, encode(m));
+  };
+  const timer = setInterval(beat, intervalMs);
+  c.subscribe(workerTaskSubject(id), {
+    callback: (_e, msg) => {
+      const t = decodeMessage(msg.data, 'task');
+      working.add(t.id);
+      setTimeout(() => {
+        working.delete(t.id);
+        const partials = partialsToWire(blockPartials(p, t.r0, t.r1, t.X, t.Y, t.want), p.d);
+        if (!c.isClosed())
+          msg.respond(
+            encode({ v: PROTOCOL_VERSION, kind: 'result', id: t.id, r0: t.r0, r1: t.r1, partials, worker: name }),
+          );
+      }, delayMs);
+    },
+  });
+  await c.flush();
+  beat();
+  return { id, stop: () => clearInterval(timer), close: () => c.close() };
+}
+
+test('a task longer than the task timeout is not lost while its live worker lists it as working; without the list it times out', async () => {
+  const blockRows = 8;
+  const p = problem(2 * blockRows, 3, 70);
+  const ref = await upload(p);
+  const X = randMatrix(rng(7), 3, 3, 0.3);
+  const Y = randMatrix(rng(8), 3, 3);
+  const expected = evaluateProblem(p, X, Y, want, blockRows, 1);
+  for (const listWorking of [true, false]) {
+    const w = await slowWorker(p, 100, 1500, listWorking);
+    const j = joined(1);
+    const oracle = new NatsOracle(nc, p, ref, {
+      jobId: `slow-${listWorking}`,
+      blockRows,
+      shardBlocks: 1,
+      hedgeFactor: 0,
+      taskTimeoutMs: 300,
+      maxAttempts: 2,
+      onWorker: j.onWorker,
+    });
+    try {
+      await j.all;
+      if (listWorking) {
+        assert.is(oracle.stats.sentTo.size, 0);
+        assertBitwise(await oracle.evaluate(X, Y, want), expected, 'slow but working');
+        assert.is(oracle.stats.retries, 0, 'no attempt timed out');
+        assert.equal([...oracle.stats.sentTo.keys()], [`slow-${w.id}`], 'only the slow worker served');
+      } else {
+        const err = await oracle.evaluate(X, Y, want).then(
+          () => undefined,
+          (e: unknown) => e as Error,
+        );
+        assert.ok(err && oracle.stats.retries > 0, `expected timeouts, got ${err?.message} / ${oracle.stats.retries}`);
+      }
+    } finally {
+      await oracle.close();
+      w.stop();
+      await w.close();
+    }
   }
 });
 
