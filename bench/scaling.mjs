@@ -53,6 +53,14 @@ const opt = (name, dflt) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : dflt;
 };
+if (has('help')) {
+  process.stdout.write(
+    'usage: node bench/scaling.mjs [--n 65536] [--d 16] [--threads 8] [--bw 1e9] [--bw-coord 1e9] [--latency-ms 0.2]\n' +
+      '  [--iters 3] [--max-workers 256] [--host-threads 8] [--validate-n 8192] [--validate-d 16] [--validate-iters 3]\n' +
+      '  [--no-validate] [--no-sim] [--quick] [--svg FILE]   (see the comment at the top of this file)\n',
+  );
+  process.exit(0);
+}
 const quick = has('quick');
 const n = Number(opt('n', quick ? 16384 : 65536));
 const d = Number(opt('d', 16));
