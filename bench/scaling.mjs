@@ -7,7 +7,8 @@
 //
 // One "iteration" is the evaluation pattern of one exact-Newton iteration with a full step: the
 // Hessian ({hessXX, hessXY}), then Y*(X) ({normal}) and loss + gradient ({loss, gradX}) at the
-// new point. Per N: iteration time (median of --iters, after one untimed gradient evaluation),
+// new point. Per N: iteration time (median of --iters after one untimed warm-up iteration; one
+// iteration without warm-up where the model says > 20 s), the warm-up iteration's time and hedges,
 // speedup and efficiency against N = 1, the coordinator's CPU (process.cpuUsage of this process,
 // which runs only the coordinator: the simulated workers are separate light processes), the
 // coordinator's bytes (NatsOracle traffic counters), the most shards one worker got in the
@@ -208,15 +209,24 @@ async function stop(proc) {
 /**
  * `iters` iterations of PATTERN on `oracle` after untimed warm-up evaluations; per iteration:
  * wall ms, coordinator CPU ms, bytes, the most shards one worker got (Hessian evaluation), hedges.
+ * Warm-up: gradient evaluations until `warmWorkers` workers have answered (real workers fetch the
+ * problem and start their threads on their first task), then — with `warmIteration` — one whole
+ * iteration (its time and hedges are returned as `first`): the coordinator's hedge delays come
+ * from the answers it has seen, so the first evaluation of each kind in a fresh oracle is special.
  */
-async function measure(oracle, tally, nIters, warmWorkers = 0) {
+async function measure(oracle, tally, nIters, { warmWorkers = 0, warmIteration = true, onTimed } = {}) {
   const X = randn(oracle.d * oracle.d, 11, 0.2),
     Y = randn(oracle.d * oracle.d, 12);
-  // Real workers: until each has answered (fetched the problem, started its threads), then one
-  // whole iteration; simulated workers: one gradient evaluation.
   for (let i = 0; i < 1 || (i < 40 && oracle.stats.workers.size < warmWorkers); i++)
     await oracle.evaluate(X, Y, WARMUP);
-  if (warmWorkers > 0) for (const want of PATTERN) await oracle.evaluate(X, Y, want);
+  let first;
+  if (warmIteration) {
+    const h0 = oracle.stats.hedges;
+    const t0 = performance.now();
+    for (const want of PATTERN) await oracle.evaluate(X, Y, want);
+    first = { ms: performance.now() - t0, hedges: oracle.stats.hedges - h0 };
+  }
+  onTimed?.();
   const out = [];
   for (let it = 0; it < nIters; it++) {
     const tr0 = oracle.traffic();
@@ -241,11 +251,12 @@ async function measure(oracle, tally, nIters, warmWorkers = 0) {
       hedges: oracle.stats.hedges - h0,
     });
   }
-  return out;
+  return { runs: out, first };
 }
 
-function summarize(runs) {
+function summarize({ runs, first }) {
   return {
+    first,
     ms: median(runs.map((r) => r.ms)),
     msMin: Math.min(...runs.map((r) => r.ms)),
     msMax: Math.max(...runs.map((r) => r.ms)),
@@ -261,6 +272,9 @@ function summarize(runs) {
 function newOracle(nc, problem, ref, tally) {
   return new NatsOracle(nc, problem, ref, {
     jobId: `bench-scaling-${process.pid}`,
+    // A task's timeout runs while it waits in a worker's queue: at N = 1 a worker holds all 256
+    // Hessian shards (minutes of work), which the default 60 s would re-send as lost.
+    taskTimeoutMs: 30 * 60_000,
     onTask: (e) => {
       if (e.ok && e.worker) tally.set(e.worker, (tally.get(e.worker) ?? 0) + 1);
     },
@@ -309,7 +323,7 @@ try {
   log(`machine: ${m.cpu}, ${m.cores} cores, node ${m.node}, load ${m.loadavg}`);
 
   /** Simulated workers for one N; returns the summary plus host and nats-server usage. */
-  const simRun = async (nn, dd, N, params, nIters) => {
+  const simRun = async (nn, dd, N, params, nIters, warmIteration) => {
     const host = start(
       process.execPath,
       [HOST, JSON.stringify({ servers: url, workers: N, threads: Math.min(hostThreads, N), params })],
@@ -328,7 +342,7 @@ try {
     const h0 = procUsage(host.p.pid),
       s0 = procUsage(nats.pid);
     try {
-      const runs = await measure(oracle, tally, nIters);
+      const runs = await measure(oracle, tally, nIters, { warmIteration });
       const h1 = procUsage(host.p.pid),
         s1 = procUsage(nats.pid);
       return {
@@ -414,8 +428,11 @@ try {
   const sim = [];
   if (!has('no-sim'))
     for (const N of Ns) {
-      const r = await simRun(n, d, N, params, iters);
       const mr = modelIteration(n, d, N, cal, costs, params, 'random');
+      // One iteration where the model says it takes over 20 s: the delays are modelled, so such
+      // an iteration varies little, and three of them at N = 1 would take minutes.
+      const long = mr.ms > 20_000;
+      const r = await simRun(n, d, N, params, long ? 1 : iters, !long);
       const ms = modelIteration(n, d, N, cal, costs, params, 'spread');
       const mp = modelIteration(n, d, N, cal, costs, params, 'random', true);
       sim.push({ ...r, model: { random: mr.ms, spread: ms.ms, pipeline: mp.ms, cpuMs: mr.cpuMs } });
@@ -466,27 +483,42 @@ try {
       await Promise.all(ws.map((w) => w.ready));
       const tally = new Map();
       const oracle = newOracle(nc, prob, ref, tally);
-      let real;
+      let real, cpu0;
       try {
-        real = summarize(await measure(oracle, tally, viters, N));
+        real = summarize(
+          await measure(oracle, tally, viters, {
+            warmWorkers: N,
+            onTimed: () => (cpu0 = ws.map((w) => procUsage(w.p.pid).cpuS)),
+          }),
+        );
         real.shards = oracle.plan.shards.length;
+        // CPU seconds the worker processes got per timed iteration, and the cores that makes.
+        const cpu = ws.reduce((sum, w, i) => sum + procUsage(w.p.pid).cpuS - cpu0[i], 0);
+        real.workerCpuS = cpu / viters;
+        real.effectiveCores = cpu / (real.runs.reduce((sum, r) => sum + r.ms, 0) / 1000);
       } finally {
         await oracle.close();
         await Promise.all(ws.map(stop));
       }
-      const vparams = { ...params, nsPerElement: vcal.nsPerElement, threads: 1, slowdown: Math.max(1, N / cores) };
-      const s = await simRun(vn, vd, N, vparams, viters);
+      // The model's compute per iteration (one thread) and the slowdown of each worker: on a quiet
+      // machine max(1, N / cores); here the cores the real workers with shards got (shared machine).
+      const modelCpuS = PATTERN.reduce((sum, w) => sum + vn * vn * vcal.nsPerElement[kindOf(w)] * 1e-9, 0);
+      const slowdown = Math.max(1, Math.min(N, real.shards) / real.effectiveCores);
+      const vparams = { ...params, nsPerElement: vcal.nsPerElement, threads: 1, slowdown };
+      const quiet = { ...vparams, slowdown: Math.max(1, N / cores) };
       const mr = modelIteration(vn, vd, N, vcal, vcosts, vparams, 'random');
+      const mq = modelIteration(vn, vd, N, vcal, vcosts, quiet, 'random');
+      const s = await simRun(vn, vd, N, vparams, viters, true);
       const mp = modelIteration(vn, vd, N, vcal, vcosts, vparams, 'random', true);
       validation.push({
         workers: N,
         real,
         sim: s,
-        model: { random: mr.ms, pipeline: mp.ms, cpuMs: mr.cpuMs },
-        slowdown: vparams.slowdown,
+        model: { random: mr.ms, pipeline: mp.ms, quiet: mq.ms, cpuMs: mr.cpuMs, computeCpuS: modelCpuS },
+        slowdown,
       });
       log(
-        `  N=${N}: real ${fmt(real.ms / 1000, 2)} s, simulated ${fmt(s.ms / 1000, 2)} s, model ${fmt(mr.ms / 1000, 2)} s; coordinator CPU real ${fmt(real.cpuMs, 0)} / sim ${fmt(s.cpuMs, 0)} ms`,
+        `  N=${N}: real ${fmt(real.ms / 1000, 2)} s (worker CPU ${fmt(real.workerCpuS, 2)} s/it., model ${fmt(modelCpuS, 2)}; ${fmt(real.effectiveCores, 2)} cores), simulated ${fmt(s.ms / 1000, 2)} s, model ${fmt(mr.ms / 1000, 2)} s; coordinator CPU real ${fmt(real.cpuMs, 0)} / sim ${fmt(s.cpuMs, 0)} ms`,
       );
     }
   }
@@ -511,7 +543,7 @@ try {
       .map(([k, v]) => `${k} ${fmt(v, 0)} ms`)
       .join('; ')}`,
     `- model: coordinator on its own machine (its CPU per shard as above); "this machine": the coordinator's service time per shard is the zero-delay wall time / shards (sim host, nats-server and coordinator share ${cores} cores)`,
-    `- iteration times are medians of ${iters} iterations (min–max in brackets)`,
+    `- iteration times are medians of ${iters} iterations (min–max in brackets) after one untimed warm-up iteration ("first iteration": its time and hedged shards); where the model says an iteration takes > 20 s, one iteration and no warm-up iteration`,
     '',
     table(
       [
@@ -527,6 +559,7 @@ try {
         'MB out / it.',
         'max shards / worker',
         'hedges',
+        'first iteration s (hedges)',
         'sim host CPU s / peak MiB',
         'nats-server CPU s / peak MiB',
       ],
@@ -543,6 +576,7 @@ try {
         MB(r.bytesSent),
         r.maxLoad,
         r.hedges,
+        r.first ? `${fmt(r.first.ms / 1000, 2)} (${r.first.hedges})` : '—',
         `${fmt(r.hostCpuS, 1)} / ${fmt(r.hostPeakMiB, 0)}`,
         `${fmt(r.natsCpuS, 1)} / ${fmt(r.natsPeakMiB, 0)}`,
       ]),
@@ -556,34 +590,40 @@ try {
       `- calibrated ns per element: ${Object.entries(vcal.nsPerElement)
         .filter(([k]) => k !== 'default')
         .map(([k, v]) => `${k} ${fmt(v, 2)}`)
-        .join('; ')}; compute slowdown max(1, N / ${cores}) in the simulation and the model`,
+        .join('; ')}`,
+      `- worker CPU: CPU seconds of the worker processes per timed iteration (real), against the model's n² · Σ ns per element; cores: that CPU / wall time (what the workers got on a shared machine)`,
+      `- simulated and model at the cores the real workers got (compute slowdown min(N, shards) / cores got); "quiet machine": slowdown max(1, N / ${cores})`,
       '',
       table(
         [
           'N',
           'real s / it.',
+          'worker CPU s / it. real / model',
+          'cores got',
           'simulated s / it.',
           'sim / real',
           'model s / it.',
           'model / real',
-          'model, this machine',
-          '/ real',
+          'model, quiet machine',
           'coord. CPU ms real / sim',
           'MB in real / sim',
           'max shards / worker real / sim',
+          'hedges real / sim',
         ],
         validation.map((v) => [
           v.workers,
           `${fmt(v.real.ms / 1000, 2)} (${fmt(v.real.msMin / 1000, 2)}–${fmt(v.real.msMax / 1000, 2)})`,
+          `${fmt(v.real.workerCpuS, 2)} / ${fmt(v.model.computeCpuS, 2)}`,
+          fmt(v.real.effectiveCores, 2),
           `${fmt(v.sim.ms / 1000, 2)} (${fmt(v.sim.msMin / 1000, 2)}–${fmt(v.sim.msMax / 1000, 2)})`,
           fmt(v.sim.ms / v.real.ms, 2),
           fmt(v.model.random / 1000, 2),
           fmt(v.model.random / v.real.ms, 2),
-          fmt(v.model.pipeline / 1000, 2),
-          fmt(v.model.pipeline / v.real.ms, 2),
+          fmt(v.model.quiet / 1000, 2),
           `${fmt(v.real.cpuMs, 0)} / ${fmt(v.sim.cpuMs, 0)}`,
           `${MB(v.real.bytesReceived)} / ${MB(v.sim.bytesReceived)}`,
           `${v.real.maxLoad} / ${v.sim.maxLoad}`,
+          `${v.real.hedges} / ${v.sim.hedges}`,
         ]),
       ),
     );
