@@ -46,7 +46,7 @@ import { DATA_BUCKET, PROTOCOL_VERSION, encode, packProblem, problemRef } from '
 import { NatsOracle } from '@attnfit/coordinator/internal';
 import { fmt, machine, machineMd, randn, repoDir, stats, table, writeResults } from './lib/common.mjs';
 import { SIM_DEFAULTS, assignment, kindOf, modelEvaluation, prng, replyBytes, simProblemRef } from './lib/sim.mjs';
-import { scalingSvg } from './lib/svg.mjs';
+import { scalingPlot } from './lib/svg.mjs';
 
 const args = process.argv.slice(2);
 const has = (name) => args.includes(`--${name}`);
@@ -58,8 +58,15 @@ if (has('help')) {
   process.stdout.write(
     'usage: node bench/scaling.mjs [--n 65536] [--d 16] [--threads 8] [--bw 1e9] [--bw-coord 1e9] [--latency-ms 0.2]\n' +
       '  [--iters 3] [--max-workers 256] [--host-threads 8] [--validate-n 8192] [--validate-d 16] [--validate-iters 3]\n' +
-      '  [--no-validate] [--no-sim] [--quick] [--svg FILE]   (see the comment at the top of this file)\n',
+      '  [--no-validate] [--no-sim] [--quick] [--svg FILE]   (see the comment at the top of this file)\n' +
+      '       node bench/scaling.mjs --plot bench/results/scaling-TIME.json [--svg FILE]   (re-render the plot)\n',
   );
+  process.exit(0);
+}
+if (has('plot')) {
+  // Re-render the plot of an earlier run: --plot bench/results/scaling-….json [--svg FILE].
+  const j = JSON.parse(readFileSync(opt('plot'), 'utf8'));
+  writeFileSync(opt('svg', join(repoDir, 'docs/img/scaling.svg')), scalingPlot(j));
   process.exit(0);
 }
 const quick = has('quick');
@@ -651,38 +658,7 @@ try {
     markdown,
   );
   if (sim.length) {
-    const pts = (f) => sim.map((r) => ({ x: r.workers, ...f(r) }));
-    const svg = scalingSvg(
-      [
-        { name: 'ideal', color: '#999', dash: '4 4', points: pts((r) => ({ speedup: r.workers, efficiency: 1 })) },
-        {
-          name: 'simulated (real coordinator + NATS)',
-          color: '#d62728',
-          marks: true,
-          points: pts((r) => ({ speedup: r.speedup, efficiency: r.efficiency })),
-        },
-        {
-          name: 'model: queue group (random)',
-          color: '#1f77b4',
-          points: pts((r) => ({ speedup: r.model.speedupRandom, efficiency: r.model.efficiencyRandom })),
-        },
-        {
-          name: 'model: even spread',
-          color: '#2ca02c',
-          dash: '6 3',
-          points: pts((r) => ({ speedup: r.model.speedupSpread, efficiency: r.model.efficiencySpread })),
-        },
-        {
-          name: 'model: queue group, this machine',
-          color: '#9467bd',
-          dash: '2 3',
-          points: pts((r) => ({ speedup: r.model.speedupPipeline, efficiency: r.model.efficiencyPipeline })),
-        },
-      ],
-      `exact-Newton iteration, n = ${n}, d = ${d}, ${S} shards, ${threads} threads / worker (simulated)`,
-      `links ${bw / 1e9} GB/s (coordinator ${bwCoord / 1e9} GB/s), latency ${latencyMs} ms; compute calibrated on ${m.cpu}; ${m.date.slice(0, 10)}`,
-    );
-    writeFileSync(svgPath, svg);
+    writeFileSync(svgPath, scalingPlot({ machine: m, params: params0, sim }));
     files.push(svgPath);
   }
   log(`wrote ${files.join(', ')}`);

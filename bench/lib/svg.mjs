@@ -10,12 +10,12 @@ const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
  * @param note   one line under the panels (assumptions)
  */
 export function scalingSvg(series, title, note = '') {
-  const W = 960,
-    H = 420,
+  const W = 1000,
+    H = 450,
     PW = 400,
     PH = 280,
     top = 50,
-    lefts = [70, 550];
+    lefts = [70, 570];
   const xs = series.flatMap((s) => s.points.map((p) => p.x));
   const xmax = Math.max(2, ...xs);
   const lx = (x, left) => left + (Math.log2(x) / Math.log2(xmax)) * PW;
@@ -64,17 +64,57 @@ export function scalingSvg(series, title, note = '') {
           );
     }
   }
-  // Legend under the panels.
+  // Legend under the panels (wrapped).
   let x = lefts[0];
-  const ly = top + PH + 58;
+  let ly = top + PH + 58;
   for (const s of series) {
+    const w = 40 + 6.5 * s.name.length;
+    if (x + w > W - 10) {
+      x = lefts[0];
+      ly += 20;
+    }
     o.push(
       `<line x1="${x}" y1="${ly}" x2="${x + 24}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`,
       `<text x="${x + 30}" y="${ly}" dominant-baseline="middle">${esc(s.name)}</text>`,
     );
-    x += 40 + 7 * s.name.length;
+    x += w;
   }
   if (note) o.push(`<text x="${lefts[0]}" y="${ly + 22}" font-size="11" fill="#555">${esc(note)}</text>`);
   o.push('</svg>');
   return o.join('\n') + '\n';
+}
+
+/** The plot of a bench/scaling.mjs result ({ machine, params, sim }). */
+export function scalingPlot({ machine: m, params: q, sim }) {
+  const pts = (f) => sim.map((r) => ({ x: r.workers, ...f(r) }));
+  return scalingSvg(
+    [
+      { name: 'ideal', color: '#999', dash: '4 4', points: pts((r) => ({ speedup: r.workers, efficiency: 1 })) },
+      {
+        name: 'simulated (real coordinator + NATS)',
+        color: '#d62728',
+        marks: true,
+        points: pts((r) => ({ speedup: r.speedup, efficiency: r.efficiency })),
+      },
+      {
+        name: 'model: queue group (random)',
+        color: '#1f77b4',
+        points: pts((r) => ({ speedup: r.model.speedupRandom, efficiency: r.model.efficiencyRandom })),
+      },
+      {
+        name: 'model: even spread',
+        color: '#2ca02c',
+        dash: '6 3',
+        points: pts((r) => ({ speedup: r.model.speedupSpread, efficiency: r.model.efficiencySpread })),
+      },
+      {
+        name: 'model: queue group, coordinator pipeline of this machine',
+        color: '#9467bd',
+        dash: '2 3',
+        points: pts((r) => ({ speedup: r.model.speedupPipeline, efficiency: r.model.efficiencyPipeline })),
+      },
+    ],
+    `exact-Newton iteration, n = ${q.n}, d = ${q.d}, ${sim[0].shards} shards, ${q.threads} threads / simulated worker`,
+    `links ${q.bw / 1e9} GB/s (coordinator ${q.bwCoord / 1e9} GB/s), latency ${q.latencyMs} ms; compute calibrated on ${m.cpu}, ${m.cores} cores; ${m.date.slice(0, 10)}`,
+  );
 }
