@@ -59,6 +59,7 @@ if (has('help')) {
     'usage: node bench/scaling.mjs [--n 65536] [--d 16] [--threads 8] [--bw 1e9] [--bw-coord 1e9] [--latency-ms 0.2]\n' +
       '  [--iters 3] [--max-workers 256] [--host-threads 8] [--validate-n 8192] [--validate-d 16] [--validate-iters 3]\n' +
       '  [--no-validate] [--no-sim] [--quick] [--svg FILE] [--calibration bench/results/scaling-TIME.json]\n' +
+      '  [--min-workers N] [--hedge-factor F]   (F: NatsOracle hedgeFactor, 0 = no hedging; default its own)\n' +
       '       node bench/scaling.mjs --plot bench/results/scaling-TIME.json [--svg FILE]   (re-render the plot)\n',
   );
   process.exit(0);
@@ -78,6 +79,8 @@ const bwCoord = Number(opt('bw-coord', bw));
 const latencyMs = Number(opt('latency-ms', SIM_DEFAULTS.latencyMs));
 const iters = Number(opt('iters', quick ? 2 : 3));
 const maxWorkers = Number(opt('max-workers', quick ? 16 : 256));
+const minWorkers = Number(opt('min-workers', 1));
+const hedgeFactor = opt('hedge-factor') === undefined ? undefined : Number(opt('hedge-factor'));
 const hostThreads = Number(opt('host-threads', 8));
 const vn = Number(opt('validate-n', quick ? 4096 : 8192));
 const vd = Number(opt('validate-d', 16));
@@ -283,6 +286,7 @@ function newOracle(nc, problem, ref, tally) {
     // A task's timeout runs while it waits in a worker's queue: at N = 1 a worker holds all 256
     // Hessian shards (minutes of work), which the default 60 s would re-send as lost.
     taskTimeoutMs: 30 * 60_000,
+    ...(hedgeFactor === undefined ? {} : { hedgeFactor }),
     onTask: (e) => {
       if (e.ok && e.worker) tally.set(e.worker, (tally.get(e.worker) ?? 0) + 1);
     },
@@ -436,7 +440,7 @@ try {
 
   // --- simulation ---------------------------------------------------------------------------
   const Ns = [];
-  for (let N = 1; N <= maxWorkers; N *= 2) Ns.push(N);
+  for (let N = 1; N <= maxWorkers; N *= 2) if (N >= minWorkers) Ns.push(N);
   const sim = [];
   if (!has('no-sim'))
     for (const N of Ns) {
@@ -650,6 +654,7 @@ try {
   process.stdout.write(`${markdown}\n`);
   const stamp = m.date.replace(/[:.]/g, '-');
   const params0 = {
+    hedgeFactor: hedgeFactor ?? 'default',
     n,
     d,
     threads,
