@@ -59,7 +59,7 @@ if (has('help')) {
     'usage: node bench/scaling.mjs [--n 65536] [--d 16] [--threads 8] [--bw 1e9] [--bw-coord 1e9] [--latency-ms 0.2]\n' +
       '  [--iters 3] [--max-workers 256] [--host-threads 8] [--validate-n 8192] [--validate-d 16] [--validate-iters 3]\n' +
       '  [--no-validate] [--no-sim] [--quick] [--svg FILE] [--calibration bench/results/scaling-TIME.json]\n' +
-      '  [--min-workers N] [--hedge-factor F]   (F: NatsOracle hedgeFactor, 0 = no hedging; default its own)\n' +
+      '  [--min-workers N] [--hedge-factor F] [--nats-log FILE]   (F: NatsOracle hedgeFactor, 0 = no hedging; default its own)\n' +
       '       node bench/scaling.mjs --plot bench/results/scaling-TIME.json [--svg FILE]   (re-render the plot)\n',
   );
   process.exit(0);
@@ -242,6 +242,7 @@ async function measure(oracle, tally, nIters, { warmWorkers = 0, warmIteration =
   for (let it = 0; it < nIters; it++) {
     const tr0 = oracle.traffic();
     const h0 = oracle.stats.hedges;
+    const x0 = disconnects;
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     let maxLoad = 0;
@@ -260,6 +261,7 @@ async function measure(oracle, tally, nIters, { warmWorkers = 0, warmIteration =
       bytesSent: tr.bytesSent - tr0.bytesSent,
       maxLoad,
       hedges: oracle.stats.hedges - h0,
+      disconnects: disconnects - x0,
     });
   }
   return { runs: out, first };
@@ -276,6 +278,7 @@ function summarize({ runs, first }) {
     bytesSent: median(runs.map((r) => r.bytesSent)),
     maxLoad: median(runs.map((r) => r.maxLoad)),
     hedges: runs.reduce((s, r) => s + r.hedges, 0),
+    disconnects: runs.reduce((s, r) => s + r.disconnects, 0),
     runs,
   };
 }
@@ -325,12 +328,23 @@ function modelIteration(nn, dd, N, cal, costs, params, how, pipeline = false) {
 const work = mkdtempSync(join(tmpdir(), 'attnfit-scaling-'));
 const port = await freePort();
 const url = `nats://127.0.0.1:${port}`;
-const nats = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', work], { stdio: 'ignore' });
+const natsLog = opt('nats-log'); // --nats-log FILE: nats-server's log (e.g. "Slow Consumer Detected")
+const nats = spawn(
+  'nats-server',
+  ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', work, ...(natsLog ? ['-l', natsLog] : [])],
+  { stdio: 'ignore' },
+);
 let nc;
+let disconnects = 0;
 const children = [];
 try {
   await waitPort(port);
-  nc = await connect({ servers: url });
+  nc = await connect({ servers: url, maxReconnectAttempts: -1 });
+  // nats-server closes a connection whose unsent bytes exceed max_pending (64 MiB by default,
+  // "Slow Consumer Detected"): the client reconnects, and the replies in flight are lost.
+  void (async () => {
+    for await (const st of nc.status()) if (st.type === 'disconnect') disconnects++;
+  })().catch(() => undefined);
   const m = machine({ gemm: gemmBackendDetail() });
   log(`machine: ${m.cpu}, ${m.cores} cores, node ${m.node}, load ${m.loadavg}`);
 
@@ -453,7 +467,7 @@ try {
       const mp = modelIteration(n, d, N, cal, costs, params, 'random', true);
       sim.push({ ...r, model: { random: mr.ms, spread: ms.ms, pipeline: mp.ms, cpuMs: mr.cpuMs } });
       log(
-        `  N=${N}: ${fmt(r.ms / 1000, 2)} s/iter (model random ${fmt(mr.ms / 1000, 2)}, spread ${fmt(ms.ms / 1000, 2)}), coordinator CPU ${fmt(r.cpuMs, 0)} ms, in ${fmt(r.bytesReceived / 1e6, 1)} MB, max load ${r.maxLoad}, hedges ${r.hedges}`,
+        `  N=${N}: ${fmt(r.ms / 1000, 2)} s/iter (model random ${fmt(mr.ms / 1000, 2)}, spread ${fmt(ms.ms / 1000, 2)}), coordinator CPU ${fmt(r.cpuMs, 0)} ms, in ${fmt(r.bytesReceived / 1e6, 1)} MB, max load ${r.maxLoad}, hedges ${r.hedges}, coordinator disconnects ${r.disconnects}`,
       );
     }
   const T1 = sim[0]?.ms,
@@ -581,6 +595,7 @@ try {
         'MB out / it.',
         'max shards / worker',
         'hedges',
+        'coordinator disconnects',
         'first iteration s (hedges)',
         'sim host CPU s / peak MiB',
         'nats-server CPU s / peak MiB',
@@ -598,6 +613,7 @@ try {
         MB(r.bytesSent),
         r.maxLoad,
         r.hedges,
+        r.disconnects,
         r.first ? `${fmt(r.first.ms / 1000, 2)} (${r.first.hedges})` : '—',
         `${fmt(r.hostCpuS, 1)} / ${fmt(r.hostPeakMiB, 0)}`,
         `${fmt(r.natsCpuS, 1)} / ${fmt(r.natsPeakMiB, 0)}`,
