@@ -12,8 +12,9 @@
 // speedup and efficiency against N = 1, the coordinator's CPU (process.cpuUsage of this process,
 // which runs only the coordinator: the simulated workers are separate light processes), the
 // coordinator's bytes (NatsOracle traffic counters), the most shards one worker got in the
-// Hessian evaluation, hedges, and the model's prediction (bench/lib/sim.mjs modelEvaluation) for
-// two schedules: the queue group's random choice (what the coordinator does now; mean over 200
+// Hessian evaluation, hedges, the coordinator's disconnects (nats-server closes a connection
+// whose unsent bytes pass max_pending: "slow consumer"), and the model's prediction
+// (bench/lib/sim.mjs modelEvaluation) for two schedules: the queue group's random choice (what the coordinator does now; mean over 200
 // draws) and an even spread (⌈S/N⌉ shards per worker).
 //
 // Calibration (this machine, one thread): ns per attention element for each kind, measured with
@@ -23,12 +24,15 @@
 //
 // Validation: real `attnfit worker` processes (1 thread each) for N = 1, 2, 4 at --validate-n /
 // --validate-d against the simulation and the model with the same parameters (threads 1, and a
-// compute slowdown max(1, N / cores): 4 processes share this machine's cores).
+// compute slowdown min(N, shards) / the cores the real workers got — their CPU seconds / wall
+// time: 4 processes share this machine's cores, and other work may share them too).
 //
 // Usage: npm run bench:scaling   (node bench/scaling.mjs [--n 65536] [--d 16] [--threads 8]
 //          [--bw 1e9] [--bw-coord 1e9] [--latency-ms 0.2] [--iters 3] [--max-workers 256]
 //          [--host-threads 8] [--validate-n 8192] [--validate-d 16] [--validate-iters 3]
-//          [--no-validate] [--no-sim] [--quick] [--svg docs/img/scaling.svg])
+//          [--no-validate] [--no-sim] [--quick] [--svg docs/img/scaling.svg] [--min-workers N]
+//          [--calibration FILE.json] [--hedge-factor F] [--nats-log FILE]); --plot FILE.json
+//          re-renders the SVG of an earlier run.
 //   --quick: n 16384, up to 16 workers, 2 iterations, validation at n 4096 (a smoke run).
 // Writes bench/results/scaling-<time>.json and .md and the SVG (default docs/img/scaling.svg;
 // bench/results/scaling.svg with --quick). Needs nats-server on PATH.
