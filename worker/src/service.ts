@@ -13,7 +13,7 @@
  */
 import { availableParallelism, hostname } from 'node:os';
 import { nuid, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { AttnfitError, ErrorCodes } from '@attnfit/shared/core';
+import { AttnfitError, ErrorCodes, type Partials } from '@attnfit/shared/core';
 import {
   DEFAULT_MAX_PAYLOAD,
   JOB_DONE_SUBJECT,
@@ -22,6 +22,7 @@ import {
   TASK_SUBJECT,
   decodeMessage,
   workerTaskSubject,
+  type TaskMsg,
 } from '@attnfit/shared/protocol';
 import {
   Shutdown,
@@ -55,6 +56,12 @@ export interface WorkerServiceOptions extends NatsAuthOptions {
   observer?: WorkerObserver;
   /** runWorker: bound on the drain after SIGTERM / SIGINT (ms, default SHUTDOWN_DEFAULTS.timeoutMs). */
   shutdownTimeoutMs?: number;
+  /**
+   * Simulation seam (bench/scaling.mjs): compute each task's partials with this function instead
+   * of the block pool — no thread pool is created and no problem is fetched or cached; the
+   * transport (subscriptions, heartbeats, TaskServer replies) is the real one.
+   */
+  compute?: (task: TaskMsg) => Promise<Partials>;
 }
 
 export const WORKER_SERVICE_DEFAULTS = Object.freeze({
@@ -88,16 +95,14 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
   const heartbeatMs = opts.heartbeatMs ?? HEARTBEAT_DEFAULTS.intervalMs;
   const obs = fanOut([heartbeatMs > 0 ? heartbeatObserver(heartbeatMs) : undefined, opts.observer], log);
   const nc = await connectNats({ ...opts, name });
-  const pool = createBlockPool(threads);
-  const source = new ObjectStoreProblems(nc, pool);
+  const pool = opts.compute ? undefined : createBlockPool(threads);
+  const source = pool && new ObjectStoreProblems(nc, pool);
   const cache = new ProblemCache<RegisteredProblem>(opts.cacheBytes ?? WORKER_SERVICE_DEFAULTS.cacheBytes, (ref) =>
-    source.load(ref),
+    source!.load(ref),
   );
-  const server = new TaskServer(
-    nc,
-    name,
-    nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD,
-    async (t) => {
+  const compute =
+    opts.compute ??
+    (async (t: TaskMsg): Promise<Partials> => {
       const reg = await cache.get(t.problem, t.jobId);
       // A cache hit is keyed by the content hash alone: the task's n×d must match what is cached.
       if (reg.n !== t.problem.n || reg.d !== t.problem.d) {
@@ -106,11 +111,9 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
           `problem ${t.problem.object}: task says ${t.problem.n}×${t.problem.d} but the problem with that hash is ${reg.n}×${reg.d}`,
         );
       }
-      return evaluateShard(pool, reg, t);
-    },
-    log,
-    obs,
-  );
+      return evaluateShard(pool!, reg, t);
+    });
+  const server = new TaskServer(nc, name, nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD, compute, log, obs);
 
   const subs = subscribe(nc, server, cache, log, nuid.next());
   await nc.flush();
@@ -118,7 +121,7 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
   if (subs.error()) {
     const e = subs.error()!;
     await nc.close();
-    await pool.destroy();
+    await pool?.destroy();
     throw (
       permissionError(e, nc) ??
       new AttnfitError(ErrorCodes.AUTH, `nats: not allowed to serve tasks as a worker (${e.message})`, { cause: e })
@@ -129,7 +132,7 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
 
   const closed = nc.closed().then(async (err) => {
     obs.closed();
-    await pool.destroy();
+    await pool?.destroy();
     if (err) log(`attnfit worker: connection closed: ${err.message}`);
     return subs.error() ?? (err || undefined);
   });
@@ -150,7 +153,7 @@ export async function startWorkerService(opts: WorkerServiceOptions): Promise<Wo
 
   const stats = () => ({
     ...server.counters,
-    fetches: source.fetches,
+    fetches: source?.fetches ?? 0,
     cached: cache.size,
     inFlight: server.inFlightCount,
     working: server.workingIds(MAX_WORKING_IDS),
