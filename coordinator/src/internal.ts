@@ -81,6 +81,7 @@ export type { SolveReport } from './solver/index.js';
 export {
   NatsOracle,
   NATS_ORACLE_DEFAULTS,
+  shardReplyBytes,
   WorkerRoster,
   ShardDispatcher,
   runCoordinator,

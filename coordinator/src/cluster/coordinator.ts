@@ -46,6 +46,8 @@ export interface CoordinatorOptions extends NatsAuthOptions {
   taskTimeoutMs?: number;
   /** Attempts per block task. */
   maxAttempts?: number;
+  /** Reply bytes of shard tasks in flight per job (NatsOracleOptions.replyWindowBytes). */
+  replyWindowBytes?: number;
   log?: (line: string) => void;
   /** Receives job, iteration and task events (dashboard, metrics); never affects jobs. */
   observer?: CoordinatorObserver;
@@ -220,6 +222,7 @@ function oracleOptions(
     },
   };
   if (opts.taskTimeoutMs !== undefined) o.taskTimeoutMs = opts.taskTimeoutMs;
+  if (opts.replyWindowBytes !== undefined) o.replyWindowBytes = opts.replyWindowBytes;
   if (opts.maxAttempts !== undefined) o.maxAttempts = opts.maxAttempts;
   return o;
 }

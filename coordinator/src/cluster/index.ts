@@ -1,5 +1,5 @@
 /** The NATS cluster: oracle, coordinator service, client, connection and resources. */
-export { NatsOracle, NATS_ORACLE_DEFAULTS } from './nats-oracle.js';
+export { NatsOracle, NATS_ORACLE_DEFAULTS, shardReplyBytes } from './nats-oracle.js';
 export type { NatsOracleOptions } from './nats-oracle.js';
 export { WorkerRoster, WORKER_ROSTER_DEFAULTS } from './worker-roster.js';
 export type { RosterWorker, RosterEvent } from './worker-roster.js';

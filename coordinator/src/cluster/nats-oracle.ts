@@ -50,6 +50,15 @@ export interface NatsOracleOptions {
    * credits below decide when each goes out). */
   maxInFlight?: number;
   /**
+   * Bound on the reply bytes of the shard tasks in flight at once (default 48 MiB): the replies
+   * of one evaluation tend to arrive together, and nats-server disconnects a client with more
+   * than its `max_pending` (64 MiB by default) waiting to be read — the coordinator, as a slow
+   * consumer, losing every reply in flight. The shards in flight are limited to
+   * ⌊replyWindowBytes / one shard's reply size⌋ (at least 1): no limit for gradients and HVPs,
+   * 60 exact-Hessian shards at d = 16. Raise it together with the server's `max_pending`.
+   */
+  replyWindowBytes?: number;
+  /**
    * Tasks of this oracle in flight per live worker (default 2: one computing, one queued); the
    * other shards wait and go out as replies come back.
    */
@@ -95,6 +104,7 @@ export const NATS_ORACLE_DEFAULTS = Object.freeze({
   taskTimeoutMs: 60_000,
   maxAttempts: 6,
   maxInFlight: MAX_SHARDS,
+  replyWindowBytes: 48 * 1024 * 1024,
   noWorkersTimeoutMs: 300_000,
   credits: SHARD_DISPATCH_DEFAULTS.credits,
   discoveryMs: 500,
@@ -227,6 +237,7 @@ export class NatsOracle implements Oracle {
       taskTimeoutMs: opts.taskTimeoutMs ?? NATS_ORACLE_DEFAULTS.taskTimeoutMs,
       maxAttempts: opts.maxAttempts ?? NATS_ORACLE_DEFAULTS.maxAttempts,
       maxInFlight: opts.maxInFlight ?? NATS_ORACLE_DEFAULTS.maxInFlight,
+      replyWindowBytes: opts.replyWindowBytes ?? NATS_ORACLE_DEFAULTS.replyWindowBytes,
       noWorkersTimeoutMs: opts.noWorkersTimeoutMs ?? NATS_ORACLE_DEFAULTS.noWorkersTimeoutMs,
       hedgeFactor: opts.hedgeFactor ?? NATS_ORACLE_DEFAULTS.hedgeFactor,
       hedgeMinMs: opts.hedgeMinMs ?? NATS_ORACLE_DEFAULTS.hedgeMinMs,
@@ -729,7 +740,8 @@ export class NatsOracle implements Oracle {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.o.maxInFlight, count) }, lane));
+    const byBytes = Math.max(1, Math.floor(this.o.replyWindowBytes / shardReplyBytes(want, this.problem.d)));
+    await Promise.all(Array.from({ length: Math.min(this.o.maxInFlight, byBytes, count) }, lane));
     if (failed !== undefined) throw failed;
     // Deterministic reduce: shard order, the top level of the tree the local engine uses.
     return reduceInOrder(results as Partials[]);
@@ -806,4 +818,23 @@ function cancelled(signal: AbortSignal | undefined): AttnfitError {
   const r = signal?.reason;
   if (r instanceof AttnfitError) return r;
   return new AttnfitError(ErrorCodes.CANCELLED, 'evaluation cancelled', r === undefined ? {} : { cause: r });
+}
+
+/**
+ * Upper estimate of one shard's reply bytes for `want` at d (the partials it carries as float64,
+ * hessXX packed, plus framing): what {@link NatsOracleOptions.replyWindowBytes} divides.
+ * Example: shardReplyBytes({ hessXX: true, hessXY: true }, 16) ≈ 0.79 MB.
+ */
+export function shardReplyBytes(want: Want, d: number): number {
+  const d2 = d * d;
+  let numbers = 1;
+  if (want.gradX) numbers += d2;
+  if (want.gradY) numbers += d2;
+  if (want.normal) numbers += 2 * d2;
+  if (want.hvpX) numbers += d2;
+  if (want.mixedXY) numbers += d2;
+  if (want.mixedYX) numbers += d2;
+  if (want.hessXX) numbers += (d2 * (d2 + 1)) / 2;
+  if (want.hessXY) numbers += d2 * d2;
+  return 8 * numbers + 512;
 }

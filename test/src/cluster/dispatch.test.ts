@@ -29,6 +29,7 @@ import { startWorkerService, type WorkerService } from '@attnfit/worker/service'
 import {
   NatsOracle,
   ShardDispatcher,
+  shardReplyBytes,
   WorkerRoster,
   type DispatchTarget,
   type RosterEvent,
@@ -426,6 +427,7 @@ async function slowWorker(p: Problem, intervalMs: number, delayMs: number, listW
   const id = nuid.next();
   const name = `slow-${id}`;
   const working = new Set<string>();
+  let maxConcurrent = 0;
   const beat = (): void => {
     const m = heartbeat(id, { name, intervalMs });
     if (listWorking && working.size) m.working = [...working];
@@ -436,6 +438,7 @@ async function slowWorker(p: Problem, intervalMs: number, delayMs: number, listW
     callback: (_e, msg) => {
       const t = decodeMessage(msg.data, 'task');
       working.add(t.id);
+      maxConcurrent = Math.max(maxConcurrent, working.size);
       setTimeout(() => {
         working.delete(t.id);
         const partials = partialsToWire(blockPartials(p, t.r0, t.r1, t.X, t.Y, t.want), p.d);
@@ -448,7 +451,14 @@ async function slowWorker(p: Problem, intervalMs: number, delayMs: number, listW
   });
   await c.flush();
   beat();
-  return { id, stop: () => clearInterval(timer), close: () => c.close() };
+  return {
+    id,
+    get maxConcurrent() {
+      return maxConcurrent;
+    },
+    stop: () => clearInterval(timer),
+    close: () => c.close(),
+  };
 }
 
 test('a task longer than the task timeout is not lost while its live worker lists it as working; without the list it times out', async () => {
@@ -489,6 +499,42 @@ test('a task longer than the task timeout is not lost while its live worker list
       w.stop();
       await w.close();
     }
+  }
+});
+
+test('reply window: the shards in flight carry at most replyWindowBytes of replies (nats-server drops a client with more than max_pending waiting); bitwise equal to local', async () => {
+  const blockRows = 8;
+  const p = problem(8 * blockRows, 3, 80);
+  const ref = await upload(p);
+  const X = randMatrix(rng(9), 3, 3, 0.3);
+  const Y = randMatrix(rng(10), 3, 3);
+  const hess: Want = { loss: true, gradX: true, hessXX: true, hessXY: true };
+  assert.is(shardReplyBytes({ hessXX: true, hessXY: true }, 16), 8 * (1 + (256 * 257) / 2 + 256 * 256) + 512);
+  const w = await slowWorker(p, 100, 150, true);
+  const j = joined(1);
+  const oracle = new NatsOracle(nc, p, ref, {
+    jobId: 'window',
+    blockRows,
+    shardBlocks: 1,
+    hedgeFactor: 0,
+    credits: 8,
+    replyWindowBytes: 2 * shardReplyBytes(hess, 3),
+    onWorker: j.onWorker,
+  });
+  try {
+    await j.all;
+    const got = await oracle.evaluate(X, Y, hess);
+    const local = evaluateProblem(p, X, Y, hess, blockRows, 1);
+    assert.ok(Object.is(got.loss, local.loss), 'loss bitwise');
+    for (let i = 0; i < local.hessXX!.length; i++)
+      assert.ok(Object.is(got.hessXX![i], local.hessXX![i]), `hessXX[${i}]`);
+    assert.is(w.maxConcurrent, 2, 'two shards in flight at most (credits would allow 8)');
+    await oracle.evaluate(X, Y, want); // gradient replies are small: the window does not bind
+    assert.ok(w.maxConcurrent > 2, `gradient shards in flight at once: ${w.maxConcurrent}`);
+  } finally {
+    await oracle.close();
+    w.stop();
+    await w.close();
   }
 });
 

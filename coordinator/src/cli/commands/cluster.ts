@@ -222,6 +222,11 @@ function registerServices(program: Command): void {
     .option('--task-timeout-ms <ms>', 'per-attempt block task timeout', intOption('--task-timeout-ms', 1))
     .option('--max-attempts <n>', 'attempts per block task', intOption('--max-attempts', 1, 1000))
     .option(
+      '--reply-window-mb <MiB>',
+      "reply bytes of a job's shard tasks in flight (default 48; keep below nats-server's max_pending)",
+      intOption('--reply-window-mb', 1, 1 << 20),
+    )
+    .option(
       '--http <addr>',
       'serve the read-only dashboard and /metrics on [HOST:]PORT (default host 127.0.0.1; port 0 = any free port)',
       httpOption,
@@ -233,6 +238,7 @@ function registerServices(program: Command): void {
           maxJobs?: number;
           taskTimeoutMs?: number;
           maxAttempts?: number;
+          replyWindowMb?: number;
           http?: HttpAddress;
           shutdownTimeout?: number;
         },
@@ -241,6 +247,7 @@ function registerServices(program: Command): void {
         if (f.maxJobs !== undefined) o.maxJobs = f.maxJobs;
         if (f.taskTimeoutMs !== undefined) o.taskTimeoutMs = f.taskTimeoutMs;
         if (f.maxAttempts !== undefined) o.maxAttempts = f.maxAttempts;
+        if (f.replyWindowMb !== undefined) o.replyWindowBytes = f.replyWindowMb * 1024 * 1024;
         if (f.shutdownTimeout !== undefined) o.shutdownTimeoutMs = f.shutdownTimeout * 1000;
         const dash = f.http ? await startDashboard(f.http) : undefined;
         if (dash && f.http) {
