@@ -126,7 +126,11 @@ const nats = startProc('nats-server', ['-c', conf], /Server is ready/);
 const procs = [nats];
 try {
   await nats.ready;
-  const coord = startProc(process.execPath, [BIN, 'coordinator', '--nats', url, ...(taskTimeoutMs ? ['--task-timeout-ms', taskTimeoutMs] : [])], /ready/);
+  const coord = startProc(
+    process.execPath,
+    [BIN, 'coordinator', '--nats', url, ...(taskTimeoutMs ? ['--task-timeout-ms', taskTimeoutMs] : [])],
+    /ready/,
+  );
   procs.push(coord);
   await coord.ready;
   const worker = startProc(process.execPath, [BIN, 'worker', '--nats', url, '--threads', String(threads)], /ready/);
