@@ -180,17 +180,8 @@ export async function startSimWorkers({ servers, count, params, sab, prefix = 'a
   return { workers, drain: () => Promise.all(workers.map((w) => w.drain())) };
 }
 
-/** mulberry32 */
-export function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded uniform RNG (mulberry32): the solver's own, re-exported for the benchmark's random assignments. */
+export { rng as prng } from '../../coordinator/dist/solver/linalg.js';
 
 /**
  * The model without NATS: one evaluation of `shards` (array of row counts) at n, each shard sent
