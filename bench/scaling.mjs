@@ -106,17 +106,23 @@ function median(xs) {
   return stats(xs).median;
 }
 
+/** A random n×d problem from seeds s … s+3 (A1, A2 at scale 0.5 so logits stay moderate). */
+function randProblem(nn, dd, s) {
+  const len = nn * dd;
+  return {
+    n: nn,
+    d: dd,
+    A1: randn(len, s, 0.5),
+    A2: randn(len, s + 1, 0.5),
+    A3: randn(len, s + 2),
+    B: randn(len, s + 3),
+  };
+}
+
 /** ns per attention element per kind (one thread, one block of the (n, d) block shape). */
 function calibrate(nn, dd) {
   const rows = defaultBlockRows(nn, dd);
-  const p = {
-    n: nn,
-    d: dd,
-    A1: randn(nn * dd, 1, 0.5),
-    A2: randn(nn * dd, 2, 0.5),
-    A3: randn(nn * dd, 3),
-    B: randn(nn * dd, 4),
-  };
+  const p = randProblem(nn, dd, 1);
   const X = randn(dd * dd, 5, 0.2),
     Y = randn(dd * dd, 6);
   const out = {};
@@ -495,14 +501,7 @@ try {
     log(`validation: real workers at n=${vn} d=${vd} …`);
     vcal = vn === n && vd === d ? cal : calibrate(vn, vd);
     const vcosts = vd === d && vn === n ? costs : await coordinatorCosts(vn, vd);
-    const prob = {
-      n: vn,
-      d: vd,
-      A1: randn(vn * vd, 21, 0.5),
-      A2: randn(vn * vd, 22, 0.5),
-      A3: randn(vn * vd, 23),
-      B: randn(vn * vd, 24),
-    };
+    const prob = randProblem(vn, vd, 21);
     const blob = packProblem(prob);
     const ref = problemRef(blob, vn, vd);
     const os = await new Objm(nc).create(DATA_BUCKET);
