@@ -16,7 +16,14 @@
 //     each distinct shape timed on its own per backend → the "GEMM-only" time of the assembly and
 //     the ratio assembly / GEMM-only (target ≤ 1.5).
 //
+//  4. With --rows-sweep 16,32,…: the Hessian block (hessXX + hessXY) timed at each block height m
+//     (rows in the middle of the problem, default backend), ns per attention element (m·n), with
+//     the key slabs as the plan has them (rebuilt per block when they exceed the per-thread cache)
+//     and once with the cache forced on (setHessianSlabElements(2²³)): which of the two — thin
+//     GEMMs or slab rebuilds — costs the large-n Hessian its speed.
+//
 // Usage: node bench/hessian.mjs [--n 8192] [--d 8,16] [--threads T] [--quick] [--no-engine] [--no-blocks]
+//          [--rows-sweep 16,32,64,128]
 //   (env BENCH_RUNS=N, ≥ 5; ATTNFIT_GEMM=wasm runs the engine part on WebAssembly).
 // Prints markdown; writes bench/results/hessian-<backend>-t<T>.{json,md}.
 import { availableParallelism } from 'node:os';
@@ -30,7 +37,7 @@ import {
   vexpBackend,
   wasmArray,
 } from '@attnfit/shared/kernels';
-import { blockPartials, defaultBlockRows, planBlocks } from '@attnfit/shared/math';
+import { blockPartials, defaultBlockRows, planBlocks, setHessianSlabElements } from '@attnfit/shared/math';
 import { createOracle, shutdownEngine } from '@attnfit/coordinator';
 import { Reduced } from '@attnfit/coordinator/internal';
 import { newton } from '../coordinator/dist/solver/methods.js';
@@ -48,6 +55,7 @@ const DS = opt('--d', '8,16').split(',').map(Number);
 const THREADS = Number(opt('--threads', availableParallelism()));
 const noEngine = argv.includes('--no-engine');
 const noBlocks = argv.includes('--no-blocks');
+const ROWS_SWEEP = opt('--rows-sweep', '').split(',').filter(Boolean).map(Number);
 const DEFAULT = gemmBackend();
 const BACKENDS = ['native-blas', 'wasm-simd'].filter((b) => gemmBackends().includes(b));
 
@@ -392,6 +400,54 @@ const md = [
     '',
   ]),
 ].join('\n');
-console.log(md);
-const [jf, mf] = writeResults(`hessian-${gemmBackend()}-t${THREADS}`, { machine: m0, engineRows, blockRows }, md);
+
+// ---------------------------------------------------------------------------------------------
+// 4. Block-height sweep (--rows-sweep)
+// ---------------------------------------------------------------------------------------------
+
+const sweepRows = [];
+for (const d of ROWS_SWEEP.length ? DS : []) {
+  const pp = plantedProblem(N, d, 7, 2, 0.05);
+  const p = { n: N, d, A1: pp.A1, A2: pp.A2, A3: pp.A3, B: pp.B };
+  for (const m of ROWS_SWEEP) {
+    const r0 = Math.max(0, Math.min(N - m, (N >> 1) - (m >> 1)));
+    const plain = timeBlock(p, r0, r0 + m, pp.Xwarm, pp.Ytrue, HESS);
+    const prev = setHessianSlabElements(1 << 23);
+    let cached;
+    try {
+      cached = timeBlock(p, r0, r0 + m, pp.Xwarm, pp.Ytrue, HESS);
+    } finally {
+      setHessianSlabElements(prev);
+    }
+    const ns = (ms) => fmt((ms * 1e6) / (m * N), 1);
+    sweepRows.push({ d, m, plain: plain.cpu.median, cached: cached.cpu.median, load: loadNow() });
+    console.error(
+      `rows sweep d=${d} m=${m}: ${ns(plain.cpu.median)} ns/element, slabs cached ${ns(cached.cpu.median)}`,
+    );
+  }
+}
+const sweepMd = sweepRows.length
+  ? [
+      '',
+      `### Hessian block vs block height (n = ${N}, backend ${gemmBackend()}; cpu ms median, ns per attention element m·n)`,
+      '',
+      table(
+        ['d', 'rows m', 'slabs as planned', 'slabs cached (2²³ budget)', 'load after'],
+        sweepRows.map((r) => [
+          r.d,
+          r.m,
+          `${fmt(r.plain, 1)} ms · ${fmt((r.plain * 1e6) / (r.m * N), 1)} ns`,
+          `${fmt(r.cached, 1)} ms · ${fmt((r.cached * 1e6) / (r.m * N), 1)} ns`,
+          r.load,
+        ]),
+      ),
+      `(default block height at this n: ${DS.map((d) => `d = ${d}: ${defaultBlockRows(N, d)}`).join(', ')})`,
+    ].join('\n')
+  : '';
+console.log(md + sweepMd);
+const [jf, mf] = writeResults(
+  `hessian-${gemmBackend()}-t${THREADS}`,
+  { machine: m0, engineRows, blockRows, sweepRows },
+  md + sweepMd,
+);
 console.error(`wrote ${jf} and ${mf}`);
