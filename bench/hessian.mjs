@@ -406,6 +406,8 @@ const md = [
 // ---------------------------------------------------------------------------------------------
 
 const sweepRows = [];
+/** Block time (ms) → ns per attention element of an m-row block. */
+const nsPerElement = (ms, m) => fmt((ms * 1e6) / (m * N), 1);
 for (const d of ROWS_SWEEP.length ? DS : []) {
   const pp = plantedProblem(N, d, 7, 2, 0.05);
   const p = { n: N, d, A1: pp.A1, A2: pp.A2, A3: pp.A3, B: pp.B };
@@ -419,10 +421,9 @@ for (const d of ROWS_SWEEP.length ? DS : []) {
     } finally {
       setHessianSlabElements(prev);
     }
-    const ns = (ms) => fmt((ms * 1e6) / (m * N), 1);
     sweepRows.push({ d, m, plain: plain.cpu.median, cached: cached.cpu.median, load: loadNow() });
     console.error(
-      `rows sweep d=${d} m=${m}: ${ns(plain.cpu.median)} ns/element, slabs cached ${ns(cached.cpu.median)}`,
+      `rows sweep d=${d} m=${m}: ${nsPerElement(plain.cpu.median, m)} ns/element, slabs cached ${nsPerElement(cached.cpu.median, m)}`,
     );
   }
 }
@@ -436,8 +437,8 @@ const sweepMd = sweepRows.length
         sweepRows.map((r) => [
           r.d,
           r.m,
-          `${fmt(r.plain, 1)} ms · ${fmt((r.plain * 1e6) / (r.m * N), 1)} ns`,
-          `${fmt(r.cached, 1)} ms · ${fmt((r.cached * 1e6) / (r.m * N), 1)} ns`,
+          `${fmt(r.plain, 1)} ms · ${nsPerElement(r.plain, r.m)} ns`,
+          `${fmt(r.cached, 1)} ms · ${nsPerElement(r.cached, r.m)} ns`,
           r.load,
         ]),
       ),
